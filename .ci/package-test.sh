@@ -1,0 +1,39 @@
+#!/bin/sh
+# Packaging, offline: `luarocks make` from the checkout, `luarocks pack` of a
+# source rock, `luarocks install ./netops-scm-1.src.rock`, each into a
+# throwaway tree; then the installed module and commands are exercised.
+# Prints TAP so spec/run.sh counts it.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0; fails=0
+step() { # step NAME COMMAND...
+  name=$1; shift; n=$((n + 1))
+  if "$@" >"$tmp/log" 2>&1; then echo "ok $n - package: $name"
+  else echo "not ok $n - package: $name"; sed 's/^/#   /' "$tmp/log" | tail -20; fails=$((fails + 1)); fi
+}
+lr() { luarocks --lua-version 5.4 "$@"; }
+
+cd "$top" || exit 1
+step "luarocks make from the checkout" lr --tree "$tmp/make" make rockspec/netops-scm-1.rockspec
+# A source rock needs a source: a tarball of this tree, named in a copy of
+# the rockspec.  No network, no git server.
+step "make the source tarball" sh -c "tar -C '$top' -czf '$tmp/netops-scm-1.tar.gz' \
+  --exclude=./build --exclude=./build-asan --exclude=./.git --exclude='*.o' --exclude='*.so' \
+  --exclude='*.rock' --transform 's,^\\.,netops,' ."
+sed "s|url = \"git+file:///usr/src/netops\",|url = \"file://$tmp/netops-scm-1.tar.gz\", dir = \"netops\",|" \
+  rockspec/netops-scm-1.rockspec > "$tmp/netops-scm-1.rockspec"
+step "luarocks pack" sh -c "cd '$tmp' && luarocks --lua-version 5.4 pack netops-scm-1.rockspec"
+step "luarocks install ./netops-scm-1.src.rock" sh -c "cd '$tmp' && luarocks --lua-version 5.4 --tree '$tmp/inst' install ./netops-scm-1.src.rock"
+for tree in make inst; do
+  step "require netops from the $tree tree" sh -c "eval \"\$(luarocks --lua-version 5.4 --tree '$tmp/$tree' path)\" && \
+    cd / && lua5.4 -e 'local n = require \"netops\"; assert(n.core, \"no core\"); print(n._VERSION)'"
+  for cmd in $(sed -n '/bin = {/,/}/s/.*\["\([a-z-]*\)"\].*/\1/p' "$top/rockspec/netops-scm-1.rockspec"); do
+    step "$cmd installed in the $tree tree" test -x "$tmp/$tree/bin/$cmd"
+  done
+done
+[ -f "$top/examples/normalize.lua" ] &&
+  step "installed normalize runs" sh -c "echo 2001:0DB8::0001 | '$tmp/inst/bin/normalize' | grep -qx '2001:db8::1'"
+echo "1..$n"
+exit $((fails > 0))

@@ -1,0 +1,110 @@
+# netops - build, test, benchmark, demo.  See README.md.
+#   make demo    the main job (installs what is missing, builds, runs it)
+#   make check   every test (installs what is missing, builds, runs all)
+
+LUA        ?= lua5.4
+CC         ?= gcc
+BUILD      ?= build
+PKGS        = lua5.4 libnetfilter_conntrack libmnl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs libnetfilter_conntrack libmnl 2>/dev/null)
+WARN        = -Wall -Wextra -Wmissing-prototypes -Wshadow -Werror
+CFLAGS     ?= -O2 -g
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+
+SRC         = $(sort $(wildcard csrc/*.c))
+HDR         = $(wildcard csrc/*.h)
+# Area code free of Lua: linked into C tests, fuzzers and C benchmarks.
+PURE_SRC    = $(filter-out csrc/lua_% csrc/core.c csrc/luax.c,$(SRC))
+CTESTS      = $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*.c))
+HELPERS     = $(patsubst spec/helpers/%.c,$(BUILD)/helpers/%,$(wildcard spec/helpers/*.c))
+FUZZERS     = $(patsubst spec/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard spec/fuzz/*.c))
+FUZZ_SECONDS ?= 60
+
+# Debian packages: the build, then what tests, benchmarks and the demo run.
+DEPS_BUILD  = lua5.4 liblua5.4-dev luarocks lua-busted libnetfilter-conntrack-dev \
+              libmnl-dev gcc make pkg-config zip unzip git
+DEPS_TEST   = lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute2 procps \
+              conntrack conntrackd keepalived nftables iptables openssh-server \
+              openssh-client perl python3 util-linux
+
+.PHONY: all deps build check test ctest helpers sanitize valgrind fuzz bench \
+        demo install package-test clean
+
+all: build
+
+deps:
+	@sh .ci/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
+
+build: $(BUILD)/netops/core.so $(HELPERS)
+
+$(BUILD)/netops/core.so: $(SRC) $(HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRC) $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/ctest/%: spec/c/%.c $(PURE_SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(PURE_SRC) $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/helpers/%: spec/helpers/%.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -pthread -o $@ $<
+
+ctest: $(CTESTS)
+
+helpers: $(HELPERS)
+
+# Every test: busted specs under Lua 5.4 and the C tests, one closing line.
+check: deps
+	@$(MAKE) --no-print-directory build ctest
+	@NETOPS_BUILD=$(BUILD) sh spec/run.sh
+
+test: build ctest
+	@NETOPS_BUILD=$(BUILD) sh spec/run.sh
+
+# The suite again with the C core built under ASan and UBSan.
+ASAN_RT := $(shell $(CC) -print-file-name=libasan.so)
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" build ctest
+	@NETOPS_BUILD=build-asan LD_PRELOAD=$(ASAN_RT) \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 sh spec/run.sh
+
+# The C tests under valgrind (leaks and invalid accesses fail them).
+valgrind: build ctest
+	@set -e; for t in $(CTESTS); do \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite $$t >/dev/null; \
+	  echo "valgrind clean: $$t"; done
+
+# Fuzz each target for FUZZ_SECONDS; a crash or sanitizer report fails.
+$(BUILD)/fuzz/%: spec/fuzz/%.c $(PURE_SRC) $(HDR)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icsrc -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all -o $@ $< $(PURE_SRC) $(PKG_LIBS)
+
+fuzz: deps $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+	  mkdir -p $(BUILD)/corpus/$$(basename $$f); \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$(basename $$f); done
+
+# Benchmarks: netops and its rivals side by side, ratios printed.
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@set -e; for b in bench/[0-9]*; do echo "== $$b"; NETOPS_BUILD=$(BUILD) $$b; done
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@NETOPS_BUILD=$(BUILD) sh examples/demo.sh
+
+install: deps
+	luarocks --lua-version 5.4 make rockspec/netops-scm-1.rockspec
+
+# luarocks make, pack and install of the packed rock, all offline, into a
+# throwaway tree; then the installed module and commands are exercised.
+package-test: build
+	@sh .ci/package-test.sh
+
+clean:
+	rm -rf build build-asan *.rock

@@ -1,0 +1,18 @@
+/* core.c - luaopen_netops_core: the C module behind require "netops". */
+#include "luax.h"
+
+LUAMOD_API int luaopen_netops_core(lua_State *L);
+
+LUAMOD_API int luaopen_netops_core(lua_State *L)
+{
+    lua_newtable(L);
+    netops_open_inet(L);
+    netops_open_proc(L);
+    netops_open_signals(L);
+    netops_open_spawn(L);
+    netops_open_probe(L);
+    netops_open_conntrack(L);
+    netops_open_conntrackd(L);
+    netops_open_log(L);
+    return 1;
+}

@@ -1,0 +1,75 @@
+/* luax.c - helpers for the error convention described in luax.h. */
+#include "luax.h"
+
+#include <math.h>
+#include <stdarg.h>
+
+static int push_failure(lua_State *L, const char *fmt, va_list ap)
+{
+    lua_pushnil(L);
+    lua_pushvfstring(L, fmt, ap);
+    return 2;
+}
+
+int luax_fail(lua_State *L, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    push_failure(L, fmt, ap);
+    va_end(ap);
+    lua_pushinteger(L, err);
+    return 3;
+}
+
+int luax_failclass(lua_State *L, const char *cls, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    push_failure(L, fmt, ap);
+    va_end(ap);
+    lua_pushstring(L, cls);
+    return 3;
+}
+
+lua_Integer luax_checkrange(lua_State *L, int arg, lua_Integer lo, lua_Integer hi)
+{
+    lua_Integer v = luaL_checkinteger(L, arg);
+    if (v < lo || v > hi)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%I out of range %I..%I", v, lo, hi));
+    return v;
+}
+
+lua_Integer luax_optrange(lua_State *L, int arg, lua_Integer lo, lua_Integer hi,
+                          lua_Integer def)
+{
+    return lua_isnoneornil(L, arg) ? def : luax_checkrange(L, arg, lo, hi);
+}
+
+double luax_checkseconds(lua_State *L, int arg)
+{
+    double s = (double)luaL_checknumber(L, arg);
+    if (!(s >= 0) || isinf(s) || s > 1e9)
+        luaL_argerror(L, arg, "seconds must be a finite number between 0 and 1e9");
+    return s;
+}
+
+double luax_optseconds(lua_State *L, int arg, double def)
+{
+    return lua_isnoneornil(L, arg) ? def : luax_checkseconds(L, arg);
+}
+
+void luax_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
+                   lua_CFunction close)
+{
+    luaL_newmetatable(L, tname);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "close");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+}
