@@ -1,7 +1,342 @@
-/* lua_conntrackd.c - Lua bindings for the conntrackd area (stub until the area lands). */
+/*
+ * lua_conntrackd.c - Lua bindings for the conntrackd control client.
+ *
+ *   core.conntrackd.open(path, timeout) -> handle ("netops.Conntrackd")
+ *   h:request(code [, timeout]) -> text, seconds | nil, message, class
+ *   h:path(), h:timeout()
+ *   core.conntrackd.daemons() -> { pid, ... }   (processes named conntrackd)
+ *   core.conntrackd.methods: the handle's method table (netops.conntrackd
+ *   adds the named requests there).
+ */
 #include "luax.h"
+#include "conntrackd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CTD_TYPE "netops.Conntrackd"
+
+typedef struct {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    double timeout;
+    int closed;
+} Ctd;
+
+static Ctd *check(lua_State *L)
+{
+    Ctd *c = luaL_checkudata(L, 1, CTD_TYPE);
+    if (c->closed)
+        luaL_error(L, "attempt to use a closed conntrackd handle");
+    return c;
+}
+
+static int l_open(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    double timeout = luax_optseconds(L, 2, 5.0);
+    Ctd *c;
+
+    if (len == 0 || len >= sizeof c->path)
+        luaL_argerror(L, 1, "socket path empty or longer than 107 bytes");
+    if (strlen(path) != len)
+        luaL_argerror(L, 1, "socket path contains a NUL byte");
+    c = lua_newuserdatauv(L, sizeof *c, 0);
+    memset(c, 0, sizeof *c);
+    memcpy(c->path, path, len + 1);
+    c->timeout = timeout;
+    luaL_setmetatable(L, CTD_TYPE);
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    Ctd *c = luaL_checkudata(L, 1, CTD_TYPE);
+    c->closed = 1;    /* nothing to release: one connection per request */
+    return 0;
+}
+
+static int l_request(lua_State *L)
+{
+    Ctd *c = check(L);
+    int code = (int)luax_checkrange(L, 2, 0, 255);
+    double timeout = luax_optseconds(L, 3, c->timeout);
+    struct ctd_reply reply;
+    const char *cls = CTD_EIO;
+    char err[512];
+
+    if (ctd_request(c->path, code, timeout, &reply, &cls, err, sizeof err) < 0)
+        return luax_failclass(L, cls, "%s", err);
+    lua_pushlstring(L, reply.text, reply.len);
+    free(reply.text);
+    lua_pushnumber(L, reply.elapsed);
+    return 2;
+}
+
+static int l_path(lua_State *L)
+{
+    Ctd *c = check(L);
+    lua_pushstring(L, c->path);
+    return 1;
+}
+
+static int l_timeout(lua_State *L)
+{
+    Ctd *c = check(L);
+    lua_pushnumber(L, c->timeout);
+    return 1;
+}
+
+static int l_tostring(lua_State *L)
+{
+    Ctd *c = luaL_checkudata(L, 1, CTD_TYPE);
+    lua_pushfstring(L, "netops.Conntrackd(%s%s)", c->path, c->closed ? ", closed" : "");
+    return 1;
+}
+
+static int l_daemons(lua_State *L)
+{
+    pid_t pids[256];
+    int n = ctd_find_daemons(pids, 256);
+    if (n > 256)
+        n = 256;
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushinteger(L, pids[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/*
+ * The failover runtime's primitives (core.failover): a lock file that also
+ * holds the queue of notify calls, a monotonic clock, a liveness check.
+ *   core.failover.lockfile(path) -> handle ("netops.LockFile") | nil, msg, errno
+ *   lf:lock(timeout) -> true | nil, msg, "timeout"|errno ; lf:unlock()
+ *   lf:read() -> text ; lf:write(text) -> true | nil, msg, errno
+ *   core.failover.clock() -> seconds (CLOCK_MONOTONIC)
+ *   core.failover.alive(pid) -> boolean
+ *   core.failover.mode(path) -> permission bits, uid | nil, msg, errno
+ *   core.failover.pid() -> getpid();  core.failover.sleep(seconds)
+ */
+#define LF_TYPE "netops.LockFile"
+
+typedef struct {
+    int fd;
+    int locked;
+} LockFile;
+
+static LockFile *check_lf(lua_State *L)
+{
+    LockFile *lf = luaL_checkudata(L, 1, LF_TYPE);
+    if (lf->fd < 0)
+        luaL_error(L, "attempt to use a closed lock file");
+    return lf;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int l_lockfile(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    LockFile *lf = lua_newuserdatauv(L, sizeof *lf, 0);
+    lf->fd = -1;
+    lf->locked = 0;
+    luaL_setmetatable(L, LF_TYPE);
+    lf->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lf->fd < 0) {
+        int e = errno;
+        return luax_fail(L, e, "lock file %s: %s", path, strerror(e));
+    }
+    return 1;
+}
+
+static int l_lf_lock(lua_State *L)
+{
+    LockFile *lf = check_lf(L);
+    double timeout = luax_optseconds(L, 2, 60.0);
+    double deadline = mono() + timeout;
+    for (;;) {
+        if (flock(lf->fd, LOCK_EX | LOCK_NB) == 0) {
+            lf->locked = 1;
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            int e = errno;
+            return luax_fail(L, e, "lock file: flock: %s", strerror(e));
+        }
+        if (mono() >= deadline)
+            return luax_failclass(L, "timeout", "lock file: still held by another "
+                                  "call after %gs", timeout);
+        struct timespec ts = { 0, 5 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int l_lf_unlock(lua_State *L)
+{
+    LockFile *lf = check_lf(L);
+    if (lf->locked)
+        flock(lf->fd, LOCK_UN);
+    lf->locked = 0;
+    return 0;
+}
+
+static int l_lf_read(lua_State *L)
+{
+    LockFile *lf = check_lf(L);
+    luaL_Buffer b;
+    off_t off = 0;
+    luaL_buffinit(L, &b);
+    for (;;) {
+        char *p = luaL_prepbuffer(&b);
+        ssize_t r = pread(lf->fd, p, LUAL_BUFFERSIZE, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            return luax_fail(L, e, "lock file: read: %s", strerror(e));
+        }
+        if (r == 0)
+            break;
+        luaL_addsize(&b, (size_t)r);
+        off += r;
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int l_lf_write(lua_State *L)
+{
+    LockFile *lf = check_lf(L);
+    size_t len, done = 0;
+    const char *s = luaL_checklstring(L, 2, &len);
+    if (ftruncate(lf->fd, 0) < 0) {
+        int e = errno;
+        return luax_fail(L, e, "lock file: truncate: %s", strerror(e));
+    }
+    while (done < len) {
+        ssize_t w = pwrite(lf->fd, s + done, len - done, (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            return luax_fail(L, e, "lock file: write: %s", strerror(e));
+        }
+        done += (size_t)w;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_lf_close(lua_State *L)
+{
+    LockFile *lf = luaL_checkudata(L, 1, LF_TYPE);
+    if (lf->fd >= 0)
+        close(lf->fd);     /* releases the flock too */
+    lf->fd = -1;
+    lf->locked = 0;
+    return 0;
+}
+
+static int l_clock(lua_State *L)
+{
+    lua_pushnumber(L, mono());
+    return 1;
+}
+
+static int l_alive(lua_State *L)
+{
+    pid_t pid = (pid_t)luax_checkrange(L, 1, 1, 0x7fffffff);
+    lua_pushboolean(L, kill(pid, 0) == 0 || errno == EPERM);
+    return 1;
+}
+
+static int l_pid(lua_State *L)
+{
+    lua_pushinteger(L, getpid());
+    return 1;
+}
+
+static int l_sleep(lua_State *L)
+{
+    double s = luax_checkseconds(L, 1);
+    struct timespec ts;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+static int l_mode(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        int e = errno;
+        return luax_fail(L, e, "%s: %s", path, strerror(e));
+    }
+    lua_pushinteger(L, st.st_mode & 07777);
+    lua_pushinteger(L, st.st_uid);
+    return 2;
+}
+
+static const luaL_Reg lf_methods[] = {
+    { "lock", l_lf_lock },
+    { "unlock", l_lf_unlock },
+    { "read", l_lf_read },
+    { "write", l_lf_write },
+    { NULL, NULL },
+};
+
+static const luaL_Reg failover_funcs[] = {
+    { "lockfile", l_lockfile },
+    { "clock", l_clock },
+    { "alive", l_alive },
+    { "mode", l_mode },
+    { "pid", l_pid },
+    { "sleep", l_sleep },
+    { NULL, NULL },
+};
+
+static const luaL_Reg methods[] = {
+    { "request", l_request },
+    { "path", l_path },
+    { "timeout", l_timeout },
+    { NULL, NULL },
+};
 
 void netops_open_conntrackd(lua_State *L)
 {
-    (void)L;
+    luax_newclass(L, CTD_TYPE, methods, l_close);
+    luaL_getmetatable(L, CTD_TYPE);
+    lua_pushcfunction(L, l_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_newtable(L);                           /* core.conntrackd */
+    lua_getfield(L, -2, "__index");
+    lua_setfield(L, -2, "methods");
+    lua_pushcfunction(L, l_open);
+    lua_setfield(L, -2, "open");
+    lua_pushcfunction(L, l_daemons);
+    lua_setfield(L, -2, "daemons");
+    lua_setfield(L, -3, "conntrackd");
+    lua_pop(L, 1);                             /* metatable */
+    luax_newclass(L, LF_TYPE, lf_methods, l_lf_close);
+    luaL_newlib(L, failover_funcs);
+    lua_setfield(L, -2, "failover");
 }

@@ -1,7 +1,71 @@
-/* lua_log.c - Lua bindings for the log area (stub until the area lands). */
+/*
+ * lua_log.c - syslog(3) for Lua.
+ *
+ *   core.log.open(ident [, facility])   facility: "daemon" (default), "user",
+ *                                        "local0".."local7", "authpriv"
+ *   core.log.write(priority, message)   priority: "emerg".."debug"
+ *   core.log.close()
+ */
 #include "luax.h"
+
+#include <string.h>
+#include <syslog.h>
+
+static const char *const prio_names[] = {
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", NULL
+};
+static const int prio_values[] = {
+    LOG_EMERG, LOG_ALERT, LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG
+};
+static const char *const fac_names[] = {
+    "daemon", "user", "authpriv", "local0", "local1", "local2", "local3",
+    "local4", "local5", "local6", "local7", NULL
+};
+static const int fac_values[] = {
+    LOG_DAEMON, LOG_USER, LOG_AUTHPRIV, LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2,
+    LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7
+};
+
+/* openlog keeps the ident pointer: keep our copy alive in static storage. */
+static char ident_buf[64];
+
+static int l_open(lua_State *L)
+{
+    size_t len;
+    const char *ident = luaL_checklstring(L, 1, &len);
+    int fac = fac_values[luaL_checkoption(L, 2, "daemon", fac_names)];
+    if (len >= sizeof ident_buf)
+        luaL_argerror(L, 1, "ident longer than 63 bytes");
+    closelog();
+    memcpy(ident_buf, ident, len + 1);
+    openlog(ident_buf, LOG_PID | LOG_NDELAY, fac);   /* glibc opens it CLOEXEC */
+    return 0;
+}
+
+static int l_write(lua_State *L)
+{
+    int prio = prio_values[luaL_checkoption(L, 1, NULL, prio_names)];
+    const char *msg = luaL_checkstring(L, 2);
+    syslog(prio, "%s", msg);
+    return 0;
+}
+
+static int l_close(lua_State *L)
+{
+    (void)L;
+    closelog();
+    return 0;
+}
+
+static const luaL_Reg funcs[] = {
+    { "open", l_open },
+    { "write", l_write },
+    { "close", l_close },
+    { NULL, NULL },
+};
 
 void netops_open_log(lua_State *L)
 {
-    (void)L;
+    luaL_newlib(L, funcs);
+    lua_setfield(L, -2, "log");
 }

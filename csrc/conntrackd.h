@@ -1,0 +1,78 @@
+/*
+ * conntrackd.h - a client for conntrackd's control socket (no Lua here).
+ *
+ * Protocol (conntrack-tools src/local.c, 1.4.0-1.4.9): connect to the
+ * AF_UNIX SOCK_STREAM socket named by `UNIX { Path }`, send one native int
+ * (the request code), read plain text until EOF.  There is no status code:
+ * EOF is the only "done".  A commit keeps the connection open until the
+ * commit ends.
+ */
+#ifndef NETOPS_CONNTRACKD_H
+#define NETOPS_CONNTRACKD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Request codes (include/conntrackd.h, conntrack-tools 1.4.7). */
+enum ctd_code {
+    CTD_CT_FLUSH_MASTER = 0,
+    CTD_CT_RESYNC_MASTER = 1,
+    CTD_CT_DUMP_INTERNAL = 16,
+    CTD_CT_DUMP_EXTERNAL = 17,
+    CTD_CT_COMMIT = 18,
+    CTD_CT_FLUSH_CACHE = 19,
+    CTD_KILL = 20,
+    CTD_STATS = 21,
+    CTD_SEND_BULK = 22,
+    CTD_REQUEST_DUMP = 23,
+    CTD_CT_DUMP_INT_XML = 24,
+    CTD_CT_DUMP_EXT_XML = 25,
+    CTD_RESET_TIMERS = 26,
+    CTD_STATS_NETWORK = 28,
+    CTD_STATS_CACHE = 29,
+    CTD_STATS_RUNTIME = 30,
+    CTD_STATS_LINK = 31,
+    CTD_STATS_RSQUEUE = 32,
+    CTD_CT_FLUSH_INT_CACHE = 33,
+    CTD_CT_FLUSH_EXT_CACHE = 34,
+    CTD_STATS_PROCESS = 35,
+    CTD_STATS_QUEUE = 36,
+    CTD_EXP_STATS = 37,
+    CTD_ALL_FLUSH_MASTER = 43,
+    CTD_ALL_RESYNC_MASTER = 44,
+    CTD_ALL_FLUSH_CACHE = 45,
+    CTD_ALL_COMMIT = 46,
+};
+
+/* Failure classes reported in ctd_result.cls. */
+#define CTD_ENOSOCKET  "nosocket"   /* path missing */
+#define CTD_EREFUSED   "refused"    /* path exists, nobody listens */
+#define CTD_EDENIED    "denied"     /* permission (socket is 0600 root) */
+#define CTD_ETIMEOUT   "timeout"    /* no EOF within the timeout */
+#define CTD_EIO        "io"         /* any other socket error */
+
+struct ctd_reply {
+    char *text;       /* malloc'd, NUL-terminated; caller frees */
+    size_t len;
+    double elapsed;   /* seconds from connect to EOF */
+};
+
+/*
+ * One request: connect (within timeout), send code, read until EOF (the
+ * whole exchange bounded by timeout seconds).  Returns 0 and fills *reply,
+ * or -1 with errno set, a class in *cls and a message in err (which names
+ * the socket path and, when the socket cannot be reached, whether any
+ * conntrackd process runs on this host).  Every fd is CLOEXEC; SIGPIPE is
+ * never raised.
+ */
+int ctd_request(const char *path, int code, double timeout,
+                struct ctd_reply *reply, const char **cls,
+                char *err, size_t errlen);
+
+/*
+ * pids of processes whose comm is "conntrackd" (scans /proc); up to max
+ * stored in pids, returns how many were found in total (may exceed max).
+ */
+int ctd_find_daemons(pid_t *pids, int max);
+
+#endif

@@ -1,0 +1,55 @@
+-- The default failover policy for netops-failover: conntrack-tools'
+-- primary-backup.sh sequence, with every step checked, timed and logged.
+-- Copy it, edit it, point `netops-failover --policy FILE` at your copy
+-- (root-owned, not writable by group or others).
+--
+-- ctx: ctx.conntrackd (netops.conntrackd client), ctx.kernel() and ctx.count()
+-- (this namespace's kernel table), ctx.step(name, fn, ...), ctx.skip(name, why),
+-- ctx.log(level, fmt, ...), ctx.run(argv), ctx.state, ctx.name, ctx.priority,
+-- ctx.conntrackd_config.
+
+local function external_size(ctx)
+  local st = ctx.conntrackd:stats()
+  local ext = st and st.cache_external
+  return ext and ext.current_active_connections
+end
+
+return {
+  -- Becoming the active firewall: take over the peer's sessions.
+  master = function(ctx)
+    local before = ctx.count()
+    local synced = external_size(ctx)
+    local ok, secs = ctx.step("commit", ctx.conntrackd.commit, ctx.conntrackd)
+    local after = ctx.count()
+    if ok then
+      ctx.log("notice", "commit took %.1f ms for %s entries from the external cache%s",
+              secs * 1000, synced and tostring(synced) or "?",
+              before and after and string.format(" (kernel table %d -> %d)", before, after) or "")
+      ctx.step("flush", ctx.conntrackd.flush, ctx.conntrackd)
+    else
+      -- keep the external cache: a later commit (or an operator) can retry
+      ctx.skip("flush", "the commit failed; the external cache is kept")
+    end
+    ctx.step("resync", ctx.conntrackd.resync, ctx.conntrackd)
+    ctx.step("bulk_send", ctx.conntrackd.bulk_send, ctx.conntrackd)
+  end,
+
+  -- Becoming the standby: make sure conntrackd runs, age out what we held,
+  -- ask the new master for its sessions.
+  backup = function(ctx)
+    local alive = ctx.conntrackd:stats("runtime")
+    if alive then
+      ctx.log("info", "conntrackd is alive")
+    elseif ctx.conntrackd_config then
+      ctx.step("start_conntrackd", ctx.run, { "conntrackd", "-d", "-C", ctx.conntrackd_config })
+    else
+      ctx.step("conntrackd_alive", ctx.conntrackd.stats, ctx.conntrackd, "runtime")
+    end
+    ctx.step("reset_timers", ctx.conntrackd.reset_timers, ctx.conntrackd)
+    ctx.step("request_resync", ctx.conntrackd.request_resync, ctx.conntrackd)
+  end,
+
+  fault = function(ctx)
+    ctx.step("reset_timers", ctx.conntrackd.reset_timers, ctx.conntrackd)
+  end,
+}

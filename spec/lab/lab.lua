@@ -1,0 +1,435 @@
+--- The HA lab: the seed's "Testing" section, automated.
+-- Namespaces client, fw1, fw2, server and a switch namespace holding the LAN
+-- and WAN bridges (so nothing is added to the root namespace); a sync link
+-- fw1<->fw2; real keepalived (VRRP, unicast_peer, one VIP per side, IPv4 and
+-- IPv6) and conntrackd (FTFW over UDP on the sync link, external cache on);
+-- nftables with drop policies and SNAT to the WAN VIPs.  Every daemon has its
+-- own config, pid, lock, socket and log in the lab's temp dir and is stopped
+-- by pid; lab:teardown() removes everything (call it in a finally).
+local sh = require "helpers.sh"
+
+local M = {}
+local Lab = {}
+Lab.__index = Lab
+
+local ADDR = {
+  client = { v4 = "192.0.2.10", v6 = "2001:db8:1::10" },
+  server = { v4 = "198.51.100.10", v6 = "2001:db8:2::10" },
+  fw1 = { lan4 = "192.0.2.2", lan6 = "2001:db8:1::2", wan4 = "198.51.100.2",
+          wan6 = "2001:db8:2::2", sync = "203.0.113.1" },
+  fw2 = { lan4 = "192.0.2.3", lan6 = "2001:db8:1::3", wan4 = "198.51.100.3",
+          wan6 = "2001:db8:2::3", sync = "203.0.113.2" },
+  vip = { lan4 = "192.0.2.1", lan6 = "2001:db8:1::1", wan4 = "198.51.100.1",
+          wan6 = "2001:db8:2::1" },
+}
+M.ADDR = ADDR
+local PORT = 5001
+
+local function now()
+  local f = io.open("/proc/uptime"); local s = f:read("n"); f:close(); return s
+end
+M.now = now
+
+local function sleep(s) sh.run({ "sleep", string.format("%.2f", s) }) end
+M.sleep = sleep
+
+local function must(out, code, what)
+  if code ~= 0 then error("lab: " .. what .. " failed (" .. code .. "): " .. out, 2) end
+  return out
+end
+
+function Lab:ns(name, argv, opts)
+  return sh.nsrun(self[name], argv, opts)
+end
+
+function Lab:nsmust(name, argv)
+  local out, code = sh.nsrun(self[name], argv, { stderr = true })
+  return must(out, code, name .. ": " .. table.concat(argv, " "))
+end
+
+--- opts: root (checkout), policy (path), tag, say (function(msg) for a timeline)
+function M.new(opts)
+  local self = setmetatable({}, Lab)
+  self.root = opts.root or (sh.run("pwd"):gsub("%s+$", ""))
+  self.policy = opts.policy or (self.root .. "/examples/primary-backup.lua")
+  self.say = opts.say or function() end
+  self.tag = opts.tag or "ha"
+  self.dir = sh.tmpdir()
+  sh.run({ "chmod", "0700", self.dir })
+  self.pids = {}
+  self.t0 = now()
+  return self
+end
+
+local function conntrackd_conf(self, fw, peer)
+  local a, ignore = ADDR, {}
+  for _, k in ipairs { "lan4", "wan4", "sync" } do
+    ignore[#ignore + 1] = "IPv4_address " .. a.fw1[k]
+    ignore[#ignore + 1] = "IPv4_address " .. a.fw2[k]
+  end
+  for _, k in ipairs { "lan6", "wan6" } do
+    ignore[#ignore + 1] = "IPv6_address " .. a.fw1[k]
+    ignore[#ignore + 1] = "IPv6_address " .. a.fw2[k]
+  end
+  for _, k in ipairs { "lan4", "wan4" } do ignore[#ignore + 1] = "IPv4_address " .. a.vip[k] end
+  for _, k in ipairs { "lan6", "wan6" } do ignore[#ignore + 1] = "IPv6_address " .. a.vip[k] end
+  local d = self.dir .. "/" .. fw
+  return ([[
+Sync {
+    Mode FTFW {
+        DisableExternalCache Off
+        CommitTimeout 1800
+        PurgeTimeout 5
+    }
+    UDP {
+        IPv4_address %s
+        IPv4_Destination_Address %s
+        Port 3780
+        Interface sync0
+        SndSocketBuffer 1249280
+        RcvSocketBuffer 1249280
+        Checksum on
+    }
+}
+General {
+    HashSize 32768
+    HashLimit 262144
+    LogFile %s/conntrackd.log
+    Syslog off
+    LockFile %s/conntrackd.lock
+    UNIX {
+        Path %s/conntrackd.ctl
+        Backlog 20
+    }
+    NetlinkBufferSize 2097152
+    NetlinkBufferSizeMaxGrowth 8388608
+    Filter From Userspace {
+        Protocol Accept {
+            TCP
+            UDP
+            ICMP
+        }
+        Address Ignore {
+            IPv4_address 127.0.0.1
+            IPv6_address ::1
+            %s
+        }
+    }
+}
+]]):format(a[fw].sync, a[peer].sync, d, d, d, table.concat(ignore, "\n            "))
+end
+
+function Lab:failover_argv(fw)
+  local d = self.dir .. "/" .. fw
+  return { "/usr/bin/env", "NETOPS_BUILD=" .. (os.getenv("NETOPS_BUILD") or "build"),
+           "/usr/bin/lua5.4", self.root .. "/examples/netops-failover.lua",
+           "--policy", self.policy, "--socket", d .. "/conntrackd.ctl",
+           "--conntrackd-config", d .. "/conntrackd.conf",
+           "--lock", d .. "/failover.lock", "--log", d .. "/failover.log" }
+end
+
+local function keepalived_conf(self, fw, peer, prio)
+  local a = ADDR
+  local cmd = table.concat(self:failover_argv(fw), " ")
+  return ([[
+global_defs {
+    router_id %s
+    script_user root
+    enable_script_security
+    vrrp_garp_master_repeat 3
+}
+vrrp_sync_group G1 {
+    group {
+        WAN
+        LAN
+    }
+    notify_master "%s primary"
+    notify_backup "%s backup"
+    notify_fault "%s fault"
+}
+vrrp_instance WAN {
+    interface wan0
+    state BACKUP
+    virtual_router_id 61
+    priority %d
+    advert_int 1
+    nopreempt
+    unicast_src_ip %s
+    unicast_peer {
+        %s
+    }
+    virtual_ipaddress {
+        %s/24 dev wan0
+    }
+    virtual_ipaddress_excluded {
+        %s/64 dev wan0
+    }
+    garp_master_delay 1
+}
+vrrp_instance LAN {
+    interface lan0
+    state BACKUP
+    virtual_router_id 62
+    priority %d
+    advert_int 1
+    nopreempt
+    unicast_src_ip %s
+    unicast_peer {
+        %s
+    }
+    virtual_ipaddress {
+        %s/24 dev lan0
+    }
+    virtual_ipaddress_excluded {
+        %s/64 dev lan0
+    }
+    garp_master_delay 1
+}
+]]):format(fw, cmd, cmd, cmd, prio, a[fw].wan4, a[peer].wan4, a.vip.wan4, a.vip.wan6,
+             prio, a[fw].lan4, a[peer].lan4, a.vip.lan4, a.vip.lan6)
+end
+
+local RULESET = [[
+flush ruleset
+table inet filter {
+    chain input {
+        type filter hook input priority filter; policy drop;
+        iif "lo" accept
+        ct state established,related accept
+        iifname "sync0" accept
+        ip protocol vrrp accept
+        ip protocol icmp accept
+        meta l4proto ipv6-icmp accept
+    }
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+        ct state established,related accept
+        iifname "lan0" oifname "wan0" tcp flags & (syn | ack) == syn ct state new accept
+        iifname "lan0" oifname "wan0" meta l4proto { icmp, ipv6-icmp } accept
+    }
+    chain output {
+        type filter hook output priority filter; policy accept;
+    }
+}
+table ip nat {
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "wan0" ip saddr 192.0.2.0/24 snat to %s
+    }
+}
+table ip6 nat {
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "wan0" ip6 saddr 2001:db8:1::/64 snat to %s
+    }
+}
+]]
+M.RULESET = RULESET:format(ADDR.vip.wan4, ADDR.vip.wan6)
+
+function Lab:setup()
+  local a = ADDR
+  for _, n in ipairs { "sw", "client", "fw1", "fw2", "server" } do
+    self[n] = sh.netns(self.tag .. n)
+  end
+  for _, n in ipairs { "client", "fw1", "fw2", "server" } do
+    self:nsmust(n, { "sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0",
+                     "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.default.dad_transmits=0" })
+  end
+  for _, fw in ipairs { "fw1", "fw2" } do
+    self:nsmust(fw, { "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
+                      "net.ipv6.conf.all.forwarding=1" })
+  end
+  self:nsmust("sw", { "ip", "link", "add", "br-lan", "type", "bridge" })
+  self:nsmust("sw", { "ip", "link", "add", "br-wan", "type", "bridge" })
+  local function port(br, swname, ns, ifname)
+    self:nsmust("sw", { "ip", "link", "add", swname, "type", "veth", "peer", "name", ifname,
+                        "netns", self[ns] })
+    self:nsmust("sw", { "ip", "link", "set", swname, "master", br, "up" })
+  end
+  port("br-lan", "c", "client", "eth0")
+  port("br-lan", "f1l", "fw1", "lan0")
+  port("br-lan", "f2l", "fw2", "lan0")
+  port("br-wan", "f1w", "fw1", "wan0")
+  port("br-wan", "f2w", "fw2", "wan0")
+  port("br-wan", "s", "server", "eth0")
+  self:nsmust("sw", { "ip", "link", "set", "br-lan", "up" })
+  self:nsmust("sw", { "ip", "link", "set", "br-wan", "up" })
+  self:nsmust("fw1", { "ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync0",
+                       "netns", self.fw2 })
+  local function addr(ns, dev, ip, len)
+    self:nsmust(ns, { "ip", "addr", "add", ip .. "/" .. len, "dev", dev, ip:find(":") and "nodad" or nil })
+  end
+  addr("client", "eth0", a.client.v4, 24); addr("client", "eth0", a.client.v6, 64)
+  addr("server", "eth0", a.server.v4, 24); addr("server", "eth0", a.server.v6, 64)
+  for _, fw in ipairs { "fw1", "fw2" } do
+    addr(fw, "lan0", a[fw].lan4, 24); addr(fw, "lan0", a[fw].lan6, 64)
+    addr(fw, "wan0", a[fw].wan4, 24); addr(fw, "wan0", a[fw].wan6, 64)
+    addr(fw, "sync0", a[fw].sync, 30)
+    for _, dev in ipairs { "lan0", "wan0", "sync0" } do
+      self:nsmust(fw, { "ip", "link", "set", dev, "up" })
+    end
+  end
+  for _, n in ipairs { "client", "server" } do
+    self:nsmust(n, { "ip", "link", "set", "eth0", "up" })
+  end
+  self:nsmust("client", { "ip", "route", "add", "default", "via", a.vip.lan4 })
+  self:nsmust("client", { "ip", "-6", "route", "add", "default", "via", a.vip.lan6 })
+  for _, fw in ipairs { "fw1", "fw2" } do
+    local d = self.dir .. "/" .. fw
+    must(sh.run({ "mkdir", "-m", "0700", d }), 0, "mkdir")
+    sh.write(d .. "/ruleset.nft", M.RULESET)
+    self:nsmust(fw, { "nft", "-f", d .. "/ruleset.nft" })
+  end
+  self.say("namespaces up: client, fw1, fw2, server; LAN and WAN bridges; sync link")
+  self:start_conntrackd("fw1"); self:start_conntrackd("fw2")
+  self:start_keepalived("fw1"); self:wait_vip("fw1", 15)
+  self:start_keepalived("fw2")
+  self:start_server()
+end
+
+-- Start argv in namespace `name` in the background, output to logfile; returns pid.
+function Lab:spawn(name, argv, logfile)
+  local cmd = sh.join { "ip", "netns", "exec", self[name] } .. " " .. sh.join(argv)
+    .. " >>" .. sh.quote(logfile) .. " 2>&1 </dev/null & echo $!"
+  local out = sh.run(cmd)
+  local pid = tonumber(out:match("%d+"))
+  assert(pid, "lab: could not start " .. argv[1])
+  return pid
+end
+
+local function alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local s = f:read("a"); f:close()
+  return not s:match("^%d+ %b() [ZX]")
+end
+M.alive = alive
+
+function Lab:stop_pid(pid, grace)
+  if not pid or not alive(pid) then return end
+  sh.run({ "kill", "-TERM", tostring(pid) })
+  local t = now() + (grace or 5)
+  while alive(pid) and now() < t do sleep(0.1) end
+  if alive(pid) then sh.run({ "kill", "-KILL", tostring(pid) }) end
+end
+
+function Lab:start_conntrackd(fw)
+  local peer = fw == "fw1" and "fw2" or "fw1"
+  local d = self.dir .. "/" .. fw
+  sh.write(d .. "/conntrackd.conf", conntrackd_conf(self, fw, peer))
+  os.remove(d .. "/conntrackd.lock")
+  self.pids[fw .. ".conntrackd"] = self:spawn(fw, { "conntrackd", "-C", d .. "/conntrackd.conf" },
+                                              d .. "/conntrackd.out")
+  local t = now() + 10
+  while now() < t do
+    if select(2, sh.run({ "test", "-S", d .. "/conntrackd.ctl" })) == 0 then return end
+    sleep(0.1)
+  end
+  error("lab: conntrackd in " .. fw .. " did not create its socket: " ..
+        (sh.read(d .. "/conntrackd.out") or "") .. (sh.read(d .. "/conntrackd.log") or ""))
+end
+
+function Lab:start_keepalived(fw)
+  local peer = fw == "fw1" and "fw2" or "fw1"
+  local d = self.dir .. "/" .. fw
+  sh.write(d .. "/keepalived.conf", keepalived_conf(self, fw, peer, fw == "fw1" and 100 or 50))
+  os.remove(d .. "/keepalived.pid"); os.remove(d .. "/vrrp.pid")
+  self.pids[fw .. ".keepalived"] = self:spawn(fw, { "keepalived", "-n", "-l", "-D", "-P",
+      "-f", d .. "/keepalived.conf", "-p", d .. "/keepalived.pid", "-r", d .. "/vrrp.pid" },
+      d .. "/keepalived.log")
+end
+
+function Lab:stop_keepalived(fw)
+  self:stop_pid(self.pids[fw .. ".keepalived"], 8)
+  self.pids[fw .. ".keepalived"] = nil
+end
+
+--- Which firewall holds the LAN and WAN IPv4 VIPs (nil when none or split).
+function Lab:holder()
+  local h = {}
+  for _, fw in ipairs { "fw1", "fw2" } do
+    local out = self:ns(fw, { "ip", "-o", "addr", "show" })
+    local lan = out:find(ADDR.vip.lan4 .. "/", 1, true)
+    local wan = out:find(ADDR.vip.wan4 .. "/", 1, true)
+    local lan6 = out:find(ADDR.vip.lan6 .. "/", 1, true)
+    local wan6 = out:find(ADDR.vip.wan6 .. "/", 1, true)
+    if lan and wan and lan6 and wan6 then h[#h + 1] = fw end
+  end
+  return #h == 1 and h[1] or nil
+end
+
+function Lab:wait_vip(fw, timeout)
+  local t = now() + timeout
+  while now() < t do
+    if self:holder() == fw then return true end
+    sleep(0.2)
+  end
+  return false
+end
+
+function Lab:start_server()
+  self.pids.server = self:spawn("server", { "/usr/bin/python3", self.root .. "/spec/lab/stream.py",
+                                            "server", tostring(PORT), self.dir .. "/server.log" },
+                                self.dir .. "/server.out")
+  sleep(0.5)
+end
+
+--- Start n streams per family (IPv4 and IPv6) of `total` bytes each, paced over
+-- `seconds`; a stream stalled for `stall` seconds fails.
+function Lab:start_streams(n, total, seconds, stall)
+  self.streams = {}
+  local i = 0
+  for _, fam in ipairs { "v4", "v6" } do
+    for _ = 1, n do
+      i = i + 1
+      local s = { id = i, family = fam == "v4" and "IPv4" or "IPv6", seed = 1000 + i, total = total,
+                  progress = self.dir .. "/stream" .. i .. ".progress",
+                  out = self.dir .. "/stream" .. i .. ".out" }
+      s.pid = self:spawn("client", { "/usr/bin/python3", self.root .. "/spec/lab/stream.py", "client",
+                                     ADDR.server[fam], tostring(PORT), tostring(s.seed), tostring(total),
+                                     tostring(seconds), tostring(stall), s.progress }, s.out)
+      self.streams[i] = s
+    end
+  end
+end
+
+function Lab:stream_bytes()
+  local r = {}
+  for i, s in ipairs(self.streams) do
+    r[i] = tonumber((sh.read(s.progress) or ""):match("bytes=(%d+)")) or 0
+  end
+  return r
+end
+
+--- Wait until every stream ended (bounded); returns a list of results.
+function Lab:wait_streams(timeout)
+  local t = now() + timeout
+  for _, s in ipairs(self.streams) do
+    while alive(s.pid) and now() < t do sleep(0.25) end
+    if alive(s.pid) then self:stop_pid(s.pid, 1) end
+    local out = sh.read(s.out) or ""
+    s.ok = out:match("OK bytes=(%d+) sha256=(%x+)") ~= nil
+    s.bytes = tonumber(out:match("bytes=(%d+)")) or tonumber(out:match("at byte (%d+)")) or 0
+    s.sha = out:match("sha256=(%x+)")
+    s.result = (out:match("[^\n]*\n?$") or out):gsub("%s+$", "")
+    if s.result == "" then s.result = "no result (killed)" end
+    s.expect = sh.run({ "/usr/bin/python3", self.root .. "/spec/lab/stream.py", "expect",
+                        tostring(s.seed), tostring(s.total) }):gsub("%s+$", "")
+  end
+  return self.streams
+end
+
+function Lab:failover_log(fw)
+  return sh.read(self.dir .. "/" .. fw .. "/failover.log") or ""
+end
+
+function Lab:teardown(keep)
+  for k, pid in pairs(self.pids) do self:stop_pid(pid, 3); self.pids[k] = nil end
+  for _, s in ipairs(self.streams or {}) do self:stop_pid(s.pid, 1) end
+  sh.netns_cleanup()
+  if not keep and self.dir then sh.rmtree(self.dir) end
+end
+
+function Lab:elapsed() return now() - self.t0 end
+
+return M
