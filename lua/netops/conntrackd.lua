@@ -110,8 +110,9 @@ function M.parse_stats(text)
         cur()[k] = math.tointeger(tonumber(num)); prev = k; any = true
       end
       if not any then
-        for num, label in line:gmatch("(%d+)%s+(%a[%a ]-%a)%f[%s%z]") do
-          cur()[key(label)] = math.tointeger(tonumber(num))
+        for field in (line:gsub("%s%s+", "\0") .. "\0"):gmatch("([^%z]*)%z") do
+          local num, label = field:match("^%s*(%d+)%s+(%a[%a ]*)$")
+          if num then cur()[key(label)] = math.tointeger(tonumber(num)) end
         end
       end
     end
@@ -166,9 +167,12 @@ function M.parse_entry(line)
         tuple[k] = v
       elseif k == "sport" or k == "dport" then
         tuple[k] = math.tointeger(tonumber(v))
-      elseif k == "type" or k == "code" or k == "id" and (e.proto == "icmp" or e.proto == "icmpv6") and tuple == e and seen.type then
-        e.icmp = e.icmp or {}
-        if tuple == e then e.icmp[k] = math.tointeger(tonumber(v)) end
+      elseif (k == "type" or k == "code" or (k == "id" and e.icmp and e.icmp.id == nil))
+          and (e.proto == "icmp" or e.proto == "icmpv6") then
+        if tuple == e then
+          e.icmp = e.icmp or {}
+          e.icmp[k] = math.tointeger(tonumber(v))
+        end
       elseif k == "mark" or k == "zone" or k == "use" or k == "id" then
         e[k] = math.tointeger(tonumber(v)) or v
       else
@@ -176,15 +180,18 @@ function M.parse_entry(line)
       end
     else
       local flag = w:match("^%[([%u_]+)%]$")
-      if flag then
-        e.status[flag] = true
-        if not status_words[flag] then e.status[flag] = true end
-      end
+      if flag and status_words[flag] then e.status[flag] = true end
     end
   end
   if not e.src or not e.dst then return nil, "not an entry: " .. line end
   if not e.family then e.family = e.src:find(":", 1, true) and "ipv6" or "ipv4" end
-  if e.reply and e.reply.src and not e.status.UNREPLIED then e.status.SEEN_REPLY = true end
+  if e.reply and e.reply.src then
+    if not e.status.UNREPLIED then e.status.SEEN_REPLY = true end
+  else
+    -- conntrackd's caches print the original tuple only: the reply is its inverse
+    e.reply = { src = e.dst, dst = e.src, sport = e.dport, dport = e.sport }
+    e.reply_inferred = true
+  end
   return e
 end
 

@@ -61,19 +61,13 @@ function M.new(opts)
   return self
 end
 
-local function conntrackd_conf(self, fw, peer)
-  local a, ignore = ADDR, {}
-  for _, k in ipairs { "lan4", "wan4", "sync" } do
-    ignore[#ignore + 1] = "IPv4_address " .. a.fw1[k]
-    ignore[#ignore + 1] = "IPv4_address " .. a.fw2[k]
+--- A conntrackd.conf for FTFW over UDP: files under dir, sync from local_ip
+-- to peer_ip on iface; ignore = list of addresses for Address Ignore.
+function M.conntrackd_conf(dir, local_ip, peer_ip, iface, ignore)
+  local lines = {}
+  for _, a in ipairs(ignore or {}) do
+    lines[#lines + 1] = (a:find(":", 1, true) and "IPv6_address " or "IPv4_address ") .. a
   end
-  for _, k in ipairs { "lan6", "wan6" } do
-    ignore[#ignore + 1] = "IPv6_address " .. a.fw1[k]
-    ignore[#ignore + 1] = "IPv6_address " .. a.fw2[k]
-  end
-  for _, k in ipairs { "lan4", "wan4" } do ignore[#ignore + 1] = "IPv4_address " .. a.vip[k] end
-  for _, k in ipairs { "lan6", "wan6" } do ignore[#ignore + 1] = "IPv6_address " .. a.vip[k] end
-  local d = self.dir .. "/" .. fw
   return ([[
 Sync {
     Mode FTFW {
@@ -85,7 +79,7 @@ Sync {
         IPv4_address %s
         IPv4_Destination_Address %s
         Port 3780
-        Interface sync0
+        Interface %s
         SndSocketBuffer 1249280
         RcvSocketBuffer 1249280
         Checksum on
@@ -93,7 +87,7 @@ Sync {
 }
 General {
     HashSize 32768
-    HashLimit 262144
+    HashLimit 524288
     LogFile %s/conntrackd.log
     Syslog off
     LockFile %s/conntrackd.lock
@@ -116,7 +110,16 @@ General {
         }
     }
 }
-]]):format(a[fw].sync, a[peer].sync, d, d, d, table.concat(ignore, "\n            "))
+]]):format(local_ip, peer_ip, iface, dir, dir, dir, table.concat(lines, "\n            "))
+end
+
+local function conntrackd_conf(self, fw, peer)
+  local a, ignore = ADDR, {}
+  for _, k in ipairs { "lan4", "wan4", "sync", "lan6", "wan6" } do
+    ignore[#ignore + 1] = a.fw1[k]; ignore[#ignore + 1] = a.fw2[k]
+  end
+  for _, k in ipairs { "lan4", "wan4", "lan6", "wan6" } do ignore[#ignore + 1] = a.vip[k] end
+  return M.conntrackd_conf(self.dir .. "/" .. fw, a[fw].sync, a[peer].sync, "sync0", ignore)
 end
 
 function Lab:failover_argv(fw)
@@ -431,5 +434,65 @@ function Lab:teardown(keep)
 end
 
 function Lab:elapsed() return now() - self.t0 end
+
+--- A conntrackd FTFW pair without keepalived: namespaces a and b joined by a
+-- sync link (203.0.113.1 <-> .2), one conntrackd in each.  Returns a Lab
+-- (fields a, b: namespace names; lab:sock("a")) ; lab:teardown() removes it.
+function M.pair(opts)
+  local self = M.new(opts or {})
+  self.a = sh.netns((self.tag or "ct") .. "a")
+  self.b = sh.netns((self.tag or "ct") .. "b")
+  self:nsmust("a", { "ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync0",
+                     "netns", self.b })
+  for n, ip in pairs { a = "203.0.113.1", b = "203.0.113.2" } do
+    self:nsmust(n, { "ip", "addr", "add", ip .. "/30", "dev", "sync0" })
+    self:nsmust(n, { "ip", "link", "set", "sync0", "up" })
+    local d = self.dir .. "/" .. n
+    must(sh.run({ "mkdir", "-m", "0700", d }), 0, "mkdir")
+  end
+  self:start_ctd("a"); self:start_ctd("b")
+  return self
+end
+
+function Lab:sock(n) return self.dir .. "/" .. n .. "/conntrackd.ctl" end
+
+function Lab:start_ctd(n)
+  local d = self.dir .. "/" .. n
+  local mine, peer = "203.0.113.1", "203.0.113.2"
+  if n == "b" then mine, peer = peer, mine end
+  sh.write(d .. "/conntrackd.conf", M.conntrackd_conf(d, mine, peer, "sync0", { mine, peer }))
+  os.remove(d .. "/conntrackd.lock")
+  self.pids[n .. ".conntrackd"] = self:spawn(n, { "conntrackd", "-C", d .. "/conntrackd.conf" },
+                                             d .. "/conntrackd.out")
+  local t = now() + 10
+  while now() < t do
+    if select(2, sh.run({ "test", "-S", d .. "/conntrackd.ctl" })) == 0 then return end
+    sleep(0.1)
+  end
+  error("lab: conntrackd in " .. n .. " did not create its socket: " ..
+        (sh.read(d .. "/conntrackd.out") or "") .. (sh.read(d .. "/conntrackd.log") or ""))
+end
+
+function Lab:stop_ctd(n)
+  self:stop_pid(self.pids[n .. ".conntrackd"], 5)
+  self.pids[n .. ".conntrackd"] = nil
+end
+
+--- Load `count` synthetic ESTABLISHED TCP entries into namespace n's kernel
+-- table (conntrack -R of a generated file): 192.0.2.x -> 198.51.100.x.
+function Lab:load_entries(n, count, first_port)
+  local path = self.dir .. "/entries-" .. n .. ".txt"
+  local f = assert(io.open(path, "w"))
+  first_port = first_port or 1024
+  for i = 0, count - 1 do
+    local sport = first_port + i % 60000
+    local host = 10 + (i // 60000)
+    f:write(string.format("-I -s 192.0.2.%d -d 198.51.100.10 -p tcp --sport %d --dport 80 "
+      .. "--reply-src 198.51.100.10 --reply-dst 192.0.2.%d --reply-port-src 80 --reply-port-dst %d "
+      .. "--state ESTABLISHED -u SEEN_REPLY,ASSURED -t 600\n", host, sport, host, sport))
+  end
+  f:close()
+  return self:nsmust(n, { "conntrack", "-R", path })
+end
 
 return M

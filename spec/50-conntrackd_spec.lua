@@ -1,0 +1,211 @@
+-- netops.conntrackd: the control client against a real conntrackd pair in
+-- namespaces, plus sockets that are missing, stale, silent or forbidden.
+local sh = require "helpers.sh"
+local ctd = require "netops.conntrackd"
+
+local function python(code, ...)
+  local argv = { "/usr/bin/python3", "-c", code, ... }
+  return sh.join(argv)
+end
+
+describe("netops.conntrackd client", function()
+  it("opens without connecting and raises on misuse", function()
+    local h = ctd.open { socket = "/nonexistent/conntrackd.ctl", timeout = 1 }
+    assert.equal("/nonexistent/conntrackd.ctl", h:path())
+    assert.equal(1, h:timeout())
+    assert.matches("netops.Conntrackd", tostring(h))
+    assert.has_error(function() ctd.open { socket = 42 } end)
+    assert.has_error(function() ctd.open { timeout = -1 } end)
+    assert.has_error(function() ctd.open { socket = "" } end)
+    assert.has_error(function() ctd.open { socket = string.rep("x", 200) } end)
+    assert.has_error(function() h:flush("everything") end)
+    assert.has_error(function() h:stats("nonsense") end)
+    assert.has_error(function() h:request(1000) end)
+    h:close(); h:close()
+    assert.has_error(function() h:commit() end)
+    do local h2 <close> = ctd.open {} end
+  end)
+
+  it("defaults to /var/run/conntrackd.ctl", function()
+    assert.equal("/var/run/conntrackd.ctl", ctd.open():path())
+  end)
+
+  it("a missing socket says so, and whether conntrackd runs at all", function()
+    local h = ctd.open { socket = "/tmp/netops-no-such-dir/conntrackd.ctl" }
+    local ok, msg, cls = h:commit()
+    assert.is_nil(ok)
+    assert.equal("nosocket", cls)
+    assert.matches("/tmp/netops%-no%-such%-dir/conntrackd.ctl", msg)
+    assert.matches("no such socket", msg)
+    assert.truthy(msg:find("no conntrackd process runs", 1, true) or msg:find("conntrackd runs (pid", 1, true)
+                  or msg:find("conntrackd processes run", 1, true), msg)
+  end)
+
+  it("a file that is not a socket is reported", function()
+    local dir = sh.tmpdir()
+    sh.write(dir .. "/plain", "x")
+    local ok, msg = ctd.open { socket = dir .. "/plain" }:stats()
+    sh.rmtree(dir)
+    assert.is_nil(ok)
+    assert.matches("plain", msg)
+  end)
+
+  it("a stale socket (nobody listening) is refused, not hung", function()
+    local dir = sh.tmpdir()
+    local path = dir .. "/stale.ctl"
+    local _, code = sh.run(python("import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close()", path))
+    assert.equal(0, code)
+    local ok, msg, cls = ctd.open { socket = path, timeout = 2 }:resync()
+    sh.rmtree(dir)
+    assert.is_nil(ok)
+    assert.equal("refused", cls)
+    assert.matches("connection refused", msg)
+  end)
+
+  it("a socket that accepts and never answers gives a timeout", function()
+    local dir = sh.tmpdir()
+    local path = dir .. "/silent.ctl"
+    -- listens, accepts, reads the request, never answers; exits by itself after 10 s
+    sh.run(python("import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(5)\n"
+      .. "s.settimeout(10)\nc,_=s.accept(); c.recv(4); time.sleep(10)", path) .. " >/dev/null 2>&1 & sleep 0.5")
+    local ok, msg, cls = ctd.open { socket = path, timeout = 0.5 }:commit()
+    sh.rmtree(dir)
+    assert.is_nil(ok)
+    assert.equal("timeout", cls)
+    assert.matches("timeout after 0.5s", msg)
+  end)
+
+  describe("against a real conntrackd FTFW pair", function()
+    local lab, P
+    local function setup()
+      lab = require "lab.lab"
+      P = lab.pair { tag = "c5" }
+      P:load_entries("a", 20)
+      -- wait (bounded) until the peer's external cache holds them
+      local b = ctd.open { socket = P:sock("b") }
+      for _ = 1, 50 do
+        local st = b:stats()
+        if st and st.cache_external and st.cache_external.current_active_connections == 20 then break end
+        lab.sleep(0.2)
+      end
+    end
+    after_each(function()
+      if P then P:teardown() end
+      P = nil
+    end)
+
+    it("each method works and the dumps parse into entries", function()
+      if sh.need_root("conntrackd in network namespaces") then return end
+      setup()
+      local a = ctd.open { socket = P:sock("a"), timeout = 10 }
+      local b = ctd.open { socket = P:sock("b"), timeout = 10 }
+
+      local st, raw = a:stats()
+      assert.is_table(st, raw)
+      assert.equal(20, st.cache_internal.current_active_connections)
+      for _, kind in ipairs { "network", "cache", "runtime", "link", "rsqueue", "process", "queue" } do
+        local t, text = a:stats(kind)
+        assert.is_table(t, kind)
+        assert.is_string(text)
+      end
+
+      local int = assert(a:dump_internal())
+      assert.equal(20, #int)
+      local ext = assert(b:dump_external())
+      assert.equal(20, #ext)
+      local ports = {}
+      for _, e in ipairs(ext) do
+        assert.equal("ipv4", e.family)
+        assert.equal("tcp", e.proto)
+        assert.equal("ESTABLISHED", e.state)
+        assert.equal("198.51.100.10", e.dst)
+        assert.equal(80, e.dport)
+        assert.equal("198.51.100.10", e.reply.src)
+        assert.equal(e.sport, e.reply.dport)
+        assert.is_true(e.status.ASSURED)
+        ports[e.sport] = true
+      end
+      for p = 1024, 1043 do assert.is_true(ports[p], "port " .. p) end
+
+      -- b's kernel table is empty; commit puts the peer's sessions there
+      local before = select(1, P:ns("b", { "conntrack", "-L" }, { stderr = true }))
+      assert.is_nil(before:find("sport=1024 ", 1, true))
+      local ok, secs = b:commit()
+      assert.is_true(ok)
+      assert.is_number(secs)
+      local after = P:ns("b", { "conntrack", "-L" }, { stderr = true })
+      for p = 1024, 1043 do assert.truthy(after:find("sport=" .. p .. " ", 1, true), "entry " .. p) end
+
+      assert.is_true((b:flush("external")))
+      assert.equal(0, #assert(b:dump_external()))
+      assert.is_true((b:resync()))
+      assert.is_true((b:flush("internal")))
+      assert.is_true((b:flush()))
+      assert.is_true((a:bulk_send()))
+      assert.is_true((b:request_resync()))
+      assert.is_true((a:reset_timers()))
+      -- a's bulk send refills b's external cache
+      local n = 0
+      for _ = 1, 50 do
+        n = #assert(b:dump_external())
+        if n == 20 then break end
+        lab.sleep(0.2)
+      end
+      assert.equal(20, n)
+    end)
+
+    it("a stopped daemon is reported as such", function()
+      if sh.need_root("conntrackd in network namespaces") then return end
+      setup()
+      local b = ctd.open { socket = P:sock("b"), timeout = 2 }
+      assert.is_table((b:stats()))
+      P:stop_ctd("b")
+      local ok, msg, cls = b:stats()
+      assert.is_nil(ok)
+      assert.truthy(cls == "nosocket" or cls == "refused", cls)
+      assert.matches(P:sock("b"):gsub("%p", "%%%0"), msg)
+    end)
+
+    it("a non-root caller gets permission denied", function()
+      if sh.need_root("to drop to nobody") then return end
+      setup()
+      local code = "package.path='lua/?.lua;'..package.path package.cpath='" .. sh.build .. "/?.so;'..package.cpath "
+        .. "local c=require'netops.conntrackd' local ok,msg,cls=c.open{socket=os.getenv'SOCK'}:stats() print(cls, msg)"
+      local out = sh.run({ "env", "SOCK=" .. P:sock("a"), "setpriv", "--reuid=nobody", "--regid=nogroup",
+                           "--clear-groups", "lua5.4", "-e", code }, { stderr = true })
+      assert.matches("^denied", out)
+      assert.matches("permission denied", out)
+    end)
+  end)
+end)
+
+describe("netops.conntrackd parsers", function()
+  it("parses conntrack -L style lines with both tuples", function()
+    local e = assert(ctd.parse_entry("tcp      6 431999 ESTABLISHED src=192.0.2.10 dst=198.51.100.10 "
+      .. "sport=51424 dport=5001 src=198.51.100.10 dst=198.51.100.1 sport=5001 dport=51424 [ASSURED] mark=0 use=1"))
+    assert.same({ src = "198.51.100.10", dst = "198.51.100.1", sport = 5001, dport = 51424 }, e.reply)
+    assert.equal(431999, e.timeout)
+    assert.equal(51424, e.sport)
+    assert.is_true(e.status.SEEN_REPLY)
+    assert.is_nil(e.reply_inferred)
+    local u = assert(ctd.parse_entry("udp      17 29 src=2001:db8::1 dst=2001:db8::2 sport=1 dport=2 [UNREPLIED] "
+      .. "src=2001:db8::2 dst=2001:db8::1 sport=2 dport=1 mark=0 use=1"))
+    assert.equal("ipv6", u.family)
+    assert.is_true(u.status.UNREPLIED)
+    assert.is_nil(u.status.SEEN_REPLY)
+    local i = assert(ctd.parse_entry("icmp     1 ESTABLISHED? src=192.0.2.1 dst=192.0.2.2 type=8 code=0 id=7 [ASSURED]"))
+    assert.same({ type = 8, code = 0, id = 7 }, i.icmp)
+    assert.is_nil(ctd.parse_entry("conntrack v1.4.7 (conntrack-tools): 6 flow entries have been shown."))
+  end)
+
+  it("parses statistics sections and failed counters", function()
+    local st = ctd.parse_stats("cache internal:\ncurrent active connections:\t 5\n"
+      .. "connections created:\t\t 5\tfailed:\t 2\n\nUDP traffic (active device=sync0):\n"
+      .. "                 396 Bytes sent                   16 Bytes recv\n")
+    assert.equal(5, st.cache_internal.current_active_connections)
+    assert.equal(2, st.cache_internal.connections_created_failed)
+    assert.equal(396, st.udp_traffic.bytes_sent)
+    assert.equal(16, st.udp_traffic.bytes_recv)
+    assert.equal("active device=sync0", st.udp_traffic.info)
+  end)
+end)
