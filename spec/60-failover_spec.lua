@@ -1,0 +1,323 @@
+-- netops.failover and netops-failover: argument shapes, the ordered lock,
+-- superseded states, step logging and exit status, policy refusal, doctor,
+-- and the HA lab (real keepalived + conntrackd + nftables in namespaces).
+local sh = require "helpers.sh"
+local failover = require "netops.failover"
+
+local dir
+local function policy(text, mode)
+  local p = dir .. "/policy-" .. tostring(math.random(1e9)) .. ".lua"
+  sh.write(p, text)
+  sh.run({ "chmod", mode or "0644", p })
+  return p
+end
+
+local RECORD = [[
+local core = require "netops.core"
+local out = ]] .. "%q" .. [[
+
+local function rec(ctx, what)
+  local f = io.open(out, "a")
+  f:write(string.format("%%s %%s %%s %%s %%s\n", what, ctx.state, tostring(ctx.kind), tostring(ctx.name),
+                        tostring(ctx.priority)))
+  f:close()
+end
+local function h(ctx)
+  rec(ctx, "start")
+  core.failover.sleep(tonumber(os.getenv("HOLD") or "0"))
+  rec(ctx, "end")
+end
+return { master = h, backup = h, fault = h, stop = h }
+]]
+
+local function cmd(p, ...)
+  local argv = sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock", "--log", dir .. "/log",
+                      "--socket", dir .. "/none.ctl", ...)
+  return argv
+end
+
+describe("netops-failover", function()
+  before_each(function() dir = sh.tmpdir() end)
+  after_each(function() sh.rmtree(dir) end)
+
+  it("understands notify_master-style arguments (primary|backup|fault)", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    for _, a in ipairs { "primary", "backup", "fault" } do
+      local out, code = sh.run(cmd(p, a), { stderr = true })
+      assert.equal(0, code, out)
+    end
+    assert.equal("start master nil nil nil\nend master nil nil nil\nstart backup nil nil nil\n"
+      .. "end backup nil nil nil\nstart fault nil nil nil\nend fault nil nil nil\n", sh.read(dir .. "/rec"))
+  end)
+
+  it("understands the generic notify arguments", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local out, code = sh.run(cmd(p, "GROUP", "G1", "MASTER", "0"), { stderr = true })
+    assert.equal(0, code, out)
+    out, code = sh.run(cmd(p, "INSTANCE", "VI_1", "STOP", "100"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal("start master GROUP G1 0\nend master GROUP G1 0\nstart stop INSTANCE VI_1 100\n"
+      .. "end stop INSTANCE VI_1 100\n", sh.read(dir .. "/rec"))
+  end)
+
+  it("rejects bad arguments with a usage message", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    for _, args in ipairs { {}, { "master2" }, { "INSTANCE", "VI_1", "MASTER" },
+                            { "INSTANCE", "VI_1", "MASTER", "x" }, { "NODE", "VI_1", "MASTER", "1" },
+                            { "--bogus", "primary" }, { "--policy" } } do
+      local argv = cmd(p)
+      for _, a in ipairs(args) do argv[#argv + 1] = a end
+      local out, code = sh.run(argv, { stderr = true })
+      assert.equal(2, code, table.concat(args, " "))
+      assert.matches("usage: netops%-failover", out)
+    end
+    assert.is_nil(sh.read(dir .. "/rec"))
+  end)
+
+  it("runs parallel calls one at a time, in arrival order", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    -- five calls for different instances, started 0.2 s apart, each holding 0.6 s
+    local parts = {}
+    for i = 1, 5 do
+      parts[#parts + 1] = "HOLD=0.6 " .. sh.join(cmd(p, "INSTANCE", "VI_" .. i, i % 2 == 0 and "BACKUP" or "MASTER",
+                                                     tostring(i))) .. " & sleep 0.2"
+    end
+    local _, code = sh.run(table.concat(parts, "; ") .. "; wait")
+    assert.equal(0, code)
+    local rec = sh.read(dir .. "/rec")
+    local expect = {}
+    for i = 1, 5 do
+      local st = i % 2 == 0 and "backup" or "master"
+      expect[#expect + 1] = string.format("start %s INSTANCE VI_%d %d", st, i, i)
+      expect[#expect + 1] = string.format("end %s INSTANCE VI_%d %d", st, i, i)
+    end
+    assert.equal(table.concat(expect, "\n") .. "\n", rec)
+  end)
+
+  it("a call whose state was superseded by a later call does nothing and says so", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    -- MASTER holds the lock; BACKUP then FAULT for the same group queue behind it;
+    -- BACKUP is superseded by FAULT
+    local _, code = sh.run("HOLD=1 " .. sh.join(cmd(p, "GROUP", "G1", "MASTER", "0")) .. " & sleep 0.4; "
+      .. "HOLD=0 " .. sh.join(cmd(p, "GROUP", "G1", "BACKUP", "0")) .. " & sleep 0.3; "
+      .. "HOLD=0 " .. sh.join(cmd(p, "GROUP", "G1", "FAULT", "0")) .. " & wait")
+    assert.equal(0, code)
+    assert.equal("start master GROUP G1 0\nend master GROUP G1 0\nstart fault GROUP G1 0\nend fault GROUP G1 0\n",
+                 sh.read(dir .. "/rec"))
+    assert.matches("GROUP G1 BACKUP: superseded by FAULT", sh.read(dir .. "/log"))
+  end)
+
+  it("a failing step gives a non-zero exit status and a log line", function()
+    local out, code = sh.run(sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua", "--lock",
+                                    dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/none.ctl",
+                                    "--timeout", "1", "primary"), { stderr = true })
+    assert.equal(1, code, out)
+    local log = sh.read(dir .. "/log")
+    assert.matches("MASTER: step commit FAILED in [%d.]+ ms: conntrackd: [^\n]*none.ctl: no such socket", log)
+    assert.matches("step flush skipped: the commit failed", log)
+    assert.matches("MASTER: done in [%d.]+ ms, FAILED steps: commit, resync, bulk_send", log)
+  end)
+
+  it("logs each successful step with its duration", function()
+    local p = policy([[return { master = function(ctx)
+      ctx.step("one", function() return true end)
+      ctx.step("two", function() return 42 end)
+    end }]])
+    local _, code = sh.run(cmd(p, "primary"))
+    assert.equal(0, code)
+    local log = sh.read(dir .. "/log")
+    assert.matches("MASTER: step one ok in [%d.]+ ms", log)
+    assert.matches("MASTER: step two ok in [%d.]+ ms", log)
+    assert.matches("MASTER: done in [%d.]+ ms, 2 steps ok", log)
+  end)
+
+  it("logs to stderr when asked", function()
+    local p = policy([[return { backup = function(ctx) ctx.step("x", function() return true end) end }]])
+    local out, code = sh.run(sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock", "--log", "stderr",
+                                    "backup"), { stderr = true })
+    assert.equal(0, code)
+    assert.matches("netops%-failover%[%d+%] info: BACKUP: step x ok", out)
+  end)
+
+  it("refuses a policy writable by group or others", function()
+    local p = policy(RECORD:format(dir .. "/rec"), "0664")
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("writable by group", out)
+    assert.matches("chmod go%-w", out)
+    assert.is_nil(sh.read(dir .. "/rec"))
+    local p2 = policy(RECORD:format(dir .. "/rec"), "0646")
+    out, code = sh.run(cmd(p2, "primary"), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("writable by others", out)
+  end)
+
+  it("reports a policy that does not load or return handlers", function()
+    local out, code = sh.run(cmd(policy("return 42"), "primary"), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("must return a table of handlers", out)
+    out, code = sh.run(cmd(policy("return {"), "primary"), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("policy", out)
+  end)
+end)
+
+describe("netops.failover.parse_args", function()
+  it("maps both shapes", function()
+    assert.same("master", failover.parse_args({ "primary" }).state)
+    local c = failover.parse_args({ "INSTANCE", "VI_1", "DELETED", "100" })
+    assert.equal("stop", c.state)
+    assert.equal(100, c.priority)
+    assert.is_nil((failover.parse_args({ "INSTANCE", "VI_1", "MASTER", "300" })))
+  end)
+end)
+
+describe("netops-failover doctor", function()
+  before_each(function() dir = sh.tmpdir() end)
+  after_each(function()
+    sh.netns_cleanup()
+    sh.rmtree(dir)
+  end)
+
+  local lab = require "lab.lab"
+  local KA = [[
+vrrp_sync_group G1 {
+  group { WAN }
+  notify_master "/usr/local/bin/netops-failover primary"
+  notify_backup "/usr/local/bin/netops-failover backup"
+}
+vrrp_instance WAN {
+  interface wan0
+  virtual_ipaddress { 198.51.100.1/24 dev wan0 }
+  virtual_ipaddress_excluded { 2001:db8:2::1/64 dev wan0 }
+}
+]]
+
+  -- A namespace with the lab's addresses, a conntrackd, and config files.
+  local function world(ns, opts)
+    opts = opts or {}
+    sh.nsrun(ns, { "ip", "link", "add", "wan0", "type", "veth", "peer", "name", "wan1" })
+    sh.nsrun(ns, { "ip", "link", "set", "wan0", "up" })
+    sh.nsrun(ns, { "ip", "addr", "add", "198.51.100.2/24", "dev", "wan0" })
+    sh.nsrun(ns, { "ip", "addr", "add", "2001:db8:2::2/64", "dev", "wan0", "nodad" })
+    sh.nsrun(ns, { "ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync1" })
+    sh.nsrun(ns, { "ip", "link", "set", "sync1", "up" })
+    sh.nsrun(ns, { "ip", "link", "set", "wan1", "up" })
+    sh.nsrun(ns, { "ip", "link", "set", "sync0", "up" })
+    sh.nsrun(ns, { "ip", "addr", "add", "203.0.113.1/30", "dev", "sync0" })
+    local ignore = { "198.51.100.2", "2001:db8:2::2", "203.0.113.1", "198.51.100.1", "2001:db8:2::1" }
+    if opts.drop_vip then table.remove(ignore, #ignore) end
+    sh.write(dir .. "/conntrackd.conf", lab.conntrackd_conf(dir, "203.0.113.1", "203.0.113.2", "sync0", ignore))
+    sh.write(dir .. "/keepalived.conf", opts.keepalived or KA)
+    sh.write(dir .. "/ruleset.nft", opts.ruleset or lab.RULESET)
+    if not opts.no_daemon then
+      sh.run(sh.join { "ip", "netns", "exec", ns, "conntrackd", "-C", dir .. "/conntrackd.conf" }
+             .. " >/dev/null 2>&1 &")
+      for _ = 1, 50 do
+        if select(2, sh.run({ "test", "-S", dir .. "/conntrackd.ctl" })) == 0 then break end
+        lab.sleep(0.1)
+      end
+    end
+  end
+
+  local function doctor(ns)
+    return sh.nsrun(ns, sh.cmd("netops-failover", "doctor", "--conntrackd-config", dir .. "/conntrackd.conf",
+                               "--keepalived-config", dir .. "/keepalived.conf", "--ruleset",
+                               dir .. "/ruleset.nft"), { stderr = true })
+  end
+
+  it("passes a good configuration", function()
+    if sh.need_root("namespaces") then return end
+    local ns = sh.netns("doc")
+    world(ns)
+    local out, code = doctor(ns)
+    assert.equal(0, code, out)
+    assert.matches("doctor: all checks passed", out)
+    assert.matches("ok   conntrackd Address Ignore lists every local address and virtual IP", out)
+    assert.matches("ok   keepalived notify_master calls netops%-failover", out)
+    assert.matches("ok   conntrackd answers", out)
+  end)
+
+  it("reports an accept policy, a reject rule and masquerade", function()
+    if sh.need_root("namespaces") then return end
+    local ns = sh.netns("doc")
+    local rs = lab.RULESET:gsub("policy drop;", "policy accept;", 1)
+      :gsub('iifname "sync0" accept', 'iifname "sync0" accept\n        tcp dport 22 reject', 1)
+      :gsub("snat to [%d.]+", "masquerade", 1)
+    world(ns, { ruleset = rs })
+    local out, code = doctor(ns)
+    assert.equal(1, code, out)
+    assert.matches("FAIL nftables chain input %(hook input%) has policy accept", out)
+    assert.matches("FAIL nftables chain input %(hook input%) rejects traffic", out)
+    assert.matches("FAIL nftables chain postrouting uses masquerade", out)
+    assert.matches("fix: ", out)
+    assert.matches("doctor: 3 problem%(s%)", out)
+  end)
+
+  it("reports the same problems in iptables-save form", function()
+    local f = failover.check_ruleset("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n"
+      .. "-A FORWARD -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n")
+    local text = {}
+    for _, x in ipairs(f) do text[#text + 1] = (x.ok and "ok " or "FAIL ") .. x.what end
+    text = table.concat(text, "\n")
+    assert.matches("FAIL iptables INPUT policy ACCEPT", text)
+    assert.matches("ok iptables FORWARD policy DROP", text)
+    assert.matches("FAIL iptables rule rejects in FORWARD", text)
+  end)
+
+  it("reports a virtual IP missing from Address Ignore", function()
+    if sh.need_root("namespaces") then return end
+    local ns = sh.netns("doc")
+    world(ns, { drop_vip = true })
+    local out, code = doctor(ns)
+    assert.equal(1, code, out)
+    assert.matches("FAIL conntrackd Address Ignore does not list 2001:db8:2:0:0:0:0:1 %(virtual IP", out)
+  end)
+
+  it("reports conntrackd down and notify lines that bypass netops-failover", function()
+    if sh.need_root("namespaces") then return end
+    local ns = sh.netns("doc")
+    world(ns, { no_daemon = true,
+                keepalived = KA:gsub("/usr/local/bin/netops%-failover backup", "/etc/conntrackd/primary-backup.sh backup") })
+    local out, code = doctor(ns)
+    assert.equal(1, code, out)
+    assert.matches("FAIL conntrackd: [^\n]*conntrackd.ctl: no such socket", out)
+    assert.matches("FAIL keepalived notify_backup does not call netops%-failover", out)
+  end)
+end)
+
+describe("the HA lab", function()
+  local scenario = require "lab.scenario"
+
+  it("sessions survive failovers and fail-backs with the default policy", function()
+    if sh.need_root("network namespaces, keepalived, conntrackd, nftables") then return end
+    local rep = scenario.run { transitions = 6, tag = "lab" }
+    local msg = table.concat(scenario.summary(rep), "\n")
+    assert.is_nil(rep.error, msg)
+    assert.equal(4, #rep.streams, msg)
+    for _, s in ipairs(rep.streams) do
+      assert.is_true(s.ok, msg)
+      assert.equal(s.total, s.bytes, msg)
+      assert.equal(s.expect, s.sha, msg)
+      assert.is_nil(s.result:find("reset", 1, true), msg)
+    end
+    assert.equal(6, rep.moved, msg)
+    for _, m in ipairs(rep.moves) do
+      assert.is_true(m.committed, "no commit logged on " .. m.to .. "\n" .. msg)
+    end
+  end)
+
+  it("with a policy that does nothing the sessions break", function()
+    if sh.need_root("network namespaces, keepalived, conntrackd, nftables") then return end
+    local d = sh.tmpdir()
+    local p = d .. "/nothing.lua"
+    sh.write(p, 'return { master = function(ctx) ctx.log("notice", "doing nothing") end }\n')
+    local rep = scenario.run { transitions = 1, tag = "nop", policy = p, stall = 8 }
+    sh.rmtree(d)
+    local msg = table.concat(scenario.summary(rep), "\n")
+    assert.is_nil(rep.error, msg)
+    assert.equal(1, rep.moved, msg)
+    assert.equal(4, #rep.streams, msg)
+    assert.equal(0, rep.intact, msg)
+  end)
+end)
