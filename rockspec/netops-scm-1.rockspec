@@ -38,6 +38,7 @@ build = {
   modules = {
     ["netops.core"] = {
       sources = {
+        "csrc/conntrackd.c",
         "csrc/core.c",
         "csrc/luax.c",
         "csrc/lua_conntrack.c",
@@ -55,9 +56,13 @@ build = {
       libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
     },
     ["netops"] = "lua/netops/init.lua",
+    ["netops.conntrackd"] = "lua/netops/conntrackd.lua",
+    ["netops.failover"] = "lua/netops/failover.lua",
   },
   install = {
     bin = {
+      ["netops-failover"] = "examples/netops-failover.lua",
+      ["failover-tester"] = "examples/failover-tester.lua",
     },
   },
 }

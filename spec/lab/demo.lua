@@ -3,7 +3,7 @@ package.path = "spec/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 local scenario = require "lab.scenario"
 local transitions = tonumber(os.getenv("DEMO_TRANSITIONS") or "") or 4
 print("== netops HA lab: client -> fw1/fw2 (keepalived + conntrackd FTFW + nftables, SNAT) -> server")
-print("   policy: examples/primary-backup.lua via examples/netops-failover.lua")
+print("   policy: " .. (os.getenv("DEMO_POLICY") or "examples/primary-backup.lua") .. " via examples/netops-failover.lua")
 local rep = scenario.run { transitions = transitions, say = function(m) print(m); io.stdout:flush() end,
                            policy = os.getenv("DEMO_POLICY") }
 print("== summary")
