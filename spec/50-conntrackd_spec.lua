@@ -164,6 +164,16 @@ describe("netops.conntrackd client", function()
       assert.is_nil(ok)
       assert.truthy(cls == "nosocket" or cls == "refused", cls)
       assert.matches(P:sock("b"):gsub("%p", "%%%0"), msg)
+      -- kill (-k) asks the daemon to exit: afterwards its socket is gone
+      local a = ctd.open { socket = P:sock("a"), timeout = 5 }
+      assert.is_true((a:kill()))
+      local gone
+      for _ = 1, 50 do
+        gone = not a:stats()
+        if gone then break end
+        lab.sleep(0.1)
+      end
+      assert.is_true(gone)
     end)
 
     it("a non-root caller gets permission denied", function()
