@@ -8,17 +8,18 @@
 -- ctx.log(level, fmt, ...), ctx.run(argv), ctx.state, ctx.name, ctx.priority,
 -- ctx.conntrackd_config.
 
-local function external_size(ctx)
+local function cache_sizes(ctx)
   local st = ctx.conntrackd:stats()
+  local int = st and st.cache_internal
   local ext = st and st.cache_external
-  return ext and ext.current_active_connections
+  return int and int.current_active_connections, ext and ext.current_active_connections
 end
 
 return {
   -- Becoming the active firewall: take over the peer's sessions.
   master = function(ctx)
-    local before = ctx.count()
-    local synced = external_size(ctx)
+    local before = ctx.count()           -- kernel table (netops.conntrack), if built
+    local _, synced = cache_sizes(ctx)   -- sessions learned from the peer
     local ok, secs = ctx.step("commit", ctx.conntrackd.commit, ctx.conntrackd)
     local after = ctx.count()
     if ok then
@@ -30,7 +31,15 @@ return {
       -- keep the external cache: a later commit (or an operator) can retry
       ctx.skip("flush", "the commit failed; the external cache is kept")
     end
-    ctx.step("resync", ctx.conntrackd.resync, ctx.conntrackd)
+    if ctx.step("resync", ctx.conntrackd.resync, ctx.conntrackd) and ok and synced then
+      -- after the resync the internal cache mirrors the kernel table: every
+      -- committed session must be there (a few may have ended meanwhile)
+      local now = cache_sizes(ctx)
+      if now then
+        ctx.log(now >= synced and "info" or "warning",
+                "kernel table holds %d sessions after the commit (%d were synced from the peer)", now, synced)
+      end
+    end
     ctx.step("bulk_send", ctx.conntrackd.bulk_send, ctx.conntrackd)
   end,
 

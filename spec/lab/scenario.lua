@@ -60,8 +60,9 @@ function M.run(opts)
       local ms, n = log:match("commit took ([%d.]+) ms for (%S+) entries")
       mv.commit_ms, mv.entries = tonumber(ms), tonumber(n)
       if mv.committed then
-        lab.say(string.format("%s: netops-failover commit took %s ms for %s entries", other,
-                              ms or "?", n or "?"))
+        local held = log:match("kernel table holds (%d+) sessions")
+        lab.say(string.format("%s: netops-failover commit took %s ms for %s entries%s", other,
+                              ms or "?", n or "?", held and ("; kernel table now holds " .. held) or ""))
       else
         lab.say(other .. ": no commit logged by netops-failover")
       end
