@@ -335,6 +335,9 @@ describe("the HA lab", function()
       assert.is_nil(s.result:find("reset", 1, true), msg)
     end
     assert.equal(6, rep.moved, msg)
+    -- fw1's keepalived calls `... primary`, fw2's the generic notify: both shapes ran for real
+    assert.matches("\n[^\n]* MASTER: step commit ok", "\n" .. rep.logs.fw1, msg)
+    assert.matches("GROUP G1 MASTER: step commit ok", rep.logs.fw2, msg)
     for _, m in ipairs(rep.moves) do
       assert.is_true(m.committed, "no commit logged on " .. m.to .. "\n" .. msg)
     end

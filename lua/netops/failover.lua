@@ -228,6 +228,10 @@ function M.context(opts, call, log)
     if not ok then return nil, tostring(n) end
     return n, e2
   end
+  -- ctx.conntrack: the kernel handle itself (nil when unavailable)
+  setmetatable(ctx, { __index = function(t, k)
+    if k == "conntrack" then return (t.kernel()) end
+  end })
   --- Run argv (never a shell); true on exit 0, else nil, message.
   function ctx.run(argv, ropts)
     if type(argv) ~= "table" or type(argv[1]) ~= "string" then

@@ -134,6 +134,15 @@ end
 local function keepalived_conf(self, fw, peer, prio)
   local a = ADDR
   local cmd = table.concat(self:failover_argv(fw), " ")
+  -- fw1 uses the notify_master/backup/fault shape, fw2 keepalived's generic
+  -- notify (GROUP G1 MASTER 0): the lab exercises both call shapes
+  local notify
+  if fw == "fw1" then
+    notify = string.format('    notify_master "%s primary"\n    notify_backup "%s backup"\n'
+                           .. '    notify_fault "%s fault"', cmd, cmd, cmd)
+  else
+    notify = string.format('    notify "%s"', cmd)
+  end
   return ([[
 global_defs {
     router_id %s
@@ -146,9 +155,7 @@ vrrp_sync_group G1 {
         WAN
         LAN
     }
-    notify_master "%s primary"
-    notify_backup "%s backup"
-    notify_fault "%s fault"
+%s
 }
 vrrp_instance WAN {
     interface wan0
@@ -188,7 +195,7 @@ vrrp_instance LAN {
     }
     garp_master_delay 1
 }
-]]):format(fw, cmd, cmd, cmd, prio, a[fw].wan4, a[peer].wan4, a.vip.wan4, a.vip.wan6,
+]]):format(fw, notify, prio, a[fw].wan4, a[peer].wan4, a.vip.wan4, a.vip.wan6,
              prio, a[fw].lan4, a[peer].lan4, a.vip.lan4, a.vip.lan6)
 end
 
