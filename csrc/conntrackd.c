@@ -120,16 +120,16 @@ int ctd_request(const char *path, int code, double timeout,
         return fail(cls, CTD_EIO, err, errlen, e, "conntrackd: %s: socket: %s",
                     path, strerror(e));
     }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    for (;;) {
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            break;
         e = errno;
-        if (e == EAGAIN || e == EINPROGRESS) {
-            /* backlog full: wait for room until the deadline */
-            struct pollfd p = { .fd = fd, .events = POLLOUT };
-            int r;
-            do
-                r = poll(&p, 1, ms_left(deadline));
-            while (r < 0 && errno == EINTR);
-            if (r == 0) {
+        if (e == EINTR)
+            continue;
+        if (e == EAGAIN) {
+            /* AF_UNIX: the listen backlog is full; retry until the deadline */
+            struct timespec ts = { 0, 5 * 1000 * 1000 };
+            if (now() >= deadline) {
                 close(fd);
                 snprintf(err, errlen, "conntrackd: %s: timeout after %gs connecting "
                          "(daemon busy or hung: its listen backlog is full)", path, timeout);
@@ -137,11 +137,30 @@ int ctd_request(const char *path, int code, double timeout,
                 errno = ETIMEDOUT;
                 return -1;
             }
-            socklen_t sl = sizeof e;
-            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
-                e = errno;
+            nanosleep(&ts, NULL);
+            continue;
         }
-        if (e) {
+        if (e == EINPROGRESS) {
+            struct pollfd p = { .fd = fd, .events = POLLOUT };
+            socklen_t sl = sizeof e;
+            int r;
+            do
+                r = poll(&p, 1, ms_left(deadline));
+            while (r < 0 && errno == EINTR);
+            e = ETIMEDOUT;
+            if (r > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
+                e = errno;
+            if (e == 0)
+                break;
+            if (e == ETIMEDOUT) {
+                close(fd);
+                snprintf(err, errlen, "conntrackd: %s: timeout after %gs connecting", path, timeout);
+                *cls = CTD_ETIMEOUT;
+                errno = ETIMEDOUT;
+                return -1;
+            }
+        }
+        {
             struct stat st;
             close(fd);
             switch (e) {

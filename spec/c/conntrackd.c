@@ -41,7 +41,7 @@ static pid_t fake(const char *path, int conns, int silent)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    strncpy(sa.sun_path, path, sizeof sa.sun_path - 1);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 4) < 0) {
         perror("fake");
         exit(2);
@@ -73,7 +73,7 @@ static pid_t fake(const char *path, int conns, int silent)
 
 int main(void)
 {
-    char dir[] = "/tmp/netops-ctest.XXXXXX", path[128], err[512];
+    char dir[] = "/tmp/netops-ctest.XXXXXX", path[64], err[512];
     struct ctd_reply r;
     const char *cls = NULL;
     int fds;
@@ -112,6 +112,30 @@ int main(void)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     unlink(path);
+
+    /* a daemon that never accepts: fill its backlog, then the client must
+     * give up at the deadline instead of hanging in connect() */
+    {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), filler[8], nf = 0;
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 0) < 0)
+            perror("listen");
+        for (int i = 0; i < 8; i++) {
+            int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (connect(c, (struct sockaddr *)&sa, sizeof sa) < 0) {
+                close(c);
+                break;
+            }
+            filler[nf++] = c;
+        }
+        ok(ctd_request(path, 18, 0.3, &r, &cls, err, sizeof err) == -1 &&
+           strcmp(cls, CTD_ETIMEOUT) == 0, "full backlog: timeout, not a hang");
+        for (int i = 0; i < nf; i++)
+            close(filler[i]);
+        close(s);
+        unlink(path);
+    }
 
     char longp[200];
     memset(longp, 'x', sizeof longp - 1);
