@@ -50,7 +50,15 @@ return {
     if alive then
       ctx.log("info", "conntrackd is alive")
     elseif ctx.conntrackd_config then
-      ctx.step("start_conntrackd", ctx.run, { "conntrackd", "-d", "-C", ctx.conntrackd_config })
+      -- like primary-backup.sh: a dead daemon leaves its lock file behind
+      local f = io.open(ctx.conntrackd_config)
+      local lock = f and f:read("a"):match("\n%s*LockFile%s+(%S+)")
+      if f then f:close() end
+      if lock and #require("netops.conntrackd").daemons() == 0 and os.remove(lock) then
+        ctx.log("notice", "removed stale lock file %s", lock)
+      end
+      ctx.step("start_conntrackd", ctx.run, { os.getenv("CONNTRACKD_BIN") or "/usr/sbin/conntrackd",
+                                              "-d", "-C", ctx.conntrackd_config })
     else
       ctx.step("conntrackd_alive", ctx.conntrackd.stats, ctx.conntrackd, "runtime")
     end
