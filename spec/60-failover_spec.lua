@@ -118,6 +118,26 @@ describe("netops-failover", function()
     assert.matches("MASTER: done in [%d.]+ ms, FAILED steps: commit, resync, bulk_send", log)
   end)
 
+  it("skips a queued call whose process died instead of waiting for it", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local dead = tonumber((sh.run("sh -c 'echo $$'"):match("%d+")))   -- exited already
+    sh.write(dir .. "/lock", string.format("next 2\nserving 1\n1 %d G1 master\n", dead))
+    local out, code = sh.run(cmd(p, "--wait", "5", "GROUP", "G2", "BACKUP", "0"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal("start backup GROUP G2 0\nend backup GROUP G2 0\n", sh.read(dir .. "/rec"))
+    assert.matches("call #2", sh.read(dir .. "/log"))
+  end)
+
+  it("backup with conntrackd down fails the liveness step", function()
+    local out, code = sh.run(sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua", "--lock",
+                                    dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/none.ctl",
+                                    "backup"), { stderr = true })
+    assert.equal(1, code, out)
+    local log = sh.read(dir .. "/log")
+    assert.matches("BACKUP: step conntrackd_alive FAILED in [%d.]+ ms: conntrackd: [^\n]*no such socket", log)
+    assert.matches("BACKUP: step reset_timers FAILED", log)
+  end)
+
   it("logs each successful step with its duration", function()
     local p = policy([[return { master = function(ctx)
       ctx.step("one", function() return true end)
