@@ -205,6 +205,12 @@ describe("netops.conntrackd parsers", function()
     assert.is_nil(u.status.SEEN_REPLY)
     local i = assert(ctd.parse_entry("icmp     1 ESTABLISHED? src=192.0.2.1 dst=192.0.2.2 type=8 code=0 id=7 [ASSURED]"))
     assert.same({ type = 8, code = 0, id = 7 }, i.icmp)
+    local i2 = assert(ctd.parse_entry("icmp     1 29 src=192.0.2.1 dst=192.0.2.2 type=8 code=0 id=7 "
+      .. "src=192.0.2.2 dst=192.0.2.1 type=0 code=0 id=7 mark=0 use=1"))
+    assert.same({ type = 8, code = 0, id = 7 }, i2.icmp)
+    assert.equal("192.0.2.2", i2.reply.src)
+    assert.equal(29, i2.timeout)
+    assert.is_nil(i2.id)
     assert.is_nil(ctd.parse_entry("conntrack v1.4.7 (conntrack-tools): 6 flow entries have been shown."))
   end)
 

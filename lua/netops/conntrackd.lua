@@ -135,53 +135,48 @@ local status_words = { ASSURED = true, UNREPLIED = true, SEEN_REPLY = true, EXPE
                        CONFIRMED = true, DYING = true, FIXED_TIMEOUT = true, OFFLOAD = true,
                        HW_OFFLOAD = true }
 
+local tointeger, tonumber_ = math.tointeger, tonumber
+local TUPLE = { src = true, dst = true, sport = true, dport = true }
+local INTKEY = { sport = true, dport = true, mark = true, zone = true, use = true, id = true }
+
 --- Parse one line of conntrackd's (or conntrack -L's) plain dump into an entry
 -- of the netops.conntrack shape; nil, reason for a line that is not an entry.
 function M.parse_entry(line)
-  local e = { status = {} }
-  local words = {}
-  for w in line:gmatch("%S+") do words[#words + 1] = w end
-  local i = 1
-  if words[1] == "ipv4" or words[1] == "ipv6" then e.family = words[1]; i = 3 end
-  local proto = words[i]
-  if not proto or not (words[i + 1] or ""):match("^%d+$") then
-    return nil, "not an entry: " .. line
+  local fam, proto, pnum, rest = line:match("^(ipv[46])%s+%d+%s+(%S+)%s+(%d+)%s*(.*)$")
+  if not fam then
+    proto, pnum, rest = line:match("^(%a[%w-]*)%s+(%d+)%s*(.*)$")
+    if not proto then return nil, "not an entry: " .. line end
   end
-  e.proto = proto
-  e.protonum = math.tointeger(tonumber(words[i + 1]))
-  i = i + 2
-  if (words[i] or ""):match("^%d+$") then e.timeout = math.tointeger(tonumber(words[i])); i = i + 1 end
-  if (words[i] or ""):match("^[%u_]+$") then e.state = words[i]; i = i + 1 end
-  local tuple = e
-  local seen = {}
-  for j = i, #words do
-    local w = words[j]
-    local k, v = w:match("^([%w_-]+)=(.*)$")
-    if k then
-      if (k == "src" or k == "dst" or k == "sport" or k == "dport" or k == "type"
-          or k == "code") and seen[k] then
-        if tuple == e then e.reply = {}; tuple = e.reply; seen = {} end
+  local e = { family = fam, proto = proto, protonum = tointeger(tonumber_(pnum)), status = {} }
+  local timeout, after = rest:match("^(%d+)%s+(.*)$")
+  if timeout then e.timeout = tointeger(tonumber_(timeout)); rest = after end
+  local state, after2 = rest:match("^([%u_]+)%s+(.*)$")
+  if state then e.state = state; rest = after2 end
+  local tuple, seen = e, {}
+  local icmp = proto == "icmp" or proto == "icmpv6"
+  for k, v in rest:gmatch("([%w_-]+)=(%S*)") do
+    if TUPLE[k] or (icmp and (k == "type" or k == "code")) then
+      if seen[k] then
+        if tuple ~= e then break end     -- a third tuple (master of an expectation): stop
+        tuple = {}; e.reply = tuple; seen = {}
       end
       seen[k] = true
-      if k == "src" or k == "dst" then
-        tuple[k] = v
-      elseif k == "sport" or k == "dport" then
-        tuple[k] = math.tointeger(tonumber(v))
-      elseif (k == "type" or k == "code" or (k == "id" and e.icmp and e.icmp.id == nil))
-          and (e.proto == "icmp" or e.proto == "icmpv6") then
-        if tuple == e then
-          e.icmp = e.icmp or {}
-          e.icmp[k] = math.tointeger(tonumber(v))
-        end
-      elseif k == "mark" or k == "zone" or k == "use" or k == "id" then
-        e[k] = math.tointeger(tonumber(v)) or v
-      else
-        e[k] = tonumber(v) or v
+      if TUPLE[k] then
+        tuple[k] = INTKEY[k] and tointeger(tonumber_(v)) or v
+      elseif tuple == e then
+        e.icmp = e.icmp or {}
+        e.icmp[k] = tointeger(tonumber_(v))
       end
-    else
-      local flag = w:match("^%[([%u_]+)%]$")
-      if flag and status_words[flag] then e.status[flag] = true end
+    elseif k == "id" and icmp and (tuple ~= e or (e.icmp and e.icmp.id == nil)) then
+      if tuple == e then e.icmp.id = tointeger(tonumber_(v)) end
+    elseif INTKEY[k] then
+      e[k] = tointeger(tonumber_(v)) or v
+    elseif k ~= "type" and k ~= "code" then
+      e[k] = tonumber_(v) or v
     end
+  end
+  for flag in rest:gmatch("%[([%u_]+)%]") do
+    if status_words[flag] then e.status[flag] = true end
   end
   if not e.src or not e.dst then return nil, "not an entry: " .. line end
   if not e.family then e.family = e.src:find(":", 1, true) and "ipv6" or "ipv4" end
