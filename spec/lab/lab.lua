@@ -297,9 +297,12 @@ function Lab:setup()
   self:start_server()
 end
 
--- Start argv in namespace `name` in the background, output to logfile; returns pid.
+-- Start argv in namespace `name` in the background, output to logfile; returns
+-- pid.  Every process runs under timeout(1): even if the test runner is killed,
+-- nothing the lab started outlives it by more than 10 minutes.  (timeout
+-- forwards the TERM that stop_pid sends.)
 function Lab:spawn(name, argv, logfile)
-  local cmd = sh.join { "ip", "netns", "exec", self[name] } .. " " .. sh.join(argv)
+  local cmd = sh.join { "ip", "netns", "exec", self[name], "timeout", "-k", "5", "600" } .. " " .. sh.join(argv)
     .. " >>" .. sh.quote(logfile) .. " 2>&1 </dev/null & echo $!"
   local out = sh.run(cmd)
   local pid = tonumber(out:match("%d+"))
