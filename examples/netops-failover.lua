@@ -91,11 +91,11 @@ if not opts.policy_path then
   end
 end
 
-local log = failover.logger(opts.log or "syslog")
+local where = opts.log or "syslog"
 opts.args = args
-opts.log = log
+opts.log = failover.logger(where)
 local code, msg = failover.run(opts)
-if code ~= 0 and opts.log_to ~= "stderr" then
+if code ~= 0 and where ~= "stderr" then
   io.stderr:write("netops-failover: " .. tostring(msg) .. "\n")
 end
 os.exit(code)
