@@ -1,0 +1,77 @@
+/*
+ * proc.h - reading /proc: a task's status (name, state, signal masks),
+ * its threads, the visible processes.  Pure C, no Lua.
+ *
+ * The status file is opened relative to a directory fd of /proc/PID and read
+ * with ONE read(): the kernel formats the whole file at once, so the five
+ * signal masks are one consistent snapshot.
+ */
+#ifndef NETOPS_PROC_H
+#define NETOPS_PROC_H
+
+#include <stddef.h>
+
+/* A hex mask inside the caller's status buffer; len 0 when the line is absent. */
+struct proc_mask {
+    const char *hex;
+    size_t len;
+};
+
+/* Longest task name kept (the kernel's comm is 16 bytes, kernel workers
+ * append their work queue; longer names are cut). */
+#define PROC_NAME_MAX 128
+
+struct proc_status {
+    int tgid;                   /* Tgid: the process */
+    int pid;                    /* Pid:  the task itself (thread id) */
+    int ppid;                   /* PPid: */
+    int threads;                /* Threads: */
+    int kthread;                /* Kthread: 1 or 0; -1 when the kernel has no such line */
+    long uid;                   /* real uid, -1 if missing */
+    char state;                 /* 'S', 'R', 'Z', ... (0 if missing) */
+    char state_text[32];        /* "sleeping" */
+    char name[PROC_NAME_MAX];   /* Name:, with the kernel's \n and \\ escapes undone */
+    size_t name_len;            /* may contain a NUL byte only if the kernel put one */
+    struct proc_mask pending;          /* SigPnd: per thread */
+    struct proc_mask shared_pending;   /* ShdPnd: per process */
+    struct proc_mask blocked;          /* SigBlk: per thread */
+    struct proc_mask ignored;          /* SigIgn: per process */
+    struct proc_mask caught;           /* SigCgt: per process */
+};
+
+/* A buffer size that holds any status file seen in practice. */
+#define PROC_STATUS_BUF 8192
+
+/*
+ * Read /proc/PID/status (tid 0) or /proc/PID/task/TID/status into
+ * buf[0..bufsize) with one read() and parse it into st; the masks point into
+ * buf.  Returns 0 or an errno value:
+ *   ESRCH     no such process (or thread in that process), or it vanished
+ *   EACCES... what open or read said
+ *   EMSGSIZE  buf was too small: call again with a bigger one
+ *   EPROTO    the file lacks a signal mask line
+ *   EINVAL    pid < 1 or tid < 0
+ */
+int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_status *st);
+
+/*
+ * Parse a status text (as read from the file) into st.  Returns 0 or EPROTO
+ * when a signal mask line is missing or not hex.
+ */
+int proc_parse_status(char *text, size_t len, struct proc_status *st);
+
+/*
+ * The ids of every visible process (numeric entries of /proc), ascending,
+ * into out[0..cap).  Returns the total count, which may exceed cap (call
+ * again with a bigger array), or -errno.
+ */
+long proc_pids(int *out, size_t cap);
+
+/*
+ * The thread ids of process pid (/proc/PID/task), ascending, into
+ * out[0..cap).  Returns the total count (may exceed cap) or -errno
+ * (-ESRCH: no such process).
+ */
+long proc_threads(int pid, int *out, size_t cap);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * sigtest - a process with known signal dispositions, for spec/20-signals.
+ *
+ *   sigtest [SECONDS]     (default 30; exits by itself after that long)
+ *
+ * Ignores SIGTERM and SIGPIPE (every other signal gets its default); catches SIGHUP, SIGUSR1 and SIGRTMIN+3.
+ * The main thread blocks SIGINT and SIGRTMAX-1; a second thread blocks
+ * SIGUSR2 and SIGRTMAX-1.  Then it leaves pending: SIGINT for the main thread
+ * (tgkill), SIGUSR2 for the second thread (tgkill), and SIGRTMAX-1 for the
+ * process (kill; every thread blocks it, so it stays shared-pending).
+ * When all that is in place it prints one line and flushes it:
+ *
+ *   ready PID MAINTID THREADTID RTMIN RTMAX
+ *
+ * SIGTERM is ignored: stop it early with SIGKILL.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pid_t thread_tid;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+}
+
+static pid_t gettid_(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+static void die(const char *what)
+{
+    perror(what);
+    exit(2);
+}
+
+static void *second(void *arg)
+{
+    sigset_t set;
+    (void)arg;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGRTMAX - 1);
+    if (pthread_sigmask(SIG_SETMASK, &set, NULL) != 0)
+        die("pthread_sigmask");
+    pthread_mutex_lock(&lock);
+    thread_tid = gettid_();
+    pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&lock);
+    for (;;)
+        pause();            /* every signal it could get is blocked or ignored */
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = argc > 1 ? atof(argv[1]) : 30;
+    struct sigaction sa = { 0 };
+    struct timespec deadline;
+    sigset_t set;
+    pthread_t t;
+
+    if (seconds <= 0 || seconds > 600)
+        seconds = 30;
+    /* Whatever the parent left (a shell ignores SIGINT in background jobs):
+     * every other disposition back to the default. */
+    sa.sa_handler = SIG_DFL;
+    for (int n = 1; n <= SIGRTMAX; n++)
+        (void)sigaction(n, &sa, NULL);  /* KILL, STOP, 32, 33 refuse: fine */
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGPIPE, &sa, NULL))
+        die("sigaction ignore");
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGHUP, &sa, NULL) || sigaction(SIGUSR1, &sa, NULL)
+        || sigaction(SIGRTMIN + 3, &sa, NULL))
+        die("sigaction catch");
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGRTMAX - 1);
+    if (pthread_sigmask(SIG_SETMASK, &set, NULL) != 0)
+        die("pthread_sigmask");
+
+    if (pthread_create(&t, NULL, second, NULL) != 0)
+        die("pthread_create");
+    pthread_mutex_lock(&lock);
+    while (thread_tid == 0)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+
+    if (syscall(SYS_tgkill, getpid(), gettid_(), SIGINT) != 0
+        || syscall(SYS_tgkill, getpid(), thread_tid, SIGUSR2) != 0
+        || kill(getpid(), SIGRTMAX - 1) != 0)
+        die("signal self");
+
+    printf("ready %d %d %d %d %d\n", (int)getpid(), (int)gettid_(), (int)thread_tid,
+           (int)SIGRTMIN, (int)SIGRTMAX);
+    fflush(stdout);
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)seconds;
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL) != 0)
+        ;                   /* interrupted by a caught signal: sleep on */
+    _exit(0);
+}
