@@ -36,6 +36,18 @@ static pid_t gettid_(void)
     return (pid_t)syscall(SYS_gettid);
 }
 
+/* glibc refuses sigaction() for the signals it reserves (32, 33), but a
+ * parent may have left them ignored, and SIG_IGN survives exec: reset them
+ * with the system call itself (kernel struct sigaction of x86_64/arm64). */
+static void reset_reserved(void)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+    struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } ksa = { 0 };
+    for (int n = 32; n < SIGRTMIN; n++)
+        (void)syscall(SYS_rt_sigaction, n, &ksa, NULL, sizeof ksa.mask);
+#endif
+}
+
 static void die(const char *what)
 {
     perror(what);
@@ -75,6 +87,7 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_DFL;
     for (int n = 1; n <= SIGRTMAX; n++)
         (void)sigaction(n, &sa, NULL);  /* KILL, STOP, 32, 33 refuse: fine */
+    reset_reserved();
     sa.sa_handler = SIG_IGN;
     if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGPIPE, &sa, NULL))
         die("sigaction ignore");
