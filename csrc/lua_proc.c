@@ -50,6 +50,75 @@ static void set_int(lua_State *L, const char *field, lua_Integer v)
     lua_setfield(L, -2, field);
 }
 
+/*
+ * Read the status of pid (tid 0: the process) into st, using buf (size
+ * PROC_STATUS_BUF) or, for a bigger file, a userdata left on the stack
+ * (*pushed says how many values).  Returns 0 or an errno.
+ */
+static int read_status(lua_State *L, int pid, int tid, char *buf, struct proc_status *st,
+                       int *pushed)
+{
+    size_t size = PROC_STATUS_BUF;
+    int err;
+    *pushed = 0;
+    while ((err = proc_read_status(pid, tid, buf, size, st)) == EMSGSIZE
+           && size < STATUS_BUF_LIMIT) {
+        size *= 4;
+        buf = lua_newuserdatauv(L, size, 0);   /* stays on the stack while used */
+        ++*pushed;
+    }
+    return err;
+}
+
+/* Push the failure of read_status as luax_fail does (3 values). */
+static int fail_status(lua_State *L, int err, int pid, int tid)
+{
+    char why[96];
+    if (err == ESRCH && tid)
+        return luax_fail(L, err, "no such thread %d in process %d", tid, pid);
+    if (err == ESRCH)
+        return luax_fail(L, err, "no such process %d", pid);
+    if (err == EPROTO)
+        return tid ? luax_fail(L, err, "/proc/%d/task/%d/status: no signal masks in it", pid, tid)
+                   : luax_fail(L, err, "/proc/%d/status: no signal masks in it", pid);
+    if (err == EMSGSIZE)
+        return luax_fail(L, err, "/proc/%d/status: larger than %d bytes", pid, STATUS_BUF_LIMIT);
+    return tid ? luax_fail(L, err, "/proc/%d/task/%d/status: %s", pid, tid,
+                           reason(err, why, sizeof why))
+               : luax_fail(L, err, "/proc/%d/status: %s", pid, reason(err, why, sizeof why));
+}
+
+/* Push the entry table of a parsed status. */
+static void push_entry(lua_State *L, const struct proc_status *st, int pid, int tid)
+{
+    lua_createtable(L, 0, 16);
+    set_int(L, "pid", st->tgid > 0 ? st->tgid : pid);
+    set_int(L, "tid", st->pid > 0 ? st->pid : (tid ? tid : pid));
+    lua_pushlstring(L, st->name, st->name_len);
+    lua_setfield(L, -2, "name");
+    if (st->state) {
+        lua_pushlstring(L, &st->state, 1);
+        lua_setfield(L, -2, "state");
+        lua_pushstring(L, st->state_text);
+        lua_setfield(L, -2, "state_name");
+    }
+    if (st->ppid >= 0)
+        set_int(L, "ppid", st->ppid);
+    if (st->uid >= 0)
+        set_int(L, "uid", st->uid);
+    if (st->threads > 0)
+        set_int(L, "threads", st->threads);
+    if (st->kthread >= 0) {
+        lua_pushboolean(L, st->kthread == 1);
+        lua_setfield(L, -2, "kernel");
+    }
+    set_mask(L, &st->pending, "pending");
+    set_mask(L, &st->shared_pending, "shared_pending");
+    set_mask(L, &st->blocked, "blocked");
+    set_mask(L, &st->ignored, "ignored");
+    set_mask(L, &st->caught, "caught");
+}
+
 /***
  * signals(pid [, tid]) -> { pid=, tid=, name=, state=, state_name=, ppid=,
  *   uid=, threads=, kernel=, pending={}, shared_pending={}, blocked={},
@@ -60,57 +129,141 @@ static int l_signals(lua_State *L)
 {
     int pid = (int)luax_checkrange(L, 1, 1, INT_MAX);
     int tid = (int)luax_optrange(L, 2, 1, INT_MAX, 0);
-    char stackbuf[PROC_STATUS_BUF], *buf = stackbuf, why[96];
-    size_t size = sizeof stackbuf;
+    char buf[PROC_STATUS_BUF];
     struct proc_status st;
-    int err;
-
-    while ((err = proc_read_status(pid, tid, buf, size, &st)) == EMSGSIZE
-           && size < STATUS_BUF_LIMIT) {
-        size *= 4;
-        buf = lua_newuserdatauv(L, size, 0);   /* stays on the stack while used */
-    }
-    if (err == ESRCH && tid)
-        return luax_fail(L, err, "no such thread %d in process %d", tid, pid);
-    if (err == ESRCH)
-        return luax_fail(L, err, "no such process %d", pid);
-    if (err == EPROTO)
-        return tid ? luax_fail(L, err, "/proc/%d/task/%d/status: no signal masks in it", pid, tid)
-                   : luax_fail(L, err, "/proc/%d/status: no signal masks in it", pid);
-    if (err == EMSGSIZE)
-        return luax_fail(L, err, "/proc/%d/status: larger than %d bytes", pid, STATUS_BUF_LIMIT);
+    int pushed, err = read_status(L, pid, tid, buf, &st, &pushed);
     if (err)
-        return tid ? luax_fail(L, err, "/proc/%d/task/%d/status: %s", pid, tid,
-                               reason(err, why, sizeof why))
-                   : luax_fail(L, err, "/proc/%d/status: %s", pid, reason(err, why, sizeof why));
-
-    lua_createtable(L, 0, 16);
-    set_int(L, "pid", st.tgid > 0 ? st.tgid : pid);
-    set_int(L, "tid", st.pid > 0 ? st.pid : (tid ? tid : pid));
-    lua_pushlstring(L, st.name, st.name_len);
-    lua_setfield(L, -2, "name");
-    if (st.state) {
-        lua_pushlstring(L, &st.state, 1);
-        lua_setfield(L, -2, "state");
-        lua_pushstring(L, st.state_text);
-        lua_setfield(L, -2, "state_name");
-    }
-    if (st.ppid >= 0)
-        set_int(L, "ppid", st.ppid);
-    if (st.uid >= 0)
-        set_int(L, "uid", st.uid);
-    if (st.threads > 0)
-        set_int(L, "threads", st.threads);
-    if (st.kthread >= 0) {
-        lua_pushboolean(L, st.kthread == 1);
-        lua_setfield(L, -2, "kernel");
-    }
-    set_mask(L, &st.pending, "pending");
-    set_mask(L, &st.shared_pending, "shared_pending");
-    set_mask(L, &st.blocked, "blocked");
-    set_mask(L, &st.ignored, "ignored");
-    set_mask(L, &st.caught, "caught");
+        return fail_status(L, err, pid, tid);
+    push_entry(L, &st, pid, tid);
     return 1;
+}
+
+/* The filters of scan(): signal numbers each mask must hold. */
+struct want {
+    int sigs[4][64];
+    int n[4];
+    int user;
+};
+
+static void get_want(lua_State *L, struct want *w)
+{
+    static const char *const fields[4] = { "ignored", "caught", "blocked", "pending" };
+    luaL_checktype(L, 1, LUA_TTABLE);
+    for (int f = 0; f < 4; f++) {
+        lua_Integer len;
+        w->n[f] = 0;
+        if (lua_getfield(L, 1, fields[f]) != LUA_TNIL) {
+            luaL_argcheck(L, lua_istable(L, -1), 1, "filter lists must be tables of signal numbers");
+            len = luaL_len(L, -1);
+            luaL_argcheck(L, len <= 64, 1, "at most 64 signals per filter");
+            for (lua_Integer i = 1; i <= len; i++) {
+                int isnum;
+                lua_Integer v;
+                lua_geti(L, -1, i);
+                v = lua_tointegerx(L, -1, &isnum);
+                luaL_argcheck(L, isnum && v >= 1 && v <= 4 * SIG_MASK_MAX_DIGITS, 1,
+                              "filter entries must be signal numbers");
+                lua_pop(L, 1);
+                w->sigs[f][w->n[f]++] = (int)v;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 1, "user");
+    w->user = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+}
+
+static int all_in(const struct proc_mask *m, const int *sigs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!sig_mask_has(m->hex, m->len, sigs[i]))
+            return 0;
+    return 1;
+}
+
+static int matches(const struct proc_status *st, const struct want *w)
+{
+    if (w->user && st->kthread == 1)
+        return 0;
+    if (!all_in(&st->ignored, w->sigs[0], w->n[0]) || !all_in(&st->caught, w->sigs[1], w->n[1])
+        || !all_in(&st->blocked, w->sigs[2], w->n[2]))
+        return 0;
+    for (int i = 0; i < w->n[3]; i++)
+        if (!sig_mask_has(st->pending.hex, st->pending.len, w->sigs[3][i])
+            && !sig_mask_has(st->shared_pending.hex, st->shared_pending.len, w->sigs[3][i]))
+            return 0;
+    return 1;
+}
+
+/***
+ * scan({ ignored = {15}, caught = {...}, blocked = {...}, pending = {...},
+ *        user = true } [, pids]) -> { entry, ... }, { message, ... }
+ * | nil, "/proc: ...", errno
+ * The signals(pid) entry of every process whose masks hold all the signals
+ * listed (pending: per main thread or shared; user: no kernel threads),
+ * ascending by pid (or those of the list pids, in its order).  Processes that vanish meanwhile are skipped; other
+ * failures are listed in the second table.  Filtering happens in C, on the
+ * hex masks, so only matching processes cost a table.
+ */
+static int l_scan(lua_State *L)
+{
+    struct want w;
+    char buf[PROC_STATUS_BUF];
+    int small[1024], *pids = small;
+    size_t cap = sizeof small / sizeof small[0];
+    long n;
+    int found = 0, errors = 0;
+
+    get_want(L, &w);
+    lua_settop(L, 2);                   /* the filter, the pids or nil; scratch above */
+    if (!lua_isnil(L, 2)) {             /* the pids to look at, instead of all */
+        lua_Integer len;
+        luaL_checktype(L, 2, LUA_TTABLE);
+        len = luaL_len(L, 2);
+        luaL_argcheck(L, len >= 0 && len <= (1 << 24), 2, "too many pids");
+        n = (long)len;
+        if ((size_t)n > cap) {
+            cap = (size_t)n;
+            pids = lua_newuserdatauv(L, cap * sizeof *pids, 0);
+        }
+        for (long i = 0; i < n; i++) {
+            int isnum;
+            lua_Integer v;
+            lua_geti(L, 2, i + 1);
+            v = lua_tointegerx(L, -1, &isnum);
+            lua_pop(L, 1);
+            luaL_argcheck(L, isnum && v >= 1 && v <= INT_MAX, 2, "pids must be process ids");
+            pids[i] = (int)v;
+        }
+    } else {
+        while ((n = proc_pids(pids, cap)) >= 0 && (size_t)n > cap) {
+            cap = (size_t)n + 256;
+            lua_settop(L, 2);
+            pids = lua_newuserdatauv(L, cap * sizeof *pids, 0);
+        }
+    }
+    if (n < 0) {
+        char why[96];
+        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
+    }
+    lua_newtable(L);                    /* found */
+    lua_newtable(L);                    /* errors */
+    for (long i = 0; i < n; i++) {
+        struct proc_status st;
+        int pushed, err = read_status(L, pids[i], 0, buf, &st, &pushed);
+        if (err == 0 && matches(&st, &w)) {
+            push_entry(L, &st, pids[i], 0);
+            lua_rawseti(L, -3 - pushed, ++found);
+        } else if (err && err != ESRCH) {
+            fail_status(L, err, pids[i], 0);
+            lua_pop(L, 1);              /* the errno */
+            lua_rawseti(L, -3 - pushed, ++errors);
+            lua_pop(L, 1);              /* the nil */
+        }
+        lua_pop(L, pushed);
+    }
+    return 2;
 }
 
 /* Push the ids list() returns as a table, growing the scratch array as needed;
@@ -166,6 +319,7 @@ static const luaL_Reg funcs[] = {
     { "signals", l_signals },
     { "threads", l_threads },
     { "pids", l_pids },
+    { "scan", l_scan },
     { NULL, NULL },
 };
 

@@ -288,6 +288,21 @@ long sig_mask_decode(const char *s, size_t len, int *out, size_t cap)
     return (long)count;
 }
 
+int sig_mask_has(const char *s, size_t len, int sig)
+{
+    size_t digit;
+    int v;
+    if (len >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2, len -= 2;
+    if (sig < 1)
+        return 0;
+    digit = (size_t)(sig - 1) / 4;
+    if (digit >= len)
+        return 0;
+    v = hexval(s[len - 1 - digit]);
+    return v > 0 && (v >> ((sig - 1) % 4)) & 1;
+}
+
 size_t sig_mask_digits(int maxsig)
 {
     size_t width = ((size_t)SIGRTMAX + 3) / 4;

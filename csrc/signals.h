@@ -52,6 +52,10 @@ int sig_number(const char *s, size_t len);
  */
 long sig_mask_decode(const char *s, size_t len, int *out, size_t cap);
 
+/* Whether the hex mask s[0..len) (digits only, as validated by
+ * sig_mask_decode or read from /proc) has signal sig set. */
+int sig_mask_has(const char *s, size_t len, int sig);
+
 /* Hex digits that sig_mask_encode writes for a largest signal maxsig:
  * the width of this system's masks (16 on x86), wider when maxsig needs it. */
 size_t sig_mask_digits(int maxsig);

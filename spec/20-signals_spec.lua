@@ -8,6 +8,16 @@ local signals, proc = netops.signals, netops.proc
 
 local HELPER = sh.build .. "/helpers/sigtest"
 
+-- Wait (bounded) until every thread of the helper sleeps: right after its
+-- ready line it may still be on its way into the sleep.
+local function settle(h)
+  for _ = 1, 500 do
+    local a, b = proc.signals(h.pid, h.main), proc.signals(h.pid, h.thread)
+    if a and b and a.state == "S" and b.state == "S" then return end
+    os.execute("sleep 0.01")
+  end
+end
+
 -- Start the helper; returns { pid, main, thread, rtmin, rtmax, pipe }.
 local function start_helper(seconds)
   local pipe = assert(io.popen("exec " .. sh.quote(HELPER) .. " " .. (seconds or 60), "r"))
@@ -18,8 +28,10 @@ local function start_helper(seconds)
     pipe:close()
     error("sigtest did not start (is it built? `make build`): " .. tostring(line))
   end
-  return { pid = tonumber(pid), main = tonumber(main), thread = tonumber(thread),
-           rtmin = tonumber(rtmin), rtmax = tonumber(rtmax), pipe = pipe }
+  local h = { pid = tonumber(pid), main = tonumber(main), thread = tonumber(thread),
+              rtmin = tonumber(rtmin), rtmax = tonumber(rtmax), pipe = pipe }
+  settle(h)
+  return h
 end
 
 local function stop_helper(h)
@@ -357,21 +369,18 @@ describe("netops.proc failures", function()
     assert.has_error(function() proc.threads(0) end)
   end)
 
-  it("skips processes that vanish during find()", function()
-    local core = require "netops.core"
-    local real = core.proc.pids
+  it("find() skips processes that are gone by the time they are read", function()
     local gone = vanished_pid()
-    core.proc.pids = function()
-      local list = real()
-      table.insert(list, 1, gone)
-      return list
-    end
-    local ok, found, errors = pcall(proc.find, {})
-    core.proc.pids = real
-    assert.is_true(ok, found)
+    local me = tonumber(sh.run("echo $PPID"):match("%d+"))
+    local found, errors = proc.find({}, { gone, me, gone })
     assert.same({}, errors)
-    assert.is_true(#found > 0)
-    for _, e in ipairs(found) do assert.are_not.equal(gone, e.pid) end
+    assert.equal(1, #found)
+    assert.equal(me, found[1].pid)
+    local all = assert(proc.find {})
+    assert.is_true(#all > 1)
+    for _, e in ipairs(all) do assert.are_not.equal(gone, e.pid) end
+    assert.has_error(function() proc.find({}, { 0 }) end)
+    assert.has_error(function() proc.find({}, "1") end)
   end)
 
   it("kernel threads (pid 2) decode without error and agree with the file", function()

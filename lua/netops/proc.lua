@@ -20,71 +20,37 @@ local M = {
   ESRCH = c.ESRCH,
 }
 
-local ESRCH = c.ESRCH
+local signals = require "netops.signals"
 
-local function wanted(filter)
-  local signals = require "netops.signals"
-  local want = {}
-  for _, field in ipairs { "ignoring", "catching", "blocking", "pending" } do
-    local v = filter[field]
+local fields = { ignoring = "ignored", catching = "caught", blocking = "blocked",
+                 pending = "pending" }
+
+--- find(filter [, pids]) -> { entry, ... }, { message, ... } | nil, message, errno
+-- Every process (ascending pid; or those of the list pids) whose
+-- signals(pid) entry matches all of: filter.ignoring, .catching, .blocking
+-- (the main thread's mask), .pending (for the main thread or the process):
+-- each a signal (name or number) or a list of them; filter.user = true
+-- leaves out kernel threads.  Processes that vanish during the scan are
+-- skipped; other failures (permission denied) are collected in the second
+-- list.  Raises on a signal name that means nothing.  The filtering is done
+-- in C on the raw masks: only matching processes cost a table.
+function M.find(filter, pids)
+  filter = filter or {}
+  local want = { user = filter.user and true or false }
+  for key, field in pairs(fields) do
+    local v = filter[key]
     if v ~= nil then
       local list = type(v) == "table" and v or { v }
       local nums = {}
       for i, s in ipairs(list) do
         local n, err = signals.number(s)
-        if not n then error("proc.find: " .. field .. ": " .. err, 3) end
+        if not n then error("proc.find: " .. key .. ": " .. err, 2) end
         nums[i] = n
       end
-      want[#want + 1] = { field = field, nums = nums }
+      want[field] = nums
     end
   end
-  return want
-end
-
-local set_of = { ignoring = "ignored", catching = "caught", blocking = "blocked" }
-
-local function has_all(entry, field, nums)
-  local present = {}
-  if field == "pending" then
-    for _, n in ipairs(entry.pending) do present[n] = true end
-    for _, n in ipairs(entry.shared_pending) do present[n] = true end
-  else
-    for _, n in ipairs(entry[set_of[field]]) do present[n] = true end
-  end
-  for _, n in ipairs(nums) do
-    if not present[n] then return false end
-  end
-  return true
-end
-
---- find(filter) -> { entry, ... }, { message, ... }
--- Every process (ascending pid) whose signals(pid) entry matches all of:
--- filter.ignoring, .catching, .blocking (the main thread's mask), .pending
--- (per thread or shared): each a signal (name or number) or a list of them;
--- filter.user = true leaves out kernel threads.  Processes that vanish during
--- the scan are skipped; other failures (permission denied) are collected in
--- the second list.  Raises on a signal name that means nothing.
-function M.find(filter)
-  filter = filter or {}
-  local want = wanted(filter)
-  local pids, err = c.pids()
-  if not pids then return nil, err end
-  local found, errors = {}, {}
-  local read = c.signals
-  for _, pid in ipairs(pids) do
-    local e, msg, code = read(pid)
-    if e then
-      local ok = not (filter.user and e.kernel)
-      for i = 1, #want do
-        if not ok then break end
-        ok = has_all(e, want[i].field, want[i].nums)
-      end
-      if ok then found[#found + 1] = e end
-    elseif code ~= ESRCH then
-      errors[#errors + 1] = msg
-    end
-  end
-  return found, errors
+  return c.scan(want, pids)
 end
 
 return M
