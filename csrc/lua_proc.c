@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Largest status buffer tried (the file is ~1.5 KB; 8 KB is the first try). */
 #define STATUS_BUF_LIMIT (1 << 20)
@@ -51,17 +52,19 @@ static void set_int(lua_State *L, const char *field, lua_Integer v)
 }
 
 /*
- * Read the status of pid (tid 0: the process) into st, using buf (size
+ * Read the status of pid (tid 0: the process) into st, relative to
+ * procfd when it is >= 0 (scans) or to a directory fd of /proc/PID, using buf (size
  * PROC_STATUS_BUF) or, for a bigger file, a userdata left on the stack
  * (*pushed says how many values).  Returns 0 or an errno.
  */
-static int read_status(lua_State *L, int pid, int tid, char *buf, struct proc_status *st,
-                       int *pushed)
+static int read_status(lua_State *L, int procfd, int pid, int tid, char *buf,
+                       struct proc_status *st, int *pushed)
 {
     size_t size = PROC_STATUS_BUF;
     int err;
     *pushed = 0;
-    while ((err = proc_read_status(pid, tid, buf, size, st)) == EMSGSIZE
+    while ((err = procfd >= 0 ? proc_read_status_at(procfd, pid, buf, size, st)
+                              : proc_read_status(pid, tid, buf, size, st)) == EMSGSIZE
            && size < STATUS_BUF_LIMIT) {
         size *= 4;
         buf = lua_newuserdatauv(L, size, 0);   /* stays on the stack while used */
@@ -88,8 +91,8 @@ static int fail_status(lua_State *L, int err, int pid, int tid)
                : luax_fail(L, err, "/proc/%d/status: %s", pid, reason(err, why, sizeof why));
 }
 
-/* Push the entry table of a parsed status. */
-static void push_entry(lua_State *L, const struct proc_status *st, int pid, int tid)
+/* Push the entry table of a parsed status (without the mask lists unless masks). */
+static void push_entry(lua_State *L, const struct proc_status *st, int pid, int tid, int masks)
 {
     lua_createtable(L, 0, 16);
     set_int(L, "pid", st->tgid > 0 ? st->tgid : pid);
@@ -112,6 +115,8 @@ static void push_entry(lua_State *L, const struct proc_status *st, int pid, int 
         lua_pushboolean(L, st->kthread == 1);
         lua_setfield(L, -2, "kernel");
     }
+    if (!masks)
+        return;
     set_mask(L, &st->pending, "pending");
     set_mask(L, &st->shared_pending, "shared_pending");
     set_mask(L, &st->blocked, "blocked");
@@ -131,10 +136,10 @@ static int l_signals(lua_State *L)
     int tid = (int)luax_optrange(L, 2, 1, INT_MAX, 0);
     char buf[PROC_STATUS_BUF];
     struct proc_status st;
-    int pushed, err = read_status(L, pid, tid, buf, &st, &pushed);
+    int pushed, err = read_status(L, -1, pid, tid, buf, &st, &pushed);
     if (err)
         return fail_status(L, err, pid, tid);
-    push_entry(L, &st, pid, tid);
+    push_entry(L, &st, pid, tid, 1);
     return 1;
 }
 
@@ -143,6 +148,7 @@ struct want {
     int sigs[4][64];
     int n[4];
     int user;
+    int masks;
 };
 
 static void get_want(lua_State *L, struct want *w)
@@ -171,7 +177,9 @@ static void get_want(lua_State *L, struct want *w)
     }
     lua_getfield(L, 1, "user");
     w->user = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    lua_getfield(L, 1, "masks");
+    w->masks = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    lua_pop(L, 2);
 }
 
 static int all_in(const struct proc_mask *m, const int *sigs, int n)
@@ -196,12 +204,44 @@ static int matches(const struct proc_status *st, const struct want *w)
     return 1;
 }
 
+#define ROOT_TYPE "netops.ProcRoot"
+
+static int root_close(lua_State *L)
+{
+    int *fd = luaL_checkudata(L, 1, ROOT_TYPE);
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return 0;
+}
+
+/* Push a to-be-closed handle of an fd of /proc and return a pointer to the
+ * fd; or push the failure (3 values) and return NULL. */
+static int *open_root(lua_State *L)
+{
+    int *fd = lua_newuserdatauv(L, sizeof *fd, 0);
+    *fd = -1;
+    luaL_setmetatable(L, ROOT_TYPE);
+    lua_toclose(L, -1);
+    *fd = proc_open_root();
+    if (*fd < 0) {
+        char why[96];
+        int err = -*fd;
+        *fd = -1;
+        luax_fail(L, err, "/proc: %s", reason(err, why, sizeof why));
+        return NULL;
+    }
+    return fd;
+}
+
 /***
  * scan({ ignored = {15}, caught = {...}, blocked = {...}, pending = {...},
- *        user = true } [, pids]) -> { entry, ... }, { message, ... }
+ *        user = true, masks = false } [, pids]) -> { entry, ... }, { message, ... }
  * | nil, "/proc: ...", errno
  * The signals(pid) entry of every process whose masks hold all the signals
- * listed (pending: per main thread or shared; user: no kernel threads),
+ * listed (pending: per main thread or shared; user: no kernel threads;
+ * masks = false: entries without the five mask lists, which is faster),
  * ascending by pid (or those of the list pids, in its order).  Processes that vanish meanwhile are skipped; other
  * failures are listed in the second table.  Filtering happens in C, on the
  * hex masks, so only matching processes cost a table.
@@ -213,7 +253,7 @@ static int l_scan(lua_State *L)
     int small[1024], *pids = small;
     size_t cap = sizeof small / sizeof small[0];
     long n;
-    int found = 0, errors = 0;
+    int found = 0, errors = 0, *procfd;
 
     get_want(L, &w);
     lua_settop(L, 2);                   /* the filter, the pids or nil; scratch above */
@@ -247,13 +287,16 @@ static int l_scan(lua_State *L)
         char why[96];
         return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
     }
+    procfd = open_root(L);
+    if (!procfd)
+        return 3;
     lua_newtable(L);                    /* found */
     lua_newtable(L);                    /* errors */
     for (long i = 0; i < n; i++) {
         struct proc_status st;
-        int pushed, err = read_status(L, pids[i], 0, buf, &st, &pushed);
+        int pushed, err = read_status(L, *procfd, pids[i], 0, buf, &st, &pushed);
         if (err == 0 && matches(&st, &w)) {
-            push_entry(L, &st, pids[i], 0);
+            push_entry(L, &st, pids[i], 0, w.masks);
             lua_rawseti(L, -3 - pushed, ++found);
         } else if (err && err != ESRCH) {
             fail_status(L, err, pids[i], 0);
@@ -325,6 +368,8 @@ static const luaL_Reg funcs[] = {
 
 void netops_open_proc(lua_State *L)
 {
+    static const luaL_Reg no_methods[] = { { NULL, NULL } };
+    luax_newclass(L, ROOT_TYPE, no_methods, root_close);
     luaL_newlib(L, funcs);
     lua_pushinteger(L, ESRCH);          /* the errno of "no such process" */
     lua_setfield(L, -2, "ESRCH");

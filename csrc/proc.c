@@ -15,11 +15,30 @@ static int gone(int err)
     return err == ENOENT ? ESRCH : err;
 }
 
+/* One read() of the status file open at fd (closed here), then the parse. */
+static int read_parse(int fd, char *buf, size_t bufsize, struct proc_status *st)
+{
+    ssize_t n;
+    int err;
+    do
+        n = read(fd, buf, bufsize - 1);
+    while (n < 0 && errno == EINTR);
+    err = errno;
+    close(fd);
+    if (n < 0)
+        return gone(err);
+    if (n == 0)                         /* a task that has been reaped */
+        return ESRCH;
+    if ((size_t)n >= bufsize - 1)
+        return EMSGSIZE;
+    buf[n] = '\0';
+    return proc_parse_status(buf, (size_t)n, st);
+}
+
 int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_status *st)
 {
     char path[64];
     int dfd, fd, err;
-    ssize_t n;
 
     if (pid < 1 || tid < 0 || bufsize < 2)
         return EINVAL;
@@ -36,19 +55,27 @@ int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_st
     close(dfd);
     if (fd < 0)
         return gone(err);
-    do
-        n = read(fd, buf, bufsize - 1);
-    while (n < 0 && errno == EINTR);
-    err = errno;
-    close(fd);
-    if (n < 0)
-        return gone(err);
-    if (n == 0)                         /* a task that has been reaped */
-        return ESRCH;
-    if ((size_t)n >= bufsize - 1)
-        return EMSGSIZE;
-    buf[n] = '\0';
-    return proc_parse_status(buf, (size_t)n, st);
+    return read_parse(fd, buf, bufsize, st);
+}
+
+int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_status *st)
+{
+    char path[32];
+    int fd;
+
+    if (pid < 1 || bufsize < 2)
+        return EINVAL;
+    snprintf(path, sizeof path, "%d/status", pid);
+    fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return gone(errno);
+    return read_parse(fd, buf, bufsize, st);
+}
+
+int proc_open_root(void)
+{
+    int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }
 
 static long to_long(const char *v, size_t len)

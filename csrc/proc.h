@@ -55,6 +55,17 @@ struct proc_status {
 int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_status *st);
 
 /*
+ * For scans over many processes: read PID/status relative to procfd, an fd
+ * of /proc itself (proc_open_root), in one path walk and one read(): the
+ * same snapshot, results and errors as proc_read_status(pid, 0, ...),
+ * without a directory fd per process.
+ */
+int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_status *st);
+
+/* An O_PATH, O_CLOEXEC directory fd of /proc, or -errno. */
+int proc_open_root(void);
+
+/*
  * Parse a status text (as read from the file) into st.  Returns 0 or EPROTO
  * when a signal mask line is missing or not hex.
  */

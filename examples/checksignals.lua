@@ -214,6 +214,7 @@ if opts.all then
   local found, errors = proc.find {
     ignoring = opts.filters.ignoring, catching = opts.filters.catching,
     blocking = opts.filters.blocking, pending = opts.filters.pending, user = opts.user,
+    masks = false,   -- only pid and name are printed
   }
   if not found then die(1, errors) end
   for _, msg in ipairs(errors) do io.stderr:write("checksignals: ", msg, "\n") end
