@@ -91,7 +91,8 @@ static int fail_status(lua_State *L, int err, int pid, int tid)
                : luax_fail(L, err, "/proc/%d/status: %s", pid, reason(err, why, sizeof why));
 }
 
-/* Push the entry table of a parsed status (without the mask lists unless masks). */
+/* Push the entry table of a parsed status (without uid and the mask lists
+ * unless masks: the fields a scan from /proc/PID/stat can also give). */
 static void push_entry(lua_State *L, const struct proc_status *st, int pid, int tid, int masks)
 {
     lua_createtable(L, 0, 16);
@@ -107,7 +108,7 @@ static void push_entry(lua_State *L, const struct proc_status *st, int pid, int 
     }
     if (st->ppid >= 0)
         set_int(L, "ppid", st->ppid);
-    if (st->uid >= 0)
+    if (st->uid >= 0 && masks)
         set_int(L, "uid", st->uid);
     if (st->threads > 0)
         set_int(L, "threads", st->threads);
@@ -182,6 +183,54 @@ static void get_want(lua_State *L, struct want *w)
     lua_pop(L, 2);
 }
 
+/* Whether every filter signal is one /proc/PID/stat shows (1..31) and no
+ * mask list is wanted: then a scan can read stat instead of status. */
+static int stat_will_do(const struct want *w)
+{
+    if (w->masks || w->n[3] > 0)
+        return 0;
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < w->n[f]; i++)
+            if (w->sigs[f][i] > 31)
+                return 0;
+    return 1;
+}
+
+static int all_bits(unsigned long mask, const int *sigs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!((mask >> (sigs[i] - 1)) & 1))
+            return 0;
+    return 1;
+}
+
+static int stat_matches(const struct proc_stat *st, const struct want *w)
+{
+    if (w->user && st->kthread)
+        return 0;
+    return all_bits(st->ignored, w->sigs[0], w->n[0]) && all_bits(st->caught, w->sigs[1], w->n[1])
+        && all_bits(st->blocked, w->sigs[2], w->n[2]);
+}
+
+/* The entry of a stat scan: the fields push_entry gives without masks. */
+static void push_stat_entry(lua_State *L, const struct proc_stat *st, int pid)
+{
+    lua_createtable(L, 0, 8);
+    set_int(L, "pid", pid);
+    set_int(L, "tid", pid);
+    lua_pushlstring(L, st->name, st->name_len);
+    lua_setfield(L, -2, "name");
+    lua_pushlstring(L, &st->state, 1);
+    lua_setfield(L, -2, "state");
+    lua_pushstring(L, proc_state_name(st->state));
+    lua_setfield(L, -2, "state_name");
+    set_int(L, "ppid", st->ppid);
+    if (st->threads > 0)
+        set_int(L, "threads", st->threads);
+    lua_pushboolean(L, st->kthread);
+    lua_setfield(L, -2, "kernel");
+}
+
 static int all_in(const struct proc_mask *m, const int *sigs, int n)
 {
     for (int i = 0; i < n; i++)
@@ -241,7 +290,10 @@ static int *open_root(lua_State *L)
  * | nil, "/proc: ...", errno
  * The signals(pid) entry of every process whose masks hold all the signals
  * listed (pending: per main thread or shared; user: no kernel threads;
- * masks = false: entries without the five mask lists, which is faster),
+ * masks = false: entries without uid and the five mask lists, which is
+ * faster; then, when every filter signal is below 32 and no pending filter
+ * is given, the scan reads /proc/PID/stat, whose legacy masks hold
+ * signals 1..31 and which the kernel formats faster than status),
  * ascending by pid (or those of the list pids, in its order).  Processes that vanish meanwhile are skipped; other
  * failures are listed in the second table.  Filtering happens in C, on the
  * hex masks, so only matching processes cost a table.
@@ -292,6 +344,24 @@ static int l_scan(lua_State *L)
         return 3;
     lua_newtable(L);                    /* found */
     lua_newtable(L);                    /* errors */
+    if (stat_will_do(&w)) {
+        for (long i = 0; i < n; i++) {
+            struct proc_stat st;
+            int err = proc_read_stat_at(*procfd, pids[i], buf, sizeof buf, &st);
+            if (err == 0 && stat_matches(&st, &w)) {
+                push_stat_entry(L, &st, pids[i]);
+                lua_rawseti(L, -3, ++found);
+            } else if (err && err != ESRCH) {
+                char why[96];
+                if (err == EPROTO)
+                    lua_pushfstring(L, "/proc/%d/stat: not in the expected format", pids[i]);
+                else
+                    lua_pushfstring(L, "/proc/%d/stat: %s", pids[i], reason(err, why, sizeof why));
+                lua_rawseti(L, -2, ++errors);
+            }
+        }
+        return 2;
+    }
     for (long i = 0; i < n; i++) {
         struct proc_status st;
         int pushed, err = read_status(L, *procfd, pids[i], 0, buf, &st, &pushed);

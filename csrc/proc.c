@@ -72,6 +72,100 @@ int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct p
     return read_parse(fd, buf, bufsize, st);
 }
 
+int proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_stat *st)
+{
+    char path[32];
+    ssize_t n;
+    int fd, err;
+
+    if (pid < 1 || bufsize < 2)
+        return EINVAL;
+    snprintf(path, sizeof path, "%d/stat", pid);
+    fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return gone(errno);
+    do
+        n = read(fd, buf, bufsize - 1);
+    while (n < 0 && errno == EINTR);
+    err = errno;
+    close(fd);
+    if (n < 0)
+        return gone(err);
+    if (n == 0)
+        return ESRCH;
+    if ((size_t)n >= bufsize - 1)
+        return EMSGSIZE;
+    buf[n] = '\0';
+    return proc_parse_stat(buf, (size_t)n, st);
+}
+
+#define PF_KTHREAD_FLAG 0x00200000UL   /* include/linux/sched.h PF_KTHREAD */
+
+int proc_parse_stat(const char *text, size_t len, struct proc_stat *st)
+{
+    const char *open = memchr(text, '(', len), *close = NULL, *p, *end = text + len;
+    unsigned long long field[40];
+    int nf;
+
+    memset(st, 0, sizeof *st);
+    for (const char *q = end; q > text; q--)   /* the name may hold ')' itself */
+        if (q[-1] == ')') {
+            close = q - 1;
+            break;
+        }
+    if (!open || !close || close < open || close + 3 >= end)
+        return EPROTO;
+    st->pid = (int)strtol(text, NULL, 10);
+    st->name_len = (size_t)(close - open - 1);
+    if (st->name_len >= sizeof st->name)
+        st->name_len = sizeof st->name - 1;
+    memcpy(st->name, open + 1, st->name_len);
+    st->name[st->name_len] = '\0';
+    st->state = close[2];
+    /* fields 4.. (ppid onwards), space separated; some may be negative */
+    p = close + 3;
+    for (nf = 4; nf < 40 && p < end; nf++) {
+        char *next;
+        while (p < end && *p == ' ')
+            p++;
+        if (p >= end || *p == '\n')
+            break;
+        if (*p == '-') {
+            field[nf] = 0;
+            strtoll(p, &next, 10);
+        } else
+            field[nf] = strtoull(p, &next, 10);
+        if (next == p)
+            return EPROTO;
+        p = next;
+    }
+    if (nf <= 34)
+        return EPROTO;
+    st->ppid = (int)field[4];
+    st->kthread = (field[9] & PF_KTHREAD_FLAG) != 0;
+    st->threads = (int)field[20];
+    st->blocked = (unsigned long)field[32];
+    st->ignored = (unsigned long)field[33];
+    st->caught = (unsigned long)field[34];
+    return 0;
+}
+
+const char *proc_state_name(char state)
+{
+    switch (state) {
+    case 'R': return "running";
+    case 'S': return "sleeping";
+    case 'D': return "disk sleep";
+    case 'T': return "stopped";
+    case 't': return "tracing stop";
+    case 'X': return "dead";
+    case 'Z': return "zombie";
+    case 'P': return "parked";
+    case 'I': return "idle";
+    default: return "";
+    }
+}
+
 int proc_open_root(void)
 {
     int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);

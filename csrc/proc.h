@@ -62,6 +62,33 @@ int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_st
  */
 int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_status *st);
 
+/*
+ * What /proc/PID/stat says, for scans that need only signals 1..31: the
+ * kernel formats stat faster than status, and its legacy masks (the low 31
+ * bits of the blocked, ignored and caught sets) cover exactly those signals.
+ * Bit n-1 of a mask is signal n.
+ */
+struct proc_stat {
+    int pid;
+    int ppid;
+    int threads;
+    int kthread;                /* PF_KTHREAD in the flags */
+    char state;
+    char name[PROC_NAME_MAX];   /* comm, as is */
+    size_t name_len;
+    unsigned long blocked, ignored, caught;
+};
+
+/* Read PID/stat relative to procfd with one read() and parse it.  Returns 0
+ * or an errno like proc_read_status (ESRCH when gone, EPROTO unparsable). */
+int proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_stat *st);
+
+/* Parse a stat text (NUL-terminated at text[len]).  Returns 0 or EPROTO. */
+int proc_parse_stat(const char *text, size_t len, struct proc_stat *st);
+
+/* The word for a state letter ("sleeping" for 'S'), "" if unknown. */
+const char *proc_state_name(char state);
+
 /* An O_PATH, O_CLOEXEC directory fd of /proc, or -errno. */
 int proc_open_root(void);
 

@@ -323,6 +323,39 @@ describe("netops.proc", function()
     assert.is_nil(seen[h.thread], "a thread id is not a process")
   end)
 
+  it("find() with masks = false (read from /proc/PID/stat) agrees with the full scan", function()
+    local function index(list)
+      local t = {}
+      for _, e in ipairs(list) do t[e.pid] = e end
+      return t
+    end
+    local agreed, why = false, ""
+    for _ = 1, 3 do                 -- other processes may start or exit meanwhile
+      local before = index(proc.find({}, nil))
+      local brief = index(proc.find { ignoring = { "TERM", "PIPE" }, masks = false })
+      local full = index(proc.find { ignoring = { "TERM", "PIPE" } })
+      local after = index(proc.find({}, nil))
+      agreed, why = true, ""
+      for pid in pairs(before) do
+        if after[pid] and (brief[pid] == nil) ~= (full[pid] == nil) then
+          agreed, why = false, "pid " .. pid .. " differs"
+        end
+      end
+      if agreed then break end
+    end
+    assert.is_true(agreed, why)
+    local e
+    for _, x in ipairs(proc.find { ignoring = "TERM", catching = "USR1", blocking = "INT", masks = false }) do
+      if x.pid == h.pid then e = x end
+    end
+    assert.is_table(e)
+    assert.same({ pid = h.pid, tid = h.pid, name = "sigtest", state = "S", state_name = "sleeping",
+                  ppid = e.ppid, threads = 2, kernel = false }, e)
+    assert.is_true(e.ppid > 0)
+    local u = proc.find({ user = true, masks = false, ignoring = "TERM" })
+    for _, x in ipairs(u) do assert.is_false(x.kernel) end
+  end)
+
   it("find() matches the helper by what it ignores, catches, blocks and has pending", function()
     local function has(list, pid)
       for _, e in ipairs(list) do if e.pid == pid then return true end end

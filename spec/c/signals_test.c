@@ -161,6 +161,28 @@ static void test_parse(void)
     ok(proc_parse_status(text, 0, &st) == EPROTO, "empty text is EPROTO");
 }
 
+static void test_stat(void)
+{
+    /* a name with ") (" and spaces in it, negative priority and nice */
+    static const char STAT[] =
+        "4242 (a) (b c) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 -5 3 0 "
+        "12345 1000000 300 18446744073709551615 1 1 0 0 0 0 2 4097 16386 0 0 0 17 1 0 0 0 0 0\n";
+    struct proc_stat st;
+    char kth[] = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 8 0 0 "
+                 "18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+
+    ok(proc_parse_stat(STAT, sizeof STAT - 1, &st) == 0, "parse a stat line");
+    ok(st.pid == 4242 && st.name_len == 7 && strcmp(st.name, "a) (b c") == 0, "name with ') (' in it");
+    ok(st.state == 'S' && st.ppid == 1 && st.threads == 3 && !st.kthread, "state, ppid, threads");
+    ok(st.blocked == 2 && st.ignored == 4097 && st.caught == 16386, "legacy masks");
+    ok(proc_parse_stat(kth, sizeof kth - 1, &st) == 0 && st.kthread && st.ignored == 0x7fffffffUL,
+       "a kernel thread: PF_KTHREAD, ignores 1..31");
+    ok(proc_parse_stat("1 (x) S 1 2 3\n", 14, &st) == EPROTO, "a short line is EPROTO");
+    ok(proc_parse_stat("garbage", 7, &st) == EPROTO, "garbage is EPROTO");
+    ok(strcmp(proc_state_name('S'), "sleeping") == 0 && strcmp(proc_state_name('?'), "") == 0,
+       "state names");
+}
+
 static void test_read(void)
 {
     char buf[PROC_STATUS_BUF];
@@ -205,6 +227,16 @@ static void test_read(void)
     }
     ok(n > 0 && found == 1, "pids ascending, own pid in it (%ld)", n);
     ok(proc_pids(ids, 0) > 0, "pids with no room still counts them");
+
+    int root = proc_open_root();
+    struct proc_stat ps;
+    ok(root >= 0 && proc_read_status_at(root, getpid(), buf, sizeof buf, &st) == 0
+       && st.pid == getpid(), "read own status relative to /proc");
+    ok(proc_read_stat_at(root, getpid(), buf, sizeof buf, &ps) == 0 && ps.pid == getpid()
+       && strcmp(ps.name, comm) == 0 && ps.threads == 1, "read own stat relative to /proc");
+    ok(proc_read_stat_at(root, child, buf, sizeof buf, &ps) == ESRCH
+       && proc_read_status_at(root, child, buf, sizeof buf, &st) == ESRCH, "reaped pid: ESRCH");
+    close(root);
 }
 
 int main(void)
@@ -212,6 +244,7 @@ int main(void)
     test_names();
     test_masks();
     test_parse();
+    test_stat();
     test_read();
     printf("1..%d\n", count);
     return failed != 0;
