@@ -31,7 +31,8 @@ usage: checksignals [--threads] [--json] PID...
   --user          leave out kernel threads
   --decode HEX    the signals of a mask such as 0000000000004a02 or 0x4a02
   --json          the same data as JSON
-Exit status: 0 done; 1 a process missing or unreadable, a bad PID or mask;
+Exit status: 0 done; 1 a process missing or unreadable (with --all: some
+process could not be read, the list is incomplete), a bad PID or mask;
 2 a usage error.]]
 
 local netops = require "netops"
@@ -217,7 +218,13 @@ if opts.all then
     masks = false,   -- only pid and name are printed
   }
   if not found then die(1, errors) end
-  for _, msg in ipairs(errors) do io.stderr:write("checksignals: ", msg, "\n") end
+  -- Unreadable processes (hidepid, other users' under some LSMs): one line
+  -- naming how many and the first reason; the list is incomplete, so exit 1.
+  if #errors > 0 then
+    io.stderr:write("checksignals: could not read ", #errors, #errors == 1 and " process" or " processes",
+                    " (", errors[1], #errors > 1 and ", ..." or "", "); the list below is incomplete\n")
+    status = 1
+  end
   if opts.json then
     local out = {}
     for i, e in ipairs(found) do out[i] = { __order = { "pid", "name" }, pid = e.pid, name = e.name } end
@@ -227,7 +234,7 @@ if opts.all then
     for i, e in ipairs(found) do lines[i] = e.pid .. " " .. printable(e.name) end
     if #lines > 0 then io.write(table.concat(lines, "\n"), "\n") end
   end
-  os.exit(0)
+  os.exit(status)
 end
 
 local results = {}

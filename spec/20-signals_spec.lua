@@ -18,9 +18,10 @@ local function settle(h)
   end
 end
 
--- Start the helper; returns { pid, main, thread, rtmin, rtmax, pipe }.
-local function start_helper(seconds)
-  local pipe = assert(io.popen("exec " .. sh.quote(HELPER) .. " " .. (seconds or 60), "r"))
+-- Start the helper (optionally named name); returns { pid, main, thread, rtmin, rtmax, pipe }.
+local function start_helper(seconds, name)
+  local pipe = assert(io.popen("exec " .. sh.quote(HELPER) .. " " .. (seconds or 60)
+                               .. (name and " " .. sh.quote(name) or ""), "r"))
   local line = pipe:read("l")
   local pid, main, thread, rtmin, rtmax =
     (line or ""):match("^ready (%d+) (%d+) (%d+) (%d+) (%d+)$")
@@ -436,6 +437,73 @@ describe("netops.proc failures", function()
     assert.equal(text:match("Name:\t([^\n]*)"), e.name)
     assert.same(hand_decode(text:match("SigIgn:%s+(%x+)")), e.ignored)
     assert.same(hand_decode(text:match("SigCgt:%s+(%x+)")), e.caught)
+  end)
+end)
+
+describe("odd processes", function()
+  it("a task name with a newline, a backslash and a non-UTF-8 byte survives", function()
+    local name = "a\nb\\c\255"
+    local h = start_helper(30, name)
+    local ok, err = pcall(function()
+      local e = assert(proc.signals(h.pid))
+      assert.equal(name, e.name)
+      local out = sh.run(sh.cmd("checksignals", h.pid))
+      assert.equal(h.pid .. " a\\012b\\\\c\255 (sleeping)", out:match("^[^\n]*"))
+      local json = sh.run(sh.cmd("checksignals", "--json", h.pid))
+      assert.equal("'a\\nb\\\\c\\xff'\n", json_query(json, "ascii(d[0]['name'])"))
+    end)
+    stop_helper(h)
+    assert(ok, err)
+  end)
+
+  it("a zombie decodes, its state says so", function()
+    local p = assert(io.popen("exec sh -c 'sleep 0 & echo $! $$; exec sleep 20'"))
+    local z, parent = p:read("l"):match("^(%d+) (%d+)$")
+    z = tonumber(z)
+    local e
+    for _ = 1, 300 do
+      e = proc.signals(z)
+      if e and e.state == "Z" then break end
+      os.execute("sleep 0.01")
+    end
+    local text = sh.read("/proc/" .. z .. "/status")
+    sh.run({ "kill", "-KILL", parent })
+    p:close()
+    assert.is_table(e)
+    assert.equal("Z", e.state)
+    assert.equal("zombie", e.state_name)
+    assert.same(hand_decode(text:match("SigIgn:%s+(%x+)")), e.ignored)
+  end)
+
+  it("unreadable processes give the reason (private /proc with hidepid=1, as nobody)", function()
+    if sh.need_root("a private /proc mount with hidepid=1 and setpriv") then return end
+    if os.execute("command -v unshare >/dev/null && command -v setpriv >/dev/null") ~= true then
+      pending("unshare or setpriv missing") return
+    end
+    -- a copy of what the command needs, readable by nobody
+    local dir = sh.tmpdir()
+    sh.run("chmod 755 " .. sh.quote(dir) .. " && mkdir -p " .. sh.quote(dir .. "/build/netops")
+      .. " " .. sh.quote(dir .. "/examples") .. " && cp -r lua " .. sh.quote(dir)
+      .. " && cp " .. sh.quote(sh.build .. "/netops/core.so") .. " " .. sh.quote(dir .. "/build/netops/")
+      .. " && cp examples/checksignals.lua " .. sh.quote(dir .. "/examples/"))
+    local asnobody = "setpriv --reuid=65534 --regid=65534 --clear-groups env NETOPS_BUILD=build "
+    local script = "cd " .. sh.quote(dir) .. " && mount -t proc -o hidepid=1 proc /proc && "
+      .. asnobody .. "lua5.4 -e " .. sh.quote('package.path="lua/?.lua;lua/?/init.lua;"..package.path; '
+        .. 'package.cpath="build/?.so;"..package.cpath; print(require("netops").proc.signals(1))')
+      .. "; " .. asnobody .. "lua5.4 examples/checksignals.lua 1; echo rc=$?; "
+      .. asnobody .. "lua5.4 examples/checksignals.lua --all --ignoring TERM >/dev/null; echo rc=$?"
+    local out = sh.run({ "unshare", "-m", "sh", "-c", script }, { stderr = true })
+    sh.rmtree(dir)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.matches("^nil\t/proc/1/status: [%w ]+\t%d+$", lines[1], 1, false)
+    local reason = lines[1]:match("status: ([%w ]+)")
+    assert.is_truthy(reason == "operation not permitted" or reason == "permission denied", reason)
+    assert.equal("checksignals: /proc/1/status: " .. reason, lines[2])
+    assert.equal("rc=1", lines[3])
+    assert.matches("^checksignals: could not read %d+ processes %(/proc/%d+/stat: " .. reason
+      .. ", %.%.%.%); the list below is incomplete$", lines[4])
+    assert.equal("rc=1", lines[5])
   end)
 end)
 

@@ -1,7 +1,8 @@
 /*
  * sigtest - a process with known signal dispositions, for spec/20-signals.
  *
- *   sigtest [SECONDS]     (default 30; exits by itself after that long)
+ *   sigtest [SECONDS [NAME]]   (default 30; exits by itself after that long;
+ *                               NAME: set its task name, up to 15 bytes)
  *
  * Ignores SIGTERM and SIGPIPE (every other signal gets its default); catches SIGHUP, SIGUSR1 and SIGRTMIN+3.
  * The main thread blocks SIGINT and SIGRTMAX-1; a second thread blocks
@@ -18,6 +19,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +84,8 @@ int main(int argc, char **argv)
 
     if (seconds <= 0 || seconds > 600)
         seconds = 30;
+    if (argc > 2 && prctl(PR_SET_NAME, argv[2], 0, 0, 0) != 0)
+        die("prctl");
     /* Whatever the parent left (a shell ignores SIGINT in background jobs):
      * every other disposition back to the default. */
     sa.sa_handler = SIG_DFL;
