@@ -232,6 +232,7 @@ int proc_parse_status(char *text, size_t len, struct proc_status *st)
 {
     const char *p = text, *end = text + len;
     struct proc_mask *masks[5];
+    int has_vm = 0;
 
     memset(st, 0, sizeof *st);
     st->kthread = -1;
@@ -269,6 +270,8 @@ int proc_parse_status(char *text, size_t len, struct proc_status *st)
             st->kthread = (int)to_long(v, vlen);
         else if (KEY("Threads"))
             st->threads = (int)to_long(v, vlen);
+        else if (KEY("VmSize"))
+            has_vm = 1;
         else if (klen == 6 && (KEY("SigPnd") || KEY("ShdPnd") || KEY("SigBlk")
                                || KEY("SigIgn") || KEY("SigCgt"))) {
             static const char keys[] = "SigPndShdPndSigBlkSigIgnSigCgt";
@@ -286,6 +289,10 @@ int proc_parse_status(char *text, size_t len, struct proc_status *st)
     for (int i = 0; i < 5; i++)
         if (masks[i]->len == 0)
             return EPROTO;
+    /* Kernels before the Kthread: line: a task without memory that is not
+     * a dead one is a kernel thread. */
+    if (st->kthread < 0 && st->state && st->state != 'Z' && st->state != 'X')
+        st->kthread = !has_vm;
     return 0;
 }
 

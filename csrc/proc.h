@@ -26,7 +26,9 @@ struct proc_status {
     int pid;                    /* Pid:  the task itself (thread id) */
     int ppid;                   /* PPid: */
     int threads;                /* Threads: */
-    int kthread;                /* Kthread: 1 or 0; -1 when the kernel has no such line */
+    int kthread;                /* Kthread: 1 or 0; without that line (kernels before
+                                 * 6.x) 1 for a live task with no VmSize: line, -1
+                                 * for a zombie */
     long uid;                   /* real uid, -1 if missing */
     char state;                 /* 'S', 'R', 'Z', ... (0 if missing) */
     char state_text[32];        /* "sleeping" */

@@ -152,6 +152,22 @@ static void test_parse(void)
     ok(sig_mask_decode(st.caught.hex, st.caught.len, out, 256) == 2 && out[0] == 2 && out[1] == 4,
        "SigCgt");
 
+    {
+        /* an older kernel: no Kthread: line; no VmSize: means kernel thread */
+        char old[sizeof STATUS];
+        char *k;
+        memcpy(old, STATUS, sizeof STATUS);
+        k = strstr(old, "Kthread:\t0");
+        memcpy(k, "Kthreax", 7);
+        ok(proc_parse_status(old, sizeof STATUS - 1, &st) == 0 && st.kthread == 1,
+           "without Kthread: and VmSize: a live task is a kernel thread");
+        memcpy(old, STATUS, sizeof STATUS);
+        k = strstr(old, "Kthread:\t0");
+        memcpy(k, "VmSize:\t0", 9);
+        ok(proc_parse_status(old, sizeof STATUS - 1, &st) == 0 && st.kthread == 0,
+           "without Kthread: but with VmSize: it is not");
+    }
+
     memcpy(text, STATUS, sizeof STATUS);
     char *cgt = strstr(text, "SigCgt");
     ok(proc_parse_status(text, (size_t)(cgt - text), &st) == EPROTO, "missing SigCgt is EPROTO");
