@@ -228,7 +228,7 @@ static void set_state(struct proc_status *st, const char *v, size_t len)
 
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(line, k, klen) == 0)
 
-int proc_parse_status(char *text, size_t len, struct proc_status *st)
+int proc_parse_status(const char *text, size_t len, struct proc_status *st)
 {
     const char *p = text, *end = text + len;
     struct proc_mask *masks[5];

@@ -98,7 +98,7 @@ int proc_open_root(void);
  * Parse a status text (as read from the file) into st.  Returns 0 or EPROTO
  * when a signal mask line is missing or not hex.
  */
-int proc_parse_status(char *text, size_t len, struct proc_status *st);
+int proc_parse_status(const char *text, size_t len, struct proc_status *st);
 
 /*
  * The ids of every visible process (numeric entries of /proc), ascending,
