@@ -289,14 +289,15 @@ static int *open_root(lua_State *L)
  *        user = true, masks = false } [, pids]) -> { entry, ... }, { message, ... }
  * | nil, "/proc: ...", errno
  * The signals(pid) entry of every process whose masks hold all the signals
- * listed (pending: per main thread or shared; user: no kernel threads;
+ * listed, ascending by pid (or of the processes in the list pids, in its
+ * order).  pending: per main thread or shared; user: no kernel threads;
  * masks = false: entries without uid and the five mask lists, which is
- * faster; then, when every filter signal is below 32 and no pending filter
- * is given, the scan reads /proc/PID/stat, whose legacy masks hold
- * signals 1..31 and which the kernel formats faster than status),
- * ascending by pid (or those of the list pids, in its order).  Processes that vanish meanwhile are skipped; other
- * failures are listed in the second table.  Filtering happens in C, on the
- * hex masks, so only matching processes cost a table.
+ * faster, and then, when every filter signal is below 32 and no pending
+ * filter is given, the scan reads /proc/PID/stat, whose legacy masks hold
+ * signals 1..31 and which the kernel formats faster than status.
+ * Processes that vanish meanwhile are skipped; other failures are listed in
+ * the second table.  Filtering happens in C, on the raw masks, so only
+ * matching processes cost a table.
  */
 static int l_scan(lua_State *L)
 {
