@@ -255,7 +255,9 @@ for _, target in ipairs(opts.targets) do
       results[#results + 1] = entry_json(e, threads)
     else
       local state = e.state_name and e.state_name ~= "" and e.state_name or e.state or "?"
-      print(string.format("%d %s (%s)", e.pid, printable(e.name), state))
+      -- a thread id given as PID: its process, then which thread Pnd and Blk are of
+      print(string.format("%d %s (%s)%s", e.pid, printable(e.name), state,
+                          e.tid ~= e.pid and (", thread " .. e.tid) or ""))
       for _, m in ipairs(MASKS) do
         if #e[m[1]] > 0 then print(m[2] .. ": " .. signals.format(e[m[1]])) end
       end

@@ -552,6 +552,13 @@ describe("checksignals", function()
     assert.is_falsy(out:find("thread " .. h.main .. ":", 1, true))
   end)
 
+  it("a thread id given as PID shows its process and that thread's sets", function()
+    local out, code = run(h.thread)
+    assert.equal(0, code, out)
+    assert.equal(h.pid .. " sigtest (sleeping), thread " .. h.thread, out:match("^[^\n]*"))
+    assert.is_truthy(out:find("\nPnd: SIGUSR2 (12)\n", 1, true), out)
+  end)
+
   it("--json gives the same data", function()
     local out, code = sh.run(sh.cmd("checksignals", "--json", "--threads", h.pid))
     assert.equal(0, code, out)
