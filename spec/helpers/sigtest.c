@@ -14,11 +14,14 @@
  *   ready PID MAINTID THREADTID RTMIN RTMAX
  *
  * SIGTERM is ignored: stop it early with SIGKILL.
+ * With SIGTEST_GROUPS=N in the environment (root only) it first takes N
+ * supplementary groups, which makes its status file large (Groups: line).
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -86,6 +89,17 @@ int main(int argc, char **argv)
         seconds = 30;
     if (argc > 2 && prctl(PR_SET_NAME, argv[2], 0, 0, 0) != 0)
         die("prctl");
+    if (getenv("SIGTEST_GROUPS")) {
+        int n = atoi(getenv("SIGTEST_GROUPS"));
+        gid_t *groups = calloc(n > 0 ? (size_t)n : 1, sizeof *groups);
+        if (!groups || n < 1 || n > 65536)
+            die("SIGTEST_GROUPS");
+        for (int i = 0; i < n; i++)
+            groups[i] = (gid_t)(100000 + i);
+        if (setgroups((size_t)n, groups) != 0)
+            die("setgroups");
+        free(groups);
+    }
     /* Whatever the parent left (a shell ignores SIGINT in background jobs):
      * every other disposition back to the default. */
     sa.sa_handler = SIG_DFL;
