@@ -251,12 +251,16 @@ int proc_parse_status(const char *text, size_t len, struct proc_status *st)
             continue;
         klen = (size_t)(colon - line);
         v = colon + 1;
+        if (KEY("Name")) {              /* exactly one tab: names may start with blanks */
+            if (v < eol && *v == '\t')
+                v++;
+            set_name(st, v, (size_t)(eol - v));
+            continue;
+        }
         while (v < eol && (*v == '\t' || *v == ' '))
             v++;
         vlen = (size_t)(eol - v);
-        if (KEY("Name"))
-            set_name(st, v, vlen);
-        else if (KEY("State"))
+        if (KEY("State"))
             set_state(st, v, vlen);
         else if (KEY("Tgid"))
             st->tgid = (int)to_long(v, vlen);

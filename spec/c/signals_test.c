@@ -168,6 +168,13 @@ static void test_parse(void)
            "without Kthread: but with VmSize: it is not");
     }
 
+    {
+        char blank[sizeof STATUS + 8];
+        snprintf(blank, sizeof blank, "Name:\t\t x \n%s", strchr(STATUS, '\n') + 1);
+        ok(proc_parse_status(blank, strlen(blank), &st) == 0 && st.name_len == 4
+           && memcmp(st.name, "\t x ", 4) == 0, "a name with leading and trailing blanks");
+    }
+
     memcpy(text, STATUS, sizeof STATUS);
     char *cgt = strstr(text, "SigCgt");
     ok(proc_parse_status(text, (size_t)(cgt - text), &st) == EPROTO, "missing SigCgt is EPROTO");
