@@ -48,6 +48,8 @@ build = {
         "csrc/lua_proc.c",
         "csrc/lua_signals.c",
         "csrc/lua_spawn.c",
+        "csrc/proc.c",
+        "csrc/signals.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "netfilter_conntrack", "nfnetlink", "mnl" },
@@ -55,9 +57,12 @@ build = {
       libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
     },
     ["netops"] = "lua/netops/init.lua",
+    ["netops.proc"] = "lua/netops/proc.lua",
+    ["netops.signals"] = "lua/netops/signals.lua",
   },
   install = {
     bin = {
+      ["checksignals"] = "examples/checksignals.lua",
     },
   },
 }
