@@ -40,6 +40,7 @@ build = {
       sources = {
         "csrc/core.c",
         "csrc/luax.c",
+        "csrc/inet.c",
         "csrc/lua_conntrack.c",
         "csrc/lua_conntrackd.c",
         "csrc/lua_inet.c",
@@ -55,9 +56,11 @@ build = {
       libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
     },
     ["netops"] = "lua/netops/init.lua",
+    ["netops.inet"] = "lua/netops/inet.lua",
   },
   install = {
     bin = {
+      ["normalize"] = "examples/normalize.lua",
     },
   },
 }

@@ -1,0 +1,557 @@
+/*
+ * inet.c - strict IPv4/IPv6 address parsing and canonical text (RFC 5952).
+ * See inet.h for the accepted forms.  No locale, no allocation, no libc
+ * printf on the hot path: one pass over the text, one pass to format.
+ */
+#include "inet.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static inline int hexval(unsigned char c)
+{
+    if ((unsigned)(c - '0') < 10u)
+        return c - '0';
+    c |= 0x20;
+    if ((unsigned)(c - 'a') < 6u)
+        return c - 'a' + 10;
+    return -1;
+}
+
+static inline int isdig(unsigned char c)
+{
+    return (unsigned)(c - '0') < 10u;
+}
+
+static inline int isspc(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* A character that can appear inside the address part. */
+static inline int isaddrch(unsigned char c)
+{
+    return hexval(c) >= 0 || c == ':' || c == '.';
+}
+
+/* RFC 6874 unreserved: the characters a zone may hold. */
+static inline int iszonech(unsigned char c)
+{
+    return isdig(c) || (unsigned)((c | 0x20) - 'a') < 26u || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+static inline int isword(unsigned char c)
+{
+    return isdig(c) || (unsigned)((c | 0x20) - 'a') < 26u || c == '_';
+}
+
+/* Where the address part ends: at the end, a zone or a prefix. */
+static inline int isstop(const char *p, const char *e)
+{
+    return p == e || *p == '%' || *p == '/';
+}
+
+/*
+ * Four strict decimal octets from p; *stop is set to the first byte after
+ * them.  Returns 0 or a negative code.
+ */
+static int parse4(const char *p, const char *e, unsigned char *out, const char **stop)
+{
+    for (int i = 0; i < 4; i++) {
+        if (i > 0) {
+            if (isstop(p, e))
+                return NETOPS_EADDR_V4_FEW;
+            if (*p != '.')
+                return *p == ':' ? NETOPS_EADDR_PORT : NETOPS_EADDR_V4_DIGIT;
+            p++;
+        }
+        if (p == e || !isdig((unsigned char)*p))
+            return (isstop(p, e) || *p == '.') ? NETOPS_EADDR_V4_EMPTY : NETOPS_EADDR_V4_DIGIT;
+        unsigned v = (unsigned)(*p++ - '0');
+        if (p < e && isdig((unsigned char)*p)) {
+            if (v == 0)
+                return NETOPS_EADDR_V4_ZERO;
+            v = v * 10 + (unsigned)(*p++ - '0');
+            if (p < e && isdig((unsigned char)*p)) {
+                v = v * 10 + (unsigned)(*p++ - '0');
+                if (v > 255 || (p < e && isdig((unsigned char)*p)))
+                    return NETOPS_EADDR_V4_RANGE;
+            }
+        }
+        out[i] = (unsigned char)v;
+    }
+    *stop = p;
+    return 0;
+}
+
+/*
+ * RFC 4291 text from p into 16 bytes; *stop is set to the first byte that
+ * is not part of the address (the caller checks what it is).
+ */
+static int parse6(const char *p, const char *e, unsigned char *out, const char **stop)
+{
+    unsigned w[8];
+    int nw = 0, gap = -1;
+
+    if (p < e && *p == ':') {
+        if (p + 1 >= e || p[1] != ':')
+            return NETOPS_EADDR_V6_LEAD;
+        gap = 0;
+        p += 2;
+        if (p == e || !isaddrch((unsigned char)*p))
+            goto done;
+        if (*p == ':')
+            return NETOPS_EADDR_V6_COLONS;
+    }
+    for (;;) {
+        const char *g = p;
+        unsigned v = 0;
+        int d;
+        while (p < e && (d = hexval((unsigned char)*p)) >= 0) {
+            if (p - g == 4) {
+                /* a fifth digit: too long as a group; maybe "::12345.1.2.3" */
+                while (p < e && hexval((unsigned char)*p) >= 0)
+                    p++;
+                if (p < e && *p == '.')
+                    break;
+                return NETOPS_EADDR_V6_DIGITS;
+            }
+            v = (v << 4) | (unsigned)d;
+            p++;
+        }
+        if (p < e && *p == '.') {
+            unsigned char t[4];
+            const char *s4;
+            int r;
+            if (nw > 6)
+                return NETOPS_EADDR_V6_MANY;
+            if ((r = parse4(g, e, t, &s4)) < 0)
+                return r == NETOPS_EADDR_PORT ? NETOPS_EADDR_V6_V4POS : r;
+            p = s4;
+            if (p < e && *p == '.')
+                return NETOPS_EADDR_V4_MANY;
+            if (p < e && *p == ':')
+                return NETOPS_EADDR_V6_V4POS;
+            w[nw++] = (unsigned)t[0] << 8 | t[1];
+            w[nw++] = (unsigned)t[2] << 8 | t[3];
+            break;
+        }
+        if (p == g) {
+            if (p < e && *p == ':')
+                return NETOPS_EADDR_V6_COLONS;
+            return isstop(p, e) ? NETOPS_EADDR_V6_TRAIL : NETOPS_EADDR_CHAR;
+        }
+        if (nw == 8)
+            return NETOPS_EADDR_V6_MANY;
+        w[nw++] = v;
+        if (p == e || *p != ':')
+            break;
+        p++;
+        if (p < e && *p == ':') {
+            if (gap >= 0)
+                return NETOPS_EADDR_V6_GAPS;
+            gap = nw;
+            p++;
+            if (p == e || !isaddrch((unsigned char)*p))
+                break;
+            if (*p == ':')
+                return NETOPS_EADDR_V6_COLONS;
+        }
+    }
+done:
+    if (gap >= 0) {
+        if (nw == 8)
+            return NETOPS_EADDR_V6_NOGAP;
+        int tail = nw - gap, zeros = 8 - nw;
+        for (int i = 0; i < tail; i++)
+            w[7 - i] = w[nw - 1 - i];
+        for (int i = 0; i < zeros; i++)
+            w[gap + i] = 0;
+    } else if (nw != 8) {
+        return NETOPS_EADDR_V6_FEW;
+    }
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = (unsigned char)(w[i] >> 8);
+        out[2 * i + 1] = (unsigned char)w[i];
+    }
+    *stop = p;
+    return 0;
+}
+
+int netops_addr_guess_family(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ':')
+            return 6;
+        if (s[i] == '.')
+            return 4;
+    }
+    if (n > 0 && isdig((unsigned char)s[0])) {
+        for (size_t i = 0; i < n; i++)
+            if (!isdig((unsigned char)s[i]))
+                return 0;
+        return 4;
+    }
+    return 0;
+}
+
+int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
+{
+    const char *e = s + n, *p = s;
+    int r, fam;
+
+    a->prefix = -1;
+    a->zone_off = a->zone_len = 0;
+    if (n == 0)
+        return NETOPS_EADDR_EMPTY;
+    if (isspc((unsigned char)s[0]) || isspc((unsigned char)s[n - 1]))
+        return NETOPS_EADDR_SPACE;
+    if (s[0] == '[')
+        return NETOPS_EADDR_BRACKET;
+    fam = netops_addr_guess_family(s, n);
+    if (fam == 4) {
+        if ((r = parse4(s, e, a->bytes, &p)) < 0)
+            return r;
+        if (p < e) {
+            switch (*p) {
+            case '/': break;
+            case '.': return NETOPS_EADDR_V4_MANY;
+            case '%': return NETOPS_EADDR_ZONE_V4;
+            case ':': return NETOPS_EADDR_PORT;
+            default: return NETOPS_EADDR_V4_DIGIT;
+            }
+        }
+    } else if (fam == 6) {
+        if ((r = parse6(s, e, a->bytes, &p)) < 0)
+            return r;
+        if (p < e && *p == '%') {
+            const char *z = ++p;
+            while (p < e && *p != '/') {
+                if (!iszonech((unsigned char)*p))
+                    return NETOPS_EADDR_ZONE_CHAR;
+                p++;
+            }
+            if (p == z)
+                return NETOPS_EADDR_ZONE_EMPTY;
+            a->zone_off = (size_t)(z - s);
+            a->zone_len = (size_t)(p - z);
+        }
+    } else {
+        return NETOPS_EADDR_NOTADDR;
+    }
+    if (p < e && *p == '/') {
+        const char *q = ++p;
+        int v = 0, max = fam == 4 ? 32 : 128;
+        if (p == e)
+            return NETOPS_EADDR_PREFIX_EMPTY;
+        while (p < e && isdig((unsigned char)*p)) {
+            if (p - q == 3)
+                return fam == 4 ? NETOPS_EADDR_PREFIX_RANGE4 : NETOPS_EADDR_PREFIX_RANGE6;
+            v = v * 10 + (*p++ - '0');
+        }
+        if (p < e || p == q)
+            return NETOPS_EADDR_PREFIX_DIGIT;
+        if (*q == '0' && p - q > 1)
+            return NETOPS_EADDR_PREFIX_ZERO;
+        if (v > max)
+            return fam == 4 ? NETOPS_EADDR_PREFIX_RANGE4 : NETOPS_EADDR_PREFIX_RANGE6;
+        a->prefix = v;
+    }
+    if (p != e)
+        return NETOPS_EADDR_CHAR;
+    a->family = fam;
+    return fam;
+}
+
+int netops_addr_parse(const char *s, size_t n, unsigned char out[16])
+{
+    struct netops_addr a;
+    int r = netops_addr_parse_ex(s, n, &a);
+    if (r < 0)
+        return r;
+    if (a.zone_len)
+        return NETOPS_EADDR_ZONE_HERE;
+    if (a.prefix >= 0)
+        return NETOPS_EADDR_PREFIX_HERE;
+    memcpy(out, a.bytes, r == 4 ? 4 : 16);
+    return r;
+}
+
+static const char *const reasons[] = {
+    "unknown error",
+    "empty string",
+    "surrounding white space",
+    "brackets are not part of an address",
+    "unexpected character",
+    "fewer than four octets",
+    "more than four octets",
+    "leading zero in an octet",
+    "octet above 255",
+    "empty octet",
+    "octet is not a decimal number",
+    "more than four hex digits in a group",
+    "more than eight groups",
+    "fewer than eight groups and no '::'",
+    "more than one '::'",
+    "':::' is not allowed",
+    "'::' must stand for at least one zero group",
+    "leading single ':'",
+    "trailing single ':'",
+    "dotted IPv4 part only allowed in the last 32 bits",
+    "empty zone after '%'",
+    "zone may hold only A-Z a-z 0-9 - . _ ~",
+    "a zone is only allowed on IPv6 addresses",
+    "zone not allowed here (a bare address is needed)",
+    "prefix not allowed here (a bare address is needed)",
+    "empty prefix length after '/'",
+    "leading zero in the prefix length",
+    "prefix length is not a decimal number",
+    "prefix length above 32",
+    "prefix length above 128",
+    "no prefix length (a network needs /N)",
+    "a port is not part of an address",
+    "not an IPv4 or IPv6 address",
+    "output buffer too small",
+};
+
+const char *netops_addr_error(int code)
+{
+    if (code < 0 && code >= NETOPS_EADDR_LAST)
+        return reasons[-code];
+    return reasons[0];
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+static inline char *put_dec8(char *p, unsigned v)
+{
+    if (v >= 100) {
+        *p++ = (char)('0' + v / 100);
+        v %= 100;
+        *p++ = (char)('0' + v / 10);
+    } else if (v >= 10) {
+        *p++ = (char)('0' + v / 10);
+    }
+    *p++ = (char)('0' + v % 10);
+    return p;
+}
+
+static inline char *put_hex16(char *p, unsigned v)
+{
+    if (v >= 0x1000)
+        *p++ = hexdig[v >> 12];
+    if (v >= 0x100)
+        *p++ = hexdig[(v >> 8) & 15];
+    if (v >= 0x10)
+        *p++ = hexdig[(v >> 4) & 15];
+    *p++ = hexdig[v & 15];
+    return p;
+}
+
+static inline char *put_quad(char *p, const unsigned char *b)
+{
+    p = put_dec8(p, b[0]);
+    *p++ = '.';
+    p = put_dec8(p, b[1]);
+    *p++ = '.';
+    p = put_dec8(p, b[2]);
+    *p++ = '.';
+    return put_dec8(p, b[3]);
+}
+
+static const unsigned char mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+size_t netops_addr_format(const unsigned char *a, int family, char out[NETOPS_ADDR_MAX])
+{
+    char *p = out;
+
+    if (family == 4) {
+        p = put_quad(p, a);
+    } else if (family == 6) {
+        if (memcmp(a, mapped_prefix, 12) == 0) {
+            memcpy(p, "::ffff:", 7);
+            p = put_quad(p + 7, a + 12);
+        } else {
+            unsigned w[8];
+            int best = -1, bestlen = 1, cur = -1;
+            for (int i = 0; i < 8; i++) {
+                w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+                if (w[i] == 0) {
+                    if (cur < 0)
+                        cur = i;
+                    if (i - cur + 1 > bestlen) {
+                        best = cur;
+                        bestlen = i - cur + 1;
+                    }
+                } else {
+                    cur = -1;
+                }
+            }
+            int sep = 0;
+            for (int i = 0; i < 8;) {
+                if (i == best) {
+                    *p++ = ':';
+                    *p++ = ':';
+                    i += bestlen;
+                    sep = 0;
+                    continue;
+                }
+                if (sep)
+                    *p++ = ':';
+                p = put_hex16(p, w[i]);
+                sep = 1;
+                i++;
+            }
+        }
+    }
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+size_t netops_addr_format_ex(const struct netops_addr *a, const char *s, char *out,
+                             size_t outsize)
+{
+    char buf[NETOPS_ADDR_MAX];
+    size_t len = netops_addr_format(a->bytes, a->family, buf);
+    size_t need = len + (a->zone_len ? a->zone_len + 1 : 0) + (a->prefix >= 0 ? 4 : 0);
+    if (need >= outsize) {
+        if (outsize)
+            out[0] = '\0';
+        return 0;
+    }
+    memcpy(out, buf, len);
+    char *p = out + len;
+    if (a->zone_len) {
+        *p++ = '%';
+        memcpy(p, s + a->zone_off, a->zone_len);
+        p += a->zone_len;
+    }
+    if (a->prefix >= 0) {
+        *p++ = '/';
+        unsigned v = (unsigned)a->prefix;
+        p = put_dec8(p, v);
+    }
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+long netops_addr_normalize(const char *s, size_t n, char *out, size_t outsize)
+{
+    struct netops_addr a;
+    int r = netops_addr_parse_ex(s, n, &a);
+    if (r < 0)
+        return r;
+    size_t len = netops_addr_format_ex(&a, s, out, outsize);
+    if (len == 0)
+        return NETOPS_EADDR_ROOM;
+    return (long)len;
+}
+
+size_t netops_addr_message(const char *s, size_t n, int code, char *buf, size_t size)
+{
+    static const char *const fams[] = {"address", "", "", "", "IPv4 address", "", "IPv6 address"};
+    char shown[512];
+    size_t k = 0, lim = n > 100 ? 100 : n;
+    for (size_t i = 0; i < lim; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f || c == '\\') {
+            k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", c);
+        } else {
+            shown[k++] = (char)c;
+        }
+    }
+    if (lim < n) {
+        memcpy(shown + k, "...", 3);
+        k += 3;
+    }
+    shown[k] = '\0';
+    int fam = netops_addr_guess_family(s, n);
+    int len = snprintf(buf, size, "invalid %s '%s': %s", fams[fam], shown,
+                       netops_addr_error(code));
+    return len < 0 ? 0 : (size_t)len;
+}
+
+void netops_addr_mask(unsigned char *b, int family, int prefix)
+{
+    int nbytes = family == 4 ? 4 : 16;
+    for (int i = 0; i < nbytes; i++) {
+        int bits = prefix - 8 * i;
+        if (bits >= 8)
+            continue;
+        b[i] = bits <= 0 ? 0 : (unsigned char)(b[i] & (0xff00u >> bits));
+    }
+}
+
+int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
+                        size_t *end, char canon[NETOPS_ADDR_MAX], size_t *clen)
+{
+    size_t i = *pos;
+
+    while (i < n) {
+        if (!isaddrch((unsigned char)t[i])) {
+            i++;
+            continue;
+        }
+        size_t s = i;
+        int colons = 0;
+        while (i < n && isaddrch((unsigned char)t[i])) {
+            colons += t[i] == ':';
+            i++;
+        }
+        size_t e = i;
+        /* Dotted IPv4 text that is valid is canonical already. */
+        if (colons < 2)
+            continue;
+        size_t a = s;
+        if (t[s] == ':' && t[s + 1] != ':')
+            a = s + 1;      /* "from:2001:db8::1": the colon separates */
+        else if (s > 0 && isword((unsigned char)t[s - 1]))
+            continue;       /* glued to a word: "std::", "interface::1" */
+        size_t z = e;
+        if (z < n && t[z] == '%') {
+            size_t q = z + 1;
+            while (q < n && iszonech((unsigned char)t[q]))
+                q++;
+            if (q > z + 1)
+                z = q;
+        }
+        if (z + 1 < n && t[z] == '/' && isdig((unsigned char)t[z + 1])) {
+            size_t q = z + 1;
+            while (q < n && isdig((unsigned char)t[q]))
+                q++;
+            z = q;
+        }
+        if (z < n && isword((unsigned char)t[z]))
+            continue;       /* "::1/64abc" */
+        struct netops_addr ad;
+        size_t ae = e;
+        if (netops_addr_parse_ex(t + a, z - a, &ad) != 6) {
+            /* "at 2001:DB8::1." or "2001:DB8::1: refused" */
+            if (z != e || e - a < 3 || (t[e - 1] != '.' && t[e - 1] != ':'))
+                continue;
+            if (netops_addr_parse_ex(t + a, e - 1 - a, &ad) != 6)
+                continue;
+            ae = e - 1;
+        }
+        if (ae - a == 23) {   /* eight two-digit groups: a WWN, not an address */
+            int wwn = 1;
+            for (size_t k = 2; k < 23; k += 3)
+                wwn &= t[a + k] == ':';
+            if (wwn)
+                continue;
+        }
+        char buf[NETOPS_ADDR_MAX];
+        size_t len = netops_addr_format(ad.bytes, 6, buf);
+        if (len == ae - a && memcmp(buf, t + a, len) == 0)
+            continue;       /* already canonical */
+        memcpy(canon, buf, len + 1);
+        *clen = len;
+        *start = a;
+        *end = ae;
+        *pos = z > ae ? z : e;
+        return 1;
+    }
+    *pos = n;
+    return 0;
+}
