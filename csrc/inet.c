@@ -507,7 +507,7 @@ int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
         if (t[s] == ':' && t[s + 1] != ':')
             a = s + 1;      /* "from:2001:db8::1": the colon separates */
         else if (s > 0 && isword((unsigned char)t[s - 1]))
-            continue;       /* glued to a word: "std::", "interface::1" */
+            continue;   /* glued to a word: "std::", "interface::1" */
         size_t z = e;
         if (z < n && t[z] == '%') {
             size_t q = z + 1;
@@ -522,8 +522,9 @@ int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
                 q++;
             z = q;
         }
+        i = z;              /* whatever happens, go on after the token */
         if (z < n && isword((unsigned char)t[z]))
-            continue;       /* "::1/64abc" */
+            continue;   /* "::1/64abc" */
         struct netops_addr ad;
         size_t ae = e;
         if (netops_addr_parse_ex(t + a, z - a, &ad) != 6) {
@@ -544,12 +545,15 @@ int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
         char buf[NETOPS_ADDR_MAX];
         size_t len = netops_addr_format(ad.bytes, 6, buf);
         if (len == ae - a && memcmp(buf, t + a, len) == 0)
-            continue;       /* already canonical */
+            continue;   /* already canonical */
+        if ((a > 0 && t[a - 1] == ':' && buf[0] == ':') ||
+            (ae < n && t[ae] == ':' && buf[len - 1] == ':'))
+            continue;   /* "::" would merge with the separating ':' */
         memcpy(canon, buf, len + 1);
         *clen = len;
         *start = a;
         *end = ae;
-        *pos = z > ae ? z : e;
+        *pos = z;
         return 1;
     }
     *pos = n;
