@@ -8,14 +8,22 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Hex digit values; 0xff for every other byte. */
+#define X16 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+static const unsigned char hexv[256] = {
+    X16, X16, X16,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    X16,
+    0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    X16, X16, X16, X16, X16, X16, X16, X16, X16,
+};
+#undef X16
+
 static inline int hexval(unsigned char c)
 {
-    if ((unsigned)(c - '0') < 10u)
-        return c - '0';
-    c |= 0x20;
-    if ((unsigned)(c - 'a') < 6u)
-        return c - 'a' + 10;
-    return -1;
+    return hexv[c] == 0xff ? -1 : hexv[c];
 }
 
 static inline int isdig(unsigned char c)
@@ -106,18 +114,9 @@ static int parse6(const char *p, const char *e, unsigned char *out, const char *
     }
     for (;;) {
         const char *g = p;
-        unsigned v = 0;
-        int d;
-        while (p < e && (d = hexval((unsigned char)*p)) >= 0) {
-            if (p - g == 4) {
-                /* a fifth digit: too long as a group; maybe "::12345.1.2.3" */
-                while (p < e && hexval((unsigned char)*p) >= 0)
-                    p++;
-                if (p < e && *p == '.')
-                    break;
-                return NETOPS_EADDR_V6_DIGITS;
-            }
-            v = (v << 4) | (unsigned)d;
+        unsigned v = 0, d;
+        while (p < e && (d = hexv[(unsigned char)*p]) < 16) {
+            v = (v << 4) | d;   /* unsigned: a long run wraps, it is refused below */
             p++;
         }
         if (p < e && *p == '.') {
@@ -142,6 +141,8 @@ static int parse6(const char *p, const char *e, unsigned char *out, const char *
                 return NETOPS_EADDR_V6_COLONS;
             return isstop(p, e) ? NETOPS_EADDR_V6_TRAIL : NETOPS_EADDR_CHAR;
         }
+        if (p - g > 4)
+            return NETOPS_EADDR_V6_DIGITS;
         if (nw == 8)
             return NETOPS_EADDR_V6_MANY;
         w[nw++] = v;
