@@ -450,7 +450,6 @@ const char *netops_addr_error(int code)
     return reasons[0];
 }
 
-static const char hexdig[] = "0123456789abcdef";
 
 static inline char *put_dec8(char *p, unsigned v)
 {
@@ -465,15 +464,23 @@ static inline char *put_dec8(char *p, unsigned v)
     return p;
 }
 
-/* 1-4 hex digits of v; writes 4 bytes (the caller has room), keeps nd. */
+/*
+ * 1-4 hex digits of v (no leading zeros); writes 4 bytes, so the caller has
+ * room for 3 more, and returns the end of the digits.  The nibbles are
+ * spread to one a byte and turned into ASCII all four at once.
+ */
 static inline char *put_hex16(char *p, unsigned v)
 {
     unsigned nd = (unsigned)(35 - __builtin_clz(v | 1)) >> 2;
-    unsigned u = v << (4 * (4 - nd));
-    p[0] = hexdig[(u >> 12) & 15];
-    p[1] = hexdig[(u >> 8) & 15];
-    p[2] = hexdig[(u >> 4) & 15];
-    p[3] = hexdig[u & 15];
+    uint32_t x = v;
+    x = (x | (x << 8)) & 0x00ff00ffu;
+    x = (x | (x << 4)) & 0x0f0f0f0fu;            /* nibble i in byte i */
+    x += 0x30303030u + (((x + 0x06060606u) >> 4) & 0x01010101u) * ('a' - '0' - 10);
+    x = __builtin_bswap32(x) >> (8 * (4 - nd));  /* first digit first */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap32(x);
+#endif
+    memcpy(p, &x, 4);
     return p + nd;
 }
 
