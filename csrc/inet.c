@@ -572,14 +572,19 @@ size_t netops_addr_format_ex(const struct netops_addr *a, const char *s, char *o
                              size_t outsize)
 {
     char buf[NETOPS_ADDR_MAX];
-    size_t len = netops_addr_format(a->bytes, a->family, buf);
-    size_t need = len + (a->zone_len ? a->zone_len + 1 : 0) + (a->prefix >= 0 ? 4 : 0);
-    if (need >= outsize) {
-        if (outsize)
-            out[0] = '\0';
-        return 0;
+    size_t len, need;
+    if (outsize >= NETOPS_ADDR_MAX + a->zone_len + 6) {
+        len = netops_addr_format(a->bytes, a->family, out);   /* room for all */
+    } else {
+        len = netops_addr_format(a->bytes, a->family, buf);
+        need = len + (a->zone_len ? a->zone_len + 1 : 0) + (a->prefix >= 0 ? 4 : 0);
+        if (need >= outsize) {
+            if (outsize)
+                out[0] = '\0';
+            return 0;
+        }
+        memcpy(out, buf, len);
     }
-    memcpy(out, buf, len);
     char *p = out + len;
     if (a->zone_len) {
         *p++ = '%';

@@ -43,6 +43,15 @@ static int l_normalize(lua_State *L)
     int r = netops_addr_parse_ex(s, n, &a);
     if (r < 0)
         return fail_addr(L, s, n, r);
+    if (a.zone_len == 0) {
+        char out[NETOPS_ADDR_MAX + 8];
+        size_t len = netops_addr_format_ex(&a, s, out, sizeof out);
+        if (len == n && memcmp(out, s, n) == 0)
+            lua_pushvalue(L, 1);    /* canonical already: no new string */
+        else
+            lua_pushlstring(L, out, len);
+        return 1;
+    }
     push_addr(L, &a, s);
     return 1;
 }
