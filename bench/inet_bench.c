@@ -9,6 +9,9 @@
  *                            lines of FILE, in this one program; check that
  *                            both accept the same lines and print the same
  *                            text except for ::/96 (glibc prints it dotted)
+ *   inet_bench time IN OUT CMD [ARG...]
+ *                            run CMD < IN > OUT (argv, no shell); print
+ *                            "WALL CPU" seconds (CPU: user+system of CMD)
  */
 #include "inet.h"
 
@@ -18,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static uint64_t rng_state;
 
@@ -245,12 +252,44 @@ static int run(const char *path)
     return other != 0 || valid_g != valid_n;
 }
 
+static int timecmd(const char *in, const char *out, char **argv)
+{
+    double t0 = now();
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 2;
+    }
+    if (pid == 0) {
+        int i = open(in, O_RDONLY | O_CLOEXEC), o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (i < 0 || o < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0)
+            _exit(127);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0)
+        ;
+    double wall = now() - t0;
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        fprintf(stderr, "inet_bench: cannot run %s\n", argv[0]);
+        return 2;
+    }
+    printf("%.6f %.6f\n", wall, cpu);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && strcmp(argv[1], "time") == 0)
+        return timecmd(argv[2], argv[3], argv + 4);
     if (argc == 4 && strcmp(argv[1], "gen") == 0)
         return gen(atol(argv[2]), strtoull(argv[3], NULL, 10));
     if (argc == 3 && strcmp(argv[1], "run") == 0)
         return run(argv[2]);
-    fprintf(stderr, "usage: inet_bench gen N SEED | inet_bench run FILE\n");
+    fprintf(stderr, "usage: inet_bench gen N SEED | run FILE | time IN OUT CMD [ARG...]\n");
     return 2;
 }
