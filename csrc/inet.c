@@ -96,123 +96,96 @@ static int parse4(const char *p, const char *e, unsigned char *out, const char *
 
 /*
  * The fast path for the common shape: hex groups, at most one "::", ended
- * by the end, '%' or '/'.  Eight bytes at a time (SWAR) find how many hex
- * digits a group has and their value without a branch per character.
+ * by the end, '%' or '/'.  With SSE2, 48 bytes are classified at once into
+ * bit masks (hex digit, colon); the structure is checked on the masks and
+ * each group's value is computed independently of the others, so there is
+ * no chain of "find the next colon, then the next" through the string.
  * Returns where the address ends, or NULL for anything else (dotted tails,
  * every error): parse6 then decides, with the exact reason.
  */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
-#define HAVE_SWAR 1
-#define ONES 0x0101010101010101ull
-#define HIGH 0x8080808080808080ull
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#define HAVE_FAST6 1
 
-/* Leading hex digits (0..8) in x, the first character in the lowest byte. */
-static inline unsigned swar_hexlen(uint64_t x)
-{
-    uint64_t x7 = x & ~HIGH;
-    uint64_t digit = (x7 + (0x80 - '0') * ONES) & ~(x7 + (0x7f - '9') * ONES);
-    uint64_t l = x7 | 0x20 * ONES;
-    uint64_t letter = (l + (0x80 - 'a') * ONES) & ~(l + (0x7f - 'f') * ONES);
-    uint64_t nonhex = ~((digit | letter) & ~x) & HIGH;
-    return nonhex ? (unsigned)__builtin_ctzll(nonhex) >> 3 : 8;
-}
-
-/* The value of the first k (1..4) hex digits in x. */
+/* The value of the first k (1..4) hex digits in x (first in the lowest byte). */
 static inline unsigned swar_hexval(uint64_t x, unsigned k)
 {
-    uint64_t nib = (x & 0x0f * ONES) + ((x >> 6) & ONES) * 9;
+    const uint64_t ones = 0x0101010101010101ull;
+    uint64_t nib = (x & 0x0f * ones) + ((x >> 6) & ones) * 9;
     uint64_t y = __builtin_bswap64(nib) >> (8 * (8 - k));
     y = (y | (y >> 4)) & 0x00ff00ff00ff00ffull;
     y = (y | (y >> 8)) & 0x0000ffff0000ffffull;
     return (unsigned)(y & 0xffff);
 }
-#endif
 
-static inline int isend6(const char *p, const char *e)
+/* Set bits of x (no libgcc call without -mpopcnt). */
+static inline int popcount64(uint64_t x)
 {
-    return p == e || *p == '%' || *p == '/';
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (int)((x * 0x0101010101010101ull) >> 56);
 }
 
-static const char *fast6(const char *p, const char *e, unsigned char *out)
+static const char *fast6(const char *s, const char *e, unsigned char *out)
 {
-#ifdef HAVE_SWAR
-    const char *s = p;
-#endif
-    unsigned w[8];
-    int nw = 0, gap = -1;
+    unsigned char buf[64] __attribute__((aligned(16)));
+    size_t n = (size_t)(e - s);
+    uint64_t hex = 0, colon = 0;
 
-    if (*p == ':') {
-        if (e - p < 2 || p[1] != ':')
-            return NULL;
-        gap = 0;
-        p += 2;
-        if (isend6(p, e))
-            goto done;
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, s, n < 48 ? n : 48);
+    for (int k = 0; k < 3; k++) {
+        __m128i c = _mm_load_si128((const __m128i *)(const void *)(buf + 16 * k));
+        __m128i d = _mm_and_si128(_mm_cmpgt_epi8(c, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(c, _mm_set1_epi8('9' + 1)));
+        __m128i l = _mm_or_si128(c, _mm_set1_epi8(0x20));
+        __m128i a = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
+                                  _mm_cmplt_epi8(l, _mm_set1_epi8('f' + 1)));
+        hex |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(d, a)) << (16 * k);
+        colon |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(c, _mm_set1_epi8(':')))
+                 << (16 * k);
     }
-    for (;;) {
-        unsigned v = 0, k;
-#ifdef HAVE_SWAR
-        if (e - s >= 8) {
-            uint64_t x;
-            if (e - p >= 8) {
-                memcpy(&x, p, 8);
-            } else {
-                /* the last 8 bytes, shifted so p comes first; zeros follow */
-                memcpy(&x, e - 8, 8);
-                x >>= 8 * (8 - (e - p));
-            }
-            k = swar_hexlen(x);
-            if (k - 1 > 3u)
-                return NULL;
-            v = swar_hexval(x, k);
-        } else
-#endif
-        {
-            const char *g = p;
-            unsigned d;
-            while (p < e && (d = hexv[(unsigned char)*p]) < 16) {
-                v = (v << 4) | d;
-                p++;
-            }
-            k = (unsigned)(p - g);
-            p = g;
-            if (k - 1 > 3u)
-                return NULL;
-        }
-        p += k;
-        if (nw == 8)
-            return NULL;
-        w[nw++] = v;
-        if (isend6(p, e))
-            break;
-        if (*p != ':' || ++p == e)
-            return NULL;
-        if (*p == ':') {
-            if (gap >= 0)
-                return NULL;
-            gap = nw;
-            if (isend6(++p, e))
-                break;
-        }
-    }
-done:
-    if (gap >= 0) {
-        if (nw == 8)
-            return NULL;
-        int tail = nw - gap, zeros = 8 - nw;
-        for (int i = 0; i < tail; i++)
-            w[7 - i] = w[nw - 1 - i];
-        for (int i = 0; i < zeros; i++)
-            w[gap + i] = 0;
-    } else if (nw != 8) {
+    /* the address part: up to the first byte that is neither */
+    unsigned len = (unsigned)__builtin_ctzll(~(hex | colon));
+    if (len == 0 || len > 39)
         return NULL;
+    if (len < n && s[len] != '%' && s[len] != '/')
+        return NULL;
+    hex &= (1ull << len) - 1;                    /* not the zone's letters */
+    colon &= (1ull << len) - 1;
+    uint64_t dc = colon & (colon >> 1);          /* "::" starting at bit i */
+    if ((hex & (hex >> 1) & (hex >> 2) & (hex >> 3) & (hex >> 4)) ||  /* 5+ digits */
+        (dc & (dc >> 1)) || (dc & (dc - 1)) ||   /* ":::", two "::" */
+        ((colon & 1) && !(dc & 1)) ||            /* leading single ':' */
+        (((colon >> (len - 1)) & 1) && (len < 2 || !((dc >> (len - 2)) & 1))))
+        return NULL;                             /* trailing single ':' */
+    uint64_t starts = hex & ~(hex << 1);
+    int ng = popcount64(starts);
+    int before = ng;
+    if (dc) {
+        if (ng > 7)
+            return NULL;
+        before = popcount64(starts & ((1ull << __builtin_ctzll(dc)) - 1));
+    } else if (ng != 8) {
+        return NULL;
+    }
+    unsigned w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; starts; i++) {
+        unsigned pos = (unsigned)__builtin_ctzll(starts);
+        starts &= starts - 1;
+        unsigned k = (unsigned)__builtin_ctzll(~(hex >> pos));
+        uint64_t x;
+        memcpy(&x, buf + pos, 8);
+        w[i < before ? i : i + 8 - ng] = swar_hexval(x, k);
     }
     for (int i = 0; i < 8; i++) {
         out[2 * i] = (unsigned char)(w[i] >> 8);
         out[2 * i + 1] = (unsigned char)w[i];
     }
-    return p;
+    return s + len;
 }
+#endif
 
 /*
  * RFC 4291 text from p into 16 bytes; *stop is set to the first byte that
@@ -331,11 +304,13 @@ int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
         return NETOPS_EADDR_SPACE;
     if (s[0] == '[')
         return NETOPS_EADDR_BRACKET;
+#ifdef HAVE_FAST6
     /* the common case first: plain IPv6 */
     if ((p = fast6(s, e, a->bytes)) != NULL) {
         fam = 6;
         goto zone;
     }
+#endif
     fam = netops_addr_guess_family(s, n);
     if (fam == 4) {
         if ((r = parse4(s, e, a->bytes, &p)) < 0)
@@ -352,7 +327,9 @@ int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
     } else if (fam == 6) {
         if ((r = parse6(s, e, a->bytes, &p)) < 0)
             return r;
+#ifdef HAVE_FAST6
     zone:
+#endif
         if (p < e && *p == '%') {
             const char *z = ++p;
             while (p < e && *p != '/') {

@@ -224,7 +224,7 @@ static int l_normalize_lines(lua_State *L)
     size_t i = 0;
     lua_Integer bad = 0;
     luaL_Buffer b;
-    luaL_buffinit(L, &b);
+    luaL_buffinitsize(L, &b, n + n / 8 + 256);   /* about the output's size: no regrowth */
     while (i < n) {
         const char *nl = memchr(s + i, '\n', n - i);
         size_t len;
