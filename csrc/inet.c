@@ -133,8 +133,24 @@ static const char *fast6(const char *s, const char *e, unsigned char *out)
     size_t n = (size_t)(e - s);
     uint64_t hex = 0, colon = 0;
 
+    /* s[0..min(n,48)) into the zeroed buffer with fixed-size moves (two
+     * overlapping ones cover any length between their size and twice it) */
     memset(buf, 0, sizeof buf);
-    memcpy(buf, s, n < 48 ? n : 48);
+    if (n >= 48) {
+        memcpy(buf, s, 48);
+    } else if (n >= 32) {
+        memcpy(buf, s, 32);
+        memcpy(buf + n - 16, s + n - 16, 16);
+    } else if (n >= 16) {
+        memcpy(buf, s, 16);
+        memcpy(buf + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(buf, s, 8);
+        memcpy(buf + n - 8, s + n - 8, 8);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (unsigned char)s[i];
+    }
     for (int k = 0; k < 3; k++) {
         __m128i c = _mm_load_si128((const __m128i *)(const void *)(buf + 16 * k));
         __m128i d = _mm_and_si128(_mm_cmpgt_epi8(c, _mm_set1_epi8('0' - 1)),
