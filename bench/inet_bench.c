@@ -3,7 +3,7 @@
  *
  *   inet_bench gen N SEED    print N IPv6 addresses, one a line, in mixed
  *                            spellings (case, leading zeros, "::" anywhere,
- *                            dotted tails), about 4% invalid; seeded
+ *                            dotted tails), about 3.4% invalid; seeded
  *   inet_bench run FILE      time glibc inet_pton+inet_ntop against
  *                            netops_addr_parse+netops_addr_format over the
  *                            lines of FILE, in this one program; check that
