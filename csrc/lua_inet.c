@@ -255,17 +255,6 @@ static int l_normalize_lines(lua_State *L)
     return 3;
 }
 
-/*** error_reasons(): the list of reason texts, for documentation and tests. */
-static int l_reasons(lua_State *L)
-{
-    lua_createtable(L, -NETOPS_EADDR_LAST, 0);
-    for (int c = -1; c >= NETOPS_EADDR_LAST; c--) {
-        lua_pushstring(L, netops_addr_error(c));
-        lua_rawseti(L, -2, -c);
-    }
-    return 1;
-}
-
 static const luaL_Reg inet_funcs[] = {
     {"normalize", l_normalize},
     {"pton", l_pton},
@@ -277,7 +266,6 @@ static const luaL_Reg inet_funcs[] = {
     {"rewrite", l_rewrite},
     {"rewrite_lines", l_rewrite_lines},
     {"normalize_lines", l_normalize_lines},
-    {"reasons", l_reasons},
     {NULL, NULL},
 };
 
