@@ -66,6 +66,9 @@ enum {
 int netops_addr_parse(const char *s, size_t n, unsigned char out[16]);
 const char *netops_addr_error(int code);
 /* Canonical RFC 5952 (or dotted IPv4) text of a 4- or 16-byte address; family 4 or 6; returns length. */
+/* (A family other than 4 or 6 gives "" and 0.  At most 39 characters are
+ * written plus the NUL, but out must have all NETOPS_ADDR_MAX bytes: digits
+ * are stored four at a time.) */
 size_t netops_addr_format(const unsigned char *addr, int family, char out[NETOPS_ADDR_MAX]);
 
 /* An address with its optional zone and prefix length. */

@@ -368,6 +368,22 @@ table inet filter { # handle 1
     assert.equal("2001:db8::1-2001:db8::9", inet.rewrite("2001:db8::0001-2001:DB8::9"))
   end)
 
+  it("agrees with normalize on a text that is one IPv6 address", function()
+    math.randomseed(4291)
+    for _ = 1, 3000 do
+      local w = {}
+      for k = 1, 8 do
+        local v = math.random(0, 2) == 0 and 0 or math.random(0, 65535)
+        w[k] = (math.random(0, 1) == 0 and "%X" or "%04x"):format(v)
+      end
+      local t = table.concat(w, ":")
+      if math.random(0, 1) == 0 then t = t:gsub(":0+:0+:", "::", 1) end
+      local n = assert(inet.normalize(t))
+      assert.equal(n, inet.rewrite(t))
+      assert.equal("addr " .. n .. ", ok", inet.rewrite("addr " .. t .. ", ok"))
+    end
+  end)
+
   it("rewrite_lines consumes complete lines only, all when final", function()
     local out, used = inet.rewrite_lines("2001:DB8::1\n2001:DB8::2\n2001:DB")
     assert.equal("2001:db8::1\n2001:db8::2\n", out)
