@@ -7,7 +7,10 @@
 #include "luax.h"
 #include "inet.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Push nil and "invalid IPv6 address '...': reason"; return 2. */
 static int fail_addr(lua_State *L, const char *s, size_t n, int code)
@@ -255,7 +258,40 @@ static int l_normalize_lines(lua_State *L)
     return 3;
 }
 
+/*
+ * _readsome(file, max): up to max bytes of an io file, as soon as any are
+ * there: one read(2) on its descriptor, so a pipe (tail -f | normalize
+ * --rewrite) is answered block by block instead of waiting for 64 KiB.
+ * nil at end of file; nil, message, errno on a read error.  For files not
+ * read through stdio before (stdio's buffer would be bypassed).
+ */
+static int l_readsome(lua_State *L)
+{
+    luaL_Stream *st = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    size_t max = (size_t)luax_checkrange(L, 2, 1, (lua_Integer)1 << 30);
+    if (st->closef == NULL)
+        return luaL_argerror(L, 1, "attempt to use a closed file");
+    int fd = fileno(st->f);
+    luaL_Buffer b;
+    char *buf = luaL_buffinitsize(L, &b, max);
+    ssize_t r;
+    do
+        r = read(fd, buf, max);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        int err = errno;
+        return luax_fail(L, err, "read: %s", strerror(err));
+    }
+    if (r == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luaL_pushresultsize(&b, (size_t)r);
+    return 1;
+}
+
 static const luaL_Reg inet_funcs[] = {
+    {"_readsome", l_readsome},
     {"normalize", l_normalize},
     {"pton", l_pton},
     {"ntop", l_ntop},

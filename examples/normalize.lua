@@ -38,12 +38,18 @@ local function die(msg, code)
   os.exit(code or 2)
 end
 
+-- Each block goes out at once, so a pipeline (tail -f log | normalize
+-- --rewrite) sees its lines as they come.
 local function put(s)
   if s ~= "" then
     local ok, err = io.stdout:write(s)
+    if ok then ok, err = io.stdout:flush() end
     if not ok then die("standard output: " .. tostring(err)) end
   end
 end
+
+-- What is there, up to n bytes (one read(2)): no waiting for a full block.
+local readsome = require("netops.core").inet._readsome
 
 --- Stream one file through step (normalize_lines or rewrite_lines), a block
 -- at a time, cut at the last newline.  Returns the invalid line count, or
@@ -52,7 +58,7 @@ local function pump(f, name, step)
   local tail, bad = "", 0
   while true do
     -- A line longer than a block: read as much again, so joining stays linear.
-    local data, err = f:read(#tail > BLOCK and #tail or BLOCK)
+    local data, err = readsome(f, #tail > BLOCK and #tail or BLOCK)
     if not data then
       if err then return nil, name .. ": " .. err end
       break

@@ -505,6 +505,29 @@ describe("the normalize command", function()
     end
   end)
 
+  it("answers a line from a pipe before the pipe is closed (tail -f | normalize)", function()
+    -- The writer keeps the pipe open until the answer to its first line
+    -- came back (or 20 s passed); block-buffered input or output would
+    -- leave `got` empty.
+    local script = [[
+      set -u
+      d=$1; cd "$2"
+      mkfifo "$d/in$$" "$d/out$$"
+      lua5.4 examples/normalize.lua $3 < "$d/in$$" > "$d/out$$" & pid=$!
+      exec 3> "$d/in$$" 4< "$d/out$$"
+      echo 'from 2001:0DB8::0001' >&3
+      got=; read -r -t 20 got <&4
+      exec 3>&-
+      wait $pid
+      echo "got: $got"
+    ]]
+    local cwd = sh.run("pwd"):gsub("%s+$", "")
+    local out = sh.run({ "bash", "-c", script, "bash", dir, cwd, "--rewrite" })
+    assert.equal("got: from 2001:db8::1\n", out)
+    out = sh.run({ "bash", "-c", script:gsub("from ", ""), "bash", dir, cwd, "" })
+    assert.equal("got: 2001:db8::1\n", out)
+  end)
+
   it("--rewrite streams text through rewrite, byte for byte elsewhere", function()
     local text = {}
     for i = 1, 5000 do
