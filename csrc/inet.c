@@ -127,7 +127,7 @@ static inline int popcount64(uint64_t x)
     return (int)((x * 0x0101010101010101ull) >> 56);
 }
 
-static const char *fast6(const char *s, const char *e, unsigned char *out)
+static const char *fast6w(const char *s, const char *e, unsigned w[8])
 {
     unsigned char buf[64] __attribute__((aligned(16)));
     size_t n = (size_t)(e - s);
@@ -186,7 +186,8 @@ static const char *fast6(const char *s, const char *e, unsigned char *out)
     } else if (ng != 8) {
         return NULL;
     }
-    unsigned w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 8; i++)
+        w[i] = 0;
     for (int i = 0; starts; i++) {
         unsigned pos = (unsigned)__builtin_ctzll(starts);
         starts &= starts - 1;
@@ -195,11 +196,21 @@ static const char *fast6(const char *s, const char *e, unsigned char *out)
         memcpy(&x, buf + pos, 8);
         w[i < before ? i : i + 8 - ng] = swar_hexval(x, k);
     }
-    for (int i = 0; i < 8; i++) {
-        out[2 * i] = (unsigned char)(w[i] >> 8);
-        out[2 * i + 1] = (unsigned char)w[i];
-    }
     return s + len;
+}
+
+/* fast6w, as 16 bytes. */
+static const char *fast6(const char *s, const char *e, unsigned char *out)
+{
+    unsigned w[8];
+    const char *p = fast6w(s, e, w);
+    if (p) {
+        for (int i = 0; i < 8; i++) {
+            out[2 * i] = (unsigned char)(w[i] >> 8);
+            out[2 * i + 1] = (unsigned char)w[i];
+        }
+    }
+    return p;
 }
 #endif
 
@@ -514,49 +525,54 @@ static const unsigned char zero_run[256] = {
     0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x35, 0x35, 0x35, 0x35, 0x26, 0x26, 0x17, 0x08,
 };
 
-size_t netops_addr_format(const unsigned char *a, int family, char out[NETOPS_ADDR_MAX])
+/* RFC 5952 text of eight groups; out has NETOPS_ADDR_MAX bytes. */
+static size_t format6w(const unsigned *w, char *out)
 {
     char *p = out;
-
-    if (family == 4) {
-        p = put_quad(p, a);
-    } else if (family == 6) {
-        static const unsigned char mapped_mid[4] = {0, 0, 0xff, 0xff};
-        uint64_t hi;
-        uint32_t mid, mapped;
-        memcpy(&hi, a, 8);
-        memcpy(&mid, a + 8, 4);
-        memcpy(&mapped, mapped_mid, 4);
-        if (hi == 0 && mid == mapped) {
-            memcpy(p, "::ffff:", 7);
-            p = put_quad(p + 7, a + 12);
-        } else {
-            unsigned w[8], zeros = 0;
-            for (int i = 0; i < 8; i++) {
-                w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
-                zeros |= (unsigned)(w[i] == 0) << i;
-            }
-            int run = zero_run[zeros], start = run >> 4, len = run & 15;
-            int end = len ? start : 8;
-            for (int i = 0; i < end; i++) {
+    if ((w[0] | w[1] | w[2] | w[3] | w[4]) == 0 && w[5] == 0xffff) {
+        unsigned char q[4] = {(unsigned char)(w[6] >> 8), (unsigned char)w[6],
+                              (unsigned char)(w[7] >> 8), (unsigned char)w[7]};
+        memcpy(p, "::ffff:", 7);
+        p = put_quad(p + 7, q);
+    } else {
+        unsigned zeros = 0;
+        for (int i = 0; i < 8; i++)
+            zeros |= (unsigned)(w[i] == 0) << i;
+        int run = zero_run[zeros], start = run >> 4, len = run & 15;
+        int end = len ? start : 8;
+        for (int i = 0; i < end; i++) {
+            p = put_hex16(p, w[i]);
+            *p++ = ':';
+        }
+        if (len) {
+            if (start == 0)
+                *p++ = ':';
+            *p++ = ':';
+            for (int i = start + len; i < 8; i++) {
                 p = put_hex16(p, w[i]);
                 *p++ = ':';
             }
-            if (len) {
-                if (start == 0)
-                    *p++ = ':';
-                *p++ = ':';
-                for (int i = start + len; i < 8; i++) {
-                    p = put_hex16(p, w[i]);
-                    *p++ = ':';
-                }
-                if (start + len < 8)
-                    p--;
-            } else {
+            if (start + len < 8)
                 p--;
-            }
+        } else {
+            p--;
         }
     }
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+size_t netops_addr_format(const unsigned char *a, int family, char out[NETOPS_ADDR_MAX])
+{
+    if (family == 6) {
+        unsigned w[8];
+        for (int i = 0; i < 8; i++)
+            w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+        return format6w(w, out);
+    }
+    char *p = out;
+    if (family == 4)
+        p = put_quad(p, a);
     *p = '\0';
     return (size_t)(p - out);
 }
@@ -595,6 +611,12 @@ size_t netops_addr_format_ex(const struct netops_addr *a, const char *s, char *o
 
 long netops_addr_normalize(const char *s, size_t n, char *out, size_t outsize)
 {
+#ifdef HAVE_FAST6
+    /* plain IPv6 (the bulk of any input): straight from groups to text */
+    unsigned w[8];
+    if (n > 0 && outsize >= NETOPS_ADDR_MAX && fast6w(s, s + n, w) == s + n)
+        return (long)format6w(w, out);
+#endif
     struct netops_addr a;
     int r = netops_addr_parse_ex(s, n, &a);
     if (r < 0)

@@ -42,19 +42,19 @@ static int l_normalize(lua_State *L)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    struct netops_addr a;
-    int r = netops_addr_parse_ex(s, n, &a);
-    if (r < 0)
-        return fail_addr(L, s, n, r);
-    if (a.zone_len == 0) {
-        char out[NETOPS_ADDR_MAX + 8];
-        size_t len = netops_addr_format_ex(&a, s, out, sizeof out);
-        if (len == n && memcmp(out, s, n) == 0)
+    char out[NETOPS_ADDR_MAX + 64];
+    long r = netops_addr_normalize(s, n, out, sizeof out);
+    if (r >= 0) {
+        if ((size_t)r == n && memcmp(out, s, n) == 0)
             lua_pushvalue(L, 1);    /* canonical already: no new string */
         else
-            lua_pushlstring(L, out, len);
+            lua_pushlstring(L, out, (size_t)r);
         return 1;
     }
+    if (r != NETOPS_EADDR_ROOM)
+        return fail_addr(L, s, n, (int)r);
+    struct netops_addr a;           /* a zone too long for out */
+    netops_addr_parse_ex(s, n, &a);
     push_addr(L, &a, s);
     return 1;
 }

@@ -215,8 +215,22 @@ static int check(const char *in, long *compat)
              g6 ? "IPv6" : g4 ? "IPv4" : "invalid");
         return 0;
     }
+    /* netops_addr_normalize (its own fast path) says the same */
+    char ns[256];
+    long nr = netops_addr_normalize(in, strlen(in), ns, sizeof ns);
+    int bare = r != NETOPS_EADDR_ZONE_HERE && r != NETOPS_EADDR_PREFIX_HERE;
+    if (bare && ((nr < 0) != (r < 0) || (r < 0 && nr != r))) {
+        diag("normalize vs parse", in, nr < 0 ? netops_addr_error((int)nr) : ns,
+             r < 0 ? netops_addr_error(r) : "valid");
+        return 0;
+    }
     if (r < 0)
         return 1;
+    netops_addr_format(o, r, os);
+    if (strcmp(ns, os) != 0) {
+        diag("normalize vs format", in, ns, os);
+        return 0;
+    }
     if (memcmp(g, o, r == 4 ? 4 : 16) != 0) {
         diag("bytes", in, "differ", "glibc bytes");
         return 0;

@@ -72,6 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t cap = size + NETOPS_ADDR_MAX;
         char *n1 = malloc(cap), *n2 = malloc(cap);
         long l1 = netops_addr_normalize(s, size, n1, cap);
+        /* without zone and prefix: the same as parse and format */
+        if ((r < 0 && r != NETOPS_EADDR_ZONE_HERE && r != NETOPS_EADDR_PREFIX_HERE && l1 != r) ||
+            (r > 0 && (l1 < 0 || (size_t)l1 != strlen(out) || memcmp(n1, out, (size_t)l1) != 0)))
+            abort();
         if (l1 >= 0) {
             long l2 = netops_addr_normalize(n1, (size_t)l1, n2, cap);
             if (l2 != l1 || memcmp(n1, n2, (size_t)l1) != 0)
