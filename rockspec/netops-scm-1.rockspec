@@ -40,6 +40,7 @@ build = {
       sources = {
         "csrc/core.c",
         "csrc/luax.c",
+        "csrc/inet.c",
         "csrc/lua_conntrack.c",
         "csrc/lua_conntrackd.c",
         "csrc/lua_inet.c",
@@ -59,10 +60,12 @@ build = {
     ["netops"] = "lua/netops/init.lua",
     ["netops.proc"] = "lua/netops/proc.lua",
     ["netops.signals"] = "lua/netops/signals.lua",
+    ["netops.inet"] = "lua/netops/inet.lua",
   },
   install = {
     bin = {
       ["checksignals"] = "examples/checksignals.lua",
+      ["normalize"] = "examples/normalize.lua",
     },
   },
 }
