@@ -343,9 +343,17 @@ local function strip_comments(text)
   return (text:gsub("#[^\n]*", ""):gsub("!%s[^\n]*", ""))
 end
 
---- Canonical text for an IPv4 or IPv6 address (comparison only).
+local inet_ok, inet = pcall(require, "netops.inet")
+if not (inet_ok and type(inet) == "table" and inet.normalize) then inet = nil end
+
+--- Canonical text for an IPv4 or IPv6 address (RFC 5952 through netops.inet;
+-- a plain expansion when that area is not built).
 local function canon(addr)
   addr = addr:lower():gsub("/%d+$", "")
+  if inet then
+    local c = inet.normalize(addr)
+    if c then return c end
+  end
   if not addr:find(":", 1, true) then return addr end
   local tail4 = addr:match("(%d+%.%d+%.%d+%.%d+)$")
   if tail4 then
