@@ -6,6 +6,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PROCESS "netops.Process"
 
@@ -303,6 +306,85 @@ static int l_sleep(lua_State *L)
     return 1;
 }
 
+/* netops.core.monotime() -> seconds of the monotonic clock, a float */
+static int l_monotime(lua_State *L)
+{
+    lua_pushnumber(L, spawn_now());
+    return 1;
+}
+
+/* netops.core.isatty(fd) -> boolean */
+static int l_isatty(lua_State *L)
+{
+    int fd = (int)luax_checkrange(L, 1, 0, 1 << 30);
+    lua_pushboolean(L, isatty(fd));
+    return 1;
+}
+
+/*
+ * netops.core.read_trusted(path [, maxbytes]) -> text | nil, message, errno_or_class
+ * Reads a file an operator edits (a retry policy), refusing it with class
+ * "insecure" when it is not a regular file, is writable by group or others,
+ * or is owned by someone other than root or the caller.  The checks use the
+ * opened file, not the name, so nobody swaps it in between.
+ */
+static int l_read_trusted(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t max = (size_t)luax_optrange(L, 2, 1, 64 << 20, 1 << 20);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return luax_fail(L, errno, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return luax_fail(L, e, "%s: %s", path, strerror(e));
+    }
+    const char *why = NULL;
+    if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        why = (st.st_mode & S_IWOTH) ? "writable by others" : "writable by its group";
+    else if (st.st_uid != 0 && st.st_uid != geteuid())
+        why = "owned by another user";
+    if (why) {
+        close(fd);
+        return luax_failclass(L, "insecure", "%s: refused: %s (mode %04o, owner uid %d); "
+                              "run chmod go-w on it", path, why,
+                              (unsigned)(st.st_mode & 07777), (int)st.st_uid);
+    }
+    if ((size_t)st.st_size > max) {
+        close(fd);
+        return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char buf[4096];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return luax_fail(L, e, "%s: %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        total += (size_t)n;
+        if (total > max) {
+            close(fd);
+            return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
+        }
+        luaL_addlstring(&b, buf, (size_t)n);
+    }
+    close(fd);
+    luaL_pushresult(&b);
+    return 1;
+}
+
 void netops_open_spawn(lua_State *L)
 {
     static const luaL_Reg methods[] = {
@@ -322,4 +404,10 @@ void netops_open_spawn(lua_State *L)
     lua_setfield(L, -2, "spawn");
     lua_pushcfunction(L, l_sleep);
     lua_setfield(L, -2, "sleep");
+    lua_pushcfunction(L, l_monotime);
+    lua_setfield(L, -2, "monotime");
+    lua_pushcfunction(L, l_isatty);
+    lua_setfield(L, -2, "isatty");
+    lua_pushcfunction(L, l_read_trusted);
+    lua_setfield(L, -2, "read_trusted");
 }

@@ -90,11 +90,17 @@ int spawn_guard_read(int sigfd)
         return 0;
     int sig = (int)si.ssi_signo;
     seen |= 1u << sig;
-    if (sig == SIGTERM || sig == SIGHUP)
+    if (sig == SIGTERM || sig == SIGHUP) {
         forward(sig);
-    else
-        for (struct spawn_proc *q = running; q; q = q->next)
+    } else {
+        /* From the terminal the child got it too; from kill(2) it did not. */
+        int from_tty = si.ssi_code == SI_KERNEL;
+        for (struct spawn_proc *q = running; q; q = q->next) {
             q->interrupted |= 1u << sig;
+            if (!from_tty && q->status == SPAWN_RUNNING)
+                kill(q->pid, sig);
+        }
+    }
     return sig;
 }
 
