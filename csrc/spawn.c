@@ -189,9 +189,17 @@ static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &sa, NULL);      /* EINVAL for reserved ones: fine */
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP)
+            continue;
+        if (sigaction(s, &sa, NULL) < 0) {
+            /* glibc keeps 32 and 33 for itself; the kernel does not */
+            struct { void (*h)(int); unsigned long flags; void (*r)(void); unsigned long mask; } k;
+            memset(&k, 0, sizeof k);
+            k.h = SIG_DFL;
+            syscall(SYS_rt_sigaction, s, &k, NULL, sizeof k.mask);
+        }
+    }
 
     int e;
     if (o->in == SPAWN_NULL && dup2(nullfd, 0) < 0) goto fail;

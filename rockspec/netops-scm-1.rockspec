@@ -48,6 +48,8 @@ build = {
         "csrc/lua_proc.c",
         "csrc/lua_signals.c",
         "csrc/lua_spawn.c",
+        "csrc/probe.c",
+        "csrc/spawn.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "netfilter_conntrack", "nfnetlink", "mnl" },
@@ -55,9 +57,11 @@ build = {
       libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
     },
     ["netops"] = "lua/netops/init.lua",
+    ["netops.retry"] = "lua/netops/retry.lua",
   },
   install = {
     bin = {
+      ["sssh"] = "examples/sssh.lua",
     },
   },
 }
