@@ -185,7 +185,7 @@ describe("netops.spawn", function()
     assert.equal(0, r.code, h.stderr())
     assert.matches("zombies\t0\n", h.stdout())
     -- stdin, stdout, stderr, the signalfd, popen's pipe and ls's own: no pidfd or pipe left over
-    local fds = tonumber(h.stdout():match("fds (%d+)"))
+    local fds = tonumber(h.stdout():match("fds%s+(%d+)"))
     assert.is_true(fds <= 6, h.stdout())
     h.close()
   end)
