@@ -79,8 +79,9 @@ static enum spawn_stdio stdio_opt(lua_State *L, int opts, const char *field, int
         if (strcmp(s, "inherit") == 0) r = SPAWN_INHERIT;
         else if (strcmp(s, "null") == 0) r = SPAWN_NULL;
         else if (tee_ok && strcmp(s, "tee") == 0) r = SPAWN_TEE;
+        else if (tee_ok && strcmp(s, "capture") == 0) r = SPAWN_CAPTURE;
         else luaL_error(L, "bad option '%s' to 'spawn' (%s expected, got '%s')", field,
-                        tee_ok ? "\"inherit\", \"tee\", \"null\" or a file" : "\"inherit\", \"null\" or a file", s);
+                        tee_ok ? "\"inherit\", \"tee\", \"capture\", \"null\" or a file" : "\"inherit\", \"null\" or a file", s);
     } else {
         luaL_Stream *f = luaL_testudata(L, -1, LUA_FILEHANDLE);
         if (!f || !f->closef || !f->f)
@@ -350,9 +351,10 @@ static int l_read_trusted(lua_State *L)
         why = "owned by another user";
     if (why) {
         close(fd);
-        return luax_failclass(L, "insecure", "%s: refused: %s (mode %04o, owner uid %d); "
-                              "run chmod go-w on it", path, why,
-                              (unsigned)(st.st_mode & 07777), (int)st.st_uid);
+        char mode[16];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
+        return luax_failclass(L, "insecure", "%s: refused: %s (mode %s, owner uid %d); "
+                              "run chmod go-w on it", path, why, mode, (int)st.st_uid);
     }
     if ((size_t)st.st_size > max) {
         close(fd);

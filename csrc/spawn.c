@@ -208,7 +208,7 @@ static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
     if (o->out == SPAWN_FD && dup2(o->out_fd, 1) < 0) goto fail;
     if (o->err == SPAWN_NULL && dup2(nullfd, 2) < 0) goto fail;
     if (o->err == SPAWN_FD && dup2(o->err_fd, 2) < 0) goto fail;
-    if (o->err == SPAWN_TEE && dup2(teew, 2) < 0) goto fail;
+    if ((o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE) && dup2(teew, 2) < 0) goto fail;
     /* fds not ours (Lua's io.open has no O_CLOEXEC) must not leak either */
     if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0) {
         for (int fd = 3; fd < 4096; fd++)
@@ -242,7 +242,7 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
     }
     if (pipe2(errp, O_CLOEXEC) < 0)
         goto sysfail;
-    if (o->err == SPAWN_TEE && pipe2(teep, O_CLOEXEC) < 0)
+    if ((o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE) && pipe2(teep, O_CLOEXEC) < 0)
         goto sysfail;
     if ((o->in == SPAWN_NULL || o->out == SPAWN_NULL || o->err == SPAWN_NULL)
         && (nullfd = open_null(O_RDWR)) < 0)
@@ -285,6 +285,7 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);  /* CLOEXEC by design */
     if (teep[0] >= 0) {
         p->errfd = teep[0];
+        p->echo = o->err == SPAWN_TEE;
         fcntl(p->errfd, F_SETFL, fcntl(p->errfd, F_GETFL) | O_NONBLOCK);
     }
     p->timeout = o->timeout;
@@ -349,7 +350,8 @@ static int pump(struct spawn_proc *p)
     for (;;) {
         ssize_t n = read(p->errfd, buf, sizeof buf);
         if (n > 0) {
-            write_all(2, buf, (size_t)n);
+            if (p->echo)
+                write_all(2, buf, (size_t)n);
             tail_add(p, buf, (size_t)n);
             continue;
         }

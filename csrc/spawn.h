@@ -21,7 +21,7 @@
 
 #define SPAWN_TAIL 4096     /* bytes of stderr kept for classification */
 
-enum spawn_stdio { SPAWN_INHERIT = 0, SPAWN_NULL, SPAWN_FD, SPAWN_TEE };
+enum spawn_stdio { SPAWN_INHERIT = 0, SPAWN_NULL, SPAWN_FD, SPAWN_TEE, SPAWN_CAPTURE };
 
 struct spawn_opts {
     char *const *argv;          /* argv[0] is searched in PATH */
@@ -39,6 +39,7 @@ struct spawn_proc {
     pid_t pid;
     int pidfd;                  /* -1 when pidfd_open is not available */
     int errfd;                  /* read end of the tee pipe, or -1 */
+    int echo;                   /* copy what errfd gives to our stderr */
     double started, ended;      /* monotonic seconds */
     double timeout, grace;
     int timed_out;              /* 1: SIGTERM sent, 2: SIGKILL sent */

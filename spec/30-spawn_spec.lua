@@ -60,19 +60,21 @@ describe("netops.spawn", function()
     os.remove(path)
   end)
 
-  it("tee copies stderr byte for byte and keeps the last 4 KiB as stderr_tail", function()
+  it("tee copies stderr byte for byte and keeps the last 4 KiB as stderr_tail; capture only keeps", function()
     local h = P.lua([[
       local core = require "netops.core"
       local p = core.spawn({ "sh", "-c", "{ printf 'a\\r\\n\\033[1mb'; head -c 10000 /dev/zero | tr '\\0' x; printf END; } >&2" },
         { stderr = "tee" })
       local r = p:wait()
       io.stdout:write(r.stderr_tail)
+      local q = core.spawn({ "sh", "-c", "echo captured-only >&2" }, { stderr = "capture" })
+      io.stdout:write("|", q:wait().stderr_tail)
     ]])
     local r = h.wait(30)
     assert.equal(0, r.code)
     local expect = "a\r\n\27[1mb" .. string.rep("x", 10000) .. "END"
     assert.equal(expect, h.stderr())
-    assert.equal(expect:sub(-4096), h.stdout())
+    assert.equal(expect:sub(-4096) .. "|captured-only\n", h.stdout())
     h.close()
   end)
 
