@@ -137,14 +137,20 @@ local function ssh_config()
   out:close()
   return cfg
 end
-local cfg = ssh_config()
-local host = cfg.hostname or "?"
-local port = tonumber(cfg.port) or 22
-local proxied = (cfg.proxyjump and cfg.proxyjump ~= "none")
-             or (cfg.proxycommand and cfg.proxycommand ~= "none")
-local probing = opt.probe and not proxied
-local family = cfg.addressfamily == "inet" and "inet" or cfg.addressfamily == "inet6" and "inet6" or "any"
-local target = (host:find(":") and "[" .. host .. "]" or host) .. ":" .. port
+-- Learned lazily: the first run is plain ssh, so a host that is up costs
+-- nothing extra; only when ssh failed to get through do we ask ssh -G.
+local cfg, host, port, proxied, probing, family, target
+local function learn()
+  if cfg then return end
+  cfg = ssh_config()
+  host = cfg.hostname or "?"
+  port = tonumber(cfg.port) or 22
+  proxied = (cfg.proxyjump and cfg.proxyjump ~= "none")
+         or (cfg.proxycommand and cfg.proxycommand ~= "none")
+  probing = opt.probe and not proxied
+  family = cfg.addressfamily == "inet" and "inet" or cfg.addressfamily == "inet6" and "inet6" or "any"
+  target = (host:find(":") and "[" .. host .. "]" or host) .. ":" .. port
+end
 
 -- ----------------------------------------------------------- the status
 local tty = core.isatty(2)
@@ -238,6 +244,7 @@ end
 
 local function sssh_policy(result, state)
   local verdict, delay = policy(result, state)
+  if verdict == "retry" then learn() end
   if verdict == "retry" and delay == nil and probing and probe_paced[state.class] then
     delay = 0
   end
@@ -257,11 +264,13 @@ local function main()
     max_attempts = opt.max_attempts,
     spawn = { stderr = "tee" },
     before = function(state)
+      learn()
       if probing and (probe_paced[state.class] or state.class == "closed") then
         return wait_for_port(state)
       end
     end,
     on_attempt = function(r, state)
+      if state.class and retry.transient[state.class] then learn() end
       if not probing and state.class and retry.transient[state.class] and not opt.quiet then
         status(reason_of(state.class), state.attempt, core.monotime() - t0)
         if tty then io.stderr:write("\n") shown_text = nil end
@@ -270,6 +279,7 @@ local function main()
   }
   clear_status()
   local say = not opt.quiet
+  if not target and result.status ~= "failed" and result.code == 255 then learn() end
   if result.status == "failed" then
     die(result.error, 255)
   elseif result.status == "interrupted" then
