@@ -219,6 +219,10 @@ static void push_result(lua_State *L, struct spawn_proc *p)
         }
         lua_pushnumber(L, p->ended - p->started);
         lua_setfield(L, -2, "elapsed");
+        lua_pushnumber(L, p->utime);
+        lua_setfield(L, -2, "user");
+        lua_pushnumber(L, p->stime);
+        lua_setfield(L, -2, "system");
     }
     char buf[SPAWN_TAIL];
     size_t n = spawn_tail(p, buf);

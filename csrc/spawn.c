@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -369,7 +370,9 @@ static int reap(struct spawn_proc *p, int flags)
 {
     int st;
     pid_t r;
-    do r = waitpid(p->pid, &st, flags); while (r < 0 && errno == EINTR);
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    do r = wait4(p->pid, &st, flags, &ru); while (r < 0 && errno == EINTR);
     if (r == 0)
         return 0;
     p->ended = spawn_now();
@@ -381,7 +384,10 @@ static int reap(struct spawn_proc *p, int flags)
         unblock_less();
         errno = e;
         return -1;
-    } else if (WIFEXITED(st)) {
+    }
+    p->utime = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    p->stime = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (WIFEXITED(st)) {
         p->status = SPAWN_EXITED;
         p->code = WEXITSTATUS(st);
     } else {

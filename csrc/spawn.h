@@ -46,6 +46,7 @@ struct spawn_proc {
     double term_sent;
     enum spawn_status status;
     int code, sig;              /* exit code or terminating signal */
+    double utime, stime;        /* CPU seconds of it and the children it reaped */
     int interrupted;            /* SIGINT/SIGQUIT received while it ran */
     int forwarded;              /* SIGTERM/SIGHUP forwarded to it */
     size_t tail_len, tail_pos;  /* ring buffer of the last stderr bytes */

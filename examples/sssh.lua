@@ -121,11 +121,12 @@ local function ssh_config()
   local argv = { SSH, "-G" }
   for _, a in ipairs(ssh_args) do argv[#argv + 1] = a end
   local out = io.tmpfile()
-  local proc, err = core.spawn(argv, { stdout = out, stderr = "tee", stdin = "null" })
+  local proc, err = core.spawn(argv, { stdout = out, stderr = "capture", stdin = "null" })
   if not proc then die(err, 255) end
   local r = proc:wait()
   proc:close()
   if r.status ~= "exited" or r.code ~= 0 then
+    io.stderr:write(r.stderr_tail)
     os.exit(r.code or 255)
   end
   out:seek("set")

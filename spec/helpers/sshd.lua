@@ -76,7 +76,7 @@ function M:client_config(opts)
     "  UpdateHostKeys no",
     "  BatchMode yes",
     "  ControlMaster no",
-    "  ConnectTimeout " .. (opts.connect_timeout or 5),
+    opts.connect_timeout ~= false and ("  ConnectTimeout " .. (opts.connect_timeout or 5)) or "",
     "",
   }, "\n"))
   return path
