@@ -17,6 +17,8 @@ function M.start(argv, opts)
     PATH = os.getenv("PATH"), HOME = opts.home or dir, LANG = "C",
     NETOPS_BUILD = sh.build,
   }
+  -- sanitizer runs preload their runtime into every lua5.4
+  for _, k in ipairs { "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS" } do env[k] = os.getenv(k) end
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local proc = assert(core.spawn(argv, { stdout = fo, stderr = fe, stdin = "null", env = env }))
   fo:close(); fe:close()
