@@ -257,6 +257,30 @@ end
     assert.equal("real-ssh\n", h.stdout())
   end)
 
+  it("through a ProxyCommand it retries ssh itself, with no probing, and gives up after --max-attempts", function()
+    if need() then return end
+    local h = sssh({ "--interval", "0.01", "--max-attempts", "3", "-F", s.ssh_config,
+                     "-o", "ProxyCommand=/bin/false", "127.0.0.1", "true" })
+    local r = h.wait(60)
+    assert.equal(255, r.code)
+    assert.equal(3, count(h.stderr(), "kex_exchange_identification"))
+    assert.matches("gave up on 127%.0%.0%.1:%d+ after 3 attempts", h.stderr())
+    assert.is_nil(h.stderr():find("connection refused", 1, true))
+  end)
+
+  it("on a terminal keeps one status line updated in place; -q silences it", function()
+    if need() then return end
+    local cmd = sh.join({ "lua5.4", "examples/sssh.lua", "--max-wait", "1.5", "-F", s.ssh_config, "127.0.0.1", "true" })
+    local out = sh.run({ "script", "-qec", cmd, "/dev/null" })
+    assert.matches("\r\27%[Kwaiting for 127%.0%.0%.1:" .. s.port .. " %- connection refused %- attempt %d+, %d s", out)
+    assert.is_nil(out:find("sssh: waiting for", 1, true))    -- not the line-per-change form
+    local _, lines = out:gsub("\n", "")
+    assert.is_true(lines <= 3, out)                          -- ssh's one error, the give-up line
+    local quiet = sh.run({ "script", "-qec", sh.join({ "lua5.4", "examples/sssh.lua", "-q", "--max-wait", "1",
+                           "-F", s.ssh_config, "127.0.0.1", "true" }), "/dev/null" })
+    assert.is_nil(quiet:find("waiting for", 1, true))
+  end)
+
   it("prints its usage and exits 2 without ssh arguments", function()
     if need() then return end
     local h = sssh({})
