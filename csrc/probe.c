@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +42,11 @@ static int signalled(int sigfd)
     if (poll(&pf, 1, 0) <= 0)
         return 0;
     struct signalfd_siginfo si;
-    if (read(sigfd, &si, sizeof si) != (ssize_t)sizeof si)
-        return 0;
-    return (int)si.ssi_signo;
+    while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo != SIGCHLD)    /* some child's news: not for us */
+            return (int)si.ssi_signo;
+    }
+    return 0;
 }
 
 static int fail(struct probe_result *r, const char *cls, const char *fmt, ...)

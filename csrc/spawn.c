@@ -41,6 +41,7 @@ static void guarded_set(sigset_t *s)
     sigaddset(s, SIGQUIT);
     sigaddset(s, SIGTERM);
     sigaddset(s, SIGHUP);
+    sigaddset(s, SIGCHLD);      /* wakes waits; says when a child stops */
 }
 
 double spawn_now(void)
@@ -54,6 +55,12 @@ static int block_more(void)
 {
     if (guard_depth == 0) {
         sigset_t s;
+        struct sigaction old;
+        /* an inherited SIGCHLD=SIG_IGN makes the kernel reap our children */
+        if (sigaction(SIGCHLD, NULL, &old) == 0 && old.sa_handler == SIG_IGN) {
+            old.sa_handler = SIG_DFL;
+            sigaction(SIGCHLD, &old, NULL);
+        }
         guarded_set(&s);
         if (sigprocmask(SIG_BLOCK, &s, &guard_old) < 0)
             return -1;
@@ -90,6 +97,8 @@ int spawn_guard_read(int sigfd)
     if (n != (ssize_t)sizeof si)
         return 0;
     int sig = (int)si.ssi_signo;
+    if (sig == SIGCHLD)
+        return sig;
     seen |= 1u << sig;
     if (sig == SIGTERM || sig == SIGHUP) {
         forward(sig);
@@ -375,6 +384,14 @@ static int reap(struct spawn_proc *p, int flags)
     do r = wait4(p->pid, &st, flags, &ru); while (r < 0 && errno == EINTR);
     if (r == 0)
         return 0;
+    if (r > 0 && WIFSTOPPED(st)) {
+        /* ssh's ~^Z stops it: stop too, so the shell takes the terminal
+           back; `fg` continues our process group; make sure it goes on */
+        int s = WSTOPSIG(st);
+        kill(getpid(), (s == SIGTSTP || s == SIGTTIN || s == SIGTTOU) ? s : SIGSTOP);
+        kill(p->pid, SIGCONT);
+        return 0;
+    }
     p->ended = spawn_now();
     if (r < 0) {                        /* reaped behind our back (ECHILD) */
         int e = errno;
@@ -419,7 +436,7 @@ int spawn_wait(struct spawn_proc *p, double timeout)
     double now = spawn_now();
     double end = timeout < 0 ? -1 : now + timeout;
     for (;;) {
-        int r = reap(p, WNOHANG);
+        int r = reap(p, WNOHANG | WUNTRACED);
         if (r != 0)
             return r;
         now = spawn_now();

@@ -7,7 +7,9 @@
  * signalfd while waiting.  SIGINT and SIGQUIT are recorded (the child, in
  * the same process group and terminal, gets them from the terminal itself);
  * SIGTERM and SIGHUP are forwarded to every running child and recorded, so
- * the caller can refuse to retry after them.  The child starts with default
+ * the caller can refuse to retry after them.  SIGCHLD is read the same way:
+ * when the child stops (ssh's ~^Z), the caller stops too, so the shell gets
+ * the terminal back, and continues it when continued.  The child starts with default
  * dispositions and an empty mask; every fd of ours is close-on-exec in it.
  *
  * No Lua here: this file is linked into C tests and benchmarks as it is.

@@ -243,6 +243,28 @@ describe("signals while a child runs", function()
   end)
 end)
 
+describe("a child that stops (ssh's ~^Z)", function()
+  it("stops the caller too, and both go on when the caller is continued", function()
+    local h = P.lua([[
+      local core = require "netops.core"
+      local p = core.spawn({ "sh", "-c", "kill -STOP $$; echo child-resumed" })
+      local r = p:wait()
+      print("code", r.code)
+    ]])
+    local stat = "/proc/" .. h.proc.pid .. "/stat"
+    local stopped = h.until_(function()
+      return ((sh.read(stat) or ""):match("^%d+ %b() (%S)")) == "T"
+    end, 20)
+    assert.truthy(stopped, "the caller did not stop")
+    h.proc:kill("CONT")
+    local r = h.wait(30)
+    assert.is_nil(r.hung)
+    assert.equal(0, r.code, h.stderr())
+    assert.equal("child-resumed\ncode\t0\n", h.stdout())
+    h.close()
+  end)
+end)
+
 describe("netops.sleep", function()
   it("sleeps the full time and returns nothing", function()
     local t = core.monotime()
