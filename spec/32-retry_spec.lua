@@ -136,6 +136,19 @@ exit 0
     assert.equal(255, r.code)
   end)
 
+  it("backs off by the factor, and starts afresh after a run longer than max_interval", function()
+    local delays = {}
+    local function record(_, st) delays[#delays + 1] = st.delay end
+    retry.run{ argv = flaky(3), interval = 0.01, backoff = 2, jitter = 0, spawn = { stderr = "capture" },
+      on_attempt = record }
+    assert.same({ 0.01, 0.02, 0.04, 0.08 }, delays)
+    delays = {}
+    os.remove(dir .. "/count")
+    retry.run{ argv = { "sh", "-c", "sleep 0.2; " .. table.concat(flaky(2), " ") }, interval = 0.01,
+      backoff = 2, max_interval = 0.1, jitter = 0, spawn = { stderr = "capture" }, on_attempt = record }
+    assert.same({ 0.01, 0.01, 0.01 }, delays)
+  end)
+
   it("a missing program stops with status failed", function()
     local r, n = retry.run{ argv = { "/nonexistent/netops-x" } }
     assert.equal("failed", r.status)

@@ -167,6 +167,9 @@ function M.run(o)
     state.elapsed = clock()
     state.class, state.line = M.classify(result.stderr_tail)
     state.last = result
+    -- a run that lasted longer than the longest delay (a session that
+    -- worked for a while) starts the backoff afresh
+    if (result.elapsed or 0) > max_interval then state.paced = 0 end
     -- the default delay for this retry, which the policy may override
     local d = interval * backoff ^ state.paced
     if d > max_interval then d = max_interval end
