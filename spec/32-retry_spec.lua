@@ -23,6 +23,10 @@ local messages = {
     .. "Please come back later. For technical details, see pam_nologin(8).", "booting" },
   { "Timeout, server h not responding.", "timeout" },
   { "client_loop: send disconnect: Broken pipe", "reset" },
+  { "banner exchange: Connection to 192.0.2.1 port 22 timed out", "timeout" },
+  { "Connection closed by 192.0.2.1 port 22", "reset" },
+  { "Received disconnect from 192.0.2.1 port 22:2: Too many authentication failures\n"
+    .. "Disconnected from 192.0.2.1 port 22", "auth" },
 }
 
 local function exited(code, text)

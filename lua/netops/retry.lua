@@ -18,7 +18,9 @@ local M = {}
 
 -- Patterns for ssh's own messages, most specific first, each with its class.
 -- A line is matched against every pattern in order; lines are read from the
--- end, because ssh's verdict is the last thing it prints.
+-- end, because ssh's verdict is the last thing it prints.  ("Disconnected
+-- from H" is left out on purpose: it follows "Too many authentication
+-- failures", which must stop, and alone it says nothing about why.)
 M.patterns = {
   { "Host key verification failed", "hostkey" },
   { "REMOTE HOST IDENTIFICATION HAS CHANGED", "hostkey" },
@@ -42,6 +44,7 @@ M.patterns = {
   { "Connection timed out", "timeout" },
   { "Operation timed out", "timeout" },
   { "Timeout, server .- not responding", "timeout" },
+  { "Connection to .- timed out", "timeout" },        -- sshpkt_fatal, newer OpenSSH
   { "closed by remote host", "closed" },
   { "Connection reset by", "reset" },
   { "Broken pipe", "reset" },
