@@ -24,8 +24,6 @@
 #define SYS_close_range 436
 #endif
 
-extern char **environ;
-
 /* ---- process-wide signal state ------------------------------------- */
 
 static int guard_depth;             /* children running + guards entered */

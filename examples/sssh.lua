@@ -21,7 +21,8 @@ local retry = require "netops.retry"
 local USAGE = [[
 usage: sssh [sssh options] [--] <ssh arguments>
   -q                 no status line
-  --max-wait S       give up after S seconds in all (default: never)
+  --max-wait S       give up once the target has been out of reach for S
+                     seconds (default: never)
   --max-attempts N   give up after N ssh runs (default: no limit)
   --interval S       first delay between ssh runs that reached the host (default 1)
   --probe-interval S delay between TCP probes while the host is down (default 0.05)
@@ -198,14 +199,18 @@ end
 -- Failures where the port itself is the problem: probing paces them.
 local probe_paced = { refused = true, unreachable = true, timeout = true, dns_transient = true }
 
-local t0 = core.monotime()
+-- When the current outage began (nil while sessions work): the status line,
+-- the probe pace and --max-wait count from it, so a session that ran for
+-- hours before dropping reconnects as fast as the first time.
+local outage
+local function out_for() return core.monotime() - (outage or core.monotime()) end
 local signal_status = { SIGINT = 130, SIGTERM = 143, SIGHUP = 129, SIGQUIT = 131 }
 
 -- Wait until the port accepts; nil to go on, or a result to stop with.
 local function wait_for_port(state)
   local probes = 0
   while true do
-    local waited = core.monotime() - t0
+    local waited = out_for()
     if opt.max_wait and waited >= opt.max_wait then
       clear_status()
       return { status = "gave_up", code = 255, reason = shown_reason or "timeout" }
@@ -231,7 +236,7 @@ local function wait_for_port(state)
     local pace = opt.probe_interval
     if waited > 600 then pace = math.max(pace, 1)
     elseif waited > 120 then pace = math.max(pace, 0.25) end
-    status(reason_of(class, msg), state.attempt + probes, core.monotime() - t0)
+    status(reason_of(class, msg), state.attempt + probes, out_for())
     local rest = pace - (core.monotime() - started)
     if rest > 0 then
       local s = core.sleep(rest)
@@ -261,19 +266,23 @@ local function main()
     policy = sssh_policy,
     interval = opt.interval,
     max_interval = 30,
-    deadline = opt.max_wait,
     max_attempts = opt.max_attempts,
     spawn = { stderr = "tee" },
     before = function(state)
       learn()
+      if opt.max_wait and out_for() >= opt.max_wait then
+        return { status = "gave_up", code = 255, reason = reason_of(state.class) }
+      end
       if probing and (probe_paced[state.class] or state.class == "closed") then
         return wait_for_port(state)
       end
     end,
     on_attempt = function(r, state)
+      if r.elapsed and r.elapsed > 30 then outage = nil end   -- it worked for a while
+      outage = outage or core.monotime()
       if state.class and retry.transient[state.class] then learn() end
       if not probing and state.class and retry.transient[state.class] and not opt.quiet then
-        status(reason_of(state.class), state.attempt, core.monotime() - t0)
+        status(reason_of(state.class), state.attempt, out_for())
         if tty then io.stderr:write("\n") shown_text = nil end
       end
     end,
@@ -288,7 +297,7 @@ local function main()
   elseif result.status == "gave_up" then
     if say then
       io.stderr:write(("sssh: gave up on %s after %d s - %s\n")
-        :format(target, math.floor(core.monotime() - t0), result.reason))
+        :format(target, math.floor(out_for()), result.reason))
     end
     os.exit(255)
   end
@@ -306,7 +315,7 @@ local function main()
     elseif result.stop_reason == "max_attempts" then
       io.stderr:write(("sssh: gave up on %s after %d attempts\n"):format(target, attempts))
     elseif result.stop_reason == "deadline" then
-      io.stderr:write(("sssh: gave up on %s after %d s\n"):format(target, math.floor(core.monotime() - t0)))
+      io.stderr:write(("sssh: gave up on %s after %d s\n"):format(target, math.floor(out_for())))
     end
   end
   if (result.stop_reason == "SIGINT" or result.stop_reason == "SIGQUIT") and code == 255 then

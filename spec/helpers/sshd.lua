@@ -117,21 +117,38 @@ function M:change_host_key()
   keygen(self.host_key)
 end
 
---- Start sshd; returns once it listens and its pid file exists.
-function M:start()
+--- Launch sshd in the foreground (-D) as our child, so its pid is known at
+-- once and it is always stopped and reaped; it listens once its pid file
+-- exists (sshd writes it after binding).  See M:ready.
+function M:launch()
   os.remove(self.dir .. "/sshd.pid")
-  local out, code = sh.run({ SSHD, "-f", self.dir .. "/sshd_config", "-E", self.dir .. "/sshd.log" },
-                           { stderr = true })
-  assert(code == 0, "sshd failed to start: " .. out .. (sh.read(self.dir .. "/sshd.log") or ""))
-  for _ = 1, 250 do
-    local pid = tonumber(sh.read(self.dir .. "/sshd.pid") or "")
-    if pid then
-      self.pid = pid
-      return self
-    end
-    core.sleep(0.02)
+  local proc, err = core.spawn({ SSHD, "-D", "-f", self.dir .. "/sshd_config", "-E", self.dir .. "/sshd.log" },
+                               { stdin = "null", stdout = "null", stderr = "null" })
+  assert(proc, err)
+  self.proc = proc
+  self.pid = proc.pid
+  return self
+end
+
+--- Is the launched sshd listening?  Raises if it died.
+function M:ready()
+  if sh.read(self.dir .. "/sshd.pid") then return true end
+  local r = self.proc:wait(0)
+  if not r.running then
+    error("sshd exited (" .. tostring(r.code or r.signal_name) .. "): " .. self:log())
   end
-  error("sshd wrote no pid file: " .. (sh.read(self.dir .. "/sshd.log") or ""))
+  return false
+end
+
+--- Start sshd; returns once it listens.
+function M:start()
+  self:launch()
+  local t = core.monotime() + 20
+  while not self:ready() do
+    if core.monotime() > t then error("sshd did not start listening: " .. self:log()) end
+    core.sleep(0.01)
+  end
+  return self
 end
 
 --- Every descendant pid of pid (sshd's session processes).
@@ -162,9 +179,11 @@ M.descendants = descendants
 function M:kill_all()
   if not self.pid then return end
   local pids = descendants(self.pid)
-  sh.run({ "kill", "-9", tostring(self.pid) }, { stderr = true })
+  self.proc:kill("KILL")
   for _, p in ipairs(pids) do sh.run({ "kill", "-9", tostring(p) }, { stderr = true }) end
-  self.pid = nil
+  self.proc:wait()
+  self.proc:close()
+  self.proc, self.pid = nil, nil
   -- wait until the port refuses
   for _ = 1, 100 do
     if not self:accepting() then return end
