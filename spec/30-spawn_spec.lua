@@ -206,24 +206,26 @@ describe("netops.spawn", function()
 end)
 
 describe("signals while a child runs", function()
-  it("SIGTERM to the parent is forwarded to the child and remembered; the parent lives", function()
-    local h = P.lua([[
-      local core = require "netops.core"
-      local p = core.spawn({ "sh", "-c", "trap 'echo child-got-TERM; exit 7' TERM; sleep 20 & wait" })
-      io.stdout:write("ready\n"); io.stdout:flush()
-      local r = p:wait()
-      print("code", r.code, "forwarded", r.forwarded)
-    ]])
-    assert.truthy(h.until_(function() return h.stdout():find("ready") end))
-    core.sleep(0.5)
-    h.proc:kill("TERM")
-    local r = h.wait(30)
-    assert.equal("exited", r.status)
-    assert.equal(0, r.code)
-    assert.matches("child%-got%-TERM", h.stdout())
-    assert.matches("code\t7\tforwarded\tSIGTERM", h.stdout())
-    h.close()
-  end)
+  for _, sig in ipairs { "TERM", "HUP" } do
+    it("SIG" .. sig .. " to the parent is forwarded to the child and remembered; the parent lives", function()
+      local h = P.lua(([[
+        local core = require "netops.core"
+        local p = core.spawn({ "sh", "-c", "trap 'echo child-got-%s; exit 7' %s; sleep 20 & wait" })
+        io.stdout:write("ready\n"); io.stdout:flush()
+        local r = p:wait()
+        print("code", r.code, "forwarded", r.forwarded)
+      ]]):format(sig, sig))
+      assert.truthy(h.until_(function() return h.stdout():find("ready") end))
+      core.sleep(0.5)
+      h.proc:kill(sig)
+      local r = h.wait(30)
+      assert.equal("exited", r.status)
+      assert.equal(0, r.code)
+      assert.matches("child%-got%-" .. sig, h.stdout())
+      assert.matches("code\t7\tforwarded\tSIG" .. sig, h.stdout())
+      h.close()
+    end)
+  end
 
   it("SIGINT does not kill the parent; sent with kill(2) it reaches the child too", function()
     local h = P.lua([[
