@@ -4,6 +4,9 @@ local P = require "helpers.proc"
 local netops = require "netops"
 local core = netops.core
 
+-- whatever a test started is killed, reaped and cleaned up, even when it fails
+after_each(function() P.cleanup() end)
+
 local function tmpfile()
   local path = sh.tmpfile()
   return path, assert(io.open(path, "w"))

@@ -5,6 +5,9 @@ local P = require "helpers.proc"
 local netops = require "netops"
 local core = netops.core
 
+-- whatever a test started is killed, reaped and cleaned up, even when it fails
+after_each(function() P.cleanup() end)
+
 -- A TCP listener on 127.0.0.1 (python3) that sends `greeting` to each
 -- client, then holds the connection.  Returns the handle and its port.
 local function listener(greeting, close_at_once)

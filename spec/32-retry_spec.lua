@@ -5,6 +5,9 @@ local P = require "helpers.proc"
 local retry = require "netops.retry"
 local core = require "netops.core"
 
+-- whatever a test started is killed, reaped and cleaned up, even when it fails
+after_each(function() P.cleanup() end)
+
 -- ssh 9.2's messages (facts section 4), each with the class it must get.
 local messages = {
   { "ssh: connect to host h port 22: Connection refused", "refused" },

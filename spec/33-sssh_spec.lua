@@ -4,6 +4,9 @@ local P = require "helpers.proc"
 local SSHD = require "helpers.sshd"
 local core = require "netops.core"
 
+-- whatever a test started is killed, reaped and cleaned up, even when it fails
+after_each(function() P.cleanup() end)
+
 local function count(text, pat)
   local n = 0
   for _ in text:gmatch(pat) do n = n + 1 end

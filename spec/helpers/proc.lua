@@ -5,6 +5,17 @@ local core = require "netops.core"
 
 local M = {}
 
+M.started = {}
+
+--- Close (kill, reap) everything started and remove its temp dirs: call it
+-- in after_each, so a failing test leaves nothing behind.
+function M.cleanup()
+  for i = #M.started, 1, -1 do
+    M.started[i].close()
+    M.started[i] = nil
+  end
+end
+
 --- Start argv; returns a table { proc, out = path, err = path, read(), stderr() }.
 function M.start(argv, opts)
   opts = opts or {}
@@ -23,6 +34,7 @@ function M.start(argv, opts)
   local proc = assert(core.spawn(argv, { stdout = fo, stderr = fe, stdin = "null", env = env }))
   fo:close(); fe:close()
   local h = { proc = proc, out = out, err = err, dir = dir, own = not opts.dir }
+  M.started[#M.started + 1] = h
   function h.stdout() return sh.read(out) or "" end
   function h.stderr() return sh.read(err) or "" end
   --- Wait up to limit seconds; kills it past that (a test must end).
@@ -46,6 +58,8 @@ function M.start(argv, opts)
     return nil
   end
   function h.close()
+    if h.closed then return end
+    h.closed = true
     proc:close()
     if h.own then sh.rmtree(dir) end
   end
