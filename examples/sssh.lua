@@ -318,9 +318,12 @@ local function main()
       io.stderr:write(("sssh: gave up on %s after %d s\n"):format(target, math.floor(out_for())))
     end
   end
-  if (result.stop_reason == "SIGINT" or result.stop_reason == "SIGQUIT") and code == 255 then
-    code = signal_status[result.stop_reason]
+  -- Ctrl-C during a run: ssh says 255 ("Killed by signal 2"), we say 130
+  local int = result.interrupted
+  if not int and (result.stop_reason == "SIGINT" or result.stop_reason == "SIGQUIT") then
+    int = result.stop_reason
   end
+  if int and code == 255 then code = signal_status[int] end
   os.exit(code)
 end
 

@@ -146,6 +146,18 @@ describe("sssh", function()
     assert.equal(1, accepted())
   end)
 
+  it("exits 130 on SIGINT during a session (ssh gets it too) and does not retry", function()
+    if need() then return end
+    s:start()
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo started; sleep 60" })
+    assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
+    h.proc:kill("INT")
+    local r = h.wait(30)
+    assert.is_nil(r.hung)
+    assert.equal(130, r.code, h.stderr())
+    assert.equal(1, accepted())
+  end)
+
   it("SIGTERM reaches the ssh program itself (a stand-in that reports it)", function()
     if need() then return end
     local fake = s.dir .. "/fake-ssh"
