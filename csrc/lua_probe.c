@@ -25,7 +25,8 @@ static const char *signame(int sig)
  * opts: timeout (seconds, default 5), family ("any", "inet", "inet6"),
  * banner (a prefix such as "SSH-", or true for "SSH-"), stagger (seconds
  * between addresses, default 0.25), interruptible (default true: SIGINT,
- * SIGTERM, SIGHUP end the probe with class "interrupted").
+ * SIGTERM, SIGHUP end the probe with class "interrupted"; not while a
+ * child of netops.spawn runs: its wait forwards them).
  */
 static int l_probe(lua_State *L)
 {
@@ -79,6 +80,9 @@ static int l_probe(lua_State *L)
         if (!lua_isnil(L, -1)) interruptible = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
+    /* with children running, their waits read (and forward) the signals */
+    if (interruptible && spawn_children() > 0)
+        interruptible = 0;
     if (interruptible)
         o.sigfd = spawn_guard_enter();
     struct probe_result r;

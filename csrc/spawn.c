@@ -134,6 +134,14 @@ void spawn_guard_leave(void)
     unblock_less();
 }
 
+int spawn_children(void)
+{
+    int n = 0;
+    for (struct spawn_proc *q = running; q; q = q->next)
+        n++;
+    return n;
+}
+
 unsigned spawn_signals_seen(void)
 {
     return seen;

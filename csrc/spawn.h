@@ -99,6 +99,9 @@ int spawn_guard_enter(void);
 void spawn_guard_leave(void);
 int spawn_guard_read(int sigfd);
 
+/* Children started here and not yet reaped. */
+int spawn_children(void);
+
 /*
  * Sleep up to seconds; returns 0 after the full time, or the number of the
  * signal (SIGINT, SIGTERM, SIGHUP) that ended it early.
