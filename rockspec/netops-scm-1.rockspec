@@ -40,6 +40,7 @@ build = {
       sources = {
         "csrc/core.c",
         "csrc/luax.c",
+        "csrc/inet.c",
         "csrc/lua_conntrack.c",
         "csrc/lua_conntrackd.c",
         "csrc/lua_inet.c",
@@ -49,6 +50,8 @@ build = {
         "csrc/lua_signals.c",
         "csrc/lua_spawn.c",
         "csrc/probe.c",
+        "csrc/proc.c",
+        "csrc/signals.c",
         "csrc/spawn.c",
       },
       defines = { "_GNU_SOURCE" },
@@ -57,10 +60,15 @@ build = {
       libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
     },
     ["netops"] = "lua/netops/init.lua",
+    ["netops.proc"] = "lua/netops/proc.lua",
+    ["netops.signals"] = "lua/netops/signals.lua",
+    ["netops.inet"] = "lua/netops/inet.lua",
     ["netops.retry"] = "lua/netops/retry.lua",
   },
   install = {
     bin = {
+      ["checksignals"] = "examples/checksignals.lua",
+      ["normalize"] = "examples/normalize.lua",
       ["sssh"] = "examples/sssh.lua",
     },
   },
