@@ -1,7 +1,419 @@
-/* lua_spawn.c - Lua bindings for the spawn area (stub until the area lands). */
+/* lua_spawn.c - core.spawn, the process handle "netops.Process", core.sleep. */
 #include "luax.h"
+#include "spawn.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROCESS "netops.Process"
+
+static const struct { const char *name; int sig; } signames[] = {
+    { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
+    { "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "BUS", SIGBUS }, { "FPE", SIGFPE },
+    { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
+    { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
+    { "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
+    { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+    { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
+    { "PWR", SIGPWR }, { "SYS", SIGSYS },
+};
+
+static void push_signame(lua_State *L, int sig)
+{
+    for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++) {
+        if (signames[i].sig == sig) {
+            lua_pushfstring(L, "SIG%s", signames[i].name);
+            return;
+        }
+    }
+    lua_pushfstring(L, "SIG%d", sig);
+}
+
+/* A signal given as a number or a name ("TERM" or "SIGTERM"). */
+static int check_signal(lua_State *L, int arg)
+{
+    if (lua_type(L, arg) == LUA_TNUMBER)
+        return (int)luax_checkrange(L, arg, 0, NSIG - 1);
+    const char *s = luaL_checkstring(L, arg);
+    if (strncmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
+        if (strcmp(signames[i].name, s) == 0)
+            return signames[i].sig;
+    return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", lua_tostring(L, arg)));
+}
+
+/* The lowest-numbered signal in a mask of 1 << signo, pushed as a name or nil. */
+static void push_sigmask(lua_State *L, unsigned mask)
+{
+    for (int s = 1; s < 32; s++) {
+        if (mask & (1u << s)) {
+            push_signame(L, s);
+            return;
+        }
+    }
+    lua_pushnil(L);
+}
+
+static struct spawn_proc *checkproc(lua_State *L)
+{
+    struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
+    if (p->pid == 0)
+        luaL_error(L, "attempt to use a closed process handle");
+    return p;
+}
+
+static enum spawn_stdio stdio_opt(lua_State *L, int opts, const char *field, int *fd, int tee_ok)
+{
+    enum spawn_stdio r = SPAWN_INHERIT;
+    lua_getfield(L, opts, field);
+    if (lua_isnil(L, -1)) {
+        r = SPAWN_INHERIT;
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+        const char *s = lua_tostring(L, -1);
+        if (strcmp(s, "inherit") == 0) r = SPAWN_INHERIT;
+        else if (strcmp(s, "null") == 0) r = SPAWN_NULL;
+        else if (tee_ok && strcmp(s, "tee") == 0) r = SPAWN_TEE;
+        else if (tee_ok && strcmp(s, "capture") == 0) r = SPAWN_CAPTURE;
+        else luaL_error(L, "bad option '%s' to 'spawn' (%s expected, got '%s')", field,
+                        tee_ok ? "\"inherit\", \"tee\", \"capture\", \"null\" or a file" : "\"inherit\", \"null\" or a file", s);
+    } else {
+        luaL_Stream *f = luaL_testudata(L, -1, LUA_FILEHANDLE);
+        if (!f || !f->closef || !f->f)
+            luaL_error(L, "bad option '%s' to 'spawn' (a mode string or an open file expected)", field);
+        *fd = fileno(f->f);
+        r = SPAWN_FD;
+    }
+    lua_pop(L, 1);
+    return r;
+}
+
+static double seconds_opt(lua_State *L, int opts, const char *field, double def)
+{
+    lua_getfield(L, opts, field);
+    double v = def;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isnumber(L, -1))
+            luaL_error(L, "bad option '%s' to 'spawn' (number expected)", field);
+        v = (double)lua_tonumber(L, -1);
+        if (!(v >= 0) || v > 1e9)
+            luaL_error(L, "bad option '%s' to 'spawn' (seconds between 0 and 1e9 expected)", field);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* netops.spawn(argv [, opts]) -> process | nil, message, errno */
+static int l_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int hasopts = !lua_isnoneornil(L, 2);
+    if (hasopts)
+        luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    lua_Integer n = luaL_len(L, 1);
+    if (n < 1)
+        luaL_argerror(L, 1, "argv must hold the program name and its arguments");
+    if (n > 100000)
+        luaL_argerror(L, 1, "argv too long");
+    char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);   /* 3 */
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, 1, i) != LUA_TSTRING)
+            luaL_argerror(L, 1, lua_pushfstring(L, "argv[%I] must be a string", i));
+        argv[i - 1] = (char *)lua_tostring(L, -1);   /* anchored by the argv table */
+        lua_pop(L, 1);
+    }
+    argv[n] = NULL;
+
+    struct spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.argv = argv;
+    lua_newtable(L);                                    /* 4: anchors env strings */
+    if (hasopts) {
+        lua_getfield(L, 2, "env");                      /* 5 */
+        if (!lua_isnil(L, -1)) {
+            luaL_checktype(L, -1, LUA_TTABLE);
+            int k = 0;
+            lua_pushnil(L);
+            while (lua_next(L, 5)) {
+                if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING)
+                    lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+                else if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TSTRING
+                         && strchr(lua_tostring(L, -1), '='))
+                    lua_pushvalue(L, -1);
+                else
+                    return luaL_error(L, "bad option 'env' to 'spawn' (NAME = \"value\" or \"NAME=value\" entries expected)");
+                lua_rawseti(L, 4, ++k);
+                lua_pop(L, 1);
+                if (k > 100000)
+                    return luaL_error(L, "bad option 'env' to 'spawn' (too many entries)");
+            }
+            char **envp = lua_newuserdatauv(L, sizeof(char *) * (size_t)(k + 1), 0);
+            for (int i = 1; i <= k; i++) {
+                lua_rawgeti(L, 4, i);
+                envp[i - 1] = (char *)lua_tostring(L, -1);
+                lua_pop(L, 1);
+            }
+            envp[k] = NULL;
+            o.envp = envp;
+            lua_rawseti(L, 4, 0);                       /* anchor envp itself */
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 2, "cwd");
+        if (!lua_isnil(L, -1)) {
+            if (lua_type(L, -1) != LUA_TSTRING)
+                return luaL_error(L, "bad option 'cwd' to 'spawn' (string expected)");
+            o.cwd = lua_tostring(L, -1);                /* anchored by opts */
+        }
+        lua_pop(L, 1);
+        o.in = stdio_opt(L, 2, "stdin", &o.in_fd, 0);
+        o.out = stdio_opt(L, 2, "stdout", &o.out_fd, 0);
+        o.err = stdio_opt(L, 2, "stderr", &o.err_fd, 1);
+        o.timeout = seconds_opt(L, 2, "timeout", 0);
+        o.grace = seconds_opt(L, 2, "grace", 5);
+    }
+
+    struct spawn_proc *p = lua_newuserdatauv(L, sizeof *p, 0);
+    memset(p, 0, sizeof *p);
+    luaL_setmetatable(L, PROCESS);
+    char err[512];
+    int e = spawn_start(p, &o, err, sizeof err);
+    if (e) {
+        p->pid = 0;                         /* nothing to release */
+        return luax_fail(L, e, "spawn %s", err);
+    }
+    return 1;
+}
+
+static void push_result(lua_State *L, struct spawn_proc *p)
+{
+    lua_createtable(L, 0, 9);
+    if (p->status == SPAWN_RUNNING) {
+        lua_pushliteral(L, "timeout");
+        lua_setfield(L, -2, "status");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "running");
+        lua_pushnumber(L, spawn_now() - p->started);
+        lua_setfield(L, -2, "elapsed");
+    } else {
+        if (p->timed_out)
+            lua_pushliteral(L, "timeout");
+        else if (p->status == SPAWN_EXITED)
+            lua_pushliteral(L, "exited");
+        else
+            lua_pushliteral(L, "signaled");
+        lua_setfield(L, -2, "status");
+        if (p->status == SPAWN_EXITED) {
+            lua_pushinteger(L, p->code);
+            lua_setfield(L, -2, "code");
+        } else {
+            lua_pushinteger(L, p->sig);
+            lua_setfield(L, -2, "signal");
+            push_signame(L, p->sig);
+            lua_setfield(L, -2, "signal_name");
+        }
+        lua_pushnumber(L, p->ended - p->started);
+        lua_setfield(L, -2, "elapsed");
+        lua_pushnumber(L, p->utime);
+        lua_setfield(L, -2, "user");
+        lua_pushnumber(L, p->stime);
+        lua_setfield(L, -2, "system");
+    }
+    char buf[SPAWN_TAIL];
+    size_t n = spawn_tail(p, buf);
+    lua_pushlstring(L, buf, n);
+    lua_setfield(L, -2, "stderr_tail");
+    push_sigmask(L, p->interrupted);
+    lua_setfield(L, -2, "interrupted");
+    push_sigmask(L, p->forwarded);
+    lua_setfield(L, -2, "forwarded");
+    lua_pushinteger(L, p->pid);
+    lua_setfield(L, -2, "pid");
+}
+
+/* proc:wait([timeout]) -> result | nil, message, errno */
+static int l_wait(lua_State *L)
+{
+    struct spawn_proc *p = checkproc(L);
+    double t = lua_isnoneornil(L, 2) ? -1 : luax_checkseconds(L, 2);
+    int r = spawn_wait(p, t);
+    if (r < 0 && p->status == SPAWN_RUNNING)
+        return luax_fail(L, errno, "wait for process %d: %s", (int)p->pid, strerror(errno));
+    push_result(L, p);
+    return 1;
+}
+
+/* proc:kill([sig]) -> true | nil, message, errno */
+static int l_kill(lua_State *L)
+{
+    struct spawn_proc *p = checkproc(L);
+    int sig = lua_isnoneornil(L, 2) ? SIGTERM : check_signal(L, 2);
+    int e = spawn_kill(p, sig);
+    if (e)
+        return luax_fail(L, e, "kill process %d: %s", (int)p->pid,
+                         e == ESRCH ? "it has ended" : strerror(e));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
+    if (p->pid != 0) {
+        spawn_release(p);
+        p->pid = 0;
+    }
+    return 0;
+}
+
+static int l_index(lua_State *L)
+{
+    struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
+    const char *k = lua_tostring(L, 2);
+    if (k && strcmp(k, "pid") == 0) {
+        if (p->pid == 0)
+            return luaL_error(L, "attempt to use a closed process handle");
+        lua_pushinteger(L, p->pid);
+        return 1;
+    }
+    if (k && strcmp(k, "running") == 0) {
+        lua_pushboolean(L, p->pid != 0 && p->status == SPAWN_RUNNING);
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_gettable(L, lua_upvalueindex(1));
+    return 1;
+}
+
+static int l_tostring(lua_State *L)
+{
+    struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
+    if (p->pid == 0)
+        lua_pushliteral(L, "netops.Process (closed)");
+    else
+        lua_pushfstring(L, "netops.Process (pid %d)", (int)p->pid);
+    return 1;
+}
+
+/* netops.sleep(seconds) -> nil after the full time, or the signal's name */
+static int l_sleep(lua_State *L)
+{
+    double s = luax_checkseconds(L, 1);
+    int sig = spawn_sleep(s);
+    if (sig == 0)
+        return 0;
+    push_signame(L, sig);
+    return 1;
+}
+
+/* netops.core.monotime() -> seconds of the monotonic clock, a float */
+static int l_monotime(lua_State *L)
+{
+    lua_pushnumber(L, spawn_now());
+    return 1;
+}
+
+/* netops.core.isatty(fd) -> boolean */
+static int l_isatty(lua_State *L)
+{
+    int fd = (int)luax_checkrange(L, 1, 0, 1 << 30);
+    lua_pushboolean(L, isatty(fd));
+    return 1;
+}
+
+/*
+ * netops.core.read_trusted(path [, maxbytes]) -> text | nil, message, errno_or_class
+ * Reads a file an operator edits (a retry policy), refusing it with class
+ * "insecure" when it is not a regular file, is writable by group or others,
+ * or is owned by someone other than root or the caller.  The checks use the
+ * opened file, not the name, so nobody swaps it in between.
+ */
+static int l_read_trusted(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t max = (size_t)luax_optrange(L, 2, 1, 64 << 20, 1 << 20);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return luax_fail(L, errno, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return luax_fail(L, e, "%s: %s", path, strerror(e));
+    }
+    const char *why = NULL;
+    if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        why = (st.st_mode & S_IWOTH) ? "writable by others" : "writable by its group";
+    else if (st.st_uid != 0 && st.st_uid != geteuid())
+        why = "owned by another user";
+    if (why) {
+        close(fd);
+        char mode[16];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
+        return luax_failclass(L, "insecure", "%s: refused: %s (mode %s, owner uid %d); "
+                              "run chmod go-w on it", path, why, mode, (int)st.st_uid);
+    }
+    if ((size_t)st.st_size > max) {
+        close(fd);
+        return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char buf[4096];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return luax_fail(L, e, "%s: %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        total += (size_t)n;
+        if (total > max) {
+            close(fd);
+            return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
+        }
+        luaL_addlstring(&b, buf, (size_t)n);
+    }
+    close(fd);
+    luaL_pushresult(&b);
+    return 1;
+}
 
 void netops_open_spawn(lua_State *L)
 {
-    (void)L;
+    static const luaL_Reg methods[] = {
+        { "wait", l_wait },
+        { "kill", l_kill },
+        { NULL, NULL },
+    };
+    luax_newclass(L, PROCESS, methods, l_close);
+    luaL_getmetatable(L, PROCESS);
+    lua_getfield(L, -1, "__index");
+    lua_pushcclosure(L, l_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_spawn);
+    lua_setfield(L, -2, "spawn");
+    lua_pushcfunction(L, l_sleep);
+    lua_setfield(L, -2, "sleep");
+    lua_pushcfunction(L, l_monotime);
+    lua_setfield(L, -2, "monotime");
+    lua_pushcfunction(L, l_isatty);
+    lua_setfield(L, -2, "isatty");
+    lua_pushcfunction(L, l_read_trusted);
+    lua_setfield(L, -2, "read_trusted");
 }

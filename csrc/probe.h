@@ -1,0 +1,44 @@
+/*
+ * probe.h - is a TCP service accepting?  Resolve a name (all A and AAAA
+ * records, or one family), connect to every address without blocking
+ * (staggered, RFC 8305 style), with one overall timeout; optionally read an
+ * identification line such as SSH's (RFC 4253 4.2).  No Lua here.
+ */
+#ifndef NETOPS_PROBE_H
+#define NETOPS_PROBE_H
+
+#include <netinet/in.h>
+
+#define PROBE_MAX_ADDRS 16
+
+struct probe_opts {
+    double timeout;         /* whole probe, seconds (resolution included) */
+    int family;             /* AF_UNSPEC, AF_INET or AF_INET6 */
+    const char *banner;     /* NULL, or the prefix of the line to wait for */
+    double stagger;         /* delay before trying the next address */
+    int sigfd;              /* readable means "stop now" (signalfd), or -1 */
+};
+
+struct probe_result {
+    const char *cls;        /* NULL on success, else one of the classes */
+    char msg[512];          /* "host port P: reason" */
+    char addr[64];          /* the address that answered */
+    int family;
+    int port;
+    char banner[256];       /* the identification line, without CR LF */
+    double elapsed;
+    int sig;                /* the signal that interrupted, class "interrupted" */
+};
+
+/*
+ * Returns 0 when an address accepted (and sent the banner if asked), else -1
+ * with r->cls one of "refused", "unreachable", "timeout", "reset",
+ * "dns_permanent", "dns_transient", "interrupted".
+ */
+int probe_run(const char *host, const char *port, const struct probe_opts *o,
+              struct probe_result *r);
+
+/* The class of a connect/read errno. */
+const char *probe_errno_class(int e);
+
+#endif

@@ -1,0 +1,518 @@
+/* spawn.c - fork/exec from argv, stderr tee with a tail, waits that lose no
+ * signal.  See spawn.h.  No Lua here. */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* ---- process-wide signal state ------------------------------------- */
+
+static int guard_depth;             /* children running + guards entered */
+static sigset_t guard_old;          /* mask before the first block */
+static int guard_fd = -1;           /* signalfd for the guarded set */
+static unsigned seen;               /* signals recorded, 1 << signo */
+static struct spawn_proc *running;  /* children not yet reaped */
+
+static void guarded_set(sigset_t *s)
+{
+    sigemptyset(s);
+    sigaddset(s, SIGINT);
+    sigaddset(s, SIGQUIT);
+    sigaddset(s, SIGTERM);
+    sigaddset(s, SIGHUP);
+    sigaddset(s, SIGCHLD);      /* wakes waits; says when a child stops */
+}
+
+double spawn_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int block_more(void)
+{
+    if (guard_depth == 0) {
+        sigset_t s;
+        struct sigaction old;
+        /* an inherited SIGCHLD=SIG_IGN makes the kernel reap our children */
+        if (sigaction(SIGCHLD, NULL, &old) == 0 && old.sa_handler == SIG_IGN) {
+            old.sa_handler = SIG_DFL;
+            sigaction(SIGCHLD, &old, NULL);
+        }
+        guarded_set(&s);
+        if (sigprocmask(SIG_BLOCK, &s, &guard_old) < 0)
+            return -1;
+        if (guard_fd < 0) {
+            guard_fd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
+            if (guard_fd < 0) {
+                int e = errno;
+                sigprocmask(SIG_SETMASK, &guard_old, NULL);
+                errno = e;
+                return -1;
+            }
+        }
+    }
+    guard_depth++;
+    return 0;
+}
+
+static void forward(int sig)
+{
+    for (struct spawn_proc *q = running; q; q = q->next) {
+        if (q->status == SPAWN_RUNNING) {
+            kill(q->pid, sig);
+            q->forwarded |= 1u << sig;
+        }
+    }
+}
+
+/* Read one pending guarded signal: record it, forward TERM/HUP. */
+int spawn_guard_read(int sigfd)
+{
+    struct signalfd_siginfo si;
+    ssize_t n;
+    do n = read(sigfd, &si, sizeof si); while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof si)
+        return 0;
+    int sig = (int)si.ssi_signo;
+    if (sig == SIGCHLD)
+        return sig;
+    seen |= 1u << sig;
+    if (sig == SIGTERM || sig == SIGHUP) {
+        forward(sig);
+    } else {
+        /* From the terminal the child got it too; from kill(2) it did not. */
+        int from_tty = si.ssi_code == SI_KERNEL;
+        for (struct spawn_proc *q = running; q; q = q->next) {
+            q->interrupted |= 1u << sig;
+            if (!from_tty && q->status == SPAWN_RUNNING)
+                kill(q->pid, sig);
+        }
+    }
+    return sig;
+}
+
+static void unblock_less(void)
+{
+    if (guard_depth <= 0)
+        return;
+    if (--guard_depth == 0) {
+        /* Record what is still pending rather than let it act late. */
+        while (spawn_guard_read(guard_fd) > 0)
+            ;
+        sigprocmask(SIG_SETMASK, &guard_old, NULL);
+    }
+}
+
+int spawn_guard_enter(void)
+{
+    return block_more() < 0 ? -1 : guard_fd;
+}
+
+void spawn_guard_leave(void)
+{
+    unblock_less();
+}
+
+int spawn_children(void)
+{
+    int n = 0;
+    for (struct spawn_proc *q = running; q; q = q->next)
+        n++;
+    return n;
+}
+
+unsigned spawn_signals_seen(void)
+{
+    return seen;
+}
+
+unsigned spawn_take_signals(void)
+{
+    unsigned s = seen;
+    seen = 0;
+    return s;
+}
+
+int spawn_sleep(double seconds)
+{
+    int fd = spawn_guard_enter();
+    if (fd < 0) {
+        struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
+        nanosleep(&ts, NULL);
+        return 0;
+    }
+    double end = spawn_now() + seconds;
+    int sig = 0;
+    for (;;) {
+        sig = spawn_guard_read(fd);
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+            break;
+        sig = 0;
+        double left = end - spawn_now();
+        if (left <= 0)
+            break;
+        struct pollfd pf = { fd, POLLIN, 0 };
+        int ms = (int)(left * 1000.0) + 1;
+        poll(&pf, 1, ms);
+    }
+    spawn_guard_leave();
+    return sig;
+}
+
+/* ---- children ------------------------------------------------------ */
+
+static void unlink_running(struct spawn_proc *p)
+{
+    for (struct spawn_proc **q = &running; *q; q = &(*q)->next) {
+        if (*q == p) {
+            *q = p->next;
+            p->next = NULL;
+            return;
+        }
+    }
+}
+
+static int open_null(int flags)
+{
+    return open("/dev/null", flags | O_CLOEXEC);
+}
+
+/* In the child: only async-signal-safe calls from here to exec. */
+static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP)
+            continue;
+        if (sigaction(s, &sa, NULL) < 0) {
+            /* glibc keeps 32 and 33 for itself; the kernel does not */
+            struct { void (*h)(int); unsigned long flags; void (*r)(void); unsigned long mask; } k;
+            memset(&k, 0, sizeof k);
+            k.h = SIG_DFL;
+            syscall(SYS_rt_sigaction, s, &k, NULL, sizeof k.mask);
+        }
+    }
+
+    int e;
+    if (o->in == SPAWN_NULL && dup2(nullfd, 0) < 0) goto fail;
+    if (o->in == SPAWN_FD && dup2(o->in_fd, 0) < 0) goto fail;
+    if (o->out == SPAWN_NULL && dup2(nullfd, 1) < 0) goto fail;
+    if (o->out == SPAWN_FD && dup2(o->out_fd, 1) < 0) goto fail;
+    if (o->err == SPAWN_NULL && dup2(nullfd, 2) < 0) goto fail;
+    if (o->err == SPAWN_FD && dup2(o->err_fd, 2) < 0) goto fail;
+    if ((o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE) && dup2(teew, 2) < 0) goto fail;
+    /* fds not ours (Lua's io.open has no O_CLOEXEC) must not leak either */
+    if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0) {
+        for (int fd = 3; fd < 4096; fd++)
+            if (fd != errw)
+                fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    if (o->cwd && chdir(o->cwd) < 0) goto fail;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (o->envp)
+        execvpe(o->argv[0], o->argv, o->envp);
+    else
+        execvp(o->argv[0], o->argv);
+fail:
+    e = errno;
+    (void)!write(errw, &e, sizeof e);
+    _exit(127);
+}
+
+int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, size_t errlen)
+{
+    int errp[2] = { -1, -1 }, teep[2] = { -1, -1 }, nullfd = -1, e = 0;
+    memset(p, 0, sizeof *p);
+    p->pid = -1;
+    p->pidfd = -1;
+    p->errfd = -1;
+    if (!o->argv || !o->argv[0]) {
+        snprintf(err, errlen, "empty argv");
+        return EINVAL;
+    }
+    if (pipe2(errp, O_CLOEXEC) < 0)
+        goto sysfail;
+    if ((o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE) && pipe2(teep, O_CLOEXEC) < 0)
+        goto sysfail;
+    if ((o->in == SPAWN_NULL || o->out == SPAWN_NULL || o->err == SPAWN_NULL)
+        && (nullfd = open_null(O_RDWR)) < 0)
+        goto sysfail;
+    if (block_more() < 0)
+        goto sysfail;
+
+    p->started = spawn_now();
+    pid_t pid = fork();
+    if (pid < 0) {
+        e = errno;
+        unblock_less();
+        errno = e;
+        goto sysfail;
+    }
+    if (pid == 0)
+        child(o, errp[1], teep[1], nullfd);
+
+    close(errp[1]);
+    errp[1] = -1;
+    if (teep[1] >= 0) {
+        close(teep[1]);
+        teep[1] = -1;
+    }
+    if (nullfd >= 0)
+        close(nullfd);
+    ssize_t n;
+    do n = read(errp[0], &e, sizeof e); while (n < 0 && errno == EINTR);
+    close(errp[0]);
+    if (n == (ssize_t)sizeof e) {       /* exec failed: reap and report */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        if (teep[0] >= 0)
+            close(teep[0]);
+        unblock_less();
+        snprintf(err, errlen, "%s: %s", o->argv[0], strerror(e));
+        return e;
+    }
+    p->pid = pid;
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);  /* CLOEXEC by design */
+    if (teep[0] >= 0) {
+        p->errfd = teep[0];
+        p->echo = o->err == SPAWN_TEE;
+        fcntl(p->errfd, F_SETFL, fcntl(p->errfd, F_GETFL) | O_NONBLOCK);
+    }
+    p->timeout = o->timeout;
+    p->grace = o->grace > 0 ? o->grace : 5.0;
+    p->status = SPAWN_RUNNING;
+    p->next = running;
+    running = p;
+    return 0;
+
+sysfail:
+    e = errno;
+    snprintf(err, errlen, "%s: %s", o->argv[0], strerror(e));
+    for (int i = 0; i < 2; i++) {
+        if (errp[i] >= 0) close(errp[i]);
+        if (teep[i] >= 0) close(teep[i]);
+    }
+    if (nullfd >= 0)
+        close(nullfd);
+    return e;
+}
+
+static void tail_add(struct spawn_proc *p, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        p->tail[p->tail_pos] = b[i];
+        p->tail_pos = (p->tail_pos + 1) % SPAWN_TAIL;
+    }
+    p->tail_len = p->tail_len + n > SPAWN_TAIL ? SPAWN_TAIL : p->tail_len + n;
+}
+
+size_t spawn_tail(const struct spawn_proc *p, char *buf)
+{
+    size_t start = (p->tail_pos + SPAWN_TAIL - p->tail_len) % SPAWN_TAIL;
+    for (size_t i = 0; i < p->tail_len; i++)
+        buf[i] = p->tail[(start + i) % SPAWN_TAIL];
+    return p->tail_len;
+}
+
+static void write_all(int fd, const char *b, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                struct pollfd pf = { fd, POLLOUT, 0 };
+                poll(&pf, 1, 1000);
+                continue;
+            }
+            return;                     /* our stderr is gone: keep the tail */
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Copy what the tee pipe holds; returns 0 at EOF (fd closed), 1 otherwise. */
+static int pump(struct spawn_proc *p)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(p->errfd, buf, sizeof buf);
+        if (n > 0) {
+            if (p->echo)
+                write_all(2, buf, (size_t)n);
+            tail_add(p, buf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 1;
+        close(p->errfd);
+        p->errfd = -1;
+        return 0;
+    }
+}
+
+static int reap(struct spawn_proc *p, int flags)
+{
+    int st;
+    pid_t r;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    do r = wait4(p->pid, &st, flags, &ru); while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    if (r > 0 && WIFSTOPPED(st)) {
+        /* ssh's ~^Z stops it: stop too, so the shell takes the terminal
+           back; `fg` continues our process group; make sure it goes on */
+        int s = WSTOPSIG(st);
+        kill(getpid(), (s == SIGTSTP || s == SIGTTIN || s == SIGTTOU) ? s : SIGSTOP);
+        kill(p->pid, SIGCONT);
+        return 0;
+    }
+    p->ended = spawn_now();
+    if (r < 0) {                        /* reaped behind our back (ECHILD) */
+        int e = errno;
+        p->status = SPAWN_EXITED;
+        p->code = -1;
+        unlink_running(p);
+        unblock_less();
+        errno = e;
+        return -1;
+    }
+    p->utime = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    p->stime = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (WIFEXITED(st)) {
+        p->status = SPAWN_EXITED;
+        p->code = WEXITSTATUS(st);
+    } else {
+        p->status = SPAWN_SIGNALED;
+        p->sig = WTERMSIG(st);
+    }
+    if (p->errfd >= 0)
+        pump(p);                        /* what is left; grandchildren may hold it */
+    if (p->errfd >= 0) {
+        close(p->errfd);
+        p->errfd = -1;
+    }
+    if (p->pidfd >= 0) {
+        close(p->pidfd);
+        p->pidfd = -1;
+    }
+    /* a signal that came with the end still belongs to this child */
+    while (spawn_guard_read(guard_fd) > 0)
+        ;
+    unlink_running(p);
+    unblock_less();
+    return 1;
+}
+
+int spawn_wait(struct spawn_proc *p, double timeout)
+{
+    if (p->status != SPAWN_RUNNING)
+        return 1;
+    double now = spawn_now();
+    double end = timeout < 0 ? -1 : now + timeout;
+    for (;;) {
+        int r = reap(p, WNOHANG | WUNTRACED);
+        if (r != 0)
+            return r;
+        now = spawn_now();
+        /* the child's own timeout: SIGTERM, then SIGKILL after the grace */
+        if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
+            kill(p->pid, SIGTERM);
+            p->timed_out = 1;
+            p->term_sent = now;
+        } else if (p->timed_out == 1 && now - p->term_sent >= p->grace) {
+            kill(p->pid, SIGKILL);
+            p->timed_out = 2;
+        }
+        double wake = end;
+        if (p->timeout > 0 && p->timed_out == 0)
+            wake = (wake < 0 || p->started + p->timeout < wake) ? p->started + p->timeout : wake;
+        if (p->timed_out == 1)
+            wake = (wake < 0 || p->term_sent + p->grace < wake) ? p->term_sent + p->grace : wake;
+        if (end >= 0 && now >= end)
+            return 0;
+        int ms = -1;
+        if (wake >= 0) {
+            double d = (wake - now) * 1000.0 + 1;
+            ms = d < 0 ? 0 : d > 1e8 ? 100000000 : (int)d;
+        }
+        struct pollfd pf[3];
+        int n = 0;
+        if (guard_fd >= 0)
+            pf[n++] = (struct pollfd){ guard_fd, POLLIN, 0 };
+        if (p->errfd >= 0)
+            pf[n++] = (struct pollfd){ p->errfd, POLLIN, 0 };
+        if (p->pidfd >= 0)
+            pf[n++] = (struct pollfd){ p->pidfd, POLLIN, 0 };
+        else if (ms < 0 || ms > 20)
+            ms = 20;                    /* no pidfd: poll the child */
+        int k = poll(pf, (nfds_t)n, ms);
+        if (k < 0 && errno != EINTR)
+            return -1;
+        if (k <= 0)
+            continue;
+        for (int i = 0; i < n; i++) {
+            if (!pf[i].revents)
+                continue;
+            if (pf[i].fd == guard_fd)
+                while (spawn_guard_read(guard_fd) > 0)
+                    ;
+            else if (pf[i].fd == p->errfd)
+                pump(p);
+        }
+    }
+}
+
+int spawn_kill(struct spawn_proc *p, int sig)
+{
+    if (p->status != SPAWN_RUNNING || p->pid <= 0)
+        return ESRCH;
+    return kill(p->pid, sig) < 0 ? errno : 0;
+}
+
+void spawn_release(struct spawn_proc *p)
+{
+    if (p->pid > 0 && p->status == SPAWN_RUNNING) {
+        kill(p->pid, SIGKILL);
+        reap(p, 0);
+    }
+    if (p->errfd >= 0) {
+        close(p->errfd);
+        p->errfd = -1;
+    }
+    if (p->pidfd >= 0) {
+        close(p->pidfd);
+        p->pidfd = -1;
+    }
+}

@@ -1,0 +1,111 @@
+/*
+ * spawn.h - start a program from an argv array (never a shell), keep the
+ * tail of its stderr, wait for it with a timeout, without losing SIGCHLD.
+ *
+ * Signals: while at least one child started here is running, SIGINT,
+ * SIGQUIT, SIGTERM and SIGHUP are blocked in the caller and read through a
+ * signalfd while waiting.  SIGINT and SIGQUIT are recorded (the child, in
+ * the same process group and terminal, gets them from the terminal itself);
+ * SIGTERM and SIGHUP are forwarded to every running child and recorded, so
+ * the caller can refuse to retry after them.  SIGCHLD is read the same way:
+ * when the child stops (ssh's ~^Z), the caller stops too, so the shell gets
+ * the terminal back, and continues it when continued.  The child starts with default
+ * dispositions and an empty mask; every fd of ours is close-on-exec in it.
+ *
+ * No Lua here: this file is linked into C tests and benchmarks as it is.
+ */
+#ifndef NETOPS_SPAWN_H
+#define NETOPS_SPAWN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SPAWN_TAIL 4096     /* bytes of stderr kept for classification */
+
+enum spawn_stdio { SPAWN_INHERIT = 0, SPAWN_NULL, SPAWN_FD, SPAWN_TEE, SPAWN_CAPTURE };
+
+struct spawn_opts {
+    char *const *argv;          /* argv[0] is searched in PATH */
+    char *const *envp;          /* NULL: inherit the environment */
+    const char *cwd;            /* NULL: inherit */
+    enum spawn_stdio in, out, err;
+    int in_fd, out_fd, err_fd;  /* used with SPAWN_FD */
+    double timeout;             /* > 0: SIGTERM after this many seconds */
+    double grace;               /* then SIGKILL after this many more */
+};
+
+enum spawn_status { SPAWN_RUNNING = 0, SPAWN_EXITED, SPAWN_SIGNALED };
+
+struct spawn_proc {
+    pid_t pid;
+    int pidfd;                  /* -1 when pidfd_open is not available */
+    int errfd;                  /* read end of the tee pipe, or -1 */
+    int echo;                   /* copy what errfd gives to our stderr */
+    double started, ended;      /* monotonic seconds */
+    double timeout, grace;
+    int timed_out;              /* 1: SIGTERM sent, 2: SIGKILL sent */
+    double term_sent;
+    enum spawn_status status;
+    int code, sig;              /* exit code or terminating signal */
+    double utime, stime;        /* CPU seconds of it and the children it reaped */
+    int interrupted;            /* SIGINT/SIGQUIT received while it ran */
+    int forwarded;              /* SIGTERM/SIGHUP forwarded to it */
+    size_t tail_len, tail_pos;  /* ring buffer of the last stderr bytes */
+    char tail[SPAWN_TAIL];
+    struct spawn_proc *next;    /* list of running children */
+};
+
+/* Monotonic clock in seconds. */
+double spawn_now(void);
+
+/*
+ * Start a child.  Returns 0, or an errno value (with a message in err) when
+ * the program could not be started: fork failure, exec failure (ENOENT for
+ * a missing program), chdir failure.  On success p is registered as running.
+ */
+int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, size_t errlen);
+
+/*
+ * Wait up to timeout seconds (< 0: forever) for the child to end, copying
+ * its stderr when teed and forwarding signals.  Returns 1 when it ended (the
+ * status fields are set), 0 on timeout, -1 with errno on a system error.
+ */
+int spawn_wait(struct spawn_proc *p, double timeout);
+
+/* Send sig to a running child: 0 or an errno value (ESRCH once reaped). */
+int spawn_kill(struct spawn_proc *p, int sig);
+
+/* Copy the stderr tail (in order) into buf of size SPAWN_TAIL; returns length. */
+size_t spawn_tail(const struct spawn_proc *p, char *buf);
+
+/* Kill (SIGKILL) and reap a child still running, close its fds.  Idempotent. */
+void spawn_release(struct spawn_proc *p);
+
+/*
+ * Signals recorded so far (SIGINT, SIGQUIT, SIGTERM, SIGHUP), as a bit mask
+ * of (1 << signo); spawn_take_signals also clears them.
+ */
+unsigned spawn_signals_seen(void);
+unsigned spawn_take_signals(void);
+
+/*
+ * Interruptible waits outside a child's life: block SIGINT, SIGTERM, SIGHUP
+ * (and SIGQUIT), returning a signalfd to poll (non-blocking, close-on-exec)
+ * or -1 with errno.  spawn_guard_leave restores the mask; signals read from
+ * the fd are consumed.  spawn_guard_read returns a signal number or 0.
+ */
+int spawn_guard_enter(void);
+void spawn_guard_leave(void);
+int spawn_guard_read(int sigfd);
+
+/* Children started here and not yet reaped. */
+int spawn_children(void);
+
+/*
+ * Sleep up to seconds; returns 0 after the full time, or the number of the
+ * signal (SIGINT, SIGTERM, SIGHUP) that ended it early.
+ */
+int spawn_sleep(double seconds);
+
+#endif

@@ -1,0 +1,301 @@
+-- netops.spawn, the process handle, netops.sleep: what a caller notices.
+local sh = require "helpers.sh"
+local P = require "helpers.proc"
+local netops = require "netops"
+local core = netops.core
+
+-- whatever a test started is killed, reaped and cleaned up, even when it fails
+after_each(function() P.cleanup() end)
+
+local function tmpfile()
+  local path = sh.tmpfile()
+  return path, assert(io.open(path, "w"))
+end
+
+describe("netops.spawn", function()
+  it("runs argv without a shell and reports the exit code", function()
+    local path, f = tmpfile()
+    local p = assert(netops.spawn({ "printf", "%s|", "$HOME; echo x", "*" }, { stdout = f }))
+    f:close()
+    local r = p:wait()
+    p:close()
+    assert.equal("exited", r.status)
+    assert.equal(0, r.code)
+    assert.equal("$HOME; echo x|*|", sh.read(path))
+    os.remove(path)
+  end)
+
+  it("returns the status of a failing program and the signal of a killed one", function()
+    local p = assert(netops.spawn({ "sh", "-c", "exit 3" }))
+    local r = p:wait()
+    assert.equal("exited", r.status)
+    assert.equal(3, r.code)
+    p:close()
+    p = assert(netops.spawn({ "sh", "-c", "kill -TERM $$; sleep 5" }))
+    r = p:wait()
+    assert.equal("signaled", r.status)
+    assert.equal(15, r.signal)
+    assert.equal("SIGTERM", r.signal_name)
+    p:close()
+  end)
+
+  it("returns nil, a message naming the program, and ENOENT for a missing program", function()
+    local p, msg, err = netops.spawn({ "/nonexistent/netops-no-such-program" })
+    assert.is_nil(p)
+    assert.matches("netops%-no%-such%-program", msg)
+    assert.matches("No such file", msg)
+    assert.equal(2, err)
+  end)
+
+  it("a failing cwd is reported, not raised", function()
+    local p, msg = netops.spawn({ "true" }, { cwd = "/nonexistent/dir" })
+    assert.is_nil(p)
+    assert.matches("No such file", msg)
+  end)
+
+  it("honours env and cwd", function()
+    local path, f = tmpfile()
+    local p = assert(netops.spawn({ "sh", "-c", 'echo "$NETOPS_X:$(pwd):${HOME-unset}"' },
+      { env = { NETOPS_X = "42", PATH = os.getenv("PATH") }, cwd = "/tmp", stdout = f }))
+    f:close()
+    p:wait(); p:close()
+    assert.equal("42:/tmp:unset\n", sh.read(path))
+    os.remove(path)
+  end)
+
+  it("tee copies stderr byte for byte and keeps the last 4 KiB as stderr_tail; capture only keeps", function()
+    local h = P.lua([[
+      local core = require "netops.core"
+      local p = core.spawn({ "sh", "-c", "{ printf 'a\\r\\n\\033[1mb'; head -c 10000 /dev/zero | tr '\\0' x; printf END; } >&2" },
+        { stderr = "tee" })
+      local r = p:wait()
+      io.stdout:write(r.stderr_tail)
+      local q = core.spawn({ "sh", "-c", "echo captured-only >&2" }, { stderr = "capture" })
+      io.stdout:write("|", q:wait().stderr_tail)
+    ]])
+    local r = h.wait(30)
+    assert.equal(0, r.code)
+    local expect = "a\r\n\27[1mb" .. string.rep("x", 10000) .. "END"
+    assert.equal(expect, h.stderr())
+    assert.equal(expect:sub(-4096) .. "|captured-only\n", h.stdout())
+    h.close()
+  end)
+
+  it("the child starts with default dispositions and an empty mask", function()
+    -- the parent ignores SIGINT and SIGQUIT (inherited from the shell) and
+    -- blocks signals while the child runs: none of that may reach the child
+    local h = P.start({ "sh", "-c", "trap '' INT QUIT USR1; exec lua5.4 -e '" ..
+      'package.cpath="' .. sh.build .. '/?.so;"..package.cpath;' ..
+      'local p = require("netops.core").spawn({"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"}); p:wait()' ..
+      "'" })
+    h.wait(30)
+    local out = h.stdout()
+    assert.matches("SigBlk:%s+0+\n", out)
+    local ign = tonumber(out:match("SigIgn:%s+(%x+)"), 16)
+    for _, sig in ipairs { 2, 3, 10 } do          -- INT, QUIT, USR1
+      assert.equal(0, (ign >> (sig - 1)) & 1, "signal " .. sig .. " still ignored: " .. out)
+    end
+    h.close()
+  end)
+
+  it("leaks no fd into the child, not even Lua's io.open ones", function()
+    local keep = assert(io.open("/etc/hostname", "r"))
+    local path, f = tmpfile()
+    local p = assert(netops.spawn({ "ls", "-l", "/proc/self/fd/" }, { stdout = f, stderr = "tee" }))
+    f:close()
+    p:wait(); p:close()
+    keep:close()
+    local listing = sh.read(path)
+    local fds = {}
+    for fd in listing:gmatch(" (%d+) %->") do fds[#fds + 1] = tonumber(fd) end
+    assert.is_true(#fds >= 3)
+    for _, fd in ipairs(fds) do assert.is_true(fd <= 3, "leaked fd " .. fd .. ":\n" .. listing) end
+    assert.is_nil(listing:find("hostname", 1, true))
+    assert.is_nil(listing:find("anon_inode", 1, true))
+    os.remove(path)
+  end)
+
+  it("wait(timeout) reports a running child; kill ends it", function()
+    local p = assert(netops.spawn({ "sleep", "30" }))
+    local r = p:wait(0.05)
+    assert.equal("timeout", r.status)
+    assert.is_true(r.running)
+    assert.is_true(p.running)
+    assert.is_true(p:kill("TERM"))
+    r = p:wait()
+    assert.equal("signaled", r.status)
+    assert.equal("SIGTERM", r.signal_name)
+    local ok, msg, err = p:kill(9)
+    assert.is_nil(ok)
+    assert.matches("has ended", msg)
+    assert.equal(3, err)
+    p:close()
+  end)
+
+  it("opts.timeout sends SIGTERM, then SIGKILL after the grace period", function()
+    local p = assert(netops.spawn({ "sh", "-c", "trap '' TERM; sleep 30" }, { timeout = 0.1, grace = 0.1 }))
+    local r = p:wait()
+    assert.equal("timeout", r.status)
+    assert.equal(9, r.signal)
+    p:close()
+    p = assert(netops.spawn({ "sleep", "30" }, { timeout = 0.1 }))
+    r = p:wait()
+    assert.equal("timeout", r.status)
+    assert.equal(15, r.signal)
+    p:close()
+  end)
+
+  it("close is idempotent, kills and reaps a running child, and use after close raises", function()
+    local p = assert(netops.spawn({ "sleep", "30" }))
+    local pid = p.pid
+    p:close()
+    p:close()
+    assert.equal(0, P.zombies(tonumber(sh.run("echo $PPID"):match("%d+"))))
+    assert.is_nil(sh.read("/proc/" .. pid .. "/stat"))
+    assert.has_error(function() return p.pid end)
+    assert.has_error(function() p:wait() end)
+    do
+      local q <close> = assert(netops.spawn({ "true" }))
+      q:wait()
+    end
+  end)
+
+  it("leaves no zombie after many runs, waited or dropped", function()
+    local h = P.lua([[
+      local core = require "netops.core"
+      for i = 1, 200 do
+        local p = core.spawn({ "true" })
+        if i % 2 == 0 then p:wait() end
+        if i % 3 == 0 then p:close() end
+      end
+      collectgarbage(); collectgarbage()
+      local fds = 0
+      local ls = io.popen("ls /proc/self/fd")
+      for _ in ls:lines() do fds = fds + 1 end
+      ls:close()
+      print("fds", fds)
+      local z = 0
+      local f = io.open("/proc/self/stat")
+      local me = f:read("a"):match("^(%d+)")
+      f:close()
+      local cat = io.popen("cat /proc/[0-9]*/stat 2>/dev/null")
+      for line in cat:lines() do
+        local st, pp = line:match("^%d+ %b() (%S+) (%d+)")
+        if st == "Z" and pp == me then z = z + 1 end
+      end
+      cat:close()
+      print("zombies", z)
+    ]])
+    local r = h.wait(60)
+    assert.equal(0, r.code, h.stderr())
+    assert.matches("zombies\t0\n", h.stdout())
+    -- stdin, stdout, stderr, the signalfd, popen's pipe and ls's own: no pidfd or pipe left over
+    local fds = tonumber(h.stdout():match("fds%s+(%d+)"))
+    assert.is_true(fds <= 6, h.stdout())
+    h.close()
+  end)
+
+  it("misuse raises", function()
+    assert.has_error(function() netops.spawn({}) end)
+    assert.has_error(function() netops.spawn("ls") end)
+    assert.has_error(function() netops.spawn({ "ls", 3 }) end)
+    assert.has_error(function() netops.spawn({ "ls" }, { stderr = "bogus" }) end)
+    assert.has_error(function() netops.spawn({ "ls" }, { timeout = -1 }) end)
+    local p = assert(netops.spawn({ "true" }))
+    assert.has_error(function() p:kill("NOSUCHSIG") end)
+    assert.has_error(function() p:wait(-1) end)
+    p:wait(); p:close()
+  end)
+end)
+
+describe("signals while a child runs", function()
+  for _, sig in ipairs { "TERM", "HUP" } do
+    it("SIG" .. sig .. " to the parent is forwarded to the child and remembered; the parent lives", function()
+      local h = P.lua(([[
+        local core = require "netops.core"
+        local p = core.spawn({ "sh", "-c", "trap 'echo child-got-%s; exit 7' %s; sleep 20 & wait" })
+        io.stdout:write("ready\n"); io.stdout:flush()
+        local r = p:wait()
+        print("code", r.code, "forwarded", r.forwarded)
+      ]]):format(sig, sig))
+      assert.truthy(h.until_(function() return h.stdout():find("ready") end))
+      core.sleep(0.5)
+      h.proc:kill(sig)
+      local r = h.wait(30)
+      assert.equal("exited", r.status)
+      assert.equal(0, r.code)
+      assert.matches("child%-got%-" .. sig, h.stdout())
+      assert.matches("code\t7\tforwarded\tSIG" .. sig, h.stdout())
+      h.close()
+    end)
+  end
+
+  it("SIGINT does not kill the parent; sent with kill(2) it reaches the child too", function()
+    local h = P.lua([[
+      local core = require "netops.core"
+      local p = core.spawn({ "sleep", "20" })
+      io.stdout:write("ready\n"); io.stdout:flush()
+      local r = p:wait()
+      print("status", r.status, r.signal_name, "interrupted", r.interrupted)
+    ]])
+    assert.truthy(h.until_(function() return h.stdout():find("ready") end))
+    core.sleep(0.5)
+    h.proc:kill("INT")
+    local r = h.wait(30)
+    assert.equal(0, r.code)
+    assert.matches("status\tsignaled\tSIGINT\tinterrupted\tSIGINT", h.stdout())
+    h.close()
+  end)
+end)
+
+describe("a child that stops (ssh's ~^Z)", function()
+  it("stops the caller too, and both go on when the caller is continued", function()
+    local h = P.lua([[
+      local core = require "netops.core"
+      local p = core.spawn({ "sh", "-c", "kill -STOP $$; echo child-resumed" })
+      local r = p:wait()
+      print("code", r.code)
+    ]])
+    local stat = "/proc/" .. h.proc.pid .. "/stat"
+    local stopped = h.until_(function()
+      return ((sh.read(stat) or ""):match("^%d+ %b() (%S)")) == "T"
+    end, 20)
+    assert.truthy(stopped, "the caller did not stop")
+    h.proc:kill("CONT")
+    local r = h.wait(30)
+    assert.is_nil(r.hung)
+    assert.equal(0, r.code, h.stderr())
+    assert.equal("child-resumed\ncode\t0\n", h.stdout())
+    h.close()
+  end)
+end)
+
+describe("netops.sleep", function()
+  it("sleeps the full time and returns nothing", function()
+    local t = core.monotime()
+    assert.is_nil(netops.sleep(0.05))
+    assert.is_true(core.monotime() - t >= 0.05)
+  end)
+
+  for _, sig in ipairs { "INT", "TERM" } do
+    it("returns early with the name when SIG" .. sig .. " arrives", function()
+      local h = P.lua([[
+        io.stdout:write("ready\n"); io.stdout:flush()
+        local t = require("netops.core").monotime()
+        local s = require("netops").sleep(30)
+        print(s, require("netops.core").monotime() - t < 29)
+      ]])
+      assert.truthy(h.until_(function() return h.stdout():find("ready") end))
+      core.sleep(0.5)
+      h.proc:kill(sig)
+      local r = h.wait(40)
+      assert.equal(0, r.code, h.stderr())
+      assert.matches("SIG" .. sig .. "\ttrue", h.stdout())
+      h.close()
+    end)
+  end
+
+  it("raises on a negative duration", function()
+    assert.has_error(function() netops.sleep(-1) end)
+  end)
+end)

@@ -1,0 +1,306 @@
+-- sssh against a real OpenSSH sshd on loopback (no root needed).
+local sh = require "helpers.sh"
+local P = require "helpers.proc"
+local SSHD = require "helpers.sshd"
+local core = require "netops.core"
+
+-- whatever a test started is killed, reaped and cleaned up, even when it fails
+after_each(function() P.cleanup() end)
+
+local function count(text, pat)
+  local n = 0
+  for _ in text:gmatch(pat) do n = n + 1 end
+  return n
+end
+
+local have_sshd = sh.read("/usr/sbin/sshd") ~= nil
+
+describe("sssh", function()
+  local s
+  before_each(function()
+    if have_sshd then s = SSHD.new() end
+  end)
+  after_each(function()
+    if s then s:cleanup() end
+    s = nil
+  end)
+
+  local function need()
+    if not have_sshd then
+      pending("needs /usr/sbin/sshd (openssh-server)")
+      return true
+    end
+  end
+
+  local function sssh(args, opts)
+    local argv = { "lua5.4", "examples/sssh.lua" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    opts = opts or {}
+    return P.start(argv, { dir = s.dir, home = s.dir, env = opts.env })
+  end
+
+  local function accepted() return count(s:log(), "Accepted publickey") end
+
+  it("connects when sshd starts 2 s after it and runs the remote command", function()
+    if need() then return end
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo remote-ran" })
+    core.sleep(2)
+    s:start()
+    local r = h.wait(60)
+    assert.is_nil(r.hung)
+    assert.equal(0, r.code, h.stderr())
+    assert.equal("remote-ran\n", h.stdout())
+    -- not on a terminal: one line per change of reason, not one per probe
+    assert.equal(1, count(h.stderr(), "sssh: waiting for 127%.0%.0%.1:" .. s.port .. " %- connection refused\n"))
+    assert.equal(1, accepted())
+  end)
+
+  it("reconnects after sshd and its sessions are killed and sshd comes back", function()
+    if need() then return end
+    s:start()
+    local marker = s.dir .. "/first-done"
+    local cmd = ("if [ -e %s ]; then echo second; else touch %s; echo first; sleep 60; fi"):format(marker, marker)
+    local h = sssh({ "--interval", "0.2", "-F", s.ssh_config, "127.0.0.1", cmd })
+    assert.truthy(h.until_(function() return h.stdout():find("first") end, 30), h.stderr())
+    s:kill_all()
+    core.sleep(1)
+    s:start()
+    local r = h.wait(60)
+    assert.is_nil(r.hung)
+    assert.equal(0, r.code, h.stderr())
+    assert.equal("first\nsecond\n", h.stdout())
+    assert.matches("closed by remote host", h.stderr())
+  end)
+
+  it("exits with the remote status at once: exit 3, one connection", function()
+    if need() then return end
+    s:start()
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "exit 3" })
+    local r = h.wait(60)
+    assert.equal(3, r.code, h.stderr())
+    assert.equal(1, accepted())
+  end)
+
+  it("stops on a wrong user key with an authentication message, one try", function()
+    if need() then return end
+    s:start()
+    local cfg = s:client_config{ key = s.wrong_key, name = "wrong_config" }
+    local h = sssh({ "-F", cfg, "127.0.0.1", "true" })
+    local r = h.wait(60)
+    assert.is_nil(r.hung)
+    assert.equal(255, r.code)
+    assert.matches("Permission denied", h.stderr())
+    assert.matches("sssh: authentication failed", h.stderr())
+    assert.equal(0, accepted())
+    -- sshd logs the failed try a moment after the client has gone
+    assert.truthy(h.until_(function() return s:log():find("closed by authenticating user", 1, true) end, 10))
+    core.sleep(0.5)
+    assert.equal(1, count(s:log(), "closed by authenticating user"))
+  end)
+
+  it("stops on a changed host key with a host-key message", function()
+    if need() then return end
+    s:change_host_key()
+    s:start()
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "true" })
+    local r = h.wait(60)
+    assert.equal(255, r.code)
+    assert.matches("REMOTE HOST IDENTIFICATION HAS CHANGED", h.stderr())
+    assert.matches("sssh: host key verification failed", h.stderr())
+    assert.equal(0, accepted())
+  end)
+
+  it("stops on a host name that does not resolve with a DNS message", function()
+    if need() then return end
+    local h = sssh({ "-F", s.ssh_config, "netops-no-such-host.invalid", "true" })
+    local r = h.wait(60)
+    assert.is_nil(r.hung)
+    assert.equal(255, r.code)
+    assert.matches("Could not resolve hostname", h.stderr())
+    assert.matches("sssh: cannot resolve host name netops%-no%-such%-host%.invalid", h.stderr())
+  end)
+
+  it("exits 130 promptly on SIGINT while waiting", function()
+    if need() then return end
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "true" })
+    assert.truthy(h.until_(function() return h.stderr():find("waiting for") end, 30), h.stderr())
+    h.proc:kill("INT")
+    local r = h.wait(20)
+    assert.is_nil(r.hung)
+    assert.equal(130, r.code, h.stderr())
+  end)
+
+  it("forwards SIGTERM during a session to ssh and does not retry", function()
+    if need() then return end
+    s:start()
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo started; sleep 60" })
+    assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
+    local kids = SSHD.descendants(h.proc.pid)
+    assert.equal(1, #kids)
+    h.proc:kill("TERM")
+    local r = h.wait(30)
+    assert.is_nil(r.hung)
+    assert.equal("exited", r.status)
+    assert.equal(255, r.code)             -- ssh's own status after SIGTERM
+    assert.is_nil(sh.read("/proc/" .. kids[1] .. "/stat"))
+    assert.equal(1, accepted())
+  end)
+
+  it("exits 130 on SIGINT during a session (ssh gets it too) and does not retry", function()
+    if need() then return end
+    s:start()
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo started; sleep 60" })
+    assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
+    h.proc:kill("INT")
+    local r = h.wait(30)
+    assert.is_nil(r.hung)
+    assert.equal(130, r.code, h.stderr())
+    assert.equal(1, accepted())
+  end)
+
+  it("SIGTERM reaches the ssh program itself (a stand-in that reports it)", function()
+    if need() then return end
+    local fake = s.dir .. "/fake-ssh"
+    sh.write(fake, ([[#!/bin/sh
+if [ "$1" = -G ]; then echo "hostname 127.0.0.1"; echo "port %d"; exit 0; fi
+trap 'echo got-TERM > %s/term; exit 7' TERM
+echo started
+sleep 60 & wait
+]]):format(s.port, s.dir))
+    sh.run({ "chmod", "0755", fake })
+    local h = sssh({ "--ssh", fake, "127.0.0.1", "x" })
+    assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
+    core.sleep(0.3)
+    h.proc:kill("TERM")
+    local r = h.wait(30)
+    assert.equal(7, r.code)
+    assert.equal("got-TERM\n", sh.read(s.dir .. "/term"))
+  end)
+
+  it("leaves no zombie and leaks no fd over many attempts", function()
+    if need() then return end
+    local fake = s.dir .. "/fake-ssh"
+    sh.write(fake, ([[#!/bin/sh
+if [ "$1" = -G ]; then echo "hostname 127.0.0.1"; echo "port %d"; exit 0; fi
+n=$(ls %s/att.* 2>/dev/null | wc -l)
+{ ls -l /proc/$$/fd; echo "parent-fds $(ls /proc/$PPID/fd | wc -l)";
+  echo "zombies $(grep -l '^State:.Z' $(grep -l "^PPid:.$PPID\$" /proc/[0-9]*/status 2>/dev/null) 2>/dev/null | wc -l)"; } > %s/att.$n
+echo "ssh: connect to host 127.0.0.1 port %d: Connection refused" >&2
+exit 255
+]]):format(s.port, s.dir, s.dir, s.port))
+    sh.run({ "chmod", "0755", fake })
+    local h = sssh({ "--no-probe", "--interval", "0", "--max-attempts", "30", "--ssh", fake, "127.0.0.1", "x" })
+    local r = h.wait(120)
+    assert.equal(255, r.code)
+    assert.matches("gave up on 127%.0%.0%.1:%d+ after 30 attempts", h.stderr())
+    local parent_fds = {}
+    for i = 0, 29 do
+      local t = assert(sh.read(s.dir .. "/att." .. i), "attempt " .. i .. " missing")
+      assert.matches("zombies 0\n", t)
+      assert.is_nil(t:find("anon_inode", 1, true), t)
+      assert.is_nil(t:find("socket:", 1, true), t)
+      parent_fds[#parent_fds + 1] = t:match("parent%-fds (%d+)")
+    end
+    assert.equal(parent_fds[1], parent_fds[30])
+    assert.is_nil(sh.read(s.dir .. "/att.30"))
+  end)
+
+  it("keeps its fd count flat while probing a closed port", function()
+    if need() then return end
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "true" })
+    assert.truthy(h.until_(function() return h.stderr():find("waiting for") end, 30))
+    core.sleep(0.5)
+    local a = #P.fds(h.proc.pid)
+    core.sleep(1)
+    local b = #P.fds(h.proc.pid)
+    assert.equal(a, b)
+    assert.equal(0, P.zombies(h.proc.pid))
+    h.proc:kill("INT")
+    assert.equal(130, h.wait(20).code)
+  end)
+
+  it("obeys a custom policy file", function()
+    if need() then return end
+    s:start()
+    local pol = s.dir .. "/policy.lua"
+    sh.write(pol, [[
+-- retry a remote failure twice, then do what sssh does by default
+return function(result, state)
+  if result.code == 3 and state.attempt < 3 then return "retry", 0 end
+  return retry.policies.ssh(result, state)
+end
+]])
+    sh.run({ "chmod", "0644", pol })
+    local h = sssh({ "--policy", pol, "-F", s.ssh_config, "127.0.0.1", "exit 3" })
+    local r = h.wait(60)
+    assert.equal(3, r.code, h.stderr())
+    assert.equal(3, accepted())
+  end)
+
+  it("refuses a group-writable policy file with the reason", function()
+    if need() then return end
+    s:start()
+    local pol = s.dir .. "/policy.lua"
+    sh.write(pol, 'return function() return "retry", 0 end\n')
+    sh.run({ "chmod", "0664", pol })
+    local h = sssh({ "--policy", pol, "-F", s.ssh_config, "127.0.0.1", "true" })
+    local r = h.wait(60)
+    assert.equal(2, r.code)
+    assert.matches("writable by its group", h.stderr())
+    assert.equal(0, accepted())
+  end)
+
+  it("gives up after --max-wait with status 255", function()
+    if need() then return end
+    local h = sssh({ "--max-wait", "1", "-F", s.ssh_config, "127.0.0.1", "true" })
+    local r = h.wait(30)
+    assert.equal(255, r.code)
+    assert.matches("sssh: gave up on 127%.0%.0%.1", h.stderr())
+  end)
+
+  it("will not run itself when installed as ssh", function()
+    if need() then return end
+    local bin = s.dir .. "/bin"
+    sh.run({ "mkdir", bin })
+    sh.run({ "cp", "examples/sssh.lua", bin .. "/ssh" })
+    sh.run({ "chmod", "0755", bin .. "/ssh" })
+    s:start()
+    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo real-ssh" },
+      { env = { PATH = bin .. ":" .. os.getenv("PATH") } })
+    local r = h.wait(60)
+    assert.equal(0, r.code, h.stderr())
+    assert.equal("real-ssh\n", h.stdout())
+  end)
+
+  it("through a ProxyCommand it retries ssh itself, with no probing, and gives up after --max-attempts", function()
+    if need() then return end
+    local h = sssh({ "--interval", "0.01", "--max-attempts", "3", "-F", s.ssh_config,
+                     "-o", "ProxyCommand=/bin/false", "127.0.0.1", "true" })
+    local r = h.wait(60)
+    assert.equal(255, r.code)
+    assert.equal(3, count(h.stderr(), "kex_exchange_identification"))
+    assert.matches("gave up on 127%.0%.0%.1:%d+ after 3 attempts", h.stderr())
+    assert.is_nil(h.stderr():find("connection refused", 1, true))
+  end)
+
+  it("on a terminal keeps one status line updated in place; -q silences it", function()
+    if need() then return end
+    local cmd = sh.join({ "lua5.4", "examples/sssh.lua", "--max-wait", "1.5", "-F", s.ssh_config, "127.0.0.1", "true" })
+    local out = sh.run({ "script", "-qec", cmd, "/dev/null" })
+    assert.matches("\r\27%[Kwaiting for 127%.0%.0%.1:" .. s.port .. " %- connection refused %- attempt %d+, %d s", out)
+    assert.is_nil(out:find("sssh: waiting for", 1, true))    -- not the line-per-change form
+    local _, lines = out:gsub("\n", "")
+    assert.is_true(lines <= 3, out)                          -- ssh's one error, the give-up line
+    local quiet = sh.run({ "script", "-qec", sh.join({ "lua5.4", "examples/sssh.lua", "-q", "--max-wait", "1",
+                           "-F", s.ssh_config, "127.0.0.1", "true" }), "/dev/null" })
+    assert.is_nil(quiet:find("waiting for", 1, true))
+  end)
+
+  it("prints its usage and exits 2 without ssh arguments", function()
+    if need() then return end
+    local h = sssh({})
+    local r = h.wait(30)
+    assert.equal(2, r.code)
+    assert.matches("usage: sssh", h.stderr())
+  end)
+end)
