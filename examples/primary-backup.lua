@@ -50,11 +50,12 @@ return {
     if alive then
       ctx.log("info", "conntrackd is alive")
     elseif ctx.conntrackd_config then
-      -- like primary-backup.sh: a dead daemon leaves its lock file behind
+      -- like primary-backup.sh: its socket does not answer, so a lock file
+      -- left by the dead daemon would stop the new one from starting
       local f = io.open(ctx.conntrackd_config)
       local lock = f and f:read("a"):match("\n%s*LockFile%s+(%S+)")
       if f then f:close() end
-      if lock and #require("netops.conntrackd").daemons() == 0 and os.remove(lock) then
+      if lock and os.remove(lock) then
         ctx.log("notice", "removed stale lock file %s", lock)
       end
       ctx.step("start_conntrackd", ctx.run, { os.getenv("CONNTRACKD_BIN") or "/usr/sbin/conntrackd",

@@ -128,6 +128,32 @@ describe("netops-failover", function()
     assert.matches("call #2", sh.read(dir .. "/log"))
   end)
 
+  it("backup starts conntrackd when it is down and its config is known", function()
+    if sh.need_root("a namespace for conntrackd") then return end
+    local lab = require "lab.lab"
+    local ns = sh.netns("bk")
+    sh.nsrun(ns, { "ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync1" })
+    sh.nsrun(ns, { "ip", "addr", "add", "203.0.113.1/30", "dev", "sync0" })
+    sh.nsrun(ns, { "ip", "link", "set", "sync0", "up" })
+    sh.nsrun(ns, { "ip", "link", "set", "sync1", "up" })
+    sh.write(dir .. "/conntrackd.conf", lab.conntrackd_conf(dir, "203.0.113.1", "203.0.113.2", "sync0", {}))
+    sh.write(dir .. "/conntrackd.lock", "")          -- a stale lock left by a dead daemon
+    local ok, err = pcall(function()
+      local out, code = sh.nsrun(ns, sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua",
+                                            "--lock", dir .. "/lock", "--log", dir .. "/log", "--socket",
+                                            dir .. "/conntrackd.ctl", "--conntrackd-config",
+                                            dir .. "/conntrackd.conf", "--timeout", "10", "backup"),
+                                 { stderr = true })
+      local log = sh.read(dir .. "/log") or ""
+      assert.equal(0, code, out .. log)
+      assert.matches("BACKUP: step start_conntrackd ok", log)
+      assert.matches("BACKUP: step reset_timers ok", log)
+      assert.is_table((require("netops.conntrackd").open { socket = dir .. "/conntrackd.ctl" }:stats()))
+    end)
+    sh.netns_cleanup()                                -- kills the daemon it started (by pid)
+    assert(ok, err)
+  end)
+
   it("backup with conntrackd down fails the liveness step", function()
     local out, code = sh.run(sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua", "--lock",
                                     dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/none.ctl",
@@ -191,6 +217,18 @@ describe("failover-tester", function()
     assert.matches("failover 2: restarting keepalived on 192.0.2.3", out)
     assert.matches("would run: ssh %-o BatchMode=yes root@192.0.2.2 %-%- systemctl restart keepalived", out)
     assert.matches("summary: 3 failovers forced, 0 failed", out)
+  end)
+
+  it("runs ssh through netops.spawn and counts failures", function()
+    local out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/true", "--count", "2", "--min", "0",
+                                    "--max", "0"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.matches("summary: 2 failovers forced, 0 failed", out)
+    out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/false", "--count", "2", "--min", "0",
+                              "--max", "0"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.matches("FAILED: exited 1", out)
+    assert.matches("summary: 0 failovers forced, 2 failed", out)
   end)
 
   it("rejects bad options", function()
@@ -305,6 +343,22 @@ vrrp_instance WAN {
     assert.matches("FAIL nftables chain postrouting uses masquerade", out)
     assert.matches("fix: ", out)
     assert.matches("doctor: 3 problem%(s%)", out)
+  end)
+
+  it("reads the namespace's own ruleset when no --ruleset is given", function()
+    if sh.need_root("namespaces") then return end
+    local ns = sh.netns("doc")
+    world(ns)
+    local rs = lab.RULESET:gsub("policy drop;", "policy accept;", 1)
+    sh.write(dir .. "/loaded.nft", rs)
+    local _, c = sh.nsrun(ns, { "nft", "-f", dir .. "/loaded.nft" })
+    assert.equal(0, c)
+    local out, code = sh.nsrun(ns, sh.cmd("netops-failover", "doctor", "--conntrackd-config",
+                                          dir .. "/conntrackd.conf", "--keepalived-config",
+                                          dir .. "/keepalived.conf"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.matches("FAIL nftables chain input %(hook input%) has policy accept", out)
+    assert.matches("ok   nftables forward chain drops unknown traffic", out)
   end)
 
   it("reports the same problems in iptables-save form", function()

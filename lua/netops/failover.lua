@@ -240,11 +240,15 @@ function M.context(opts, call, log)
     local netops = require "netops"
     local spawn = netops.spawn
     if not spawn then return nil, "netops.spawn is not available in this build (needed to run " .. argv[1] .. ")" end
-    local p, err = spawn(argv, ropts or {})
+    local so = { stdout = "null", stderr = "capture" }
+    for k, v in pairs(ropts or {}) do so[k] = v end
+    local limit = so.timeout or opts.timeout or 30
+    so.timeout = nil
+    local p, err = spawn(argv, so)
     if not p then return nil, err end
-    local r = p:wait((ropts and ropts.timeout) or opts.timeout or 30)
+    local r = p:wait(limit)
     if r and r.status == "exited" and r.code == 0 then return true end
-    if r and r.status == "timeout" and p.kill then p:kill(9); p:wait(1) end
+    if r and r.status == "timeout" and p.kill then p:kill("KILL"); p:wait(2) end
     return nil, string.format("%s: %s%s", argv[1],
       r and (r.status == "exited" and ("exit " .. tostring(r.code)) or tostring(r.status)
              .. (r.signal and (" " .. tostring(r.signal)) or "")) or "no result",
@@ -507,7 +511,7 @@ local function read_ruleset(opts)
   local tmp = os.tmpname()
   for _, argv in ipairs { { "nft", "list", "ruleset" }, { "iptables-save" } } do
     local out = io.open(tmp, "w")
-    local ok, p = pcall(netops.spawn, argv, { stdout = out })
+    local ok, p = pcall(netops.spawn, argv, { stdout = out, stderr = "null" })
     if out then out:close() end
     if ok and p then
       local r = p:wait(10)
