@@ -40,6 +40,8 @@ build = {
       sources = {
         "csrc/core.c",
         "csrc/luax.c",
+        "csrc/conntrack.c",
+        "csrc/inet.c",
         "csrc/lua_conntrack.c",
         "csrc/lua_conntrackd.c",
         "csrc/lua_inet.c",
@@ -55,6 +57,7 @@ build = {
       libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
     },
     ["netops"] = "lua/netops/init.lua",
+    ["netops.conntrack"] = "lua/netops/conntrack.lua",
   },
   install = {
     bin = {

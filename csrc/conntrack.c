@@ -1,0 +1,964 @@
+/*
+ * conntrack.c - the kernel connection tracking table over ctnetlink.
+ *
+ * Messages are built and parsed by libnetfilter_conntrack
+ * (nfct_nlmsg_build / nfct_nlmsg_parse); libmnl walks netlink buffers.
+ *
+ * Commit, delete and timeout changes are batched: many ctnetlink requests
+ * share one send().  ctnetlink processes them in order inside that send()
+ * (netlink input runs in the sender's context), queueing an NLMSG_ERROR for
+ * each failure; only the last request of a batch asks for an ACK, which marks
+ * the end of the replies.  Each request's sequence number is its position in
+ * the batch, so every error maps back to its entry.  (NFNL batch begin/end
+ * is not supported by ctnetlink, so plain messages are used.)
+ *
+ * Sockets are created in the target namespace by a short-lived thread that
+ * setns()es into it: the calling thread's namespace never changes, so there
+ * is nothing to restore on any error path.
+ */
+#include "conntrack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <libmnl/libmnl.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <linux/netfilter/nf_conntrack_sctp.h>
+#include <linux/netlink.h>
+
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+#define CT_RCVBUF     (8 << 20)   /* receive buffer asked for (SO_RCVBUFFORCE) */
+#define CT_SNDBUF     (1 << 20)
+#define CT_SENDMAX    (128 << 10) /* bytes of requests per send() */
+#define CT_MSGMAX     1024        /* room kept for one request */
+#define CT_RBUF       (64 << 10)  /* dump / event receive buffer */
+#define CT_RVEC       64          /* replies read per recvmmsg */
+#define CT_RSLOT      2048        /* bytes per reply slot */
+
+struct netops_ct {
+    int fd;
+    int nsfd;             /* the namespace, kept for further sockets; -1: caller's */
+    uint32_t portid;
+    uint32_t seq;
+    size_t batch_max;     /* requests per send(), bounded by the receive buffer */
+    char *sbuf;           /* CT_SENDMAX + CT_MSGMAX */
+    char *rslots;         /* CT_RVEC * CT_RSLOT */
+    struct nf_conntrack *tmp;
+};
+
+struct netops_ct_cursor {
+    int fd;
+    uint32_t portid, seq;
+    int events, done;
+    struct netops_ct_filter filter;
+    int has_filter;
+    size_t pos, len;
+    char buf[CT_RBUF];
+};
+
+/* ---------------------------------------------------------------- names */
+
+static const char *const tcp_states[] = {
+    "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
+    "LAST_ACK", "TIME_WAIT", "CLOSE", "LISTEN",
+};
+static const char *const sctp_states[] = {
+    "NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED",
+    "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT",
+    "HEARTBEAT_ACKED",
+};
+static const char *const status_names[] = {
+    "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED", "SRC_NAT", "DST_NAT",
+    "SEQ_ADJUST", "SRC_NAT_DONE", "DST_NAT_DONE", "DYING", "FIXED_TIMEOUT",
+    "TEMPLATE", "UNTRACKED", "HELPER", "OFFLOAD", "HW_OFFLOAD",
+};
+static const struct { const char *name; uint8_t num; } protos[] = {
+    { "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "icmp", IPPROTO_ICMP },
+    { "icmpv6", IPPROTO_ICMPV6 }, { "sctp", IPPROTO_SCTP }, { "dccp", IPPROTO_DCCP },
+    { "udplite", IPPROTO_UDPLITE }, { "gre", IPPROTO_GRE },
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *netops_ct_proto_name(uint8_t proto)
+{
+    for (size_t i = 0; i < COUNT(protos); i++)
+        if (protos[i].num == proto)
+            return protos[i].name;
+    return NULL;
+}
+
+int netops_ct_proto_number(const char *name)
+{
+    for (size_t i = 0; i < COUNT(protos); i++)
+        if (strcmp(protos[i].name, name) == 0)
+            return protos[i].num;
+    return -1;
+}
+
+const char *netops_ct_state_name(uint8_t proto, uint8_t state)
+{
+    if (proto == IPPROTO_TCP && state < COUNT(tcp_states))
+        return tcp_states[state];
+    if (proto == IPPROTO_SCTP && state < COUNT(sctp_states))
+        return sctp_states[state];
+    return NULL;
+}
+
+int netops_ct_state_number(uint8_t proto, const char *name)
+{
+    if (proto == IPPROTO_TCP) {
+        for (size_t i = 0; i < COUNT(tcp_states); i++)
+            if (strcmp(tcp_states[i], name) == 0)
+                return (int)i;
+        if (strcmp(name, "SYN_SENT2") == 0)
+            return TCP_CONNTRACK_SYN_SENT2;
+    } else if (proto == IPPROTO_SCTP) {
+        for (size_t i = 0; i < COUNT(sctp_states); i++)
+            if (strcmp(sctp_states[i], name) == 0)
+                return (int)i;
+    }
+    return -1;
+}
+
+const char *const *netops_ct_status_names(size_t *n)
+{
+    *n = COUNT(status_names);
+    return status_names;
+}
+
+const char *netops_ct_strerror(int err)
+{
+    switch (err) {
+    case EPERM: return "operation not permitted (needs CAP_NET_ADMIN; or the entry has FIXED_TIMEOUT)";
+    case ENOMEM: return "conntrack table full (nf_conntrack_max reached) or out of memory";
+    case EINVAL: return "kernel refused the entry as invalid (EINVAL: check tuple, protocol, state, ICMP type and timeout)";
+    case EEXIST: return "entry already exists";
+    case ENOENT: return "no such entry";
+    case EBUSY: return "status change refused by the kernel (EBUSY)";
+    case EOPNOTSUPP: return "not supported on update (NAT or master tuple can only be set at creation)";
+    case ENOBUFS: return "netlink receive buffer overflowed; result unknown";
+    case EAFNOSUPPORT: return "address family not supported (conntrack module for it not loaded?)";
+    case EPROTONOSUPPORT: return "protocol not supported by conntrack";
+    default: return strerror(err);
+    }
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+struct nsjob { int nsfd, fd, err, in_setns; };
+
+static void *ns_socket_thread(void *arg)
+{
+    struct nsjob *job = arg;
+    if (setns(job->nsfd, CLONE_NEWNET) < 0) {
+        job->err = errno;
+        job->in_setns = 1;
+        return NULL;
+    }
+    job->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (job->fd < 0)
+        job->err = errno;
+    return NULL;
+}
+
+/* A netfilter netlink socket in namespace nsfd (-1: ours), bound to groups. */
+static int new_socket(int nsfd, unsigned groups, int rcvbuf, int *fdp, uint32_t *portid,
+                      int *in_setns)
+{
+    int fd;
+    if (nsfd >= 0) {
+        struct nsjob job = { nsfd, -1, 0, 0 };
+        pthread_t t;
+        int rc = pthread_create(&t, NULL, ns_socket_thread, &job);
+        if (rc)
+            return rc;
+        pthread_join(t, NULL);
+        if (job.err) {
+            if (in_setns)
+                *in_setns = job.in_setns;
+            return job.err;
+        }
+        fd = job.fd;
+    } else {
+        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        if (fd < 0)
+            return errno;
+    }
+    int one = 1, sz = rcvbuf;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    sz = CT_SNDBUF;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = groups };
+    socklen_t len = sizeof sa;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    *fdp = fd;
+    *portid = sa.nl_pid;
+    return 0;
+}
+
+int netops_ct_open(struct netops_ct **out, const char *netns, const char **where)
+{
+    struct netops_ct *ct = calloc(1, sizeof *ct);
+    *where = "socket";
+    if (!ct)
+        return ENOMEM;
+    ct->fd = ct->nsfd = -1;
+    ct->sbuf = malloc(CT_SENDMAX + CT_MSGMAX);
+    ct->rslots = malloc((size_t)CT_RVEC * CT_RSLOT);
+    ct->tmp = nfct_new();
+    int err = (!ct->sbuf || !ct->rslots || !ct->tmp) ? ENOMEM : 0;
+    if (!err && netns) {
+        char path[4096];
+        if (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0)
+            err = EINVAL;
+        else if (snprintf(path, sizeof path, "/run/netns/%s", netns) >= (int)sizeof path)
+            err = ENAMETOOLONG;
+        else if ((ct->nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            err = errno;
+        if (err)
+            *where = "namespace";
+    }
+    if (!err) {
+        int in_setns = 0;
+        err = new_socket(ct->nsfd, 0, CT_RCVBUF, &ct->fd, &ct->portid, &in_setns);
+        if (in_setns)
+            *where = "namespace";   /* setns refused: not a namespace, or no privilege */
+    }
+    if (err) {
+        netops_ct_close(ct);
+        return err;
+    }
+    int rcv = 0;
+    socklen_t l = sizeof rcv;
+    if (getsockopt(ct->fd, SOL_SOCKET, SO_RCVBUF, &rcv, &l) < 0)
+        rcv = 212992;
+    /* every reply to a batch must fit: a queued skb costs about 1 KiB */
+    ct->batch_max = (size_t)rcv / 1024;
+    if (ct->batch_max > 2048)
+        ct->batch_max = 2048;
+    if (ct->batch_max < 16)
+        ct->batch_max = 16;
+    ct->seq = (uint32_t)time(NULL) << 8;
+    *out = ct;
+    return 0;
+}
+
+void netops_ct_close(struct netops_ct *ct)
+{
+    if (!ct)
+        return;
+    if (ct->fd >= 0)
+        close(ct->fd);
+    if (ct->nsfd >= 0)
+        close(ct->nsfd);
+    free(ct->sbuf);
+    free(ct->rslots);
+    if (ct->tmp)
+        nfct_destroy(ct->tmp);
+    free(ct);
+}
+
+static struct nlmsghdr *put_header(char *buf, uint16_t type, uint16_t flags,
+                                   uint32_t seq, uint8_t family)
+{
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+    nlh->nlmsg_flags = flags;
+    nlh->nlmsg_seq = seq;
+    struct nfgenmsg *nfh = mnl_nlmsg_put_extra_header(nlh, sizeof *nfh);
+    nfh->nfgen_family = family;
+    nfh->version = NFNETLINK_V0;
+    nfh->res_id = 0;
+    return nlh;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+    ssize_t r;
+    do
+        r = send(fd, buf, len, 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    return (size_t)r == len ? 0 : EIO;
+}
+
+/* One request, replies through cb until the ACK (or error). */
+static int request(struct netops_ct *ct, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+    int err = send_all(ct->fd, nlh, nlh->nlmsg_len);
+    if (err)
+        return err;
+    uint32_t seq = nlh->nlmsg_seq;
+    char *buf = ct->rslots;
+    size_t cap = (size_t)CT_RVEC * CT_RSLOT;
+    for (;;) {
+        ssize_t n = recv(ct->fd, buf, cap, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        int r = mnl_cb_run(buf, (size_t)n, seq, ct->portid, cb, data);
+        if (r == MNL_CB_ERROR)
+            return errno ? errno : EIO;
+        if (r == MNL_CB_STOP)
+            return 0;
+    }
+}
+
+/* ---------------------------------------------------------------- entries */
+
+static void set_addr(struct nf_conntrack *c, int family, int a4, int a6, const unsigned char *a)
+{
+    if (family == AF_INET) {
+        uint32_t v;
+        memcpy(&v, a, 4);
+        nfct_set_attr_u32(c, a4, v);
+    } else {
+        nfct_set_attr(c, a6, a);
+    }
+}
+
+static int has_ports(uint8_t proto)
+{
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
+           proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
+}
+
+static int is_icmp(uint8_t proto)
+{
+    return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+}
+
+enum { B_CREATE, B_UPDATE, B_TIMEOUT, B_DELETE };
+
+/* Fill c for a request of kind mode about e. */
+static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *c, int mode,
+                          uint32_t timeout)
+{
+    nfct_set_attr_u8(c, ATTR_L3PROTO, e->family);
+    set_addr(c, e->family, ATTR_IPV4_SRC, ATTR_IPV6_SRC, e->orig.src);
+    set_addr(c, e->family, ATTR_IPV4_DST, ATTR_IPV6_DST, e->orig.dst);
+    nfct_set_attr_u8(c, ATTR_L4PROTO, e->proto);
+    if (e->has & NETOPS_CT_HAS_PORTS) {
+        nfct_set_attr_u16(c, ATTR_PORT_SRC, htons(e->orig.sport));
+        nfct_set_attr_u16(c, ATTR_PORT_DST, htons(e->orig.dport));
+    }
+    if (mode == B_CREATE || mode == B_UPDATE) {
+        if (e->has & NETOPS_CT_HAS_REPLY) {
+            nfct_set_attr_u8(c, ATTR_REPL_L3PROTO, e->family);
+            nfct_set_attr_u8(c, ATTR_REPL_L4PROTO, e->proto);
+            set_addr(c, e->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, e->reply.src);
+            set_addr(c, e->family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, e->reply.dst);
+            if (e->has & NETOPS_CT_HAS_PORTS) {
+                nfct_set_attr_u16(c, ATTR_REPL_PORT_SRC, htons(e->reply.sport));
+                nfct_set_attr_u16(c, ATTR_REPL_PORT_DST, htons(e->reply.dport));
+            }
+        } else {
+            nfct_setobjopt(c, NFCT_SOPT_SETUP_REPLY);
+        }
+    }
+    /* after the reply setup: these setters fill both directions */
+    if (is_icmp(e->proto)) {
+        nfct_set_attr_u8(c, ATTR_ICMP_TYPE, e->icmp_type);
+        nfct_set_attr_u8(c, ATTR_ICMP_CODE, e->icmp_code);
+        nfct_set_attr_u16(c, ATTR_ICMP_ID, htons(e->icmp_id));
+    }
+    if (e->has & NETOPS_CT_HAS_ZONE)
+        nfct_set_attr_u16(c, ATTR_ZONE, e->zone);
+    if (mode == B_DELETE)
+        return;
+    nfct_set_attr_u32(c, ATTR_TIMEOUT, timeout);
+    if (mode == B_TIMEOUT)
+        return;
+    uint32_t status = IPS_SEEN_REPLY | IPS_ASSURED;
+    if (e->has & NETOPS_CT_HAS_STATUS)
+        status |= e->status & IPS_FIXED_TIMEOUT;
+    nfct_set_attr_u32(c, ATTR_STATUS, status);
+    if (e->has & NETOPS_CT_HAS_MARK)
+        nfct_set_attr_u32(c, ATTR_MARK, e->mark);
+    if (e->proto == IPPROTO_TCP) {
+        uint8_t st = (e->has & NETOPS_CT_HAS_STATE) ? e->state : TCP_CONNTRACK_ESTABLISHED;
+        nfct_set_attr_u8(c, ATTR_TCP_STATE, st);
+        nfct_set_attr_u8(c, ATTR_TCP_FLAGS_ORIG, IP_CT_TCP_FLAG_BE_LIBERAL);
+        nfct_set_attr_u8(c, ATTR_TCP_MASK_ORIG, IP_CT_TCP_FLAG_BE_LIBERAL);
+        nfct_set_attr_u8(c, ATTR_TCP_FLAGS_REPL, IP_CT_TCP_FLAG_BE_LIBERAL);
+        nfct_set_attr_u8(c, ATTR_TCP_MASK_REPL, IP_CT_TCP_FLAG_BE_LIBERAL);
+    } else if (e->proto == IPPROTO_SCTP) {
+        uint8_t st = (e->has & NETOPS_CT_HAS_STATE) ? e->state : SCTP_CONNTRACK_ESTABLISHED;
+        nfct_set_attr_u8(c, ATTR_SCTP_STATE, st);
+        nfct_set_attr_u32(c, ATTR_SCTP_VTAG_ORIG, htonl(e->vtag_orig));
+        nfct_set_attr_u32(c, ATTR_SCTP_VTAG_REPL, htonl(e->vtag_reply));
+    }
+}
+
+static void get_addr(const struct nf_conntrack *c, int family, int a4, int a6, unsigned char *out)
+{
+    memset(out, 0, 16);
+    const void *p = nfct_get_attr(c, family == AF_INET ? a4 : a6);
+    if (p)
+        memcpy(out, p, family == AF_INET ? 4 : 16);
+}
+
+static void nfct_to_entry(const struct nf_conntrack *c, struct netops_ct_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    e->family = nfct_get_attr_u8(c, ATTR_L3PROTO);
+    e->proto = nfct_get_attr_u8(c, ATTR_L4PROTO);
+    get_addr(c, e->family, ATTR_IPV4_SRC, ATTR_IPV6_SRC, e->orig.src);
+    get_addr(c, e->family, ATTR_IPV4_DST, ATTR_IPV6_DST, e->orig.dst);
+    get_addr(c, e->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, e->reply.src);
+    get_addr(c, e->family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, e->reply.dst);
+    e->has = NETOPS_CT_HAS_REPLY;
+    if (has_ports(e->proto) && nfct_attr_is_set(c, ATTR_PORT_SRC)) {
+        e->has |= NETOPS_CT_HAS_PORTS;
+        e->orig.sport = ntohs(nfct_get_attr_u16(c, ATTR_PORT_SRC));
+        e->orig.dport = ntohs(nfct_get_attr_u16(c, ATTR_PORT_DST));
+        e->reply.sport = ntohs(nfct_get_attr_u16(c, ATTR_REPL_PORT_SRC));
+        e->reply.dport = ntohs(nfct_get_attr_u16(c, ATTR_REPL_PORT_DST));
+    }
+    if (is_icmp(e->proto) && nfct_attr_is_set(c, ATTR_ICMP_TYPE)) {
+        e->has |= NETOPS_CT_HAS_ICMP;
+        e->icmp_type = nfct_get_attr_u8(c, ATTR_ICMP_TYPE);
+        e->icmp_code = nfct_get_attr_u8(c, ATTR_ICMP_CODE);
+        e->icmp_id = ntohs(nfct_get_attr_u16(c, ATTR_ICMP_ID));
+    }
+    if (e->proto == IPPROTO_TCP && nfct_attr_is_set(c, ATTR_TCP_STATE)) {
+        e->has |= NETOPS_CT_HAS_STATE;
+        e->state = nfct_get_attr_u8(c, ATTR_TCP_STATE);
+    } else if (e->proto == IPPROTO_SCTP && nfct_attr_is_set(c, ATTR_SCTP_STATE)) {
+        e->has |= NETOPS_CT_HAS_STATE | NETOPS_CT_HAS_VTAG;
+        e->state = nfct_get_attr_u8(c, ATTR_SCTP_STATE);
+        e->vtag_orig = ntohl(nfct_get_attr_u32(c, ATTR_SCTP_VTAG_ORIG));
+        e->vtag_reply = ntohl(nfct_get_attr_u32(c, ATTR_SCTP_VTAG_REPL));
+    }
+    if (nfct_attr_is_set(c, ATTR_TIMEOUT)) {
+        e->has |= NETOPS_CT_HAS_TIMEOUT;
+        e->timeout = nfct_get_attr_u32(c, ATTR_TIMEOUT);
+    }
+    if (nfct_attr_is_set(c, ATTR_MARK)) {
+        e->has |= NETOPS_CT_HAS_MARK;
+        e->mark = nfct_get_attr_u32(c, ATTR_MARK);
+    }
+    if (nfct_attr_is_set(c, ATTR_ZONE)) {
+        e->has |= NETOPS_CT_HAS_ZONE;
+        e->zone = nfct_get_attr_u16(c, ATTR_ZONE);
+    }
+    if (nfct_attr_is_set(c, ATTR_STATUS)) {
+        e->has |= NETOPS_CT_HAS_STATUS;
+        e->status = nfct_get_attr_u32(c, ATTR_STATUS);
+    }
+    if (nfct_attr_is_set(c, ATTR_ID)) {
+        e->has |= NETOPS_CT_HAS_ID;
+        e->id = nfct_get_attr_u32(c, ATTR_ID);
+    }
+}
+
+static int addr_eq(const unsigned char *a, const unsigned char *b, int family)
+{
+    return memcmp(a, b, family == AF_INET ? 4 : 16) == 0;
+}
+
+int netops_ct_match(const struct netops_ct_filter *f, const struct netops_ct_entry *e)
+{
+    if (!f)
+        return 1;
+    unsigned h = f->has;
+    if ((h & NETOPS_CTF_FAMILY) && e->family != f->family) return 0;
+    if ((h & NETOPS_CTF_PROTO) && e->proto != f->proto) return 0;
+    if ((h & NETOPS_CTF_MARK) && (e->mark & f->mark_mask) != (f->mark & f->mark_mask)) return 0;
+    if ((h & NETOPS_CTF_ZONE) && e->zone != f->zone) return 0;
+    if ((h & NETOPS_CTF_STATUS) && (e->status & f->status) != f->status) return 0;
+    if ((h & NETOPS_CTF_SRC) &&
+        (e->family != f->src_family || !addr_eq(e->orig.src, f->src, e->family))) return 0;
+    if ((h & NETOPS_CTF_DST) &&
+        (e->family != f->dst_family || !addr_eq(e->orig.dst, f->dst, e->family))) return 0;
+    if ((h & NETOPS_CTF_SPORT) &&
+        (!(e->has & NETOPS_CT_HAS_PORTS) || e->orig.sport != f->sport)) return 0;
+    if ((h & NETOPS_CTF_DPORT) &&
+        (!(e->has & NETOPS_CT_HAS_PORTS) || e->orig.dport != f->dport)) return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+/*
+ * Send requests of kind mode for e[idx[0..n-1]], in batches; err[k] gets 0
+ * or the errno of request k.  Returns 0 or a socket errno.  *enomem is set
+ * when some request failed with ENOMEM (then the remaining batches are not
+ * sent and their err[] is ENOMEM).
+ */
+static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
+                       const size_t *idx, size_t n, int mode, uint32_t timeout_override,
+                       int *err, int *enomem)
+{
+    uint16_t type = mode == B_DELETE ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW;
+    uint16_t flags = NLM_F_REQUEST;
+    if (mode == B_CREATE)
+        flags |= NLM_F_CREATE | NLM_F_EXCL;
+    else if (mode == B_UPDATE)
+        flags |= NLM_F_CREATE;
+    struct mmsghdr mm[CT_RVEC];
+    struct iovec iov[CT_RVEC];
+    size_t k = 0;
+    while (k < n) {
+        if (*enomem) {
+            for (; k < n; k++)
+                err[k] = ENOMEM;
+            return 0;
+        }
+        size_t first = k, off = 0;
+        uint32_t seq0 = ct->seq;
+        struct nlmsghdr *last = NULL;
+        while (k < n && k - first < ct->batch_max && off < CT_SENDMAX) {
+            const struct netops_ct_entry *x = &e[idx[k]];
+            uint32_t t = timeout_override ? timeout_override : x->timeout;
+            struct nf_conntrack *fresh = nfct_new();
+            if (!fresh)
+                return ENOMEM;
+            nfct_destroy(ct->tmp);
+            ct->tmp = fresh;
+            entry_to_nfct(x, ct->tmp, mode, t);
+            last = put_header(ct->sbuf + off, type, flags, seq0 + (uint32_t)(k - first),
+                              x->family);
+            if (nfct_nlmsg_build(last, ct->tmp) < 0) {
+                err[k] = errno ? errno : EINVAL;
+                k++;
+                continue;   /* not sent; off unchanged overwrites it */
+            }
+            err[k] = 0;
+            off += NLMSG_ALIGN(last->nlmsg_len);
+            k++;
+        }
+        if (off == 0)
+            continue;
+        /* the last request sent asks for the ACK that ends the replies */
+        struct nlmsghdr *tail = NULL;
+        for (size_t o = 0; o < off; o += NLMSG_ALIGN(((struct nlmsghdr *)(ct->sbuf + o))->nlmsg_len))
+            tail = (struct nlmsghdr *)(ct->sbuf + o);
+        tail->nlmsg_flags |= NLM_F_ACK;
+        uint32_t last_seq = tail->nlmsg_seq;
+        ct->seq = seq0 + (uint32_t)(k - first) + 1;
+        int rc = send_all(ct->fd, ct->sbuf, off);
+        if (rc)
+            return rc;
+        int got_last = 0;
+        while (!got_last) {
+            for (int i = 0; i < CT_RVEC; i++) {
+                iov[i].iov_base = ct->rslots + (size_t)i * CT_RSLOT;
+                iov[i].iov_len = CT_RSLOT;
+                memset(&mm[i].msg_hdr, 0, sizeof mm[i].msg_hdr);
+                mm[i].msg_hdr.msg_iov = &iov[i];
+                mm[i].msg_hdr.msg_iovlen = 1;
+            }
+            int got = recvmmsg(ct->fd, mm, CT_RVEC, MSG_WAITFORONE, NULL);
+            if (got < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == ENOBUFS) {   /* replies lost: outcome unknown */
+                    for (size_t j = first; j < k; j++)
+                        if (!err[j])
+                            err[j] = ENOBUFS;
+                    break;
+                }
+                return errno;
+            }
+            for (int i = 0; i < got; i++) {
+                const struct nlmsghdr *h = iov[i].iov_base;
+                int len = (int)mm[i].msg_len;
+                for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
+                    if (h->nlmsg_type != NLMSG_ERROR)
+                        continue;
+                    const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
+                    uint32_t s = h->nlmsg_seq - seq0;
+                    if (h->nlmsg_seq == last_seq)
+                        got_last = 1;
+                    if (s < k - first && ne->error) {
+                        err[first + s] = -ne->error;
+                        if (-ne->error == ENOMEM)
+                            *enomem = 1;
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
+                     const unsigned char *skip, const struct netops_ct_commit_opts *opts,
+                     int *result, int *stopped)
+{
+    size_t chunk = 4096;
+    size_t *idx = malloc(chunk * sizeof *idx), *upd = malloc(chunk * sizeof *upd);
+    int *err = malloc(chunk * sizeof *err), *err2 = malloc(chunk * sizeof *err2);
+    int rc = 0, enomem = 0;
+    uint32_t tmo = opts ? opts->timeout : 0;
+    *stopped = 0;
+    if (!idx || !upd || !err || !err2) {
+        rc = ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        result[i] = NETOPS_CT_SKIPPED;
+    for (size_t base = 0; base < n && !enomem; base += chunk) {
+        size_t m = 0, u = 0;
+        for (size_t i = base; i < n && i < base + chunk; i++) {
+            if (skip && skip[i])
+                continue;
+            if (!tmo && !(e[i].has & NETOPS_CT_HAS_TIMEOUT)) {
+                result[i] = -EINVAL;
+                continue;
+            }
+            idx[m++] = i;
+        }
+        rc = run_batches(ct, e, idx, m, B_CREATE, tmo, err, &enomem);
+        if (rc)
+            goto out;
+        for (size_t j = 0; j < m; j++) {
+            if (err[j] == 0)
+                result[idx[j]] = NETOPS_CT_CREATED;
+            else if (err[j] == EEXIST && !(opts && opts->create_only))
+                upd[u++] = idx[j];
+            else
+                result[idx[j]] = -err[j];
+        }
+        if (u) {
+            rc = run_batches(ct, e, upd, u, B_UPDATE, tmo, err2, &enomem);
+            if (rc)
+                goto out;
+            for (size_t j = 0; j < u; j++)
+                result[upd[j]] = err2[j] ? -err2[j] : NETOPS_CT_UPDATED;
+        }
+    }
+    if (enomem)
+        *stopped = ENOMEM;
+out:
+    free(idx);
+    free(upd);
+    free(err);
+    free(err2);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- simple requests */
+
+int netops_ct_delete(struct netops_ct *ct, const struct netops_ct_entry *e)
+{
+    size_t idx = 0;
+    int err = 0, enomem = 0;
+    int rc = run_batches(ct, e, &idx, 1, B_DELETE, 0, &err, &enomem);
+    return rc ? rc : err;
+}
+
+static int stats_attr_cb(const struct nlattr *attr, void *data)
+{
+    uint32_t *v = data;
+    int type = mnl_attr_get_type(attr);
+    if ((type == CTA_STATS_GLOBAL_ENTRIES || type == CTA_STATS_GLOBAL_MAX_ENTRIES) &&
+        mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
+        v[type] = ntohl(mnl_attr_get_u32(attr));
+    return MNL_CB_OK;
+}
+
+static int stats_cb(const struct nlmsghdr *nlh, void *data)
+{
+    mnl_attr_parse(nlh, sizeof(struct nfgenmsg), stats_attr_cb, data);
+    return MNL_CB_OK;
+}
+
+int netops_ct_count(struct netops_ct *ct, uint32_t *count, uint32_t *max)
+{
+    char buf[256];
+    uint32_t v[CTA_STATS_GLOBAL_MAX + 1] = { 0 };
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET_STATS,
+                                      NLM_F_REQUEST | NLM_F_ACK, ct->seq++, AF_UNSPEC);
+    int rc = request(ct, nlh, stats_cb, v);
+    if (rc)
+        return rc;
+    *count = v[CTA_STATS_GLOBAL_ENTRIES];
+    if (max)
+        *max = v[CTA_STATS_GLOBAL_MAX_ENTRIES];
+    return 0;
+}
+
+/* ---------------------------------------------------------------- dumps and events */
+
+static int cursor_new(struct netops_ct *ct, unsigned groups, struct netops_ct_cursor **out)
+{
+    struct netops_ct_cursor *c = calloc(1, sizeof *c);
+    if (!c)
+        return ENOMEM;
+    int rc = new_socket(ct->nsfd, groups, groups ? CT_RCVBUF : (1 << 20), &c->fd, &c->portid,
+                        NULL);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
+                         struct netops_ct_cursor **out)
+{
+    struct netops_ct_cursor *c;
+    int rc = cursor_new(ct, 0, &c);
+    if (rc)
+        return rc;
+    char buf[512];
+    uint8_t family = (f && (f->has & NETOPS_CTF_FAMILY)) ? f->family : AF_UNSPEC;
+    c->seq = ct->seq++;
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP,
+                                      c->seq, family);
+    if (f && (f->has & (NETOPS_CTF_MARK | NETOPS_CTF_FAMILY))) {
+        struct nfct_filter_dump *fd = nfct_filter_dump_create();
+        if (!fd) {
+            netops_ct_cursor_close(c);
+            return ENOMEM;
+        }
+        if (f->has & NETOPS_CTF_MARK) {
+            struct nfct_filter_dump_mark m = { f->mark, f->mark_mask };
+            nfct_filter_dump_set_attr(fd, NFCT_FILTER_DUMP_MARK, &m);
+        }
+        if (f->has & NETOPS_CTF_FAMILY)
+            nfct_filter_dump_set_attr_u8(fd, NFCT_FILTER_DUMP_L3NUM, f->family);
+        nfct_nlmsg_build_filter(nlh, fd);
+        nfct_filter_dump_destroy(fd);
+    }
+    if (f) {
+        c->filter = *f;
+        c->has_filter = 1;
+    }
+    rc = send_all(c->fd, nlh, nlh->nlmsg_len);
+    if (rc) {
+        netops_ct_cursor_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int netops_ct_events(struct netops_ct *ct, unsigned kinds, struct netops_ct_cursor **out)
+{
+    unsigned groups = 0;
+    if (kinds & NETOPS_CT_EV_NEW) groups |= NF_NETLINK_CONNTRACK_NEW;
+    if (kinds & NETOPS_CT_EV_UPDATE) groups |= NF_NETLINK_CONNTRACK_UPDATE;
+    if (kinds & NETOPS_CT_EV_DESTROY) groups |= NF_NETLINK_CONNTRACK_DESTROY;
+    if (!groups)
+        return EINVAL;
+    struct netops_ct_cursor *c;
+    int rc = cursor_new(ct, groups, &c);
+    if (rc)
+        return rc;
+    c->events = 1;
+    *out = c;
+    return 0;
+}
+
+int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
+                   struct netops_ct_entry *e)
+{
+    for (;;) {
+        if (c->done)
+            return 0;
+        while (c->pos < c->len) {
+            const struct nlmsghdr *h = (const void *)(c->buf + c->pos);
+            int rest = (int)(c->len - c->pos);
+            if (!mnl_nlmsg_ok(h, rest)) {
+                c->pos = c->len;
+                break;
+            }
+            c->pos += NLMSG_ALIGN(h->nlmsg_len);
+            if (h->nlmsg_type == NLMSG_DONE && !c->events) {
+                c->done = 1;
+                return 0;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
+                if (ne->error) {
+                    c->done = 1;
+                    return ne->error;
+                }
+                continue;
+            }
+            if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
+                continue;
+            struct nf_conntrack *ct = nfct_new();
+            if (!ct)
+                return -ENOMEM;
+            if (nfct_nlmsg_parse(h, ct) < 0) {
+                nfct_destroy(ct);
+                continue;
+            }
+            nfct_to_entry(ct, e);
+            nfct_destroy(ct);
+            if (c->has_filter && !netops_ct_match(&c->filter, e))
+                continue;
+            int type = h->nlmsg_type & 0xff;
+            if (kind)
+                *kind = type == IPCTNL_MSG_CT_DELETE ? NETOPS_CT_EV_DESTROY
+                      : (h->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) ? NETOPS_CT_EV_NEW
+                      : NETOPS_CT_EV_UPDATE;
+            return 1;
+        }
+        if (c->events && timeout_ms >= 0) {
+            struct pollfd p = { c->fd, POLLIN, 0 };
+            int r = poll(&p, 1, timeout_ms);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return -errno;
+            if (r == 0)
+                return 0;
+        }
+        ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c->pos = 0;
+        c->len = (size_t)n;
+    }
+}
+
+void netops_ct_cursor_close(struct netops_ct_cursor *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
+}
+
+/* ---------------------------------------------------------------- bulk by filter */
+
+/* Collect the entries matching f (dump on a second socket). */
+static int collect(struct netops_ct *ct, const struct netops_ct_filter *f,
+                   struct netops_ct_entry **out, size_t *n)
+{
+    struct netops_ct_cursor *c;
+    int rc = netops_ct_dump_start(ct, f, &c);
+    if (rc)
+        return rc;
+    size_t cap = 1024, len = 0;
+    struct netops_ct_entry *v = malloc(cap * sizeof *v);
+    if (!v) {
+        netops_ct_cursor_close(c);
+        return ENOMEM;
+    }
+    for (;;) {
+        if (len == cap) {
+            struct netops_ct_entry *nv = realloc(v, 2 * cap * sizeof *v);
+            if (!nv) {
+                rc = ENOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        int r = netops_ct_next(c, -1, NULL, &v[len]);
+        if (r < 0)
+            rc = -r;
+        if (r <= 0)
+            break;
+        len++;
+    }
+    netops_ct_cursor_close(c);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static int bulk(struct netops_ct *ct, const struct netops_ct_filter *f, int mode,
+                uint32_t seconds, size_t *ok, size_t *failed)
+{
+    struct netops_ct_entry *v = NULL;
+    size_t n = 0;
+    int rc = collect(ct, f, &v, &n);
+    if (rc)
+        return rc;
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    int *err = malloc((n ? n : 1) * sizeof *err);
+    int enomem = 0;
+    *ok = 0;
+    if (failed)
+        *failed = 0;
+    if (!idx || !err) {
+        rc = ENOMEM;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        rc = run_batches(ct, v, idx, n, mode, seconds, err, &enomem);
+        for (size_t i = 0; !rc && i < n; i++) {
+            if (err[i] == 0)
+                (*ok)++;
+            else if (failed && err[i] != ENOENT)  /* gone meanwhile: not a failure */
+                (*failed)++;
+        }
+    }
+    free(idx);
+    free(err);
+    free(v);
+    return rc;
+}
+
+int netops_ct_flush(struct netops_ct *ct, const struct netops_ct_filter *f, size_t *deleted)
+{
+    if (f && f->has & ~NETOPS_CTF_FAMILY)
+        return bulk(ct, f, B_DELETE, 0, deleted, NULL);
+    uint32_t before = 0;
+    int rc = netops_ct_count(ct, &before, NULL);
+    if (rc)
+        return rc;
+    if (f && (f->has & NETOPS_CTF_FAMILY))
+        return bulk(ct, f, B_DELETE, 0, deleted, NULL);
+    char buf[256];
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK,
+                                      ct->seq++, AF_UNSPEC);
+    rc = request(ct, nlh, NULL, NULL);
+    *deleted = before;
+    return rc;
+}
+
+int netops_ct_set_timeout(struct netops_ct *ct, const struct netops_ct_filter *f,
+                          uint32_t seconds, size_t *changed, size_t *failed)
+{
+    return bulk(ct, f, B_TIMEOUT, seconds, changed, failed);
+}
