@@ -30,10 +30,15 @@ local SAVE_STATUS = { "SEEN_REPLY", "ASSURED", "FIXED_TIMEOUT", "EXPECTED" }
 -- kernel).
 function M.key(e)
   local icmp = e.icmp or {}
+  local family = e.family
+  if not family and type(e.src) == "string" then
+    family = e.src:find(":", 1, true) and "ipv6" or "ipv4"
+  end
   return table.concat({
-    tostring(e.zone or 0), tostring(e.family or ""), tostring(e.proto),
+    tostring(e.zone or 0), tostring(family), tostring(e.proto),
     tostring(e.src), tostring(e.dst), tostring(e.sport or ""), tostring(e.dport or ""),
-    tostring(icmp.type or ""), tostring(icmp.code or ""), tostring(icmp.id or ""),
+    tostring(icmp.type or ""), tostring(e.icmp and (icmp.code or 0) or ""),
+    tostring(e.icmp and (icmp.id or 0) or ""),
   }, " ")
 end
 
