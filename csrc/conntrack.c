@@ -226,17 +226,60 @@ static int new_socket(int nsfd, unsigned groups, int rcvbuf, int *fdp, uint32_t 
     return 0;
 }
 
-int netops_ct_open(struct netops_ct **out, const char *netns, const char **where)
+static struct netops_ct *ct_alloc(void)
 {
     struct netops_ct *ct = calloc(1, sizeof *ct);
-    *where = "socket";
     if (!ct)
-        return ENOMEM;
+        return NULL;
     ct->fd = ct->nsfd = -1;
     ct->sbuf = malloc(CT_SENDMAX + CT_MSGMAX);
     ct->rslots = malloc((size_t)CT_RVEC * CT_RSLOT);
     ct->tmp = nfct_new();
-    int err = (!ct->sbuf || !ct->rslots || !ct->tmp) ? ENOMEM : 0;
+    if (!ct->sbuf || !ct->rslots || !ct->tmp) {
+        netops_ct_close(ct);
+        return NULL;
+    }
+    return ct;
+}
+
+static void set_batch_max(struct netops_ct *ct)
+{
+    int rcv = 0;
+    socklen_t l = sizeof rcv;
+    if (getsockopt(ct->fd, SOL_SOCKET, SO_RCVBUF, &rcv, &l) < 0)
+        rcv = 212992;
+    /* every reply to a batch must fit: a queued skb costs about 1 KiB */
+    ct->batch_max = (size_t)rcv / 1024;
+    if (ct->batch_max > 2048)
+        ct->batch_max = 2048;
+    if (ct->batch_max < 16)
+        ct->batch_max = 16;
+}
+
+/* A second socket in ct's namespace, for a worker thread. */
+static int ct_clone(struct netops_ct *ct, struct netops_ct **out)
+{
+    struct netops_ct *w = ct_alloc();
+    if (!w)
+        return ENOMEM;
+    int err = new_socket(ct->nsfd, 0, CT_RCVBUF, &w->fd, &w->portid, NULL);
+    if (err) {
+        netops_ct_close(w);
+        return err;
+    }
+    set_batch_max(w);
+    w->seq = ct->seq;
+    *out = w;
+    return 0;
+}
+
+int netops_ct_open(struct netops_ct **out, const char *netns, const char **where)
+{
+    struct netops_ct *ct = ct_alloc();
+    *where = "socket";
+    if (!ct)
+        return ENOMEM;
+    int err = 0;
     if (!err && netns) {
         char path[4096];
         if (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0)
@@ -258,16 +301,7 @@ int netops_ct_open(struct netops_ct **out, const char *netns, const char **where
         netops_ct_close(ct);
         return err;
     }
-    int rcv = 0;
-    socklen_t l = sizeof rcv;
-    if (getsockopt(ct->fd, SOL_SOCKET, SO_RCVBUF, &rcv, &l) < 0)
-        rcv = 212992;
-    /* every reply to a batch must fit: a queued skb costs about 1 KiB */
-    ct->batch_max = (size_t)rcv / 1024;
-    if (ct->batch_max > 2048)
-        ct->batch_max = 2048;
-    if (ct->batch_max < 16)
-        ct->batch_max = 16;
+    set_batch_max(ct);
     ct->seq = (uint32_t)time(NULL) << 8;
     *out = ct;
     return 0;
@@ -533,7 +567,7 @@ static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
     struct iovec iov[CT_RVEC];
     size_t k = 0;
     while (k < n) {
-        if (*enomem) {
+        if (__atomic_load_n(enomem, __ATOMIC_RELAXED)) {
             for (; k < n; k++)
                 err[k] = ENOMEM;
             return 0;
@@ -607,7 +641,7 @@ static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
                     if (s < k - first && ne->error) {
                         err[first + s] = -ne->error;
                         if (-ne->error == ENOMEM)
-                            *enomem = 1;
+                            __atomic_store_n(enomem, 1, __ATOMIC_RELAXED);
                     }
                 }
             }
@@ -616,59 +650,137 @@ static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
     return 0;
 }
 
-int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
-                     const unsigned char *skip, const struct netops_ct_commit_opts *opts,
-                     int *result, int *stopped)
+struct commit_job {
+    struct netops_ct *ct;
+    const struct netops_ct_entry *e;
+    size_t lo, hi;
+    const unsigned char *skip;
+    const struct netops_ct_commit_opts *opts;
+    int *result;
+    int *enomem;
+    int rc;
+};
+
+/* Commit e[lo..hi) on j->ct: creates first, EEXIST ones again as updates. */
+static int commit_range(struct commit_job *j)
 {
     size_t chunk = 4096;
     size_t *idx = malloc(chunk * sizeof *idx), *upd = malloc(chunk * sizeof *upd);
     int *err = malloc(chunk * sizeof *err), *err2 = malloc(chunk * sizeof *err2);
-    int rc = 0, enomem = 0;
+    int rc = 0;
+    const struct netops_ct_commit_opts *opts = j->opts;
     uint32_t tmo = opts ? opts->timeout : 0;
-    *stopped = 0;
     if (!idx || !upd || !err || !err2) {
         rc = ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        result[i] = NETOPS_CT_SKIPPED;
-    for (size_t base = 0; base < n && !enomem; base += chunk) {
+    for (size_t base = j->lo; base < j->hi && !__atomic_load_n(j->enomem, __ATOMIC_RELAXED);
+         base += chunk) {
         size_t m = 0, u = 0;
-        for (size_t i = base; i < n && i < base + chunk; i++) {
-            if (skip && skip[i])
+        for (size_t i = base; i < j->hi && i < base + chunk; i++) {
+            if (j->skip && j->skip[i])
                 continue;
-            if (!tmo && !(e[i].has & NETOPS_CT_HAS_TIMEOUT)) {
-                result[i] = -EINVAL;
+            if (!tmo && !(j->e[i].has & NETOPS_CT_HAS_TIMEOUT)) {
+                j->result[i] = -EINVAL;
                 continue;
             }
             idx[m++] = i;
         }
-        rc = run_batches(ct, e, idx, m, B_CREATE, tmo, err, &enomem);
+        rc = run_batches(j->ct, j->e, idx, m, B_CREATE, tmo, err, j->enomem);
         if (rc)
             goto out;
-        for (size_t j = 0; j < m; j++) {
-            if (err[j] == 0)
-                result[idx[j]] = NETOPS_CT_CREATED;
-            else if (err[j] == EEXIST && !(opts && opts->create_only))
-                upd[u++] = idx[j];
+        for (size_t k = 0; k < m; k++) {
+            if (err[k] == 0)
+                j->result[idx[k]] = NETOPS_CT_CREATED;
+            else if (err[k] == EEXIST && !(opts && opts->create_only))
+                upd[u++] = idx[k];
             else
-                result[idx[j]] = -err[j];
+                j->result[idx[k]] = -err[k];
         }
         if (u) {
-            rc = run_batches(ct, e, upd, u, B_UPDATE, tmo, err2, &enomem);
+            rc = run_batches(j->ct, j->e, upd, u, B_UPDATE, tmo, err2, j->enomem);
             if (rc)
                 goto out;
-            for (size_t j = 0; j < u; j++)
-                result[upd[j]] = err2[j] ? -err2[j] : NETOPS_CT_UPDATED;
+            for (size_t k = 0; k < u; k++)
+                j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_UPDATED;
         }
     }
-    if (enomem)
-        *stopped = ENOMEM;
 out:
     free(idx);
     free(upd);
     free(err);
     free(err2);
+    return rc;
+}
+
+static void *commit_thread(void *arg)
+{
+    struct commit_job *j = arg;
+    j->rc = commit_range(j);
+    return NULL;
+}
+
+#define CT_MAX_THREADS 8
+
+int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
+                     const unsigned char *skip, const struct netops_ct_commit_opts *opts,
+                     int *result, int *stopped)
+{
+    int enomem = 0, rc = 0;
+    size_t threads = opts && opts->threads ? opts->threads : 0;
+    if (!threads) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n >= 16384 && cpus > 1 ? (size_t)(cpus < 4 ? cpus : 4) : 1;
+    }
+    if (threads > CT_MAX_THREADS)
+        threads = CT_MAX_THREADS;
+    if (threads > n / 1024 + 1)
+        threads = n / 1024 + 1;
+    *stopped = 0;
+    for (size_t i = 0; i < n; i++)
+        result[i] = NETOPS_CT_SKIPPED;
+    struct commit_job jobs[CT_MAX_THREADS];
+    pthread_t tid[CT_MAX_THREADS];
+    int started[CT_MAX_THREADS] = { 0 };
+    size_t used = 0;
+    for (size_t k = 0; k < threads; k++) {
+        struct netops_ct *w = ct;
+        if (k > 0 && ct_clone(ct, &w) != 0)
+            break;      /* fewer workers: the ranges are cut below */
+        jobs[k].ct = w;
+        used++;
+    }
+    for (size_t k = 0; k < used; k++) {
+        jobs[k].e = e;
+        jobs[k].lo = n * k / used;
+        jobs[k].hi = n * (k + 1) / used;
+        jobs[k].skip = skip;
+        jobs[k].opts = opts;
+        jobs[k].result = result;
+        jobs[k].enomem = &enomem;
+        jobs[k].rc = 0;
+    }
+    for (size_t k = 1; k < used; k++) {
+        if (pthread_create(&tid[k], NULL, commit_thread, &jobs[k]) == 0) {
+            started[k] = 1;
+        } else {   /* run it here instead */
+            jobs[k].rc = commit_range(&jobs[k]);
+        }
+    }
+    jobs[0].rc = commit_range(&jobs[0]);
+    for (size_t k = 1; k < used; k++)
+        if (started[k])
+            pthread_join(tid[k], NULL);
+    for (size_t k = 0; k < used; k++) {
+        if (!rc && jobs[k].rc)
+            rc = jobs[k].rc;
+        if (k > 0) {
+            ct->seq = jobs[k].ct->seq > ct->seq ? jobs[k].ct->seq : ct->seq;
+            netops_ct_close(jobs[k].ct);
+        }
+    }
+    if (enomem)
+        *stopped = ENOMEM;
     return rc;
 }
 

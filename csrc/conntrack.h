@@ -67,6 +67,8 @@ enum { NETOPS_CT_SKIPPED = 0, NETOPS_CT_CREATED = 1, NETOPS_CT_UPDATED = 2 };
 struct netops_ct_commit_opts {
     uint32_t timeout;      /* non-zero: overrides every entry's timeout */
     int create_only;       /* existing entries fail with EEXIST */
+    unsigned threads;      /* sockets/threads sharing the work; 0: automatic
+                              (1 below 16384 entries, else one per CPU, at most 4) */
 };
 
 struct netops_ct;          /* a ctnetlink socket bound in one namespace */
@@ -88,7 +90,9 @@ void netops_ct_close(struct netops_ct *ct);
 int netops_ct_count(struct netops_ct *ct, uint32_t *count, uint32_t *max);
 
 /*
- * Create or update n entries, many messages per sendmsg.  result[i] becomes
+ * Create or update n entries, many messages per sendmsg; large sets are
+ * split over several sockets, each sending from its own thread, so the
+ * kernel's share of the work runs on several CPUs.  result[i] becomes
  * NETOPS_CT_CREATED, NETOPS_CT_UPDATED, a negative errno, or stays
  * NETOPS_CT_SKIPPED where skip is non-NULL and skip[i] is set (the caller
  * found the entry invalid), or where the table filled up (ENOMEM) and the

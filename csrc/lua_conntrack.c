@@ -64,16 +64,22 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
-static void set_addr(lua_State *L, const char *k, const unsigned char *a, int family)
+
+static void push_addr(lua_State *L, const unsigned char *a, int family)
 {
     char buf[NETOPS_ADDR_MAX];
     size_t n = netops_addr_format(a, family == AF_INET ? 4 : 6, buf);
     lua_pushlstring(L, buf, n);
-    lua_setfield(L, -2, k);
 }
 
 static void push_entry(lua_State *L, const struct netops_ct_entry *e)
 {
+    int alen = e->family == AF_INET ? 4 : 16;
+    /* the two original addresses, formatted once: without NAT the reply
+     * tuple reuses them */
+    push_addr(L, e->orig.src, e->family);
+    push_addr(L, e->orig.dst, e->family);
+    int s = lua_gettop(L) - 1, d = s + 1;
     lua_createtable(L, 0, 16);
     set_str(L, "family", family_name(e->family));
     const char *pn = netops_ct_proto_name(e->proto);
@@ -81,15 +87,25 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e)
         set_str(L, "proto", pn);
     else
         set_int(L, "proto", e->proto);
-    set_addr(L, "src", e->orig.src, e->family);
-    set_addr(L, "dst", e->orig.dst, e->family);
+    lua_pushvalue(L, s);
+    lua_setfield(L, -2, "src");
+    lua_pushvalue(L, d);
+    lua_setfield(L, -2, "dst");
     if (e->has & NETOPS_CT_HAS_PORTS) {
         set_int(L, "sport", e->orig.sport);
         set_int(L, "dport", e->orig.dport);
     }
     lua_createtable(L, 0, 4);
-    set_addr(L, "src", e->reply.src, e->family);
-    set_addr(L, "dst", e->reply.dst, e->family);
+    if (memcmp(e->reply.src, e->orig.dst, alen) == 0)
+        lua_pushvalue(L, d);
+    else
+        push_addr(L, e->reply.src, e->family);
+    lua_setfield(L, -2, "src");
+    if (memcmp(e->reply.dst, e->orig.src, alen) == 0)
+        lua_pushvalue(L, s);
+    else
+        push_addr(L, e->reply.dst, e->family);
+    lua_setfield(L, -2, "dst");
     if (e->has & NETOPS_CT_HAS_PORTS) {
         set_int(L, "sport", e->reply.sport);
         set_int(L, "dport", e->reply.dport);
@@ -130,6 +146,8 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e)
     lua_setfield(L, -2, "status");
     if (e->has & NETOPS_CT_HAS_ID)
         set_int(L, "id", e->id);
+    lua_replace(L, s);    /* the entry where src was; drop dst */
+    lua_settop(L, s);
 }
 
 /* Integer field k of the table at t in [lo, hi]: 1 found, 0 absent, -1 bad. */
@@ -533,12 +551,16 @@ static int ct_commit(lua_State *L)
 {
     LCt *h = check_ct(L);
     luaL_checktype(L, 2, LUA_TTABLE);
-    struct netops_ct_commit_opts opts = { 0, 0 };
+    struct netops_ct_commit_opts opts = { 0, 0, 0 };
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         lua_getfield(L, 3, "timeout");
         if (!lua_isnil(L, -1))
             opts.timeout = (uint32_t)luax_checkrange(L, -1, 1, 0xffffffffLL);
+        lua_pop(L, 1);
+        lua_getfield(L, 3, "threads");
+        if (!lua_isnil(L, -1))
+            opts.threads = (unsigned)luax_checkrange(L, -1, 1, 8);
         lua_pop(L, 1);
         lua_getfield(L, 3, "create_only");
         opts.create_only = lua_toboolean(L, -1);
