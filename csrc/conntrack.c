@@ -433,12 +433,29 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
         nfct_set_attr_u16(c, ATTR_ZONE, e->zone);
     if (mode == B_DELETE)
         return;
+    if (mode == B_CREATE && (e->has & NETOPS_CT_HAS_MASTER)) {
+        /* create-only: the kernel refuses a master on update (EOPNOTSUPP) */
+        nfct_set_attr_u8(c, ATTR_MASTER_L3PROTO, e->family);
+        set_addr(c, e->family, ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV6_SRC, e->master.src);
+        set_addr(c, e->family, ATTR_MASTER_IPV4_DST, ATTR_MASTER_IPV6_DST, e->master.dst);
+        nfct_set_attr_u8(c, ATTR_MASTER_L4PROTO, e->master_proto);
+        if (has_ports(e->master_proto)) {
+            nfct_set_attr_u16(c, ATTR_MASTER_PORT_SRC, htons(e->master.sport));
+            nfct_set_attr_u16(c, ATTR_MASTER_PORT_DST, htons(e->master.dport));
+        }
+    }
     nfct_set_attr_u32(c, ATTR_TIMEOUT, timeout);
     if (mode == B_TIMEOUT)
         return;
     uint32_t status = IPS_SEEN_REPLY | IPS_ASSURED;
     if (e->has & NETOPS_CT_HAS_STATUS)
         status |= e->status & IPS_FIXED_TIMEOUT;
+    /* Never EXPECTED on create (the kernel sets it itself for an entry with
+     * a master).  On update it must be echoed: the kernel refuses to toggle
+     * it (EBUSY), and libnetfilter_conntrack adds CONFIRMED on its own. */
+    if (mode == B_UPDATE && ((e->has & NETOPS_CT_HAS_MASTER) ||
+                             ((e->has & NETOPS_CT_HAS_STATUS) && (e->status & IPS_EXPECTED))))
+        status |= IPS_EXPECTED;
     nfct_set_attr_u32(c, ATTR_STATUS, status);
     if (e->has & NETOPS_CT_HAS_MARK)
         nfct_set_attr_u32(c, ATTR_MARK, e->mark);
@@ -516,6 +533,16 @@ static void nfct_to_entry(const struct nf_conntrack *c, struct netops_ct_entry *
     if (nfct_attr_is_set(c, ATTR_ID)) {
         e->has |= NETOPS_CT_HAS_ID;
         e->id = nfct_get_attr_u32(c, ATTR_ID);
+    }
+    if (nfct_attr_is_set(c, ATTR_MASTER_IPV4_SRC) || nfct_attr_is_set(c, ATTR_MASTER_IPV6_SRC)) {
+        e->has |= NETOPS_CT_HAS_MASTER;
+        e->master_proto = nfct_get_attr_u8(c, ATTR_MASTER_L4PROTO);
+        get_addr(c, e->family, ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV6_SRC, e->master.src);
+        get_addr(c, e->family, ATTR_MASTER_IPV4_DST, ATTR_MASTER_IPV6_DST, e->master.dst);
+        if (has_ports(e->master_proto)) {
+            e->master.sport = ntohs(nfct_get_attr_u16(c, ATTR_MASTER_PORT_SRC));
+            e->master.dport = ntohs(nfct_get_attr_u16(c, ATTR_MASTER_PORT_DST));
+        }
     }
 }
 
@@ -722,11 +749,11 @@ static void *commit_thread(void *arg)
 
 #define CT_MAX_THREADS 8
 
-int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
-                     const unsigned char *skip, const struct netops_ct_commit_opts *opts,
-                     int *result, int *stopped)
+static int commit_core(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
+                       const unsigned char *skip, const struct netops_ct_commit_opts *opts,
+                       int *result, int *enomem_p)
 {
-    int enomem = 0, rc = 0;
+    int rc = 0;
     size_t threads = opts && opts->threads ? opts->threads : 0;
     if (!threads) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -736,9 +763,6 @@ int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size
         threads = CT_MAX_THREADS;
     if (threads > n / 1024 + 1)
         threads = n / 1024 + 1;
-    *stopped = 0;
-    for (size_t i = 0; i < n; i++)
-        result[i] = NETOPS_CT_SKIPPED;
     struct commit_job jobs[CT_MAX_THREADS];
     pthread_t tid[CT_MAX_THREADS];
     int started[CT_MAX_THREADS] = { 0 };
@@ -757,7 +781,7 @@ int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size
         jobs[k].skip = skip;
         jobs[k].opts = opts;
         jobs[k].result = result;
-        jobs[k].enomem = &enomem;
+        jobs[k].enomem = enomem_p;
         jobs[k].rc = 0;
     }
     for (size_t k = 1; k < used; k++) {
@@ -778,6 +802,37 @@ int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size
             ct->seq = jobs[k].ct->seq > ct->seq ? jobs[k].ct->seq : ct->seq;
             netops_ct_close(jobs[k].ct);
         }
+    }
+    return rc;
+}
+
+int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
+                     const unsigned char *skip, const struct netops_ct_commit_opts *opts,
+                     int *result, int *stopped)
+{
+    int enomem = 0, rc;
+    size_t related = 0;
+    *stopped = 0;
+    for (size_t i = 0; i < n; i++) {
+        result[i] = NETOPS_CT_SKIPPED;
+        if ((e[i].has & NETOPS_CT_HAS_MASTER) && !(skip && skip[i]))
+            related++;
+    }
+    if (!related) {
+        rc = commit_core(ct, e, n, skip, opts, result, &enomem);
+    } else {
+        /* masters (and unrelated entries) first, then the related ones */
+        unsigned char *sk = malloc(n);
+        if (!sk)
+            return ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            sk[i] = (skip && skip[i]) || (e[i].has & NETOPS_CT_HAS_MASTER);
+        rc = commit_core(ct, e, n, sk, opts, result, &enomem);
+        for (size_t i = 0; i < n; i++)
+            sk[i] = (skip && skip[i]) || !(e[i].has & NETOPS_CT_HAS_MASTER);
+        if (!rc && !enomem)
+            rc = commit_core(ct, e, n, sk, opts, result, &enomem);
+        free(sk);
     }
     if (enomem)
         *stopped = ENOMEM;

@@ -24,6 +24,7 @@ enum {
     NETOPS_CT_HAS_STATUS  = 1 << 7,
     NETOPS_CT_HAS_PORTS   = 1 << 8,  /* sport/dport (tcp, udp, sctp, dccp, udplite) */
     NETOPS_CT_HAS_VTAG    = 1 << 9,  /* SCTP verification tags */
+    NETOPS_CT_HAS_MASTER  = 1 << 10, /* a related entry: its master's tuple */
 };
 
 struct netops_ct_tuple {
@@ -42,7 +43,8 @@ struct netops_ct_entry {
     uint32_t timeout, mark, status, id;
     uint32_t vtag_orig, vtag_reply;
     unsigned has;                    /* NETOPS_CT_HAS_* */
-    struct netops_ct_tuple orig, reply;
+    uint8_t master_proto;            /* the master's protocol (same family) */
+    struct netops_ct_tuple orig, reply, master;
 };
 
 /* Dump/flush filter: fields whose bit is set in has must match. */
@@ -92,7 +94,9 @@ int netops_ct_count(struct netops_ct *ct, uint32_t *count, uint32_t *max);
 /*
  * Create or update n entries, many messages per sendmsg; large sets are
  * split over several sockets, each sending from its own thread, so the
- * kernel's share of the work runs on several CPUs.  result[i] becomes
+ * kernel's share of the work runs on several CPUs.  Entries with a master
+ * tuple (related entries) are sent after all the others, so their masters
+ * exist when they arrive.  result[i] becomes
  * NETOPS_CT_CREATED, NETOPS_CT_UPDATED, a negative errno, or stays
  * NETOPS_CT_SKIPPED where skip is non-NULL and skip[i] is set (the caller
  * found the entry invalid), or where the table filled up (ENOMEM) and the

@@ -65,6 +65,12 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
 }
 
 
+static int needs_ports(int proto)
+{
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
+           proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
+}
+
 static void push_addr(lua_State *L, const unsigned char *a, int family)
 {
     char buf[NETOPS_ADDR_MAX];
@@ -146,6 +152,23 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e)
     lua_setfield(L, -2, "status");
     if (e->has & NETOPS_CT_HAS_ID)
         set_int(L, "id", e->id);
+    if (e->has & NETOPS_CT_HAS_MASTER) {
+        lua_createtable(L, 0, 5);
+        const char *mp = netops_ct_proto_name(e->master_proto);
+        if (mp)
+            set_str(L, "proto", mp);
+        else
+            set_int(L, "proto", e->master_proto);
+        push_addr(L, e->master.src, e->family);
+        lua_setfield(L, -2, "src");
+        push_addr(L, e->master.dst, e->family);
+        lua_setfield(L, -2, "dst");
+        if (needs_ports(e->master_proto)) {
+            set_int(L, "sport", e->master.sport);
+            set_int(L, "dport", e->master.dport);
+        }
+        lua_setfield(L, -2, "master");
+    }
     lua_replace(L, s);    /* the entry where src was; drop dst */
     lua_settop(L, s);
 }
@@ -214,12 +237,6 @@ static int addr_field(lua_State *L, int t, const char *k, unsigned char out[16],
     }
     lua_pop(L, 1);
     return r == 4 ? AF_INET : AF_INET6;
-}
-
-static int needs_ports(int proto)
-{
-    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
-           proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
 }
 
 /*
@@ -374,6 +391,38 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e)
             lua_pop(L, 1);
         }
         e->has |= NETOPS_CT_HAS_STATUS;
+    }
+    lua_pop(L, 1);
+    int mt = lua_getfield(L, idx, "master");
+    if (mt == LUA_TTABLE) {
+        int m = lua_gettop(L);
+        int mp = p;
+        if (lua_getfield(L, m, "proto") != LUA_TNIL) {
+            mp = parse_proto(L, -1, &err);
+            if (mp < 0) { lua_remove(L, -2); lua_remove(L, -2); return err; }
+        }
+        lua_pop(L, 1);
+        e->master_proto = (uint8_t)mp;
+        int ms = addr_field(L, m, "src", e->master.src, &err);
+        if (ms < 0) { lua_remove(L, m); return err; }
+        int md = addr_field(L, m, "dst", e->master.dst, &err);
+        if (md < 0) { lua_remove(L, m); return err; }
+        if (ms != fs || md != fs) {
+            lua_pop(L, 1);
+            return lua_pushstring(L, "master needs src and dst of the entry's family");
+        }
+        if (needs_ports(mp)) {
+            a = int_field(L, m, "sport", 0, 65535, &v, &err);
+            if (a <= 0) { lua_remove(L, m); return a < 0 ? err : lua_pushstring(L, "missing master.sport"); }
+            e->master.sport = (uint16_t)v;
+            a = int_field(L, m, "dport", 0, 65535, &v, &err);
+            if (a <= 0) { lua_remove(L, m); return a < 0 ? err : lua_pushstring(L, "missing master.dport"); }
+            e->master.dport = (uint16_t)v;
+        }
+        e->has |= NETOPS_CT_HAS_MASTER;
+    } else if (mt != LUA_TNIL) {
+        lua_pop(L, 1);
+        return lua_pushstring(L, "master must be a table");
     }
     lua_pop(L, 1);
     if (p == IPPROTO_SCTP && lua_getfield(L, idx, "vtag") == LUA_TTABLE) {
@@ -590,9 +639,8 @@ static int ct_commit(lua_State *L)
     }
     int stopped = 0;
     int err = netops_ct_commit(h->ct, e, cnt, skip, &opts, res, &stopped);
-    free(e);
     if (err) {
-        free(skip); free(res);
+        free(e); free(skip); free(res);
         return fail(L, h->netns, "commit", err);
     }
     lua_Integer created = 0, updated = 0, failed = 0, nerr = 0;
@@ -611,7 +659,10 @@ static int ct_commit(lua_State *L)
             eno = EINVAL;
         } else if (res[i] < 0) {
             eno = -res[i];
-            msg = lua_pushstring(L, netops_ct_strerror(eno));
+            if (eno == ENOENT && (e[i].has & NETOPS_CT_HAS_MASTER))
+                msg = lua_pushstring(L, "its master entry is not in the table (commit the master too)");
+            else
+                msg = lua_pushstring(L, netops_ct_strerror(eno));
         } else {
             eno = stopped ? stopped : EAGAIN;
             msg = lua_pushstring(L, "not tried: the table was full (nf_conntrack_max)");
@@ -629,7 +680,7 @@ static int ct_commit(lua_State *L)
         lua_seti(L, errs, ++nerr);
         lua_pop(L, 1);     /* msg */
     }
-    free(skip); free(res);
+    free(e); free(skip); free(res);
     lua_setfield(L, out, "errors");
     set_int(L, "created", created);
     set_int(L, "updated", updated);
