@@ -92,7 +92,7 @@ fuzz: deps $(FUZZERS)
 # Benchmarks: netops and its rivals side by side, ratios printed.
 bench: deps
 	@$(MAKE) --no-print-directory build
-	@set -e; for b in bench/[0-9]*; do echo "== $$b"; NETOPS_BUILD=$(BUILD) $$b; done
+	@set -e; for b in bench/[0-9]*; do [ -x "$$b" ] || continue; echo "== $$b"; NETOPS_BUILD=$(BUILD) ./$$b; done
 
 demo: deps
 	@$(MAKE) --no-print-directory build
