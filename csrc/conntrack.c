@@ -395,7 +395,8 @@ static int is_icmp(uint8_t proto)
     return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
 }
 
-enum { B_CREATE, B_UPDATE, B_TIMEOUT, B_DELETE };
+/* B_UPDATE creates when missing; B_UPDATE_ONLY fails with ENOENT instead. */
+enum { B_CREATE, B_UPDATE, B_UPDATE_ONLY, B_TIMEOUT, B_DELETE };
 
 /* Fill c for a request of kind mode about e. */
 static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *c, int mode,
@@ -409,7 +410,7 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
         nfct_set_attr_u16(c, ATTR_PORT_SRC, htons(e->orig.sport));
         nfct_set_attr_u16(c, ATTR_PORT_DST, htons(e->orig.dport));
     }
-    if (mode == B_CREATE || mode == B_UPDATE) {
+    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY) {
         if (e->has & NETOPS_CT_HAS_REPLY) {
             nfct_set_attr_u8(c, ATTR_REPL_L3PROTO, e->family);
             nfct_set_attr_u8(c, ATTR_REPL_L4PROTO, e->proto);
@@ -453,7 +454,8 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
     /* Never EXPECTED on create (the kernel sets it itself for an entry with
      * a master).  On update it must be echoed: the kernel refuses to toggle
      * it (EBUSY), and libnetfilter_conntrack adds CONFIRMED on its own. */
-    if (mode == B_UPDATE && ((e->has & NETOPS_CT_HAS_MASTER) ||
+    if ((mode == B_UPDATE || mode == B_UPDATE_ONLY) &&
+        ((e->has & NETOPS_CT_HAS_MASTER) ||
                              ((e->has & NETOPS_CT_HAS_STATUS) && (e->status & IPS_EXPECTED))))
         status |= IPS_EXPECTED;
     nfct_set_attr_u32(c, ATTR_STATUS, status);
@@ -697,6 +699,7 @@ static int commit_range(struct commit_job *j)
     int rc = 0;
     const struct netops_ct_commit_opts *opts = j->opts;
     uint32_t tmo = opts ? opts->timeout : 0;
+    int prefer_update = 0;
     if (!idx || !upd || !err || !err2) {
         rc = ENOMEM;
         goto out;
@@ -713,24 +716,58 @@ static int commit_range(struct commit_job *j)
             }
             idx[m++] = i;
         }
-        rc = run_batches(j->ct, j->e, idx, m, B_CREATE, tmo, err, j->enomem);
-        if (rc)
-            goto out;
-        for (size_t k = 0; k < m; k++) {
-            if (err[k] == 0)
-                j->result[idx[k]] = NETOPS_CT_CREATED;
-            else if (err[k] == EEXIST && !(opts && opts->create_only))
-                upd[u++] = idx[k];
-            else
-                j->result[idx[k]] = -err[k];
-        }
-        if (u) {
-            rc = run_batches(j->ct, j->e, upd, u, B_UPDATE, tmo, err2, j->enomem);
+        size_t created = 0, updated = 0;
+        if (!prefer_update) {
+            /* create; those that exist (EEXIST) again as updates */
+            rc = run_batches(j->ct, j->e, idx, m, B_CREATE, tmo, err, j->enomem);
             if (rc)
                 goto out;
-            for (size_t k = 0; k < u; k++)
-                j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_UPDATED;
+            for (size_t k = 0; k < m; k++) {
+                if (err[k] == 0) {
+                    j->result[idx[k]] = NETOPS_CT_CREATED;
+                    created++;
+                } else if (err[k] == EEXIST && !(opts && opts->create_only)) {
+                    upd[u++] = idx[k];
+                } else {
+                    j->result[idx[k]] = -err[k];
+                }
+            }
+            if (u) {
+                rc = run_batches(j->ct, j->e, upd, u, B_UPDATE, tmo, err2, j->enomem);
+                if (rc)
+                    goto out;
+                for (size_t k = 0; k < u; k++) {
+                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_UPDATED;
+                    updated += !err2[k];
+                }
+            }
+        } else {
+            /* the table held most of the last chunk: update first, and
+             * create those that are missing (ENOENT) */
+            rc = run_batches(j->ct, j->e, idx, m, B_UPDATE_ONLY, tmo, err, j->enomem);
+            if (rc)
+                goto out;
+            for (size_t k = 0; k < m; k++) {
+                if (err[k] == 0) {
+                    j->result[idx[k]] = NETOPS_CT_UPDATED;
+                    updated++;
+                } else if (err[k] == ENOENT) {
+                    upd[u++] = idx[k];
+                } else {
+                    j->result[idx[k]] = -err[k];
+                }
+            }
+            if (u) {
+                rc = run_batches(j->ct, j->e, upd, u, B_CREATE, tmo, err2, j->enomem);
+                if (rc)
+                    goto out;
+                for (size_t k = 0; k < u; k++) {
+                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_CREATED;
+                    created += !err2[k];
+                }
+            }
         }
+        prefer_update = !(opts && opts->create_only) && updated > created;
     }
 out:
     free(idx);
@@ -755,10 +792,8 @@ static int commit_core(struct netops_ct *ct, const struct netops_ct_entry *e, si
 {
     int rc = 0;
     size_t threads = opts && opts->threads ? opts->threads : 0;
-    if (!threads) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n >= 16384 && cpus > 1 ? (size_t)(cpus < 4 ? cpus : 4) : 1;
-    }
+    if (!threads)
+        threads = 1;   /* see netops_ct_commit_opts.threads */
     if (threads > CT_MAX_THREADS)
         threads = CT_MAX_THREADS;
     if (threads > n / 1024 + 1)

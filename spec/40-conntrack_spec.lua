@@ -203,9 +203,16 @@ describe("netops.conntrack in namespaces", function()
       return
     end
     local entries = lab.synthetic(100000, 3600)
-    local r = h:commit(entries)
+    local r = h:commit(entries, { threads = 2 })
     assert.is_table(r)
     assert.equal(100000, r.created); assert.equal(0, r.failed)
+    -- again: all updates (sent as updates first once a chunk shows the table
+    -- holds them); then a quarter deleted and all committed once more
+    r = h:commit(entries)
+    assert.equal(0, r.created); assert.equal(100000, r.updated); assert.equal(0, r.failed)
+    assert.equal(25000, assert(h:flush { mark = 1 }))
+    r = h:commit(entries)
+    assert.equal(25000, r.created); assert.equal(75000, r.updated); assert.equal(0, r.failed)
     assert.equal(100000, (h:count()))
     local marked = assert(h:list { mark = 1 })
     assert.equal(25000, #marked)
