@@ -270,6 +270,13 @@ describe("netops.conntrack in namespaces", function()
     assert.equal(22, r.errors[5].errno)   -- EINVAL from the kernel
     local have = keyset(assert(h:list()))
     for _, i in ipairs { 1, 3, 6, 8 } do assert.truthy(have[ct.key(list[i])], "entry " .. i .. " not committed") end
+    -- delete one by its tuple; a second delete finds nothing
+    assert.is_true(h:delete(list[3]))
+    local ok, err, code = h:delete(list[3])
+    assert.is_nil(ok); assert.matches("delete: no such entry", err); assert.equal(2, code)
+    assert.equal(3, #assert(h:list()))
+    local empty = assert(h:commit {})
+    assert.same({ 0, 0, 0, {} }, { empty.created, empty.updated, empty.failed, empty.errors })
   end)
 
   it("commits masters before their related entries, whatever the order given", function()
