@@ -605,11 +605,11 @@ static int ct_commit(lua_State *L)
         luaL_checktype(L, 3, LUA_TTABLE);
         lua_getfield(L, 3, "timeout");
         if (!lua_isnil(L, -1))
-            opts.timeout = (uint32_t)luax_checkrange(L, -1, 1, 0xffffffffLL);
+            opts.timeout = (uint32_t)luax_checkrange(L, lua_gettop(L), 1, 0xffffffffLL);
         lua_pop(L, 1);
         lua_getfield(L, 3, "threads");
         if (!lua_isnil(L, -1))
-            opts.threads = (unsigned)luax_checkrange(L, -1, 1, 8);
+            opts.threads = (unsigned)luax_checkrange(L, lua_gettop(L), 1, 8);
         lua_pop(L, 1);
         lua_getfield(L, 3, "create_only");
         opts.create_only = lua_toboolean(L, -1);
