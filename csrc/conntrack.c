@@ -633,6 +633,32 @@ static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
     return 0;
 }
 
+int netops_ct_parse(const void *msg, size_t len, struct netops_ct_entry *e)
+{
+    const struct nlmsghdr *nlh = msg;
+    if (len < NLMSG_HDRLEN || nlh->nlmsg_len < NLMSG_HDRLEN || NLMSG_ALIGN(nlh->nlmsg_len) > len)
+        return -1;
+    if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
+        return -1;
+    return parse_entry(nlh, e);
+}
+
+size_t netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap)
+{
+    if (cap < CT_MSGMAX)
+        return 0;
+    struct nf_conntrack *c = nfct_new();
+    if (!c)
+        return 0;
+    entry_to_nfct(e, c, update ? B_UPDATE : B_CREATE, e->timeout);
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_NEW,
+                                      NLM_F_REQUEST | NLM_F_CREATE | (update ? 0 : NLM_F_EXCL),
+                                      1, e->family);
+    int r = nfct_nlmsg_build(nlh, c);
+    nfct_destroy(c);
+    return r < 0 ? 0 : nlh->nlmsg_len;
+}
+
 static int addr_eq(const unsigned char *a, const unsigned char *b, int family)
 {
     return memcmp(a, b, family == AF_INET ? 4 : 16) == 0;

@@ -138,6 +138,13 @@ int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
                    struct netops_ct_entry *e);
 void netops_ct_cursor_close(struct netops_ct_cursor *c);
 
+/* One ctnetlink message (a dump record or an event) into *e: 0, or -1 when
+ * it is not a conntrack entry.  Safe on any bytes (fuzzed). */
+int netops_ct_parse(const void *msg, size_t len, struct netops_ct_entry *e);
+/* The create (or update) request commit would send for e, into buf (at
+ * least 1024 bytes); returns its length, 0 on failure.  For tests. */
+size_t netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap);
+
 /* Names: protocol, TCP/SCTP state, status bits.  NULL / -1 when unknown. */
 const char *netops_ct_proto_name(uint8_t proto);
 int netops_ct_proto_number(const char *name);
