@@ -1055,7 +1055,7 @@ int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
     c->seq = ct->seq++;
     struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP,
                                       c->seq, family);
-    if (f && (f->has & (NETOPS_CTF_MARK | NETOPS_CTF_FAMILY))) {
+    if (f && (f->has & (NETOPS_CTF_MARK | NETOPS_CTF_FAMILY | NETOPS_CTF_STATUS))) {
         struct nfct_filter_dump *fd = nfct_filter_dump_create();
         if (!fd) {
             netops_ct_cursor_close(c);
@@ -1067,6 +1067,11 @@ int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
         }
         if (f->has & NETOPS_CTF_FAMILY)
             nfct_filter_dump_set_attr_u8(fd, NFCT_FILTER_DUMP_L3NUM, f->family);
+        if ((f->has & NETOPS_CTF_STATUS) && f->status) {
+            /* kernels without status filtering ignore it: C checks again */
+            struct nfct_filter_dump_mark m = { f->status, f->status };
+            nfct_filter_dump_set_attr(fd, NFCT_FILTER_DUMP_STATUS, &m);
+        }
         nfct_nlmsg_build_filter(nlh, fd);
         nfct_filter_dump_destroy(fd);
     }

@@ -154,6 +154,11 @@ describe("netops.conntrack in namespaces", function()
     local n = 0
     for _ in h:dump { proto = "icmpv6" } do n = n + 1 end
     assert.equal(1, n)
+    local assured = assert(h:list { status = { ASSURED = true } })
+    for _, e in ipairs(assured) do assert.is_true(e.status.ASSURED) end
+    local want = 0
+    for _, e in ipairs(mine) do if e.status.ASSURED then want = want + 1 end end
+    assert.equal(want, #assured)
     h:close()
   end)
 
@@ -358,6 +363,14 @@ describe("netops.conntrack in namespaces", function()
     assert.truthy(found, "no new event for the ping")
     assert.equal(8, found.icmp.type)
     assert.equal(lab.server4, found.reply.src)
+    -- deleting it is a destroy event with the same tuple
+    local gone
+    local it2, s2, c2, cl2 = assert(h:events("destroy", { timeout = 5 }))
+    assert.is_true(h:delete(found))
+    for ev in it2, s2, c2, cl2 do
+      if ev.kind == "destroy" and ct.key(ev.entry) == ct.key(found) then gone = ev; break end
+    end
+    assert.truthy(gone, "no destroy event after delete")
   end)
 
   it("closes with <close>, raises after close and leaks no fd over 1,000 open/close", function()
