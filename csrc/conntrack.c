@@ -1043,6 +1043,65 @@ static int cursor_new(struct netops_ct *ct, unsigned groups, struct netops_ct_cu
     return 0;
 }
 
+/* Flags of the kernel's CTA_FILTER (net/netfilter/nf_internals.h; not in
+ * the uapi headers).  Linux 5.8+; older kernels ignore the attribute. */
+#define CTF_IP_SRC    (1u << 0)
+#define CTF_IP_DST    (1u << 1)
+#define CTF_PROTO_NUM (1u << 3)
+#define CTF_SRC_PORT  (1u << 4)
+#define CTF_DST_PORT  (1u << 5)
+
+/*
+ * Addresses, protocol and (TCP/UDP) ports of the original tuple, filtered
+ * in the kernel: fewer records cross to userspace.  Every filter field is
+ * checked again in C, so a kernel that filters less is still correct.
+ */
+static void put_tuple_filter(struct nlmsghdr *nlh, const struct netops_ct_filter *f, uint8_t family)
+{
+    uint32_t flags = 0;
+    if (family != AF_INET && family != AF_INET6)
+        return;
+    if ((f->has & NETOPS_CTF_SRC) && f->src_family == family)
+        flags |= CTF_IP_SRC;
+    if ((f->has & NETOPS_CTF_DST) && f->dst_family == family)
+        flags |= CTF_IP_DST;
+    if (f->has & NETOPS_CTF_PROTO) {
+        flags |= CTF_PROTO_NUM;
+        if (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) {
+            if (f->has & NETOPS_CTF_SPORT)
+                flags |= CTF_SRC_PORT;
+            if (f->has & NETOPS_CTF_DPORT)
+                flags |= CTF_DST_PORT;
+        }
+    }
+    if (!flags)
+        return;
+    size_t alen = family == AF_INET ? 4 : 16;
+    struct nlattr *tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+    if (flags & (CTF_IP_SRC | CTF_IP_DST)) {
+        struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+        if (flags & CTF_IP_SRC)
+            mnl_attr_put(nlh, family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, alen, f->src);
+        if (flags & CTF_IP_DST)
+            mnl_attr_put(nlh, family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST, alen, f->dst);
+        mnl_attr_nest_end(nlh, ip);
+    }
+    if (flags & CTF_PROTO_NUM) {
+        struct nlattr *proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+        mnl_attr_put_u8(nlh, CTA_PROTO_NUM, f->proto);
+        if (flags & CTF_SRC_PORT)
+            mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(f->sport));
+        if (flags & CTF_DST_PORT)
+            mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(f->dport));
+        mnl_attr_nest_end(nlh, proto);
+    }
+    mnl_attr_nest_end(nlh, tuple);
+    struct nlattr *filter = mnl_attr_nest_start(nlh, CTA_FILTER);
+    mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, flags);
+    mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, 0);
+    mnl_attr_nest_end(nlh, filter);
+}
+
 int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
                          struct netops_ct_cursor **out)
 {
@@ -1050,12 +1109,17 @@ int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
     int rc = cursor_new(ct, 0, &c);
     if (rc)
         return rc;
-    char buf[512];
+    char buf[1024];
     uint8_t family = (f && (f->has & NETOPS_CTF_FAMILY)) ? f->family : AF_UNSPEC;
+    /* an address in the filter implies its family */
+    if (f && !family && (f->has & NETOPS_CTF_SRC))
+        family = f->src_family;
+    if (f && !family && (f->has & NETOPS_CTF_DST))
+        family = f->dst_family;
     c->seq = ct->seq++;
     struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP,
                                       c->seq, family);
-    if (f && (f->has & (NETOPS_CTF_MARK | NETOPS_CTF_FAMILY | NETOPS_CTF_STATUS))) {
+    if (f && (family || (f->has & (NETOPS_CTF_MARK | NETOPS_CTF_STATUS)))) {
         struct nfct_filter_dump *fd = nfct_filter_dump_create();
         if (!fd) {
             netops_ct_cursor_close(c);
@@ -1065,8 +1129,8 @@ int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
             struct nfct_filter_dump_mark m = { f->mark, f->mark_mask };
             nfct_filter_dump_set_attr(fd, NFCT_FILTER_DUMP_MARK, &m);
         }
-        if (f->has & NETOPS_CTF_FAMILY)
-            nfct_filter_dump_set_attr_u8(fd, NFCT_FILTER_DUMP_L3NUM, f->family);
+        if (family)
+            nfct_filter_dump_set_attr_u8(fd, NFCT_FILTER_DUMP_L3NUM, family);
         if ((f->has & NETOPS_CTF_STATUS) && f->status) {
             /* kernels without status filtering ignore it: C checks again */
             struct nfct_filter_dump_mark m = { f->status, f->status };
@@ -1074,6 +1138,7 @@ int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
         }
         nfct_nlmsg_build_filter(nlh, fd);
         nfct_filter_dump_destroy(fd);
+        put_tuple_filter(nlh, f, family);
     }
     if (f) {
         c->filter = *f;
