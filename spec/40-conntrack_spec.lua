@@ -228,6 +228,18 @@ describe("netops.conntrack in namespaces", function()
       assert.equal("192.0.2.7", e.src)
     end
     assert.equal(400, n)
+    -- filters the kernel applies (dst, proto, port) give exactly what a scan finds
+    local want = 0
+    for _, e in ipairs(entries) do
+      if e.dst == "198.51.100.3" and e.sport < 10010 then want = want + 1 end
+    end
+    n = 0
+    for e in h:dump { dst = "198.51.100.3", proto = "tcp", dport = 443 } do
+      if e.sport < 10010 then n = n + 1 end
+    end
+    assert.equal(want, n)
+    assert.equal(0, #assert(h:list { src = "2001:db8::7" }))
+    assert.equal(0, #assert(h:list { proto = "tcp", sport = 9999 }))
     local changed, failed = h:set_timeout({ mark = 1 }, 77)
     assert.equal(25000, changed); assert.equal(0, failed)
     local low, high = 0, 0
