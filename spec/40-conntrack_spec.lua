@@ -385,6 +385,22 @@ describe("netops.conntrack in namespaces", function()
     assert.truthy(gone, "no destroy event after delete")
   end)
 
+  it("reports events the kernel dropped as a 'lost' event, then goes on", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctlost")
+    local h <close> = assert(ct.open { netns = ns })
+    local it, s, c, cl = assert(h:events("new", { timeout = 2 }))
+    -- far more events than the receive buffer holds, none read meanwhile
+    assert.equal(60000, assert(h:commit(lab.synthetic(60000, 600))).created)
+    local lost, after = false, 0
+    for ev in it, s, c, cl do
+      if ev.kind == "lost" then lost = true elseif lost then after = after + 1 end
+      if lost and after > 0 then break end
+    end
+    assert.is_true(lost, "no 'lost' event although the kernel dropped events")
+    assert.is_true(after > 0, "no event after the loss")
+  end)
+
   it("closes with <close>, raises after close and leaks no fd over 1,000 open/close", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctfd")
