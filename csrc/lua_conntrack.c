@@ -8,7 +8,6 @@
 #include "inet.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -617,13 +616,14 @@ static int ct_commit(lua_State *L)
     }
     lua_Integer n = luaL_len(L, 2);
     size_t cnt = n > 0 ? (size_t)n : 0;
-    struct netops_ct_entry *e = malloc((cnt ? cnt : 1) * sizeof *e);
-    unsigned char *skip = calloc(cnt ? cnt : 1, 1);
-    int *res = malloc((cnt ? cnt : 1) * sizeof *res);
-    if (!e || !skip || !res) {
-        free(e); free(skip); free(res);
-        return luaL_error(L, "conntrack commit: out of memory for %I entries", n);
-    }
+    if (cnt > ((size_t)-1 / 2) / (sizeof(struct netops_ct_entry) + sizeof(int) + 1))
+        return luaL_error(L, "conntrack commit: too many entries (%I)", n);
+    /* scratch memory as a userdata: the GC frees it if anything below raises */
+    size_t ne = cnt ? cnt : 1;
+    struct netops_ct_entry *e = lua_newuserdatauv(L, ne * (sizeof *e + sizeof(int) + 1), 0);
+    int *res = (int *)(void *)(e + ne);
+    unsigned char *skip = (unsigned char *)(res + ne);
+    memset(skip, 0, ne);
     lua_newtable(L);                       /* bad: index -> message */
     int bad = lua_gettop(L);
     for (size_t i = 0; i < cnt; i++) {
@@ -639,10 +639,8 @@ static int ct_commit(lua_State *L)
     }
     int stopped = 0;
     int err = netops_ct_commit(h->ct, e, cnt, skip, &opts, res, &stopped);
-    if (err) {
-        free(e); free(skip); free(res);
+    if (err)
         return fail(L, h->netns, "commit", err);
-    }
     lua_Integer created = 0, updated = 0, failed = 0, nerr = 0;
     lua_createtable(L, 0, 4);
     int out = lua_gettop(L);
@@ -680,7 +678,6 @@ static int ct_commit(lua_State *L)
         lua_seti(L, errs, ++nerr);
         lua_pop(L, 1);     /* msg */
     }
-    free(e); free(skip); free(res);
     lua_setfield(L, out, "errors");
     set_int(L, "created", created);
     set_int(L, "updated", updated);

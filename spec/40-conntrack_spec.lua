@@ -461,6 +461,13 @@ describe("netops.conntrack in namespaces", function()
     assert.has_error(function() h:events { "sometimes" } end)
     assert.has_error(function() h:set_timeout(nil, -1) end)
     assert.has_error(function() h:flush { status = { NOPE = true } } end)
+    -- an entry list whose reads raise: the error comes through (scratch
+    -- memory is a userdata, freed by the GC)
+    local evil = setmetatable({}, { __len = function() return 3 end,
+                                    __index = function() error("boom") end })
+    assert.has_error(function() h:commit(evil) end, "boom")
+    assert.has_error(function() h:commit({}, { timeout = 0 }) end)
+    assert.has_error(function() h:commit({}, { threads = 99 }) end)
     h:close()
   end)
 end)
