@@ -529,6 +529,8 @@ static int ct_open(lua_State *L)
             netns = lua_tostring(L, -1);
             if (strlen(netns) >= sizeof(((LCt *)0)->netns))
                 luaL_argerror(L, 1, "opts.netns too long");
+            if (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0)
+                luaL_argerror(L, 1, "opts.netns must be a name under /run/netns (no '/')");
         }
         /* keep it on the stack while used */
     }
