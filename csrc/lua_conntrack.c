@@ -20,11 +20,24 @@ typedef struct {
     char netns[256];
 } LCt;
 
+/*
+ * Formatted addresses, cached per dump: a table holds few distinct
+ * addresses (its hosts) across many entries, so most are formatted once.
+ */
+#define ADDR_CACHE 256
+struct addr_slot {
+    unsigned char a[16];
+    uint8_t family, len;
+    char s[NETOPS_ADDR_MAX];
+};
+typedef struct addr_slot AddrCache[ADDR_CACHE];
+
 typedef struct {
     struct netops_ct_cursor *c;
     int events;
     int timeout_ms;
     char netns[256];
+    AddrCache cache;
 } LCursor;
 
 static LCt *check_ct(lua_State *L)
@@ -70,20 +83,40 @@ static int needs_ports(int proto)
            proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
 }
 
-static void push_addr(lua_State *L, const unsigned char *a, int family)
+/* Formatted addresses, cached per dump (see AddrCache). */
+
+static void push_addr(lua_State *L, AddrCache *cache, const unsigned char *a, int family)
 {
+    size_t alen = family == AF_INET ? 4 : 16;
+    struct addr_slot *slot = NULL;
+    if (cache) {
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < alen; i++)
+            h = (h ^ a[i]) * 16777619u;
+        slot = &(*cache)[(h ^ (h >> 16)) % ADDR_CACHE];
+        if (slot->len && slot->family == family && memcmp(slot->a, a, alen) == 0) {
+            lua_pushlstring(L, slot->s, slot->len);
+            return;
+        }
+    }
     char buf[NETOPS_ADDR_MAX];
     size_t n = netops_addr_format(a, family == AF_INET ? 4 : 6, buf);
+    if (slot && n > 0 && n < 256) {
+        memcpy(slot->a, a, alen);
+        slot->family = (uint8_t)family;
+        slot->len = (uint8_t)n;
+        memcpy(slot->s, buf, n);
+    }
     lua_pushlstring(L, buf, n);
 }
 
-static void push_entry(lua_State *L, const struct netops_ct_entry *e)
+static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
 {
     int alen = e->family == AF_INET ? 4 : 16;
     /* the two original addresses, formatted once: without NAT the reply
      * tuple reuses them */
-    push_addr(L, e->orig.src, e->family);
-    push_addr(L, e->orig.dst, e->family);
+    push_addr(L, cache, e->orig.src, e->family);
+    push_addr(L, cache, e->orig.dst, e->family);
     int s = lua_gettop(L) - 1, d = s + 1;
     lua_createtable(L, 0, 16);
     set_str(L, "family", family_name(e->family));
@@ -104,12 +137,12 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e)
     if (memcmp(e->reply.src, e->orig.dst, alen) == 0)
         lua_pushvalue(L, d);
     else
-        push_addr(L, e->reply.src, e->family);
+        push_addr(L, cache, e->reply.src, e->family);
     lua_setfield(L, -2, "src");
     if (memcmp(e->reply.dst, e->orig.src, alen) == 0)
         lua_pushvalue(L, s);
     else
-        push_addr(L, e->reply.dst, e->family);
+        push_addr(L, cache, e->reply.dst, e->family);
     lua_setfield(L, -2, "dst");
     if (e->has & NETOPS_CT_HAS_PORTS) {
         set_int(L, "sport", e->reply.sport);
@@ -158,9 +191,9 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e)
             set_str(L, "proto", mp);
         else
             set_int(L, "proto", e->master_proto);
-        push_addr(L, e->master.src, e->family);
+        push_addr(L, cache, e->master.src, e->family);
         lua_setfield(L, -2, "src");
-        push_addr(L, e->master.dst, e->family);
+        push_addr(L, cache, e->master.dst, e->family);
         lua_setfield(L, -2, "dst");
         if (needs_ports(e->master_proto)) {
             set_int(L, "sport", e->master.sport);
@@ -782,10 +815,10 @@ static int cursor_iter(lua_State *L)
     if (c->events) {
         lua_createtable(L, 0, 2);
         set_str(L, "kind", kind_name(kind));
-        push_entry(L, &e);
+        push_entry(L, &e, &c->cache);
         lua_setfield(L, -2, "entry");
     } else {
-        push_entry(L, &e);
+        push_entry(L, &e, &c->cache);
     }
     return 1;
 }
@@ -797,6 +830,7 @@ static LCursor *new_cursor(lua_State *L, LCt *h)
     c->events = 0;
     c->timeout_ms = -1;
     strcpy(c->netns, h->netns);
+    memset(c->cache, 0, sizeof c->cache);
     luaL_setmetatable(L, CURSOR_TYPE);
     return c;
 }
@@ -833,7 +867,7 @@ static int ct_list(lua_State *L)
     struct netops_ct_entry e;
     int r;
     while ((r = netops_ct_next(c->c, -1, NULL, &e)) > 0) {
-        push_entry(L, &e);
+        push_entry(L, &e, &c->cache);
         lua_seti(L, -2, ++i);
     }
     netops_ct_cursor_close(c->c);
