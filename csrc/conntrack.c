@@ -1,8 +1,9 @@
 /*
  * conntrack.c - the kernel connection tracking table over ctnetlink.
  *
- * Messages are built and parsed by libnetfilter_conntrack
- * (nfct_nlmsg_build / nfct_nlmsg_parse); libmnl walks netlink buffers.
+ * Requests are built by libnetfilter_conntrack (nfct_nlmsg_build, plus its
+ * dump filter); libmnl walks the netlink buffers and parses the records the
+ * kernel sends back straight into struct netops_ct_entry (parse_entry).
  *
  * Commit, delete and timeout changes are batched: many ctnetlink requests
  * share one send().  ctnetlink processes them in order inside that send()
