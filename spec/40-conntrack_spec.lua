@@ -255,6 +255,30 @@ describe("netops.conntrack in namespaces", function()
     assert.equal(0, #assert(h:list()))
   end)
 
+  it("says when nf_conntrack_max is reached, and how many were committed before", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctfull")
+    local h <close> = assert(ct.open { netns = ns })
+    local _, max = assert(h:count())
+    if max > 300000 then
+      pending("nf_conntrack_max is " .. max .. ": filling a table that large is too slow for a test")
+      return
+    end
+    -- the count is per namespace and the limit global: this fills only ours
+    local entries = lab.synthetic(max + 300, 600)
+    local ok, err, code, r = h:commit(entries)
+    assert.is_nil(ok)
+    assert.equal(12, code)   -- ENOMEM
+    assert.matches("table full: nf_conntrack_max %(" .. max .. ",", err)
+    assert.matches("after " .. max .. " entries were committed", err)
+    assert.equal(max, r.created)
+    assert.equal(300, r.failed)
+    assert.equal(12, r.errors[1].errno)
+    assert.equal(max + 1, r.errors[1].index)
+    assert.equal(max, (h:count()))
+    assert(h:flush())
+  end)
+
   it("commits every good entry of a mix and reports every bad one with its index", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctmix")
