@@ -996,6 +996,37 @@ int netops_ct_delete(struct netops_ct *ct, const struct netops_ct_entry *e)
     return rc ? rc : err;
 }
 
+struct get_ctx { struct netops_ct_entry *out; int found; };
+
+static int get_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct get_ctx *g = data;
+    if (parse_entry(nlh, g->out) == 0)
+        g->found = 1;
+    return MNL_CB_OK;
+}
+
+int netops_ct_get(struct netops_ct *ct, const struct netops_ct_entry *key,
+                  struct netops_ct_entry *out)
+{
+    struct nf_conntrack *c = nfct_new();
+    if (!c)
+        return ENOMEM;
+    entry_to_nfct(key, c, B_DELETE, 0);   /* tuple and zone only */
+    char buf[CT_MSGMAX];
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK,
+                                      ct->seq++, key->family);
+    int r = nfct_nlmsg_build(nlh, c);
+    nfct_destroy(c);
+    if (r < 0)
+        return EINVAL;
+    struct get_ctx g = { out, 0 };
+    int rc = request(ct, nlh, get_cb, &g);
+    if (rc)
+        return rc;
+    return g.found ? 0 : ENOENT;
+}
+
 static int stats_attr_cb(const struct nlattr *attr, void *data)
 {
     uint32_t *v = data;

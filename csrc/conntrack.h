@@ -110,6 +110,11 @@ int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size
                      const unsigned char *skip, const struct netops_ct_commit_opts *opts,
                      int *result, int *stopped);
 
+/* Read one entry (by key's original tuple and zone) into *out; ENOENT
+ * when there is none. */
+int netops_ct_get(struct netops_ct *ct, const struct netops_ct_entry *key,
+                  struct netops_ct_entry *out);
+
 /* Delete one entry (by its original tuple and zone). */
 int netops_ct_delete(struct netops_ct *ct, const struct netops_ct_entry *e);
 

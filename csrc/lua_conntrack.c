@@ -745,6 +745,20 @@ static int ct_delete(lua_State *L)
     return 1;
 }
 
+static int ct_get(lua_State *L)
+{
+    LCt *h = check_ct(L);
+    struct netops_ct_entry key, e;
+    const char *m = to_entry(L, 2, &key);
+    if (m)
+        return luaL_argerror(L, 2, m);
+    int err = netops_ct_get(h->ct, &key, &e);
+    if (err)
+        return fail(L, h->netns, "get", err);
+    push_entry(L, &e, NULL);
+    return 1;
+}
+
 static int ct_flush(lua_State *L)
 {
     LCt *h = check_ct(L);
@@ -988,6 +1002,7 @@ static const luaL_Reg ct_methods[] = {
     { "count", ct_count },
     { "commit", ct_commit },
     { "delete", ct_delete },
+    { "get", ct_get },
     { "flush", ct_flush },
     { "set_timeout", ct_set_timeout },
     { "dump", ct_dump },

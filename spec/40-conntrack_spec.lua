@@ -311,8 +311,15 @@ describe("netops.conntrack in namespaces", function()
     assert.equal(22, r.errors[5].errno)   -- EINVAL from the kernel
     local have = keyset(assert(h:list()))
     for _, i in ipairs { 1, 3, 6, 8 } do assert.truthy(have[ct.key(list[i])], "entry " .. i .. " not committed") end
+    -- read one back by its tuple
+    local got = assert(h:get(list[6]))
+    assert.equal(ct.key(list[6]), ct.key(got))
+    assert.equal(53, got.dport); assert.is_true(got.timeout <= 60)
+    assert.equal(8, assert(h:get(list[8])).icmp.type)
     -- delete one by its tuple; a second delete finds nothing
     assert.is_true(h:delete(list[3]))
+    local none, gerr, gcode = h:get(list[3])
+    assert.is_nil(none); assert.matches("get: no such entry", gerr); assert.equal(2, gcode)
     local ok, err, code = h:delete(list[3])
     assert.is_nil(ok); assert.matches("delete: no such entry", err); assert.equal(2, code)
     assert.equal(3, #assert(h:list()))
