@@ -1262,6 +1262,12 @@ int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
     }
 }
 
+void netops_ct_cursor_filter(struct netops_ct_cursor *c, const struct netops_ct_filter *f)
+{
+    c->filter = *f;
+    c->has_filter = 1;
+}
+
 void netops_ct_cursor_close(struct netops_ct_cursor *c)
 {
     if (!c)

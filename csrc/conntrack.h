@@ -141,6 +141,8 @@ int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
 int netops_ct_events(struct netops_ct *ct, unsigned kinds, struct netops_ct_cursor **out);
 int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
                    struct netops_ct_entry *e);
+/* Only entries matching f (checked in C) come out of c from now on. */
+void netops_ct_cursor_filter(struct netops_ct_cursor *c, const struct netops_ct_filter *f);
 void netops_ct_cursor_close(struct netops_ct_cursor *c);
 
 /* One ctnetlink message (a dump record or an event) into *e: 0, or -1 when

@@ -931,6 +931,12 @@ static int ct_events(lua_State *L)
         }
         lua_pop(L, 1);
     }
+    struct netops_ct_filter f;
+    const struct netops_ct_filter *fp = NULL;
+    if (!lua_isnoneornil(L, 3) && lua_getfield(L, 3, "filter") != LUA_TNIL) {
+        luaL_argcheck(L, lua_istable(L, -1), 3, "opts.filter must be a filter table");
+        fp = to_filter(L, lua_gettop(L), &f);
+    }
     lua_settop(L, 1);
     LCursor *c = new_cursor(L, h);
     c->events = 1;
@@ -938,6 +944,8 @@ static int ct_events(lua_State *L)
     int err = netops_ct_events(h->ct, kinds, &c->c);
     if (err)
         return fail(L, h->netns, "events", err);
+    if (fp)
+        netops_ct_cursor_filter(c->c, fp);
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, cursor_iter, 1);
     lua_pushnil(L);

@@ -396,10 +396,12 @@ describe("netops.conntrack in namespaces", function()
     local l = lab.build("ctev")
     local h <close> = assert(ct.open { netns = l.fw })
     local found
-    local iter, s, c, closing = assert(h:events({ "new" }, { timeout = 5 }))
+    local iter, s, c, closing = assert(h:events({ "new" }, { timeout = 5, filter = { proto = "icmp" } }))
+    sh.run("echo x | ip netns exec " .. l.c .. " timeout 5 socat -u - UDP4-SENDTO:" .. lab.server4 .. ":9")
     sh.run("ip netns exec " .. l.c .. " ping -q -c 1 -W 2 " .. lab.server4)
     for ev in iter, s, c, closing do
       assert.equal("new", ev.kind)
+      assert.equal("icmp", ev.entry.proto)   -- the UDP one is filtered out
       local e = ev.entry
       if e.proto == "icmp" and e.src == lab.client4 and e.dst == lab.server4 then found = e; break end
     end
