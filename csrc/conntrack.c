@@ -399,6 +399,34 @@ static int is_icmp(uint8_t proto)
 /* B_UPDATE creates when missing; B_UPDATE_ONLY fails with ENOENT instead. */
 enum { B_CREATE, B_UPDATE, B_UPDATE_ONLY, B_TIMEOUT, B_DELETE };
 
+/*
+ * NAT, as conntrackd commits it: a reply tuple that is not the inverse of
+ * the original says how the connection was translated.  Reply destination
+ * other than the original source: source NAT to it (and to its port);
+ * reply source other than the original destination: destination NAT.  The
+ * kernel sets the NAT up at creation only (an update cannot change it).
+ */
+static int set_nat(struct nf_conntrack *c, const struct netops_ct_entry *e)
+{
+    size_t alen = e->family == AF_INET ? 4 : 16;
+    int ports = (e->has & NETOPS_CT_HAS_PORTS) != 0;
+    int snat = memcmp(e->reply.dst, e->orig.src, alen) != 0;
+    int spat = ports && e->reply.dport != e->orig.sport;
+    int dnat = memcmp(e->reply.src, e->orig.dst, alen) != 0;
+    int dpat = ports && e->reply.sport != e->orig.dport;
+    if (snat || spat) {
+        set_addr(c, e->family, ATTR_SNAT_IPV4, ATTR_SNAT_IPV6, e->reply.dst);
+        if (spat)
+            nfct_set_attr_u16(c, ATTR_SNAT_PORT, htons(e->reply.dport));
+    }
+    if (dnat || dpat) {
+        set_addr(c, e->family, ATTR_DNAT_IPV4, ATTR_DNAT_IPV6, e->reply.src);
+        if (dpat)
+            nfct_set_attr_u16(c, ATTR_DNAT_PORT, htons(e->reply.sport));
+    }
+    return snat || spat || dnat || dpat;
+}
+
 /* Fill c for a request of kind mode about e. */
 static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *c, int mode,
                           uint32_t timeout)
@@ -411,8 +439,9 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
         nfct_set_attr_u16(c, ATTR_PORT_SRC, htons(e->orig.sport));
         nfct_set_attr_u16(c, ATTR_PORT_DST, htons(e->orig.dport));
     }
+    int nat = mode == B_CREATE && (e->has & NETOPS_CT_HAS_REPLY) && set_nat(c, e);
     if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY) {
-        if (e->has & NETOPS_CT_HAS_REPLY) {
+        if ((e->has & NETOPS_CT_HAS_REPLY) && !nat) {
             nfct_set_attr_u8(c, ATTR_REPL_L3PROTO, e->family);
             nfct_set_attr_u8(c, ATTR_REPL_L4PROTO, e->proto);
             set_addr(c, e->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, e->reply.src);

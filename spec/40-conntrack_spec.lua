@@ -198,6 +198,37 @@ describe("netops.conntrack in namespaces", function()
     assert.equal(0, again.created); assert.equal(#entries, again.updated); assert.equal(0, again.failed)
   end)
 
+  it("commits NATed connections with their translation", function()
+    if sh.need_root("network namespaces and nftables NAT") then return end
+    local l = lab.build("ctn", true)
+    lab.traffic(l)
+    local src = assert(ct.open { netns = l.fw })
+    local entries = assert(src:list { proto = "tcp" })
+    src:close()
+    local natted = 0
+    for _, e in ipairs(entries) do
+      if e.status.SRC_NAT then
+        natted = natted + 1
+        assert.are_not.equal(e.src, e.reply.dst)   -- masqueraded
+      end
+    end
+    assert.equal(2, natted)   -- the IPv4 and the IPv6 connection
+    local ns2 = sh.netns("ctn2")
+    local dst <close> = assert(ct.open { netns = ns2 })
+    local r = assert(dst:commit(entries, { timeout = 600 }))
+    assert.equal(#entries, r.created)
+    local back = keyset(assert(dst:list()))
+    for _, e in ipairs(entries) do
+      local b = assert(back[ct.key(e)], "missing " .. ct.key(e))
+      assert.same(e.reply, b.reply)
+      assert.equal(e.status.SRC_NAT, b.status.SRC_NAT)
+      assert.equal(e.status.SRC_NAT, b.status.SRC_NAT_DONE)
+    end
+    -- conntrack -L there shows the translated reply tuple
+    local shown = lab.quiet(ns2, { "conntrack", "-L", "-p", "tcp" })
+    assert.truthy(shown:find("dst=198.51.100.254 sport=8080", 1, true), shown)
+  end)
+
   it("commits, counts, dumps with a filter, sets timeouts of and flushes 100,000 entries", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ct100k")

@@ -15,8 +15,9 @@ end
 M.client4, M.server4 = "192.0.2.1", "198.51.100.1"
 M.client6, M.server6 = "2001:db8:1::1", "2001:db8:2::1"
 
---- Build the lab; returns { c =, fw =, s = } namespace names.
-function M.build(tag)
+--- Build the lab; returns { c =, fw =, s = } namespace names.  With nat,
+-- the firewall masquerades what leaves towards the server (IPv4 and IPv6).
+function M.build(tag, nat)
   local lab = { c = sh.netns(tag .. "c"), fw = sh.netns(tag .. "f"), s = sh.netns(tag .. "s") }
   must { "ip", "-n", lab.c, "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", lab.fw }
   must { "ip", "-n", lab.s, "link", "add", "v0", "type", "veth", "peer", "name", "v2", "netns", lab.fw }
@@ -43,6 +44,16 @@ table inet netops_test {
   }
 }
 ]]
+  if nat then
+    rules = rules .. [[
+table inet netops_test_nat {
+  chain post {
+    type nat hook postrouting priority 100;
+    oifname "v2" masquerade
+  }
+}
+]]
+  end
   local f = sh.tmpfile()
   sh.write(f, rules)
   must { "ip", "netns", "exec", lab.fw, "nft", "-f", f }
