@@ -227,6 +227,27 @@ describe("netops.conntrack in namespaces", function()
     -- conntrack -L there shows the translated reply tuple
     local shown = lab.quiet(ns2, { "conntrack", "-L", "-p", "tcp" })
     assert.truthy(shown:find("dst=198.51.100.254 sport=8080", 1, true), shown)
+    -- snapshots keep the translation both ways: conntrack -L -o save read
+    -- by netops, netops' save loaded by conntrack -R
+    local theirs = lab.conntrack_save(l.fw, ct)
+    local d = ct.diff(entries, (function()
+      local t = {} for _, e in ipairs(theirs) do if e.proto == "tcp" then t[#t + 1] = e end end return t
+    end)())
+    for _, c in ipairs(d.changed) do assert.same({ "mark" }, c.fields) end
+    assert.same({ {}, {} }, { d.missing, d.extra })
+    local dir = sh.tmpdir()
+    assert(ct.save(entries, dir .. "/nat.save"))
+    local ns3 = sh.netns("ctn3")
+    local out, code = sh.nsrun(ns3, { "conntrack", "-R", dir .. "/nat.save" }, { stderr = true })
+    sh.rmtree(dir)
+    assert.equal(0, code, out)
+    local h3 <close> = assert(ct.open { netns = ns3 })
+    local again = keyset(assert(h3:list()))
+    for _, e in ipairs(entries) do
+      local b = assert(again[ct.key(e)], "conntrack -R lost " .. ct.key(e))
+      assert.same(e.reply, b.reply)
+      assert.equal(e.status.SRC_NAT, b.status.SRC_NAT)
+    end
   end)
 
   it("commits, counts, dumps with a filter, sets timeouts of and flushes 100,000 entries", function()

@@ -108,7 +108,16 @@ function M.format(e)
   add("-u", #st > 0 and table.concat(st, ",") or "UNSET")
   if e.zone and e.zone ~= 0 then add("-w", e.zone) end
   local rs, rd, rsp, rdp = reply_of(e)
-  add("-s", e.src, "-d", e.dst, "-r", rs, "-q", rd, "-p", e.proto)
+  add("-s", e.src, "-d", e.dst)
+  -- NAT as conntrack-tools writes it: -g (destination NAT to the reply
+  -- source), -n (source NAT to the reply destination).  The reply addresses
+  -- are then left out: given them, `conntrack -R` would create the entry
+  -- with its translated reply but without the NAT set up.
+  local nat = false
+  if rs ~= e.dst then add("-g", rs); nat = true end
+  if rd ~= e.src then add("-n", rd); nat = true end
+  if not nat then add("-r", rs, "-q", rd) end
+  add("-p", e.proto)
   if e.sport then
     add("--sport", e.sport, "--dport", e.dport, "--reply-port-src", rsp, "--reply-port-dst", rdp)
   end
@@ -148,6 +157,7 @@ local OPTS = {
   ["-m"] = "mark", ["--mark"] = "mark",
   ["-f"] = "family", ["--family"] = "family",
   ["--orig-vtag"] = "vtag_orig", ["--reply-vtag"] = "vtag_reply",
+  ["-n"] = "snat", ["--src-nat"] = "snat", ["-g"] = "dnat", ["--dst-nat"] = "dnat",
   ["-c"] = "ignore", ["--secmark"] = "ignore",
   ["--orig-zone"] = "ignore", ["--reply-zone"] = "ignore",
 }
@@ -197,7 +207,7 @@ function M.parse(line)
       e.dport = num(v.dport or error("missing --dport", 0), "--dport", 0, 65535)
     end
     e.reply = {
-      src = v.rsrc or e.dst, dst = v.rdst or e.src,
+      src = v.rsrc or v.dnat or e.dst, dst = v.rdst or v.snat or e.src,
       sport = v.rsport and num(v.rsport, "--reply-port-src", 0, 65535) or e.dport,
       dport = v.rdport and num(v.rdport, "--reply-port-dst", 0, 65535) or e.sport,
     }
