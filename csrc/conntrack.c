@@ -873,7 +873,28 @@ static int commit_range(struct commit_job *j)
                     j->result[idx[k]] = -err[k];
                 }
             }
-            if (u) {
+            if (u && opts && opts->replace) {
+                /* as conntrackd: delete the existing ones, create them anew
+                 * (NAT and master can only be set at creation) */
+                rc = run_batches(j->ct, j->e, upd, u, B_DELETE, tmo, err2, j->enomem);
+                if (rc)
+                    goto out;
+                size_t w = 0;
+                for (size_t k = 0; k < u; k++) {
+                    if (err2[k] && err2[k] != ENOENT)
+                        j->result[upd[k]] = -err2[k];
+                    else
+                        upd[w++] = upd[k];
+                }
+                u = w;
+                rc = run_batches(j->ct, j->e, upd, u, B_CREATE, tmo, err2, j->enomem);
+                if (rc)
+                    goto out;
+                for (size_t k = 0; k < u; k++) {
+                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_UPDATED;
+                    updated += !err2[k];
+                }
+            } else if (u) {
                 rc = run_batches(j->ct, j->e, upd, u, B_UPDATE, tmo, err2, j->enomem);
                 if (rc)
                     goto out;
@@ -908,7 +929,7 @@ static int commit_range(struct commit_job *j)
                 }
             }
         }
-        prefer_update = !(opts && opts->create_only) && updated > created;
+        prefer_update = !(opts && (opts->create_only || opts->replace)) && updated > created;
     }
 out:
     free(idx);

@@ -69,6 +69,8 @@ enum { NETOPS_CT_SKIPPED = 0, NETOPS_CT_CREATED = 1, NETOPS_CT_UPDATED = 2 };
 struct netops_ct_commit_opts {
     uint32_t timeout;      /* non-zero: overrides every entry's timeout */
     int create_only;       /* existing entries fail with EEXIST */
+    int replace;           /* existing entries are deleted and created anew
+                              (as conntrackd does), not updated */
     unsigned threads;      /* sockets/threads sharing the work (0 means 1).
                               Measured: no gain, as ctnetlink's create and
                               update run under the nfnetlink subsystem mutex */

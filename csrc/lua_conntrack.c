@@ -634,7 +634,7 @@ static int ct_commit(lua_State *L)
 {
     LCt *h = check_ct(L);
     luaL_checktype(L, 2, LUA_TTABLE);
-    struct netops_ct_commit_opts opts = { 0, 0, 0 };
+    struct netops_ct_commit_opts opts = { 0, 0, 0, 0 };
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         lua_getfield(L, 3, "timeout");
@@ -648,6 +648,11 @@ static int ct_commit(lua_State *L)
         lua_getfield(L, 3, "create_only");
         opts.create_only = lua_toboolean(L, -1);
         lua_pop(L, 1);
+        lua_getfield(L, 3, "replace");
+        opts.replace = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (opts.replace && opts.create_only)
+            luaL_argerror(L, 3, "opts.replace and opts.create_only exclude each other");
     }
     lua_Integer n = luaL_len(L, 2);
     size_t cnt = n > 0 ? (size_t)n : 0;

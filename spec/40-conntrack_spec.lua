@@ -227,6 +227,20 @@ describe("netops.conntrack in namespaces", function()
     -- conntrack -L there shows the translated reply tuple
     local shown = lab.quiet(ns2, { "conntrack", "-L", "-p", "tcp" })
     assert.truthy(shown:find("dst=198.51.100.254 sport=8080", 1, true), shown)
+    -- NAT is set at creation only: an update keeps what the kernel has,
+    -- opts.replace (delete and create, as conntrackd) changes it
+    local nat4
+    for _, e in ipairs(entries) do if e.family == "ipv4" and e.status.SRC_NAT then nat4 = e end end
+    local plain = { proto = "tcp", src = nat4.src, dst = nat4.dst, sport = nat4.sport, dport = nat4.dport,
+                    state = "ESTABLISHED", timeout = 600 }
+    local function reply_dst() return assert(dst:get(plain)).reply.dst end
+    assert.equal(1, assert(dst:commit({ plain }, { replace = true })).updated)
+    assert.equal(nat4.src, reply_dst())
+    assert.equal(1, assert(dst:commit { nat4 }).updated)
+    assert.equal(nat4.src, reply_dst())
+    assert.equal(1, assert(dst:commit({ nat4 }, { replace = true })).updated)
+    assert.equal(nat4.reply.dst, reply_dst())
+    assert.is_true(assert(dst:get(plain)).status.SRC_NAT)
     -- snapshots keep the translation both ways: conntrack -L -o save read
     -- by netops, netops' save loaded by conntrack -R
     local theirs = lab.conntrack_save(l.fw, ct)
