@@ -858,7 +858,37 @@ static int commit_range(struct commit_job *j)
             idx[m++] = i;
         }
         size_t created = 0, updated = 0;
-        if (!prefer_update) {
+        int replace = opts && opts->replace;
+        if (prefer_update && replace) {
+            /* the table held most of the last chunk: delete first (ENOENT:
+             * was not there), then create all */
+            rc = run_batches(j->ct, j->e, idx, m, B_DELETE, tmo, err, j->enomem);
+            if (rc)
+                goto out;
+            size_t w = 0;
+            for (size_t k = 0; k < m; k++) {
+                if (err[k] && err[k] != ENOENT) {
+                    j->result[idx[k]] = -err[k];
+                } else {
+                    upd[w] = idx[k];
+                    err[w++] = err[k];      /* 0: existed */
+                }
+            }
+            rc = run_batches(j->ct, j->e, upd, w, B_CREATE, tmo, err2, j->enomem);
+            if (rc)
+                goto out;
+            for (size_t k = 0; k < w; k++) {
+                if (err2[k]) {
+                    j->result[upd[k]] = -err2[k];
+                } else if (err[k] == 0) {
+                    j->result[upd[k]] = NETOPS_CT_UPDATED;
+                    updated++;
+                } else {
+                    j->result[upd[k]] = NETOPS_CT_CREATED;
+                    created++;
+                }
+            }
+        } else if (!prefer_update) {
             /* create; those that exist (EEXIST) again as updates */
             rc = run_batches(j->ct, j->e, idx, m, B_CREATE, tmo, err, j->enomem);
             if (rc)
@@ -929,7 +959,7 @@ static int commit_range(struct commit_job *j)
                 }
             }
         }
-        prefer_update = !(opts && (opts->create_only || opts->replace)) && updated > created;
+        prefer_update = !(opts && opts->create_only) && updated > created;
     }
 out:
     free(idx);

@@ -284,6 +284,12 @@ describe("netops.conntrack in namespaces", function()
     assert.equal(25000, assert(h:flush { mark = 1 }))
     r = h:commit(entries)
     assert.equal(25000, r.created); assert.equal(75000, r.updated); assert.equal(0, r.failed)
+    -- the same with replace (delete and create): first chunk by create, the
+    -- rest delete-first once the table shows it holds them
+    assert.equal(25000, assert(h:flush { mark = 1 }))
+    r = h:commit(entries, { replace = true })
+    assert.equal(25000, r.created); assert.equal(75000, r.updated); assert.equal(0, r.failed)
+    assert.equal(100000, (h:count()))
     assert.equal(100000, (h:count()))
     local marked = assert(h:list { mark = 1 })
     assert.equal(25000, #marked)
