@@ -1,7 +1,448 @@
-/* lua_proc.c - Lua bindings for the proc area (stub until the area lands). */
+/* lua_proc.c - core.proc: a task's signal masks, its threads, all pids. */
 #include "luax.h"
+#include "proc.h"
+#include "signals.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Largest status buffer tried (the file is ~1.5 KB; 8 KB is the first try). */
+#define STATUS_BUF_LIMIT (1 << 20)
+
+/* errno as the message's reason, in lower case: "permission denied". */
+static const char *reason(int err, char *buf, size_t len)
+{
+    const char *s = strerror(err);
+    size_t n = strlen(s);
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
+static void set_mask(lua_State *L, const struct proc_mask *m, const char *field)
+{
+    int small[256], *out = small;
+    size_t cap = sizeof small / sizeof small[0];
+    long n;
+    if (m->len * 4 > cap) {
+        cap = m->len * 4;
+        out = lua_newuserdatauv(L, cap * sizeof *out, 0);
+    }
+    n = sig_mask_decode(m->hex, m->len, out, cap);
+    lua_createtable(L, n > 0 ? (int)n : 0, 0);
+    for (long i = 0; i < n; i++) {
+        lua_pushinteger(L, out[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2 - (out != small), field);
+    if (out != small)
+        lua_pop(L, 1);
+}
+
+static void set_int(lua_State *L, const char *field, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, field);
+}
+
+/*
+ * Read the status of pid (tid 0: the process) into st, relative to
+ * procfd when it is >= 0 (scans) or to a directory fd of /proc/PID, using buf (size
+ * PROC_STATUS_BUF) or, for a bigger file, a userdata left on the stack
+ * (*pushed says how many values).  Returns 0 or an errno.
+ */
+static int read_status(lua_State *L, int procfd, int pid, int tid, char *buf,
+                       struct proc_status *st, int *pushed)
+{
+    size_t size = PROC_STATUS_BUF;
+    int err;
+    *pushed = 0;
+    while ((err = procfd >= 0 ? proc_read_status_at(procfd, pid, buf, size, st)
+                              : proc_read_status(pid, tid, buf, size, st)) == EMSGSIZE
+           && size < STATUS_BUF_LIMIT) {
+        size *= 4;
+        buf = lua_newuserdatauv(L, size, 0);   /* stays on the stack while used */
+        ++*pushed;
+    }
+    return err;
+}
+
+/* Push the failure of read_status as luax_fail does (3 values). */
+static int fail_status(lua_State *L, int err, int pid, int tid)
+{
+    char why[96];
+    if (err == ESRCH && tid)
+        return luax_fail(L, err, "no such thread %d in process %d", tid, pid);
+    if (err == ESRCH)
+        return luax_fail(L, err, "no such process %d", pid);
+    if (err == EPROTO)
+        return tid ? luax_fail(L, err, "/proc/%d/task/%d/status: no signal masks in it", pid, tid)
+                   : luax_fail(L, err, "/proc/%d/status: no signal masks in it", pid);
+    if (err == EMSGSIZE)
+        return luax_fail(L, err, "/proc/%d/status: larger than %d bytes", pid, STATUS_BUF_LIMIT);
+    return tid ? luax_fail(L, err, "/proc/%d/task/%d/status: %s", pid, tid,
+                           reason(err, why, sizeof why))
+               : luax_fail(L, err, "/proc/%d/status: %s", pid, reason(err, why, sizeof why));
+}
+
+/* Push the entry table of a parsed status (without uid and the mask lists
+ * unless masks: the fields a scan from /proc/PID/stat can also give). */
+static void push_entry(lua_State *L, const struct proc_status *st, int pid, int tid, int masks)
+{
+    lua_createtable(L, 0, 16);
+    set_int(L, "pid", st->tgid > 0 ? st->tgid : pid);
+    set_int(L, "tid", st->pid > 0 ? st->pid : (tid ? tid : pid));
+    lua_pushlstring(L, st->name, st->name_len);
+    lua_setfield(L, -2, "name");
+    if (st->state) {
+        lua_pushlstring(L, &st->state, 1);
+        lua_setfield(L, -2, "state");
+        lua_pushstring(L, st->state_text);
+        lua_setfield(L, -2, "state_name");
+    }
+    if (st->ppid >= 0)
+        set_int(L, "ppid", st->ppid);
+    if (st->uid >= 0 && masks)
+        set_int(L, "uid", st->uid);
+    if (st->threads > 0)
+        set_int(L, "threads", st->threads);
+    if (st->kthread >= 0) {
+        lua_pushboolean(L, st->kthread == 1);
+        lua_setfield(L, -2, "kernel");
+    }
+    if (!masks)
+        return;
+    set_mask(L, &st->pending, "pending");
+    set_mask(L, &st->shared_pending, "shared_pending");
+    set_mask(L, &st->blocked, "blocked");
+    set_mask(L, &st->ignored, "ignored");
+    set_mask(L, &st->caught, "caught");
+}
+
+/***
+ * signals(pid [, tid]) -> { pid=, tid=, name=, state=, state_name=, ppid=,
+ *   uid=, threads=, kernel=, pending={}, shared_pending={}, blocked={},
+ *   ignored={}, caught={} }
+ * | nil, "no such process 4242", ESRCH | nil, "/proc/4242/status: permission denied", EACCES
+ */
+static int l_signals(lua_State *L)
+{
+    int pid = (int)luax_checkrange(L, 1, 1, INT_MAX);
+    int tid = (int)luax_optrange(L, 2, 1, INT_MAX, 0);
+    char buf[PROC_STATUS_BUF];
+    struct proc_status st;
+    int pushed, err = read_status(L, -1, pid, tid, buf, &st, &pushed);
+    if (err)
+        return fail_status(L, err, pid, tid);
+    push_entry(L, &st, pid, tid, 1);
+    return 1;
+}
+
+/* The filters of scan(): signal numbers each mask must hold. */
+struct want {
+    int sigs[4][64];
+    int n[4];
+    int user;
+    int masks;
+};
+
+static void get_want(lua_State *L, struct want *w)
+{
+    static const char *const fields[4] = { "ignored", "caught", "blocked", "pending" };
+    luaL_checktype(L, 1, LUA_TTABLE);
+    for (int f = 0; f < 4; f++) {
+        lua_Integer len;
+        w->n[f] = 0;
+        if (lua_getfield(L, 1, fields[f]) != LUA_TNIL) {
+            luaL_argcheck(L, lua_istable(L, -1), 1, "filter lists must be tables of signal numbers");
+            len = luaL_len(L, -1);
+            luaL_argcheck(L, len <= 64, 1, "at most 64 signals per filter");
+            for (lua_Integer i = 1; i <= len; i++) {
+                int isnum;
+                lua_Integer v;
+                lua_geti(L, -1, i);
+                v = lua_tointegerx(L, -1, &isnum);
+                luaL_argcheck(L, isnum && v >= 1 && v <= 4 * SIG_MASK_MAX_DIGITS, 1,
+                              "filter entries must be signal numbers");
+                lua_pop(L, 1);
+                w->sigs[f][w->n[f]++] = (int)v;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 1, "user");
+    w->user = lua_toboolean(L, -1);
+    lua_getfield(L, 1, "masks");
+    w->masks = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    lua_pop(L, 2);
+}
+
+/* Whether every filter signal is one /proc/PID/stat shows (1..31) and no
+ * mask list is wanted: then a scan can read stat instead of status. */
+static int stat_will_do(const struct want *w)
+{
+    if (w->masks || w->n[3] > 0)
+        return 0;
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < w->n[f]; i++)
+            if (w->sigs[f][i] > 31)
+                return 0;
+    return 1;
+}
+
+static int all_bits(unsigned long mask, const int *sigs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!((mask >> (sigs[i] - 1)) & 1))
+            return 0;
+    return 1;
+}
+
+static int stat_matches(const struct proc_stat *st, const struct want *w)
+{
+    if (w->user && st->kthread)
+        return 0;
+    return all_bits(st->ignored, w->sigs[0], w->n[0]) && all_bits(st->caught, w->sigs[1], w->n[1])
+        && all_bits(st->blocked, w->sigs[2], w->n[2]);
+}
+
+/* The entry of a stat scan: the fields push_entry gives without masks. */
+static void push_stat_entry(lua_State *L, const struct proc_stat *st, int pid)
+{
+    lua_createtable(L, 0, 8);
+    set_int(L, "pid", pid);
+    set_int(L, "tid", pid);
+    lua_pushlstring(L, st->name, st->name_len);
+    lua_setfield(L, -2, "name");
+    lua_pushlstring(L, &st->state, 1);
+    lua_setfield(L, -2, "state");
+    lua_pushstring(L, proc_state_name(st->state));
+    lua_setfield(L, -2, "state_name");
+    set_int(L, "ppid", st->ppid);
+    if (st->threads > 0)
+        set_int(L, "threads", st->threads);
+    lua_pushboolean(L, st->kthread);
+    lua_setfield(L, -2, "kernel");
+}
+
+static int all_in(const struct proc_mask *m, const int *sigs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!sig_mask_has(m->hex, m->len, sigs[i]))
+            return 0;
+    return 1;
+}
+
+static int matches(const struct proc_status *st, const struct want *w)
+{
+    if (w->user && st->kthread == 1)
+        return 0;
+    if (!all_in(&st->ignored, w->sigs[0], w->n[0]) || !all_in(&st->caught, w->sigs[1], w->n[1])
+        || !all_in(&st->blocked, w->sigs[2], w->n[2]))
+        return 0;
+    for (int i = 0; i < w->n[3]; i++)
+        if (!sig_mask_has(st->pending.hex, st->pending.len, w->sigs[3][i])
+            && !sig_mask_has(st->shared_pending.hex, st->shared_pending.len, w->sigs[3][i]))
+            return 0;
+    return 1;
+}
+
+#define ROOT_TYPE "netops.ProcRoot"
+
+static int root_close(lua_State *L)
+{
+    int *fd = luaL_checkudata(L, 1, ROOT_TYPE);
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return 0;
+}
+
+/* Push a to-be-closed handle of an fd of /proc and return a pointer to the
+ * fd; or push the failure (3 values) and return NULL. */
+static int *open_root(lua_State *L)
+{
+    int *fd = lua_newuserdatauv(L, sizeof *fd, 0);
+    *fd = -1;
+    luaL_setmetatable(L, ROOT_TYPE);
+    lua_toclose(L, -1);
+    *fd = proc_open_root();
+    if (*fd < 0) {
+        char why[96];
+        int err = -*fd;
+        *fd = -1;
+        luax_fail(L, err, "/proc: %s", reason(err, why, sizeof why));
+        return NULL;
+    }
+    return fd;
+}
+
+/***
+ * scan({ ignored = {15}, caught = {...}, blocked = {...}, pending = {...},
+ *        user = true, masks = false } [, pids]) -> { entry, ... }, { message, ... }
+ * | nil, "/proc: ...", errno
+ * The signals(pid) entry of every process whose masks hold all the signals
+ * listed, ascending by pid (or of the processes in the list pids, in its
+ * order).  pending: per main thread or shared; user: no kernel threads;
+ * masks = false: entries without uid and the five mask lists, which is
+ * faster, and then, when every filter signal is below 32 and no pending
+ * filter is given, the scan reads /proc/PID/stat, whose legacy masks hold
+ * signals 1..31 and which the kernel formats faster than status.
+ * Processes that vanish meanwhile are skipped; other failures are listed in
+ * the second table.  Filtering happens in C, on the raw masks, so only
+ * matching processes cost a table.
+ */
+static int l_scan(lua_State *L)
+{
+    struct want w;
+    char buf[PROC_STATUS_BUF];
+    int small[1024], *pids = small;
+    size_t cap = sizeof small / sizeof small[0];
+    long n;
+    int found = 0, errors = 0, *procfd;
+
+    get_want(L, &w);
+    lua_settop(L, 2);                   /* the filter, the pids or nil; scratch above */
+    if (!lua_isnil(L, 2)) {             /* the pids to look at, instead of all */
+        lua_Integer len;
+        luaL_checktype(L, 2, LUA_TTABLE);
+        len = luaL_len(L, 2);
+        luaL_argcheck(L, len >= 0 && len <= (1 << 24), 2, "too many pids");
+        n = (long)len;
+        if ((size_t)n > cap) {
+            cap = (size_t)n;
+            pids = lua_newuserdatauv(L, cap * sizeof *pids, 0);
+        }
+        for (long i = 0; i < n; i++) {
+            int isnum;
+            lua_Integer v;
+            lua_geti(L, 2, i + 1);
+            v = lua_tointegerx(L, -1, &isnum);
+            lua_pop(L, 1);
+            luaL_argcheck(L, isnum && v >= 1 && v <= INT_MAX, 2, "pids must be process ids");
+            pids[i] = (int)v;
+        }
+    } else {
+        while ((n = proc_pids(pids, cap)) >= 0 && (size_t)n > cap) {
+            cap = (size_t)n + 256;
+            lua_settop(L, 2);
+            pids = lua_newuserdatauv(L, cap * sizeof *pids, 0);
+        }
+    }
+    if (n < 0) {
+        char why[96];
+        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
+    }
+    procfd = open_root(L);
+    if (!procfd)
+        return 3;
+    lua_newtable(L);                    /* found */
+    lua_newtable(L);                    /* errors */
+    if (stat_will_do(&w)) {
+        for (long i = 0; i < n; i++) {
+            struct proc_stat st;
+            int err = proc_read_stat_at(*procfd, pids[i], buf, sizeof buf, &st);
+            if (err == 0 && stat_matches(&st, &w)) {
+                push_stat_entry(L, &st, pids[i]);
+                lua_rawseti(L, -3, ++found);
+            } else if (err && err != ESRCH) {
+                char why[96];
+                if (err == EPROTO)
+                    lua_pushfstring(L, "/proc/%d/stat: not in the expected format", pids[i]);
+                else
+                    lua_pushfstring(L, "/proc/%d/stat: %s", pids[i], reason(err, why, sizeof why));
+                lua_rawseti(L, -2, ++errors);
+            }
+        }
+        return 2;
+    }
+    for (long i = 0; i < n; i++) {
+        struct proc_status st;
+        int pushed, err = read_status(L, *procfd, pids[i], 0, buf, &st, &pushed);
+        if (err == 0 && matches(&st, &w)) {
+            push_entry(L, &st, pids[i], 0, w.masks);
+            lua_rawseti(L, -3 - pushed, ++found);
+        } else if (err && err != ESRCH) {
+            fail_status(L, err, pids[i], 0);
+            lua_pop(L, 1);              /* the errno */
+            lua_rawseti(L, -3 - pushed, ++errors);
+            lua_pop(L, 1);              /* the nil */
+        }
+        lua_pop(L, pushed);
+    }
+    return 2;
+}
+
+/* Push the ids list() returns as a table, growing the scratch array as needed;
+ * or fail like luax_fail. */
+static int push_ids(lua_State *L, long (*list)(int, int *, size_t), int arg)
+{
+    int small[1024], *out = small;
+    size_t cap = sizeof small / sizeof small[0];
+    long n;
+    for (;;) {
+        n = list(arg, out, cap);
+        if (n < 0 || (size_t)n <= cap)
+            break;
+        cap = (size_t)n + 256;
+        out = lua_newuserdatauv(L, cap * sizeof *out, 0);
+    }
+    if (n < 0) {
+        char why[96];
+        if (-n == ESRCH)
+            return luax_fail(L, ESRCH, "no such process %d", arg);
+        if (arg)
+            return luax_fail(L, (int)-n, "/proc/%d/task: %s", arg, reason((int)-n, why, sizeof why));
+        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
+    }
+    lua_createtable(L, (int)n, 0);
+    for (long i = 0; i < n; i++) {
+        lua_pushinteger(L, out[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static long all_pids(int unused, int *out, size_t cap)
+{
+    (void)unused;
+    return proc_pids(out, cap);
+}
+
+/*** threads(pid) -> { tid, ... } ascending | nil, "no such process 4242", ESRCH */
+static int l_threads(lua_State *L)
+{
+    int pid = (int)luax_checkrange(L, 1, 1, INT_MAX);
+    return push_ids(L, proc_threads, pid);
+}
+
+/*** pids() -> { pid, ... } ascending | nil, "/proc: ...", errno */
+static int l_pids(lua_State *L)
+{
+    return push_ids(L, all_pids, 0);
+}
+
+static const luaL_Reg funcs[] = {
+    { "signals", l_signals },
+    { "threads", l_threads },
+    { "pids", l_pids },
+    { "scan", l_scan },
+    { NULL, NULL },
+};
 
 void netops_open_proc(lua_State *L)
 {
-    (void)L;
+    static const luaL_Reg no_methods[] = { { NULL, NULL } };
+    luax_newclass(L, ROOT_TYPE, no_methods, root_close);
+    luaL_newlib(L, funcs);
+    lua_pushinteger(L, ESRCH);          /* the errno of "no such process" */
+    lua_setfield(L, -2, "ESRCH");
+    lua_setfield(L, -2, "proc");
 }

@@ -50,6 +50,8 @@ build = {
         "csrc/lua_proc.c",
         "csrc/lua_signals.c",
         "csrc/lua_spawn.c",
+        "csrc/proc.c",
+        "csrc/signals.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "netfilter_conntrack", "nfnetlink", "mnl" },
@@ -58,9 +60,14 @@ build = {
     },
     ["netops"] = "lua/netops/init.lua",
     ["netops.conntrack"] = "lua/netops/conntrack.lua",
+    ["netops.proc"] = "lua/netops/proc.lua",
+    ["netops.signals"] = "lua/netops/signals.lua",
+    ["netops.inet"] = "lua/netops/inet.lua",
   },
   install = {
     bin = {
+      ["checksignals"] = "examples/checksignals.lua",
+      ["normalize"] = "examples/normalize.lua",
     },
   },
 }

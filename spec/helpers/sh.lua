@@ -56,10 +56,27 @@ function M.is_root()
   return out:match("^0%s") ~= nil
 end
 
+-- busted's `pending` lives in the spec file's environment, not in _G: find
+-- it through the _ENV of the functions on the caller's stack.
+local function busted_pending()
+  for level = 3, 30 do
+    local info = debug.getinfo(level, "f")
+    if not info then break end
+    for i = 1, 255 do
+      local name, value = debug.getupvalue(info.func, i)
+      if not name then break end
+      if name == "_ENV" and type(value) == "table" and type(value.pending) == "function" then
+        return value.pending
+      end
+    end
+  end
+  error("sh.need_root must be called from inside a busted test")
+end
+
 --- Inside an `it`: skip with a reason unless root.  Returns true when skipped.
 function M.need_root(why)
   if M.is_root() then return false end
-  pending("needs root: " .. (why or "network namespaces"))
+  busted_pending()("needs root: " .. (why or "network namespaces"))
   return true
 end
 

@@ -1,0 +1,128 @@
+#!/usr/bin/env lua5.4
+-- In a checkout (lua5.4 examples/NAME.lua) use its modules; installed, a no-op.
+local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]+$")
+if root then
+  root = root == "" and "." or root
+  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+  package.cpath = root .. "/" .. (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
+end
+
+-- normalize: one canonical text per address (RFC 5952 for IPv6).
+--
+--   normalize [FILE...]             one address a line in, one line out
+--   normalize --rewrite [FILE...]   any text in, its addresses canonical
+--
+-- Output line N answers input line N: the canonical address, or
+-- "Invalid address <input>".  Exit status 0 when every line was valid,
+-- 1 when some were not, 2 on a usage error or a file that cannot be read.
+-- The work is done in C a block of lines at a time (netops.inet's
+-- normalize_lines and rewrite_lines); this script only moves the blocks.
+
+local inet = require "netops.inet"
+
+local USAGE = [[
+usage: normalize [--rewrite] [FILE...]
+  Reads FILEs (or standard input; "-" is standard input too).
+  Without options: each line must be one address (IPv4, or IPv6 with an
+  optional %zone, either with an optional /prefix); prints its canonical
+  form, or "Invalid address <line>".  Exit 1 if any line was invalid.
+  --rewrite  copy the text, replacing each IPv6 address found in it with its
+             canonical form (e.g. ip6tables-save | normalize --rewrite).
+  -h, --help this text.
+]]
+
+local BLOCK = 64 * 1024
+
+local function die(msg, code)
+  io.stderr:write("normalize: ", msg, "\n")
+  os.exit(code or 2)
+end
+
+-- Each block goes out at once, so a pipeline (tail -f log | normalize
+-- --rewrite) sees its lines as they come.
+local function put(s)
+  if s ~= "" then
+    local ok, err = io.stdout:write(s)
+    if ok then ok, err = io.stdout:flush() end
+    if not ok then die("standard output: " .. tostring(err)) end
+  end
+end
+
+-- What is there, up to n bytes (one read(2)): no waiting for a full block.
+local readsome = require("netops.core").inet._readsome
+
+--- Stream one file through step (normalize_lines or rewrite_lines), a block
+-- at a time, cut at the last newline.  Returns the invalid line count, or
+-- nil, message on a read error.
+local function pump(f, name, step)
+  local tail, bad = "", 0
+  while true do
+    -- A line longer than a block: read as much again, so joining stays linear.
+    local data, err = readsome(f, #tail > BLOCK and #tail or BLOCK)
+    if not data then
+      if err then return nil, name .. ": " .. err end
+      break
+    end
+    if tail ~= "" then data = tail .. data end
+    local out, used, nbad = step(data)
+    put(out)
+    bad = bad + (nbad or 0)
+    tail = used < #data and data:sub(used + 1) or ""
+  end
+  if tail ~= "" then
+    local out, _, nbad = step(tail, true)
+    put(out)
+    bad = bad + (nbad or 0)
+  end
+  return bad
+end
+
+local function main(args)
+  local step, files = inet.normalize_lines, {}
+  local opts = true
+  for _, a in ipairs(args) do
+    if opts and a == "--" then
+      opts = false
+    elseif opts and (a == "-h" or a == "--help") then
+      io.stdout:write(USAGE)
+      return 0
+    elseif opts and a == "--rewrite" then
+      step = inet.rewrite_lines
+    elseif opts and a:match("^%-.") then
+      io.stderr:write("normalize: unknown option ", a, "\n", USAGE)
+      return 2
+    else
+      files[#files + 1] = a
+    end
+  end
+  if #files == 0 then files[1] = "-" end
+
+  local bad, failed = 0, false
+  for _, name in ipairs(files) do
+    local f, err
+    if name == "-" then
+      f = io.stdin
+    else
+      f, err = io.open(name, "rb")
+    end
+    if not f then
+      io.stderr:write("normalize: ", err, "\n")
+      failed = true
+    else
+      local n, rerr = pump(f, name == "-" and "standard input" or name, step)
+      if f ~= io.stdin then f:close() end
+      if not n then
+        io.stderr:write("normalize: ", rerr, "\n")
+        failed = true
+      else
+        bad = bad + n
+      end
+    end
+  end
+  local ok, err = io.stdout:flush()
+  if not ok then die("standard output: " .. tostring(err)) end
+  if failed then return 2 end
+  return bad > 0 and 1 or 0
+end
+
+os.exit(main(arg))

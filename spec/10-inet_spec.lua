@@ -1,0 +1,582 @@
+-- netops.inet and the normalize command: one canonical text per address.
+local sh = require "helpers.sh"
+local inet = require("netops").inet
+
+-- The seed's rivals live next to the repository (or in /work/shared).
+local function rivals_dir()
+  for _, d in ipairs { "../shared/rivals", "/work/shared/rivals" } do
+    if sh.read(d .. "/normalize.pl") then return d end
+  end
+end
+
+local function lines_of(s)
+  local t = {}
+  for l in s:gmatch("([^\n]*)\n") do t[#t + 1] = l end
+  return t
+end
+
+describe("netops.inet.normalize", function()
+  it("gives the seed's addresses the form ip6tables-save prints", function()
+    assert.equal("2001:db8::cafe:1111", inet.normalize("2001:db8:0:0:0:0:cafe:1111"))
+    assert.equal("2001:db8:0:a:1:2:3:4", inet.normalize("2001:db8::a:1:2:3:4"))
+    assert.equal("2001:db8:aaaa::c", inet.normalize("2001:0DB8:AAAA:0000:0000:0000:0000:000C"))
+    assert.equal("2001:db8:0:1::4", inet.normalize("2001:db8::1:0:0:0:4"))
+  end)
+
+  it("follows each RFC 5952 rule and example", function()
+    -- 4.1 leading zeros suppressed
+    assert.equal("2001:db8::1", inet.normalize("2001:0db8::0001"))
+    assert.equal("2001:db8::1", inet.normalize("2001:db8:0000:0000:0000:0000:0000:0001"))
+    -- 4.2.1 "::" as long as possible
+    assert.equal("2001:db8::2:1", inet.normalize("2001:db8:0:0:0:0:2:1"))
+    assert.equal("2001:db8::2:1", inet.normalize("2001:db8::0:2:1"))
+    -- 4.2.2 a single zero group is never "::"
+    assert.equal("2001:db8:0:1:1:1:1:1", inet.normalize("2001:db8:0:1:1:1:1:1"))
+    assert.equal("2001:db8:0:1:1:1:1:1", inet.normalize("2001:db8::1:1:1:1:1"))
+    -- 4.2.3 the longest run, the leftmost on a tie
+    assert.equal("2001:0:0:1::1", inet.normalize("2001:0:0:1:0:0:0:1"))
+    assert.equal("2001:db8::1:0:0:1", inet.normalize("2001:db8:0:0:1:0:0:1"))
+    -- 4.3 lowercase
+    assert.equal("2001:db8::abcd", inet.normalize("2001:DB8::ABCD"))
+    assert.equal("2001:db8::abcd", inet.normalize("2001:Db8::aBcD"))
+    -- the edges
+    assert.equal("::", inet.normalize("0:0:0:0:0:0:0:0"))
+    assert.equal("::1", inet.normalize("0:0:0:0:0:0:0:1"))
+    assert.equal("1::", inet.normalize("1:0:0:0:0:0:0:0"))
+    assert.equal("1:2:3:4:5:6:7:0", inet.normalize("1:2:3:4:5:6:7::"))
+    assert.equal("0:2:3:4:5:6:7:8", inet.normalize("::2:3:4:5:6:7:8"))
+  end)
+
+  it("prints IPv4-mapped addresses dotted and every other ::/96 address in hex", function()
+    assert.equal("::ffff:192.0.2.1", inet.normalize("::ffff:192.0.2.1"))
+    assert.equal("::ffff:192.0.2.1", inet.normalize("0:0:0:0:0:FFFF:C000:0201"))
+    assert.equal("::ffff:0.0.0.0", inet.normalize("::ffff:0:0"))
+    -- ::1.2.3.4 is IPv4-compatible, not mapped: hex (glibc prints it dotted)
+    assert.equal("::102:304", inet.normalize("::1.2.3.4"))
+    assert.equal("::c000:201", inet.normalize("::192.0.2.1"))
+    assert.equal("1:2:3:4:5:6:c000:201", inet.normalize("1:2:3:4:5:6:192.0.2.1"))
+    -- near misses of the mapped prefix stay hex
+    assert.equal("::fffe:c000:201", inet.normalize("::fffe:192.0.2.1"))
+    assert.equal("::1:ffff:c000:201", inet.normalize("::1:ffff:192.0.2.1"))
+  end)
+
+  it("keeps zones verbatim and prefixes, IPv6 zones only", function()
+    assert.equal("fe80::1%eth0", inet.normalize("FE80:0:0:0:0:0:0:0001%eth0"))
+    assert.equal("fe80::1%Eth0.100", inet.normalize("fe80::1%Eth0.100"))
+    assert.equal("fe80::1%3", inet.normalize("fe80::0001%3"))
+    assert.equal("fe80::1%eth0/64", inet.normalize("fe80::1%eth0/64"))
+    assert.equal("2001:db8::/32", inet.normalize("2001:0DB8::/32"))
+    assert.equal("2001:db8::1/128", inet.normalize("2001:db8::1/128"))
+    assert.equal("::/0", inet.normalize("::/0"))
+    assert.equal("192.0.2.0/24", inet.normalize("192.0.2.0/24"))
+    assert.equal("198.51.100.7/32", inet.normalize("198.51.100.7/32"))
+    assert.equal("0.0.0.0/0", inet.normalize("0.0.0.0/0"))
+    assert.equal("203.0.113.255", inet.normalize("203.0.113.255"))
+  end)
+
+  -- each form the contract rejects, with the reason the message must give
+  local rejected = {
+    { " 2001:db8::1", "IPv6", "surrounding white space" },
+    { "2001:db8::1 ", "IPv6", "surrounding white space" },
+    { " 192.0.2.1", "IPv4", "surrounding white space" },
+    { "[2001:db8::1]", "IPv6", "brackets" },
+    { "[2001:db8::1]:443", "IPv6", "brackets" },
+    { "192.0.2.1:80", "IPv4", "port" },
+    { "01.2.3.4", "IPv4", "leading zero in an octet" },
+    { "192.0.2.01", "IPv4", "leading zero in an octet" },
+    { "127.1", "IPv4", "fewer than four octets" },
+    { "0x7f.0.0.1", "IPv4", "not a decimal number" },
+    { "1.2.3.4.5", "IPv4", "more than four octets" },
+    { "256.0.0.1", "IPv4", "octet above 255" },
+    { "2001:db8::12345", "IPv6", "more than four hex digits" },
+    { "12345::", "IPv6", "more than four hex digits" },
+    { ":::", "IPv6", "':::'" },
+    { "1:::2", "IPv6", "':::'" },
+    { "1::2::3", "IPv6", "more than one '::'" },
+    { "1:2:3:4:5:6:7:8:9", "IPv6", "more than eight groups" },
+    { "1:2:3:4:5:6:7", "IPv6", "fewer than eight groups" },
+    { "1:2:3:4:5:6:7:8::", "IPv6", "at least one zero group" },
+    { ":1:2:3:4:5:6:7", "IPv6", "leading single ':'" },
+    { "1:2:3:4:5:6:7:", "IPv6", "trailing single ':'" },
+    { "::1.2.3.4:5", "IPv6", "last 32 bits" },
+    { "::1.2.3.04", "IPv6", "leading zero in an octet" },
+    { "1.2.3.4%eth0", "IPv4", "zone is only allowed on IPv6" },
+    { "fe80::1%", "IPv6", "empty zone" },
+    { "fe80::1%/64", "IPv6", "empty zone" },
+    { "fe80::1%eth 0", "IPv6", "zone may hold only" },
+    { "2001:db8::/129", "IPv6", "prefix length above 128" },
+    { "192.0.2.0/33", "IPv4", "prefix length above 32" },
+    { "2001:db8::/032", "IPv6", "leading zero in the prefix length" },
+    { "2001:db8::/", "IPv6", "empty prefix length" },
+    { "2001:db8::/x", "IPv6", "prefix length is not a decimal number" },
+    { "2001:db8::g", "IPv6", "unexpected character" },
+    { "", nil, "empty string" },
+    { "localhost", nil, "not an IPv4 or IPv6 address" },
+  }
+  for _, case in ipairs(rejected) do
+    local text, fam, reason = case[1], case[2], case[3]
+    it("rejects '" .. text .. "' naming the input and the reason (" .. reason .. ")", function()
+      local v, msg = inet.normalize(text)
+      assert.is_nil(v)
+      local prefix = "invalid " .. (fam and fam .. " address" or "address") .. " '" .. text .. "': "
+      assert.equal(prefix, msg:sub(1, #prefix))
+      assert.truthy(msg:find(reason, #prefix, true), msg)
+    end)
+  end
+
+  it("gives the issue's example message exactly", function()
+    assert.same({ nil, "invalid IPv6 address '1::2::3': more than one '::'" },
+      { inet.normalize("1::2::3") })
+  end)
+
+  it("shows control bytes of a bad input escaped and cuts long inputs", function()
+    local _, msg = inet.normalize("::1\0\n")
+    assert.equal("invalid IPv6 address '::1\\x00\\x0a': surrounding white space", msg)
+    local _, long = inet.normalize(string.rep("1", 5000))
+    assert.truthy(#long < 200, long)
+    assert.matches("%.%.%.'", long)
+  end)
+
+  it("raises on misuse: a non-string argument", function()
+    assert.has_error(function() inet.normalize() end)
+    assert.has_error(function() inet.normalize({}) end)
+    assert.has_error(function() inet.equal("::1") end)
+  end)
+
+  it("is idempotent: canonical text normalizes to itself", function()
+    for _, t in ipairs { "2001:DB8::1", "::FFFF:1.2.3.4", "::1.2.3.4", "fe80::01%eth0/64", "10.0.0.1/8" } do
+      local c = inet.normalize(t)
+      assert.equal(c, inet.normalize(c))
+    end
+  end)
+end)
+
+describe("netops.inet.pton and ntop", function()
+  it("convert between text and 4 or 16 network-order bytes", function()
+    assert.equal("\192\0\2\1", inet.pton("192.0.2.1"))
+    local b = inet.pton("2001:DB8::1")
+    assert.equal(16, #b)
+    assert.equal("\32\1\13\184" .. ("\0"):rep(11) .. "\1", b)
+    assert.equal("2001:db8::1", inet.ntop(b))
+    assert.equal("192.0.2.1", inet.ntop("\192\0\2\1"))
+    assert.equal("::ffff:192.0.2.1", inet.ntop(("\0"):rep(10) .. "\255\255\192\0\2\1"))
+    assert.equal("::102:304", inet.ntop(("\0"):rep(12) .. "\1\2\3\4"))
+  end)
+
+  it("pton takes a bare address only, with a message otherwise", function()
+    local v, msg = inet.pton("fe80::1%eth0")
+    assert.is_nil(v)
+    assert.matches("^invalid IPv6 address 'fe80::1%%eth0': zone not allowed here", msg)
+    v, msg = inet.pton("2001:db8::/32")
+    assert.is_nil(v)
+    assert.matches("prefix not allowed here", msg)
+    v, msg = inet.pton("01.2.3.4")
+    assert.is_nil(v)
+    assert.matches("leading zero", msg)
+  end)
+
+  it("ntop raises on a length other than 4 or 16", function()
+    assert.has_error(function() inet.ntop("") end)
+    assert.has_error(function() inet.ntop("\1\2\3") end)
+    assert.has_error(function() inet.ntop(("\0"):rep(15)) end)
+    assert.has_error(function() inet.ntop(("\0"):rep(17)) end)
+    assert.has_error(function() inet.ntop(nil) end)
+  end)
+
+  it("round-trips every 16-byte pattern of a sample", function()
+    math.randomseed(7)
+    for _ = 1, 2000 do
+      local t = {}
+      for i = 1, 16 do t[i] = math.random(0, 3) == 0 and 0 or math.random(0, 255) end
+      local b = string.char(table.unpack(t))
+      assert.equal(b, inet.pton(inet.ntop(b)))
+    end
+  end)
+end)
+
+describe("netops.inet.equal and family", function()
+  it("equal: different spellings of one address", function()
+    assert.is_true(inet.equal("2001:0DB8:AAAA:0000:0000:0000:0000:000C", "2001:db8:aaaa::c"))
+    assert.is_true(inet.equal("::ffff:192.0.2.1", "::FFFF:C000:201"))
+    assert.is_true(inet.equal("fe80::1%eth0/64", "FE80:0::0001%eth0/64"))
+    assert.is_true(inet.equal("192.0.2.1", "192.0.2.1"))
+  end)
+
+  it("equal: false for other addresses, prefixes, zones, families or invalid text", function()
+    assert.is_false(inet.equal("2001:db8::1", "2001:db8::2"))
+    assert.is_false(inet.equal("2001:db8::/32", "2001:db8::/33"))
+    assert.is_false(inet.equal("2001:db8::/32", "2001:db8::"))
+    assert.is_false(inet.equal("fe80::1%eth0", "fe80::1%eth1"))
+    assert.is_false(inet.equal("fe80::1%eth0", "fe80::1"))
+    assert.is_false(inet.equal("192.0.2.1", "::ffff:192.0.2.1"))
+    assert.is_false(inet.equal("1::2::3", "1::2::3"))
+    assert.is_false(inet.equal("", ""))
+  end)
+
+  it("family: 4, 6, or nil and a message", function()
+    assert.equal(4, inet.family("192.0.2.1"))
+    assert.equal(4, inet.family("192.0.2.0/24"))
+    assert.equal(6, inet.family("::1"))
+    assert.equal(6, inet.family("::ffff:192.0.2.1"))
+    assert.equal(6, inet.family("fe80::1%eth0/64"))
+    local v, msg = inet.family("127.1")
+    assert.is_nil(v)
+    assert.matches("^invalid IPv4 address '127.1'", msg)
+  end)
+end)
+
+describe("netops.inet.network and contains", function()
+  it("network clears the host bits and keeps the prefix", function()
+    assert.equal("2001:db8::/32", inet.network("2001:db8::1/32"))
+    assert.equal("2001:db8:e000::/35", inet.network("2001:DB8:FFFF:FFFF::1/35"))
+    assert.equal("192.0.2.0/24", inet.network("192.0.2.77/24"))
+    assert.equal("0.0.0.0/0", inet.network("203.0.113.9/0"))
+    assert.equal("203.0.113.9/32", inet.network("203.0.113.9/32"))
+    assert.equal("::/0", inet.network("2001:db8::1/0"))
+    assert.equal("fe80::%eth0/64", inet.network("fe80::1%eth0/64"))
+  end)
+
+  it("network needs a prefix and valid text", function()
+    local v, msg = inet.network("2001:db8::1")
+    assert.is_nil(v)
+    assert.matches("no prefix length", msg)
+    v, msg = inet.network("2001:db8::1/200")
+    assert.is_nil(v)
+    assert.matches("above 128", msg)
+  end)
+
+  it("contains addresses and longer subnets of the same family", function()
+    assert.is_true(inet.contains("2001:db8::/32", "2001:DB8:1::5"))
+    assert.is_true(inet.contains("2001:db8::/32", "2001:db8:ffff::/48"))
+    assert.is_true(inet.contains("2001:db8::1/32", "2001:db8::2"))
+    assert.is_true(inet.contains("192.0.2.0/24", "192.0.2.255"))
+    assert.is_true(inet.contains("0.0.0.0/0", "203.0.113.1"))
+    assert.is_true(inet.contains("192.0.2.1", "192.0.2.1"))
+    assert.is_false(inet.contains("2001:db8::/32", "2001:db9::1"))
+    assert.is_false(inet.contains("2001:db8::/32", "2001::/16"))
+    assert.is_false(inet.contains("192.0.2.0/24", "198.51.100.1"))
+    assert.is_false(inet.contains("192.0.2.1", "192.0.2.2"))
+    assert.is_false(inet.contains("::/0", "192.0.2.1"))
+    assert.is_false(inet.contains("::ffff:0:0/96", "192.0.2.1"))
+    assert.is_false(inet.contains("fe80::%eth0/64", "fe80::1%eth1"))
+    assert.is_true(inet.contains("fe80::%eth0/64", "fe80::1%eth0"))
+  end)
+
+  it("contains returns nil and a message for invalid text", function()
+    local v, msg = inet.contains("2001:db8::/32", "2001:db8::zz")
+    assert.is_nil(v)
+    assert.matches("'2001:db8::zz'", msg)
+    v, msg = inet.contains("10.0.0.0/08", "10.0.0.1")
+    assert.is_nil(v)
+    assert.matches("'10.0.0.0/08'", msg)
+  end)
+end)
+
+describe("netops.inet.rewrite", function()
+  it("canonicalizes the addresses of an ip6tables-save text, every other byte untouched", function()
+    local input = table.concat({
+      "# Generated by ip6tables-save v1.8.9 (nf_tables) on Wed Nov 25 08:00:00 2026",
+      "*filter",
+      ":INPUT DROP [0:0]",
+      ":FORWARD DROP [12:3456]",
+      "-A INPUT -s 2001:0DB8:AAAA:0000:0000:0000:0000:000C/128 -j ACCEPT",
+      "-A INPUT -s 2001:db8:0:0:0:0:cafe:1111/128 -p tcp -m tcp --dport 22 -j ACCEPT",
+      "-A INPUT -d FE80::0001/64 -i eth0 -j ACCEPT",
+      "-A FORWARD -s 2001:db8::/32 -m mac --mac-source 00:1A:2B:3C:4D:5E -j ACCEPT",
+      "-A FORWARD -m time --timestart 08:30:00 --timestop 17:45:00 -j ACCEPT",
+      "-A FORWARD -s ::FFFF:C000:0201 -m comment --comment \"old host 2001:DB8::1:0:0:0:4\" -j DROP",
+      "COMMIT",
+      "# Completed on Wed Nov 25 08:00:00 2026",
+      "",
+    }, "\n")
+    local want = table.concat({
+      "# Generated by ip6tables-save v1.8.9 (nf_tables) on Wed Nov 25 08:00:00 2026",
+      "*filter",
+      ":INPUT DROP [0:0]",
+      ":FORWARD DROP [12:3456]",
+      "-A INPUT -s 2001:db8:aaaa::c/128 -j ACCEPT",
+      "-A INPUT -s 2001:db8::cafe:1111/128 -p tcp -m tcp --dport 22 -j ACCEPT",
+      "-A INPUT -d fe80::1/64 -i eth0 -j ACCEPT",
+      "-A FORWARD -s 2001:db8::/32 -m mac --mac-source 00:1A:2B:3C:4D:5E -j ACCEPT",
+      "-A FORWARD -m time --timestart 08:30:00 --timestop 17:45:00 -j ACCEPT",
+      "-A FORWARD -s ::ffff:192.0.2.1 -m comment --comment \"old host 2001:db8:0:1::4\" -j DROP",
+      "COMMIT",
+      "# Completed on Wed Nov 25 08:00:00 2026",
+      "",
+    }, "\n")
+    assert.equal(want, inet.rewrite(input))
+  end)
+
+  it("canonicalizes an nft ruleset, leaving MACs, versions and names alone", function()
+    local input = [[
+table inet filter { # handle 1
+	set allowed6 {
+		type ipv6_addr
+		flags interval
+		elements = { 2001:DB8:0:0::/64, 2001:db8:1::0/48,
+			     2001:0db8:0002:0000:0000:0000:0000:0001 }
+	}
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ip6 saddr @allowed6 accept
+		ip6 daddr fe80::0:1%eth0 accept
+		ip saddr { 192.0.2.1, 198.51.100.0/24 } accept
+		ether saddr 00:11:22:33:44:55 drop
+		meta time "2026-11-25 12:34:56" drop comment "nftables v1.0.6 on 10.0.0.1"
+		ip6 saddr [2001:DB8::5]:8080 drop
+	}
+}
+]]
+    local want = [[
+table inet filter { # handle 1
+	set allowed6 {
+		type ipv6_addr
+		flags interval
+		elements = { 2001:db8::/64, 2001:db8:1::/48,
+			     2001:db8:2::1 }
+	}
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ip6 saddr @allowed6 accept
+		ip6 daddr fe80::1%eth0 accept
+		ip saddr { 192.0.2.1, 198.51.100.0/24 } accept
+		ether saddr 00:11:22:33:44:55 drop
+		meta time "2026-11-25 12:34:56" drop comment "nftables v1.0.6 on 10.0.0.1"
+		ip6 saddr [2001:db8::5]:8080 drop
+	}
+}
+]]
+    assert.equal(want, inet.rewrite(input))
+  end)
+
+  it("leaves tokens that are not a whole valid address as they are", function()
+    for _, t in ipairs {
+      "00:1a:2b:3c:4d:5e", "12:34:56", "12:34:56.789", "v1.2.3", "1.2.3.4.5", "std::map",
+      "Foo::Bar::baz", "1::2::3", "2001:DB8::/129", "2001:DB8::1x", "x2001:DB8::1",
+      "20:00:00:25:b5:00:00:0f", "10:00 - 12:00", "a:b", "::::",
+    } do
+      assert.equal(t, inet.rewrite(t))
+      assert.equal("<" .. t .. ">", inet.rewrite("<" .. t .. ">"))
+    end
+  end)
+
+  it("finds addresses next to punctuation", function()
+    assert.equal("from 2001:db8::1: refused", inet.rewrite("from 2001:DB8::1: refused"))
+    assert.equal("see 2001:db8::2.", inet.rewrite("see 2001:DB8::2."))
+    assert.equal("(2001:db8::3),'2001:db8::4'", inet.rewrite("(2001:DB8::3),'2001:0db8::4'"))
+    assert.equal("src=2001:db8::5 dst=::1", inet.rewrite("src=2001:DB8::5 dst=0::1"))
+    assert.equal("2001:db8::1-2001:db8::9", inet.rewrite("2001:db8::0001-2001:DB8::9"))
+  end)
+
+  it("agrees with normalize on a text that is one IPv6 address", function()
+    math.randomseed(4291)
+    for _ = 1, 3000 do
+      local w = {}
+      for k = 1, 8 do
+        local v = math.random(0, 2) == 0 and 0 or math.random(0, 65535)
+        w[k] = (math.random(0, 1) == 0 and "%X" or "%04x"):format(v)
+      end
+      local t = table.concat(w, ":")
+      if math.random(0, 1) == 0 then t = t:gsub(":0+:0+:", "::", 1) end
+      local n = assert(inet.normalize(t))
+      assert.equal(n, inet.rewrite(t))
+      assert.equal("addr " .. n .. ", ok", inet.rewrite("addr " .. t .. ", ok"))
+    end
+  end)
+
+  it("rewrite_lines consumes complete lines only, all when final", function()
+    local out, used = inet.rewrite_lines("2001:DB8::1\n2001:DB8::2\n2001:DB")
+    assert.equal("2001:db8::1\n2001:db8::2\n", out)
+    assert.equal(24, used)
+    out, used = inet.rewrite_lines("2001:DB8::3", true)
+    assert.equal("2001:db8::3", out)
+    assert.equal(11, used)
+    out, used = inet.rewrite_lines("no newline")
+    assert.equal("", out)
+    assert.equal(0, used)
+  end)
+end)
+
+describe("netops.inet.normalize_lines", function()
+  it("answers each complete line, counts the invalid ones, keeps the rest", function()
+    local out, used, bad = inet.normalize_lines("2001:DB8::1\nnope\n\n::1.2.3.4\n2001:D")
+    assert.equal("2001:db8::1\nInvalid address nope\nInvalid address \n::102:304\n", out)
+    assert.equal(#"2001:DB8::1\nnope\n\n::1.2.3.4\n", used)
+    assert.equal(2, bad)
+    out, used, bad = inet.normalize_lines("2001:DB8::2", true)
+    assert.same({ "2001:db8::2\n", 11, 0 }, { out, used, bad })
+  end)
+
+  it("gives the same answer as normalize, line by line", function()
+    local input, want = {}, {}
+    math.randomseed(11)
+    local alphabet = "0123456789abcdefABCDEF::::..%/ g"
+    for i = 1, 3000 do
+      local l = ("%x:%x::%x:%x"):format(math.random(0, 65535), math.random(0, 9), math.random(0, 65535), i)
+      if i % 3 == 0 then
+        local at = math.random(1, #l)
+        local c = math.random(1, #alphabet)
+        l = l:sub(1, at - 1) .. alphabet:sub(c, c) .. l:sub(at + 1)
+      end
+      input[i] = l
+      want[i] = inet.normalize(l) or ("Invalid address " .. l)
+    end
+    local out = inet.normalize_lines(table.concat(input, "\n") .. "\n")
+    assert.same(want, lines_of(out))
+  end)
+end)
+
+describe("the normalize command", function()
+  local dir
+  before_each(function() dir = sh.tmpdir() end)
+  after_each(function() sh.rmtree(dir) end)
+
+  it("prints the seed's addresses canonical, one line each, exit 0", function()
+    local out, code = sh.run(sh.cmd("normalize"), { stdin =
+      "2001:db8:0:0:0:0:cafe:1111\n2001:db8::a:1:2:3:4\n2001:0DB8:AAAA:0000:0000:0000:0000:000C\n2001:db8::1:0:0:0:4\n" })
+    assert.equal(0, code)
+    assert.equal("2001:db8::cafe:1111\n2001:db8:0:a:1:2:3:4\n2001:db8:aaaa::c\n2001:db8:0:1::4\n", out)
+  end)
+
+  it("answers line N with line N, says Invalid address <input>, exits 1", function()
+    local out, code = sh.run(sh.cmd("normalize"), { stdin =
+      "::1\n1::2::3\n\n 192.0.2.1\n192.0.2.1\nfe80::1%eth0/64\n2001:DB8::1" })
+    assert.equal(1, code)
+    assert.same({ "::1", "Invalid address 1::2::3", "Invalid address ",
+      "Invalid address  192.0.2.1", "192.0.2.1", "fe80::1%eth0/64", "2001:db8::1" }, lines_of(out))
+  end)
+
+  it("prints nothing and exits 0 on empty input", function()
+    local out, code = sh.run(sh.cmd("normalize"), { stdin = "" })
+    assert.equal(0, code)
+    assert.equal("", out)
+  end)
+
+  it("reads the named files in order, '-' for standard input", function()
+    sh.write(dir .. "/a", "2001:DB8::A\n")
+    sh.write(dir .. "/b", "2001:DB8::B\n2001:DB8::C")
+    local out, code = sh.run(sh.cmd("normalize", dir .. "/a", "-", dir .. "/b"), { stdin = "::0:1\n" })
+    assert.equal(0, code)
+    assert.equal("2001:db8::a\n::1\n2001:db8::b\n2001:db8::c\n", out)
+  end)
+
+  it("names a file it cannot read and exits 2", function()
+    local out, code = sh.run(sh.cmd("normalize", dir .. "/missing"), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("normalize: .*/missing: No such file or directory", out)
+    out, code = sh.run(sh.cmd("normalize", dir), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("Is a directory", out)
+  end)
+
+  it("rejects an unknown option with its usage, exit 2", function()
+    local out, code = sh.run(sh.cmd("normalize", "--bogus"), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("unknown option %-%-bogus", out)
+    assert.matches("usage: normalize", out)
+    out, code = sh.run(sh.cmd("normalize", "--help"))
+    assert.equal(0, code)
+    assert.matches("usage: normalize", out)
+  end)
+
+  it("keeps line N answering line N across 64 KiB blocks and very long lines", function()
+    local input, want = {}, {}
+    for i = 1, 20000 do
+      local l
+      if i == 7777 then
+        l = ("x"):rep(200000)                 -- longer than several blocks
+      elseif i % 97 == 0 then
+        l = ("2001:db8::%x::1"):format(i)     -- invalid
+      else
+        l = ("2001:0DB8:0000:0000:%04X::%x"):format(i, i)
+      end
+      input[i] = l
+      want[i] = inet.normalize(l) or ("Invalid address " .. l)
+    end
+    sh.write(dir .. "/in", table.concat(input, "\n") .. "\n")
+    local out, code = sh.run(sh.cmd("normalize", dir .. "/in"))
+    assert.equal(1, code)
+    local got = lines_of(out)
+    assert.equal(#want, #got)
+    for i = 1, #want do
+      if got[i] ~= want[i] then
+        assert.equal(want[i], got[i], "line " .. i)
+      end
+    end
+  end)
+
+  it("answers a line from a pipe before the pipe is closed (tail -f | normalize)", function()
+    -- The writer keeps the pipe open until the answer to its first line
+    -- came back (or 20 s passed); block-buffered input or output would
+    -- leave `got` empty.
+    local script = [[
+      set -u
+      d=$1; cd "$2"
+      mkfifo "$d/in$$" "$d/out$$"
+      lua5.4 examples/normalize.lua $3 < "$d/in$$" > "$d/out$$" & pid=$!
+      exec 3> "$d/in$$" 4< "$d/out$$"
+      echo 'from 2001:0DB8::0001' >&3
+      got=; read -r -t 20 got <&4
+      exec 3>&-
+      wait $pid
+      echo "got: $got"
+    ]]
+    local cwd = sh.run("pwd"):gsub("%s+$", "")
+    local out = sh.run({ "bash", "-c", script, "bash", dir, cwd, "--rewrite" })
+    assert.equal("got: from 2001:db8::1\n", out)
+    out = sh.run({ "bash", "-c", script:gsub("from ", ""), "bash", dir, cwd, "" })
+    assert.equal("got: 2001:db8::1\n", out)
+  end)
+
+  it("--rewrite streams text through rewrite, byte for byte elsewhere", function()
+    local text = {}
+    for i = 1, 5000 do
+      text[i] = ("rule %d: -s 2001:0DB8::%X/128 -m mac --mac-source 00:11:22:33:44:%02x at 12:%02d:00"):format(i, i, i % 256, i % 60)
+    end
+    local input = table.concat(text, "\n") .. "\nno newline at end 2001:DB8::FFFF"
+    sh.write(dir .. "/rules", input)
+    local out, code = sh.run(sh.cmd("normalize", "--rewrite", dir .. "/rules"))
+    assert.equal(0, code)
+    assert.equal(inet.rewrite(input), out)
+    assert.truthy(out:find("rule 4095: -s 2001:db8::fff/128 -m mac --mac-source 00:11:22:33:44:ff at 12:15:00", 1, true))
+    assert.truthy(out:find("no newline at end 2001:db8::ffff$"))
+  end)
+
+  it("prints what the seed's Perl normalizer prints, except ::/96 where glibc is wrong", function()
+    local rivals = rivals_dir()
+    if not rivals then pending("../shared/rivals/normalize.pl not found") return end
+    local input = {}
+    math.randomseed(5952)
+    local alphabet = "0123456789abcdefABCDEF::::...g "
+    for i = 1, 4000 do
+      local w = {}
+      for k = 1, 8 do w[k] = math.random(0, 2) == 0 and "0" or ("%x"):format(math.random(0, 65535)) end
+      local l = table.concat(w, ":")
+      if i % 4 == 0 then l = l:gsub("^0:0:0:0:0:0:", "::", 1):gsub(":0:0:", "::", 1) end
+      if i % 5 == 0 then
+        local at = math.random(1, #l)
+        local c = math.random(1, #alphabet)
+        l = l:sub(1, at - 1) .. alphabet:sub(c, c) .. l:sub(at)
+      end
+      if i % 50 == 0 then l = ("::%d.%d.%d.%d"):format(i % 256, 2, 3, 4) end
+      if i % 51 == 0 then l = ("::FFFF:%d.0.2.1"):format(i % 256) end
+      input[#input + 1] = l
+    end
+    local text = table.concat(input, "\n") .. "\n"
+    local ours = lines_of((sh.run(sh.cmd("normalize"), { stdin = text })))
+    local perl = lines_of((sh.run({ "perl", rivals .. "/normalize.pl" }, { stdin = text })))
+    assert.equal(#input, #ours)
+    assert.equal(#input, #perl)
+    local compat = 0
+    for i = 1, #input do
+      if ours[i] ~= perl[i] then
+        -- glibc prints IPv4-compatible ::/96 dotted; RFC 5952 wants hex
+        assert.matches("^::%d+%.%d+%.%d+%.%d+$", perl[i], "line " .. i .. ": " .. input[i])
+        assert.equal(inet.normalize(perl[i]), ours[i])
+        assert.matches("^::[%x:]+$", ours[i])
+        compat = compat + 1
+      end
+    end
+    assert.truthy(compat > 0 and compat < #input / 10, compat)
+  end)
+end)
