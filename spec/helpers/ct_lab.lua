@@ -71,15 +71,20 @@ function M.traffic(lab)
   bg(lab.s, "timeout 40 socat -u TCP4-LISTEN:8080,reuseaddr OPEN:/dev/null")
   bg(lab.s, "timeout 40 socat -u TCP6-LISTEN:8081,reuseaddr OPEN:/dev/null")
   bg(lab.s, "timeout 40 socat -u UDP4-RECV:5353 OPEN:/dev/null")
-  sh.run("sleep 0.5")
+  for _ = 1, 100 do   -- listeners up (bounded: 10 s)
+    local ls = sh.run("ip netns exec " .. lab.s .. " ss -ltn 2>/dev/null")
+    if ls:find(":8080", 1, true) and ls:find(":8081", 1, true) then break end
+    sh.run("sleep 0.1")
+  end
   bg(lab.c, "timeout 30 socat -u SYSTEM:'sleep 25' TCP4:" .. M.server4 .. ":8080")
   bg(lab.c, "timeout 30 socat -u SYSTEM:'sleep 25' TCP6:[" .. M.server6 .. "]:8081")
   sh.run("echo x | ip netns exec " .. lab.c .. " timeout 5 socat -u - UDP6-SENDTO:[" .. M.server6 .. "]:5354")
   sh.run("echo x | ip netns exec " .. lab.c .. " timeout 5 socat -u - UDP4-SENDTO:" .. M.server4 .. ":5353")
   sh.run("ip netns exec " .. lab.c .. " ping -q -c 1 -W 2 " .. M.server4)
   sh.run("ip netns exec " .. lab.c .. " ping -q -6 -c 1 -W 2 " .. M.server6)
-  for _ = 1, 50 do
-    local out = sh.run("ip netns exec " .. lab.fw .. " conntrack -L -p tcp 2>/dev/null")
+  for _ = 1, 100 do   -- both TCP connections tracked (bounded: 10 s)
+    local out = sh.run("ip netns exec " .. lab.fw .. " conntrack -L -f ipv4 -p tcp 2>/dev/null")
+      .. sh.run("ip netns exec " .. lab.fw .. " conntrack -L -f ipv6 -p tcp 2>/dev/null")
     local n = 0
     for _ in out:gmatch("ESTABLISHED") do n = n + 1 end
     if n >= 2 then break end
