@@ -26,7 +26,7 @@ DEPS_BUILD  = lua5.4 liblua5.4-dev luarocks lua-busted libnetfilter-conntrack-de
               libmnl-dev gcc make pkg-config zip unzip git
 DEPS_TEST   = lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute2 procps \
               conntrack conntrackd keepalived nftables iptables openssh-server \
-              openssh-client perl python3 util-linux strace
+              openssh-client perl python3 util-linux strace iputils-ping socat
 
 .PHONY: all deps build check test ctest helpers sanitize valgrind fuzz bench \
         demo install package-test clean

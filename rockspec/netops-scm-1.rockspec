@@ -40,6 +40,7 @@ build = {
       sources = {
         "csrc/core.c",
         "csrc/luax.c",
+        "csrc/conntrack.c",
         "csrc/inet.c",
         "csrc/lua_conntrack.c",
         "csrc/lua_conntrackd.c",
@@ -60,6 +61,7 @@ build = {
       libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
     },
     ["netops"] = "lua/netops/init.lua",
+    ["netops.conntrack"] = "lua/netops/conntrack.lua",
     ["netops.proc"] = "lua/netops/proc.lua",
     ["netops.signals"] = "lua/netops/signals.lua",
     ["netops.inet"] = "lua/netops/inet.lua",
