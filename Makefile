@@ -26,7 +26,7 @@ DEPS_BUILD  = lua5.4 liblua5.4-dev luarocks lua-busted libnetfilter-conntrack-de
               libmnl-dev gcc make pkg-config zip unzip git
 DEPS_TEST   = lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute2 procps \
               conntrack conntrackd keepalived nftables iptables openssh-server \
-              openssh-client perl python3 util-linux strace
+              openssh-client perl python3 util-linux strace iputils-ping socat
 
 .PHONY: all deps build check test ctest helpers sanitize valgrind fuzz bench \
         demo install package-test clean
@@ -54,20 +54,24 @@ ctest: $(CTESTS)
 
 helpers: $(HELPERS)
 
-# Every test: busted specs under Lua 5.4 and the C tests, one closing line.
+# Every test: busted specs under Lua 5.4, packaging, the C tests, all of
+# them again against an ASan+UBSan build, the C tests under valgrind; one
+# closing line.
 check: deps
 	@$(MAKE) --no-print-directory build ctest
-	@NETOPS_BUILD=$(BUILD) sh spec/run.sh
+	@$(MAKE) --no-print-directory $(ASAN_MAKE) build ctest
+	@NETOPS_BUILD=$(BUILD) NETOPS_SANITIZE_BUILD=build-asan NETOPS_VALGRIND=1 sh spec/run.sh
 
 test: build ctest
 	@NETOPS_BUILD=$(BUILD) sh spec/run.sh
 
 # The suite again with the C core built under ASan and UBSan.
 ASAN_RT := $(shell $(CC) -print-file-name=libasan.so)
-sanitize: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan \
+ASAN_MAKE = BUILD=build-asan \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" build ctest
+	  LDFLAGS="-fsanitize=address,undefined"
+sanitize: deps
+	@$(MAKE) --no-print-directory $(ASAN_MAKE) build ctest
 	@NETOPS_BUILD=build-asan LD_PRELOAD=$(ASAN_RT) \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 sh spec/run.sh

@@ -1,0 +1,1458 @@
+/*
+ * conntrack.c - the kernel connection tracking table over ctnetlink.
+ *
+ * Requests are built by libnetfilter_conntrack (nfct_nlmsg_build, plus its
+ * dump filter); libmnl walks the netlink buffers and parses the records the
+ * kernel sends back straight into struct netops_ct_entry (parse_entry).
+ *
+ * Commit, delete and timeout changes are batched: many ctnetlink requests
+ * share one send().  ctnetlink processes them in order inside that send()
+ * (netlink input runs in the sender's context), queueing an NLMSG_ERROR for
+ * each failure; only the last request of a batch asks for an ACK, which marks
+ * the end of the replies.  Each request's sequence number is its position in
+ * the batch, so every error maps back to its entry.  (NFNL batch begin/end
+ * is not supported by ctnetlink, so plain messages are used.)
+ *
+ * Sockets are created in the target namespace by a short-lived thread that
+ * setns()es into it: the calling thread's namespace never changes, so there
+ * is nothing to restore on any error path.
+ */
+#include "conntrack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <libmnl/libmnl.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <linux/netfilter/nf_conntrack_sctp.h>
+#include <linux/netlink.h>
+
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+#define CT_RCVBUF     (8 << 20)   /* receive buffer asked for (SO_RCVBUFFORCE) */
+#define CT_SNDBUF     (1 << 20)
+#define CT_SENDMAX    (128 << 10) /* bytes of requests per send() */
+#define CT_MSGMAX     1024        /* room kept for one request */
+#define CT_RBUF       (64 << 10)  /* dump / event receive buffer */
+#define CT_RVEC       64          /* replies read per recvmmsg */
+#define CT_RSLOT      2048        /* bytes per reply slot */
+
+struct netops_ct {
+    int fd;
+    int nsfd;             /* the namespace, kept for further sockets; -1: caller's */
+    uint32_t portid;
+    uint32_t seq;
+    size_t batch_max;     /* requests per send(), bounded by the receive buffer */
+    char *sbuf;           /* CT_SENDMAX + CT_MSGMAX */
+    char *rslots;         /* CT_RVEC * CT_RSLOT */
+    struct nf_conntrack *tmp;
+};
+
+struct netops_ct_cursor {
+    int fd;
+    uint32_t portid, seq;
+    int events, done;
+    struct netops_ct_filter filter;
+    int has_filter;
+    size_t pos, len;
+    char buf[CT_RBUF];
+};
+
+/* ---------------------------------------------------------------- names */
+
+static const char *const tcp_states[] = {
+    "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
+    "LAST_ACK", "TIME_WAIT", "CLOSE", "LISTEN",
+};
+static const char *const sctp_states[] = {
+    "NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED",
+    "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT",
+    "HEARTBEAT_ACKED",
+};
+static const char *const status_names[] = {
+    "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED", "SRC_NAT", "DST_NAT",
+    "SEQ_ADJUST", "SRC_NAT_DONE", "DST_NAT_DONE", "DYING", "FIXED_TIMEOUT",
+    "TEMPLATE", "UNTRACKED", "HELPER", "OFFLOAD", "HW_OFFLOAD",
+};
+static const struct { const char *name; uint8_t num; } protos[] = {
+    { "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "icmp", IPPROTO_ICMP },
+    { "icmpv6", IPPROTO_ICMPV6 }, { "sctp", IPPROTO_SCTP }, { "dccp", IPPROTO_DCCP },
+    { "udplite", IPPROTO_UDPLITE }, { "gre", IPPROTO_GRE },
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *netops_ct_proto_name(uint8_t proto)
+{
+    for (size_t i = 0; i < COUNT(protos); i++)
+        if (protos[i].num == proto)
+            return protos[i].name;
+    return NULL;
+}
+
+int netops_ct_proto_number(const char *name)
+{
+    for (size_t i = 0; i < COUNT(protos); i++)
+        if (strcmp(protos[i].name, name) == 0)
+            return protos[i].num;
+    return -1;
+}
+
+const char *netops_ct_state_name(uint8_t proto, uint8_t state)
+{
+    if (proto == IPPROTO_TCP && state < COUNT(tcp_states))
+        return tcp_states[state];
+    if (proto == IPPROTO_SCTP && state < COUNT(sctp_states))
+        return sctp_states[state];
+    return NULL;
+}
+
+int netops_ct_state_number(uint8_t proto, const char *name)
+{
+    if (proto == IPPROTO_TCP) {
+        for (size_t i = 0; i < COUNT(tcp_states); i++)
+            if (strcmp(tcp_states[i], name) == 0)
+                return (int)i;
+        if (strcmp(name, "SYN_SENT2") == 0)
+            return TCP_CONNTRACK_SYN_SENT2;
+    } else if (proto == IPPROTO_SCTP) {
+        for (size_t i = 0; i < COUNT(sctp_states); i++)
+            if (strcmp(sctp_states[i], name) == 0)
+                return (int)i;
+    }
+    return -1;
+}
+
+const char *const *netops_ct_status_names(size_t *n)
+{
+    *n = COUNT(status_names);
+    return status_names;
+}
+
+const char *netops_ct_strerror(int err)
+{
+    switch (err) {
+    case EPERM: return "operation not permitted (needs CAP_NET_ADMIN; or the entry has FIXED_TIMEOUT)";
+    case ENOMEM: return "conntrack table full (nf_conntrack_max reached) or out of memory";
+    case EINVAL: return "kernel refused the entry as invalid (EINVAL: check tuple, protocol, state, ICMP type and timeout)";
+    case EEXIST: return "entry already exists";
+    case ENOENT: return "no such entry";
+    case EBUSY: return "status change refused by the kernel (EBUSY)";
+    case EOPNOTSUPP: return "not supported on update (NAT or master tuple can only be set at creation)";
+    case ENOBUFS: return "netlink receive buffer overflowed; result unknown";
+    case EAFNOSUPPORT: return "address family not supported (conntrack module for it not loaded?)";
+    case EPROTONOSUPPORT: return "protocol not supported by conntrack";
+    default: return strerror(err);
+    }
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+struct nsjob { int nsfd, fd, err, in_setns; };
+
+static void *ns_socket_thread(void *arg)
+{
+    struct nsjob *job = arg;
+    if (setns(job->nsfd, CLONE_NEWNET) < 0) {
+        job->err = errno;
+        job->in_setns = 1;
+        return NULL;
+    }
+    job->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (job->fd < 0)
+        job->err = errno;
+    return NULL;
+}
+
+/* A netfilter netlink socket in namespace nsfd (-1: ours), bound to groups. */
+static int new_socket(int nsfd, unsigned groups, int rcvbuf, int *fdp, uint32_t *portid,
+                      int *in_setns)
+{
+    int fd;
+    if (nsfd >= 0) {
+        struct nsjob job = { nsfd, -1, 0, 0 };
+        pthread_t t;
+        int rc = pthread_create(&t, NULL, ns_socket_thread, &job);
+        if (rc)
+            return rc;
+        pthread_join(t, NULL);
+        if (job.err) {
+            if (in_setns)
+                *in_setns = job.in_setns;
+            return job.err;
+        }
+        fd = job.fd;
+    } else {
+        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        if (fd < 0)
+            return errno;
+    }
+    int one = 1, sz = rcvbuf;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    sz = CT_SNDBUF;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = groups };
+    socklen_t len = sizeof sa;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    *fdp = fd;
+    *portid = sa.nl_pid;
+    return 0;
+}
+
+static struct netops_ct *ct_alloc(void)
+{
+    struct netops_ct *ct = calloc(1, sizeof *ct);
+    if (!ct)
+        return NULL;
+    ct->fd = ct->nsfd = -1;
+    ct->sbuf = malloc(CT_SENDMAX + CT_MSGMAX);
+    ct->rslots = malloc((size_t)CT_RVEC * CT_RSLOT);
+    ct->tmp = nfct_new();
+    if (!ct->sbuf || !ct->rslots || !ct->tmp) {
+        netops_ct_close(ct);
+        return NULL;
+    }
+    return ct;
+}
+
+static void set_batch_max(struct netops_ct *ct)
+{
+    int rcv = 0;
+    socklen_t l = sizeof rcv;
+    if (getsockopt(ct->fd, SOL_SOCKET, SO_RCVBUF, &rcv, &l) < 0)
+        rcv = 212992;
+    /* every reply to a batch must fit: a queued skb costs about 1 KiB */
+    ct->batch_max = (size_t)rcv / 1024;
+    if (ct->batch_max > 2048)
+        ct->batch_max = 2048;
+    if (ct->batch_max < 16)
+        ct->batch_max = 16;
+}
+
+/* A second socket in ct's namespace, for a worker thread. */
+static int ct_clone(struct netops_ct *ct, struct netops_ct **out)
+{
+    struct netops_ct *w = ct_alloc();
+    if (!w)
+        return ENOMEM;
+    int err = new_socket(ct->nsfd, 0, CT_RCVBUF, &w->fd, &w->portid, NULL);
+    if (err) {
+        netops_ct_close(w);
+        return err;
+    }
+    set_batch_max(w);
+    w->seq = ct->seq;
+    *out = w;
+    return 0;
+}
+
+int netops_ct_open(struct netops_ct **out, const char *netns, const char **where)
+{
+    struct netops_ct *ct = ct_alloc();
+    *where = "socket";
+    if (!ct)
+        return ENOMEM;
+    int err = 0;
+    if (!err && netns) {
+        char path[4096];
+        if (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0)
+            err = EINVAL;
+        else if (snprintf(path, sizeof path, "/run/netns/%s", netns) >= (int)sizeof path)
+            err = ENAMETOOLONG;
+        else if ((ct->nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            err = errno;
+        if (err)
+            *where = "namespace";
+    }
+    if (!err) {
+        int in_setns = 0;
+        err = new_socket(ct->nsfd, 0, CT_RCVBUF, &ct->fd, &ct->portid, &in_setns);
+        if (in_setns)
+            *where = "namespace";   /* setns refused: not a namespace, or no privilege */
+    }
+    if (err) {
+        netops_ct_close(ct);
+        return err;
+    }
+    set_batch_max(ct);
+    ct->seq = (uint32_t)time(NULL) << 8;
+    *out = ct;
+    return 0;
+}
+
+void netops_ct_close(struct netops_ct *ct)
+{
+    if (!ct)
+        return;
+    if (ct->fd >= 0)
+        close(ct->fd);
+    if (ct->nsfd >= 0)
+        close(ct->nsfd);
+    free(ct->sbuf);
+    free(ct->rslots);
+    if (ct->tmp)
+        nfct_destroy(ct->tmp);
+    free(ct);
+}
+
+static struct nlmsghdr *put_header(char *buf, uint16_t type, uint16_t flags,
+                                   uint32_t seq, uint8_t family)
+{
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+    nlh->nlmsg_flags = flags;
+    nlh->nlmsg_seq = seq;
+    struct nfgenmsg *nfh = mnl_nlmsg_put_extra_header(nlh, sizeof *nfh);
+    nfh->nfgen_family = family;
+    nfh->version = NFNETLINK_V0;
+    nfh->res_id = 0;
+    return nlh;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+    ssize_t r;
+    do
+        r = send(fd, buf, len, 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    return (size_t)r == len ? 0 : EIO;
+}
+
+/* One request, replies through cb until the ACK (or error). */
+static int request(struct netops_ct *ct, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+    int err = send_all(ct->fd, nlh, nlh->nlmsg_len);
+    if (err)
+        return err;
+    uint32_t seq = nlh->nlmsg_seq;
+    char *buf = ct->rslots;
+    size_t cap = (size_t)CT_RVEC * CT_RSLOT;
+    for (;;) {
+        ssize_t n = recv(ct->fd, buf, cap, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        int r = mnl_cb_run(buf, (size_t)n, seq, ct->portid, cb, data);
+        if (r == MNL_CB_ERROR)
+            return errno ? errno : EIO;
+        if (r == MNL_CB_STOP)
+            return 0;
+    }
+}
+
+/* ---------------------------------------------------------------- entries */
+
+static void set_addr(struct nf_conntrack *c, int family, int a4, int a6, const unsigned char *a)
+{
+    if (family == AF_INET) {
+        uint32_t v;
+        memcpy(&v, a, 4);
+        nfct_set_attr_u32(c, a4, v);
+    } else {
+        nfct_set_attr(c, a6, a);
+    }
+}
+
+static int has_ports(uint8_t proto)
+{
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
+           proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
+}
+
+static int is_icmp(uint8_t proto)
+{
+    return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+}
+
+/* B_UPDATE creates when missing; B_UPDATE_ONLY fails with ENOENT instead. */
+enum { B_CREATE, B_UPDATE, B_UPDATE_ONLY, B_TIMEOUT, B_DELETE };
+
+/*
+ * NAT, as conntrackd commits it: a reply tuple that is not the inverse of
+ * the original says how the connection was translated.  Reply destination
+ * other than the original source: source NAT to it (and to its port);
+ * reply source other than the original destination: destination NAT.  The
+ * kernel sets the NAT up at creation only (an update cannot change it).
+ */
+static int set_nat(struct nf_conntrack *c, const struct netops_ct_entry *e)
+{
+    size_t alen = e->family == AF_INET ? 4 : 16;
+    int ports = (e->has & NETOPS_CT_HAS_PORTS) != 0;
+    int snat = memcmp(e->reply.dst, e->orig.src, alen) != 0;
+    int spat = ports && e->reply.dport != e->orig.sport;
+    int dnat = memcmp(e->reply.src, e->orig.dst, alen) != 0;
+    int dpat = ports && e->reply.sport != e->orig.dport;
+    if (snat || spat) {
+        set_addr(c, e->family, ATTR_SNAT_IPV4, ATTR_SNAT_IPV6, e->reply.dst);
+        if (spat)
+            nfct_set_attr_u16(c, ATTR_SNAT_PORT, htons(e->reply.dport));
+    }
+    if (dnat || dpat) {
+        set_addr(c, e->family, ATTR_DNAT_IPV4, ATTR_DNAT_IPV6, e->reply.src);
+        if (dpat)
+            nfct_set_attr_u16(c, ATTR_DNAT_PORT, htons(e->reply.sport));
+    }
+    return snat || spat || dnat || dpat;
+}
+
+/* Fill c for a request of kind mode about e. */
+static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *c, int mode,
+                          uint32_t timeout)
+{
+    nfct_set_attr_u8(c, ATTR_L3PROTO, e->family);
+    set_addr(c, e->family, ATTR_IPV4_SRC, ATTR_IPV6_SRC, e->orig.src);
+    set_addr(c, e->family, ATTR_IPV4_DST, ATTR_IPV6_DST, e->orig.dst);
+    nfct_set_attr_u8(c, ATTR_L4PROTO, e->proto);
+    if (e->has & NETOPS_CT_HAS_PORTS) {
+        nfct_set_attr_u16(c, ATTR_PORT_SRC, htons(e->orig.sport));
+        nfct_set_attr_u16(c, ATTR_PORT_DST, htons(e->orig.dport));
+    }
+    int nat = mode == B_CREATE && (e->has & NETOPS_CT_HAS_REPLY) && set_nat(c, e);
+    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY) {
+        if ((e->has & NETOPS_CT_HAS_REPLY) && !nat) {
+            nfct_set_attr_u8(c, ATTR_REPL_L3PROTO, e->family);
+            nfct_set_attr_u8(c, ATTR_REPL_L4PROTO, e->proto);
+            set_addr(c, e->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, e->reply.src);
+            set_addr(c, e->family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, e->reply.dst);
+            if (e->has & NETOPS_CT_HAS_PORTS) {
+                nfct_set_attr_u16(c, ATTR_REPL_PORT_SRC, htons(e->reply.sport));
+                nfct_set_attr_u16(c, ATTR_REPL_PORT_DST, htons(e->reply.dport));
+            }
+        } else {
+            nfct_setobjopt(c, NFCT_SOPT_SETUP_REPLY);
+        }
+    }
+    /* after the reply setup: these setters fill both directions */
+    if (is_icmp(e->proto)) {
+        nfct_set_attr_u8(c, ATTR_ICMP_TYPE, e->icmp_type);
+        nfct_set_attr_u8(c, ATTR_ICMP_CODE, e->icmp_code);
+        nfct_set_attr_u16(c, ATTR_ICMP_ID, htons(e->icmp_id));
+    }
+    if (e->has & NETOPS_CT_HAS_ZONE)
+        nfct_set_attr_u16(c, ATTR_ZONE, e->zone);
+    if (mode == B_DELETE)
+        return;
+    if (mode == B_CREATE && (e->has & NETOPS_CT_HAS_MASTER)) {
+        /* create-only: the kernel refuses a master on update (EOPNOTSUPP) */
+        nfct_set_attr_u8(c, ATTR_MASTER_L3PROTO, e->family);
+        set_addr(c, e->family, ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV6_SRC, e->master.src);
+        set_addr(c, e->family, ATTR_MASTER_IPV4_DST, ATTR_MASTER_IPV6_DST, e->master.dst);
+        nfct_set_attr_u8(c, ATTR_MASTER_L4PROTO, e->master_proto);
+        if (has_ports(e->master_proto)) {
+            nfct_set_attr_u16(c, ATTR_MASTER_PORT_SRC, htons(e->master.sport));
+            nfct_set_attr_u16(c, ATTR_MASTER_PORT_DST, htons(e->master.dport));
+        }
+    }
+    nfct_set_attr_u32(c, ATTR_TIMEOUT, timeout);
+    if (mode == B_TIMEOUT)
+        return;
+    uint32_t status = IPS_SEEN_REPLY | IPS_ASSURED;
+    if (e->has & NETOPS_CT_HAS_STATUS)
+        status |= e->status & IPS_FIXED_TIMEOUT;
+    /* Never EXPECTED on create (the kernel sets it itself for an entry with
+     * a master).  On update it must be echoed: the kernel refuses to toggle
+     * it (EBUSY), and libnetfilter_conntrack adds CONFIRMED on its own. */
+    if ((mode == B_UPDATE || mode == B_UPDATE_ONLY) &&
+        ((e->has & NETOPS_CT_HAS_MASTER) ||
+                             ((e->has & NETOPS_CT_HAS_STATUS) && (e->status & IPS_EXPECTED))))
+        status |= IPS_EXPECTED;
+    nfct_set_attr_u32(c, ATTR_STATUS, status);
+    if (e->has & NETOPS_CT_HAS_MARK)
+        nfct_set_attr_u32(c, ATTR_MARK, e->mark);
+    if (e->proto == IPPROTO_TCP) {
+        uint8_t st = (e->has & NETOPS_CT_HAS_STATE) ? e->state : TCP_CONNTRACK_ESTABLISHED;
+        nfct_set_attr_u8(c, ATTR_TCP_STATE, st);
+        nfct_set_attr_u8(c, ATTR_TCP_FLAGS_ORIG, IP_CT_TCP_FLAG_BE_LIBERAL);
+        nfct_set_attr_u8(c, ATTR_TCP_MASK_ORIG, IP_CT_TCP_FLAG_BE_LIBERAL);
+        nfct_set_attr_u8(c, ATTR_TCP_FLAGS_REPL, IP_CT_TCP_FLAG_BE_LIBERAL);
+        nfct_set_attr_u8(c, ATTR_TCP_MASK_REPL, IP_CT_TCP_FLAG_BE_LIBERAL);
+    } else if (e->proto == IPPROTO_SCTP) {
+        uint8_t st = (e->has & NETOPS_CT_HAS_STATE) ? e->state : SCTP_CONNTRACK_ESTABLISHED;
+        nfct_set_attr_u8(c, ATTR_SCTP_STATE, st);
+        nfct_set_attr_u32(c, ATTR_SCTP_VTAG_ORIG, htonl(e->vtag_orig));
+        nfct_set_attr_u32(c, ATTR_SCTP_VTAG_REPL, htonl(e->vtag_reply));
+    }
+}
+
+/*
+ * Parsing a ctnetlink entry (dumps and events) walks the attributes with
+ * libmnl straight into the plain struct: about twice as fast as
+ * nfct_nlmsg_parse() into a heap nf_conntrack and reading it back, which
+ * matters when a dump streams a few hundred thousand entries.  Every read
+ * checks the attribute's length; unknown attributes are skipped.
+ */
+static int attr_u8(const struct nlattr *a, uint8_t *v)
+{
+    if (mnl_attr_get_payload_len(a) < 1)
+        return 0;
+    *v = mnl_attr_get_u8(a);
+    return 1;
+}
+
+static int attr_be16(const struct nlattr *a, uint16_t *v)
+{
+    if (mnl_attr_get_payload_len(a) < 2)
+        return 0;
+    *v = ntohs(mnl_attr_get_u16(a));
+    return 1;
+}
+
+static int attr_be32(const struct nlattr *a, uint32_t *v)
+{
+    if (mnl_attr_get_payload_len(a) < 4)
+        return 0;
+    *v = ntohl(mnl_attr_get_u32(a));
+    return 1;
+}
+
+struct ptuple {
+    struct netops_ct_tuple *t;
+    uint8_t proto;
+    int has_ports, has_icmp;
+    uint8_t icmp_type, icmp_code;
+    uint16_t icmp_id;
+};
+
+static void parse_tuple(const struct nlattr *nest, struct ptuple *p)
+{
+    const struct nlattr *a, *b;
+    mnl_attr_for_each_nested(a, nest) {
+        switch (mnl_attr_get_type(a)) {
+        case CTA_TUPLE_IP:
+            mnl_attr_for_each_nested(b, a) {
+                int t = mnl_attr_get_type(b);
+                size_t len = mnl_attr_get_payload_len(b);
+                if ((t == CTA_IP_V4_SRC || t == CTA_IP_V4_DST) && len >= 4)
+                    memcpy(t == CTA_IP_V4_SRC ? p->t->src : p->t->dst, mnl_attr_get_payload(b), 4);
+                else if ((t == CTA_IP_V6_SRC || t == CTA_IP_V6_DST) && len >= 16)
+                    memcpy(t == CTA_IP_V6_SRC ? p->t->src : p->t->dst, mnl_attr_get_payload(b), 16);
+            }
+            break;
+        case CTA_TUPLE_PROTO:
+            mnl_attr_for_each_nested(b, a) {
+                switch (mnl_attr_get_type(b)) {
+                case CTA_PROTO_NUM: attr_u8(b, &p->proto); break;
+                case CTA_PROTO_SRC_PORT: p->has_ports |= attr_be16(b, &p->t->sport); break;
+                case CTA_PROTO_DST_PORT: p->has_ports |= attr_be16(b, &p->t->dport); break;
+                case CTA_PROTO_ICMP_ID: case CTA_PROTO_ICMPV6_ID:
+                    attr_be16(b, &p->icmp_id); break;
+                case CTA_PROTO_ICMP_TYPE: case CTA_PROTO_ICMPV6_TYPE:
+                    p->has_icmp |= attr_u8(b, &p->icmp_type); break;
+                case CTA_PROTO_ICMP_CODE: case CTA_PROTO_ICMPV6_CODE:
+                    attr_u8(b, &p->icmp_code); break;
+                }
+            }
+            break;
+        }
+    }
+}
+
+static void parse_protoinfo(const struct nlattr *nest, struct netops_ct_entry *e)
+{
+    const struct nlattr *a, *b;
+    mnl_attr_for_each_nested(a, nest) {
+        int t = mnl_attr_get_type(a);
+        if (t == CTA_PROTOINFO_TCP) {
+            mnl_attr_for_each_nested(b, a)
+                if (mnl_attr_get_type(b) == CTA_PROTOINFO_TCP_STATE && attr_u8(b, &e->state))
+                    e->has |= NETOPS_CT_HAS_STATE;
+        } else if (t == CTA_PROTOINFO_SCTP) {
+            mnl_attr_for_each_nested(b, a) {
+                switch (mnl_attr_get_type(b)) {
+                case CTA_PROTOINFO_SCTP_STATE:
+                    if (attr_u8(b, &e->state))
+                        e->has |= NETOPS_CT_HAS_STATE;
+                    break;
+                case CTA_PROTOINFO_SCTP_VTAG_ORIGINAL:
+                    if (attr_be32(b, &e->vtag_orig))
+                        e->has |= NETOPS_CT_HAS_VTAG;
+                    break;
+                case CTA_PROTOINFO_SCTP_VTAG_REPLY:
+                    if (attr_be32(b, &e->vtag_reply))
+                        e->has |= NETOPS_CT_HAS_VTAG;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/* Returns 0, or -1 when the message holds no original tuple. */
+static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
+{
+    const struct nfgenmsg *nfh = mnl_nlmsg_get_payload(nlh);
+    const struct nlattr *a;
+    int have_orig = 0;
+    memset(e, 0, sizeof *e);
+    if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof *nfh)
+        return -1;
+    e->family = nfh->nfgen_family;
+    struct ptuple orig = { &e->orig, 0, 0, 0, 0, 0, 0 };
+    struct ptuple reply = { &e->reply, 0, 0, 0, 0, 0, 0 };
+    struct ptuple master = { &e->master, 0, 0, 0, 0, 0, 0 };
+    mnl_attr_for_each(a, nlh, sizeof *nfh) {
+        switch (mnl_attr_get_type(a)) {
+        case CTA_TUPLE_ORIG: parse_tuple(a, &orig); have_orig = 1; break;
+        case CTA_TUPLE_REPLY: parse_tuple(a, &reply); e->has |= NETOPS_CT_HAS_REPLY; break;
+        case CTA_TUPLE_MASTER: parse_tuple(a, &master); e->has |= NETOPS_CT_HAS_MASTER; break;
+        case CTA_PROTOINFO: parse_protoinfo(a, e); break;
+        case CTA_STATUS:
+            if (attr_be32(a, &e->status)) e->has |= NETOPS_CT_HAS_STATUS;
+            break;
+        case CTA_TIMEOUT:
+            if (attr_be32(a, &e->timeout)) e->has |= NETOPS_CT_HAS_TIMEOUT;
+            break;
+        case CTA_MARK:
+            if (attr_be32(a, &e->mark)) e->has |= NETOPS_CT_HAS_MARK;
+            break;
+        case CTA_ID:
+            if (attr_be32(a, &e->id)) e->has |= NETOPS_CT_HAS_ID;
+            break;
+        case CTA_ZONE:
+            if (attr_be16(a, &e->zone)) e->has |= NETOPS_CT_HAS_ZONE;
+            break;
+        }
+    }
+    if (!have_orig)
+        return -1;
+    e->proto = orig.proto;
+    if (has_ports(e->proto) && orig.has_ports)
+        e->has |= NETOPS_CT_HAS_PORTS;
+    if (is_icmp(e->proto) && orig.has_icmp) {
+        e->has |= NETOPS_CT_HAS_ICMP;
+        e->icmp_type = orig.icmp_type;
+        e->icmp_code = orig.icmp_code;
+        e->icmp_id = orig.icmp_id;
+    }
+    if (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP)
+        e->has &= ~(unsigned)(NETOPS_CT_HAS_STATE | NETOPS_CT_HAS_VTAG);
+    if (e->has & NETOPS_CT_HAS_MASTER)
+        e->master_proto = master.proto;
+    return 0;
+}
+
+int netops_ct_parse(const void *msg, size_t len, struct netops_ct_entry *e)
+{
+    const struct nlmsghdr *nlh = msg;
+    if (len < NLMSG_HDRLEN || nlh->nlmsg_len < NLMSG_HDRLEN || NLMSG_ALIGN(nlh->nlmsg_len) > len)
+        return -1;
+    if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
+        return -1;
+    return parse_entry(nlh, e);
+}
+
+size_t netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap)
+{
+    if (cap < CT_MSGMAX)
+        return 0;
+    struct nf_conntrack *c = nfct_new();
+    if (!c)
+        return 0;
+    entry_to_nfct(e, c, update ? B_UPDATE : B_CREATE, e->timeout);
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_NEW,
+                                      NLM_F_REQUEST | NLM_F_CREATE | (update ? 0 : NLM_F_EXCL),
+                                      1, e->family);
+    int r = nfct_nlmsg_build(nlh, c);
+    nfct_destroy(c);
+    return r < 0 ? 0 : nlh->nlmsg_len;
+}
+
+static int addr_eq(const unsigned char *a, const unsigned char *b, int family)
+{
+    return memcmp(a, b, family == AF_INET ? 4 : 16) == 0;
+}
+
+int netops_ct_match(const struct netops_ct_filter *f, const struct netops_ct_entry *e)
+{
+    if (!f)
+        return 1;
+    unsigned h = f->has;
+    if ((h & NETOPS_CTF_FAMILY) && e->family != f->family) return 0;
+    if ((h & NETOPS_CTF_PROTO) && e->proto != f->proto) return 0;
+    if ((h & NETOPS_CTF_MARK) && (e->mark & f->mark_mask) != (f->mark & f->mark_mask)) return 0;
+    if ((h & NETOPS_CTF_ZONE) && e->zone != f->zone) return 0;
+    if ((h & NETOPS_CTF_STATUS) && (e->status & f->status) != f->status) return 0;
+    if ((h & NETOPS_CTF_SRC) &&
+        (e->family != f->src_family || !addr_eq(e->orig.src, f->src, e->family))) return 0;
+    if ((h & NETOPS_CTF_DST) &&
+        (e->family != f->dst_family || !addr_eq(e->orig.dst, f->dst, e->family))) return 0;
+    if ((h & NETOPS_CTF_SPORT) &&
+        (!(e->has & NETOPS_CT_HAS_PORTS) || e->orig.sport != f->sport)) return 0;
+    if ((h & NETOPS_CTF_DPORT) &&
+        (!(e->has & NETOPS_CT_HAS_PORTS) || e->orig.dport != f->dport)) return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+/*
+ * Send requests of kind mode for e[idx[0..n-1]], in batches; err[k] gets 0
+ * or the errno of request k.  Returns 0 or a socket errno.  *enomem is set
+ * when some request failed with ENOMEM (then the remaining batches are not
+ * sent and their err[] is ENOMEM).
+ */
+static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
+                       const size_t *idx, size_t n, int mode, uint32_t timeout_override,
+                       int *err, int *enomem)
+{
+    uint16_t type = mode == B_DELETE ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW;
+    uint16_t flags = NLM_F_REQUEST;
+    if (mode == B_CREATE)
+        flags |= NLM_F_CREATE | NLM_F_EXCL;
+    else if (mode == B_UPDATE)
+        flags |= NLM_F_CREATE;
+    struct mmsghdr mm[CT_RVEC];
+    struct iovec iov[CT_RVEC];
+    size_t k = 0;
+    while (k < n) {
+        if (__atomic_load_n(enomem, __ATOMIC_RELAXED)) {
+            for (; k < n; k++)
+                err[k] = ENOMEM;
+            return 0;
+        }
+        size_t first = k, off = 0;
+        uint32_t seq0 = ct->seq;
+        struct nlmsghdr *last = NULL;
+        while (k < n && k - first < ct->batch_max && off < CT_SENDMAX) {
+            const struct netops_ct_entry *x = &e[idx[k]];
+            uint32_t t = timeout_override ? timeout_override : x->timeout;
+            struct nf_conntrack *fresh = nfct_new();
+            if (!fresh)
+                return ENOMEM;
+            nfct_destroy(ct->tmp);
+            ct->tmp = fresh;
+            entry_to_nfct(x, ct->tmp, mode, t);
+            last = put_header(ct->sbuf + off, type, flags, seq0 + (uint32_t)(k - first),
+                              x->family);
+            if (nfct_nlmsg_build(last, ct->tmp) < 0) {
+                err[k] = errno ? errno : EINVAL;
+                k++;
+                continue;   /* not sent; off unchanged overwrites it */
+            }
+            err[k] = 0;
+            off += NLMSG_ALIGN(last->nlmsg_len);
+            k++;
+        }
+        if (off == 0)
+            continue;
+        /* the last request sent asks for the ACK that ends the replies */
+        struct nlmsghdr *tail = NULL;
+        for (size_t o = 0; o < off; o += NLMSG_ALIGN(((struct nlmsghdr *)(ct->sbuf + o))->nlmsg_len))
+            tail = (struct nlmsghdr *)(ct->sbuf + o);
+        tail->nlmsg_flags |= NLM_F_ACK;
+        uint32_t last_seq = tail->nlmsg_seq;
+        ct->seq = seq0 + (uint32_t)(k - first) + 1;
+        int rc = send_all(ct->fd, ct->sbuf, off);
+        if (rc)
+            return rc;
+        int got_last = 0;
+        while (!got_last) {
+            for (int i = 0; i < CT_RVEC; i++) {
+                iov[i].iov_base = ct->rslots + (size_t)i * CT_RSLOT;
+                iov[i].iov_len = CT_RSLOT;
+                memset(&mm[i].msg_hdr, 0, sizeof mm[i].msg_hdr);
+                mm[i].msg_hdr.msg_iov = &iov[i];
+                mm[i].msg_hdr.msg_iovlen = 1;
+            }
+            int got = recvmmsg(ct->fd, mm, CT_RVEC, MSG_WAITFORONE, NULL);
+            if (got < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == ENOBUFS) {   /* replies lost: outcome unknown */
+                    for (size_t j = first; j < k; j++)
+                        if (!err[j])
+                            err[j] = ENOBUFS;
+                    break;
+                }
+                return errno;
+            }
+            for (int i = 0; i < got; i++) {
+                const struct nlmsghdr *h = iov[i].iov_base;
+                int len = (int)mm[i].msg_len;
+                for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
+                    if (h->nlmsg_type != NLMSG_ERROR)
+                        continue;
+                    const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
+                    uint32_t s = h->nlmsg_seq - seq0;
+                    if (h->nlmsg_seq == last_seq)
+                        got_last = 1;
+                    if (s < k - first && ne->error) {
+                        err[first + s] = -ne->error;
+                        if (-ne->error == ENOMEM)
+                            __atomic_store_n(enomem, 1, __ATOMIC_RELAXED);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+struct commit_job {
+    struct netops_ct *ct;
+    const struct netops_ct_entry *e;
+    size_t lo, hi;
+    const unsigned char *skip;
+    const struct netops_ct_commit_opts *opts;
+    int *result;
+    int *enomem;
+    int rc;
+};
+
+/* Commit e[lo..hi) on j->ct: creates first, EEXIST ones again as updates. */
+static int commit_range(struct commit_job *j)
+{
+    size_t chunk = 4096;
+    size_t *idx = malloc(chunk * sizeof *idx), *upd = malloc(chunk * sizeof *upd);
+    int *err = malloc(chunk * sizeof *err), *err2 = malloc(chunk * sizeof *err2);
+    int rc = 0;
+    const struct netops_ct_commit_opts *opts = j->opts;
+    uint32_t tmo = opts ? opts->timeout : 0;
+    int prefer_update = 0;
+    if (!idx || !upd || !err || !err2) {
+        rc = ENOMEM;
+        goto out;
+    }
+    for (size_t base = j->lo; base < j->hi && !__atomic_load_n(j->enomem, __ATOMIC_RELAXED);
+         base += chunk) {
+        size_t m = 0, u = 0;
+        for (size_t i = base; i < j->hi && i < base + chunk; i++) {
+            if (j->skip && j->skip[i])
+                continue;
+            if (!tmo && !(j->e[i].has & NETOPS_CT_HAS_TIMEOUT)) {
+                j->result[i] = -EINVAL;
+                continue;
+            }
+            idx[m++] = i;
+        }
+        size_t created = 0, updated = 0;
+        int replace = opts && opts->replace;
+        if (prefer_update && replace) {
+            /* the table held most of the last chunk: delete first (ENOENT:
+             * was not there), then create all */
+            rc = run_batches(j->ct, j->e, idx, m, B_DELETE, tmo, err, j->enomem);
+            if (rc)
+                goto out;
+            size_t w = 0;
+            for (size_t k = 0; k < m; k++) {
+                if (err[k] && err[k] != ENOENT) {
+                    j->result[idx[k]] = -err[k];
+                } else {
+                    upd[w] = idx[k];
+                    err[w++] = err[k];      /* 0: existed */
+                }
+            }
+            rc = run_batches(j->ct, j->e, upd, w, B_CREATE, tmo, err2, j->enomem);
+            if (rc)
+                goto out;
+            for (size_t k = 0; k < w; k++) {
+                if (err2[k]) {
+                    j->result[upd[k]] = -err2[k];
+                } else if (err[k] == 0) {
+                    j->result[upd[k]] = NETOPS_CT_UPDATED;
+                    updated++;
+                } else {
+                    j->result[upd[k]] = NETOPS_CT_CREATED;
+                    created++;
+                }
+            }
+        } else if (!prefer_update) {
+            /* create; those that exist (EEXIST) again as updates */
+            rc = run_batches(j->ct, j->e, idx, m, B_CREATE, tmo, err, j->enomem);
+            if (rc)
+                goto out;
+            for (size_t k = 0; k < m; k++) {
+                if (err[k] == 0) {
+                    j->result[idx[k]] = NETOPS_CT_CREATED;
+                    created++;
+                } else if (err[k] == EEXIST && !(opts && opts->create_only)) {
+                    upd[u++] = idx[k];
+                } else {
+                    j->result[idx[k]] = -err[k];
+                }
+            }
+            if (u && opts && opts->replace) {
+                /* as conntrackd: delete the existing ones, create them anew
+                 * (NAT and master can only be set at creation) */
+                rc = run_batches(j->ct, j->e, upd, u, B_DELETE, tmo, err2, j->enomem);
+                if (rc)
+                    goto out;
+                size_t w = 0;
+                for (size_t k = 0; k < u; k++) {
+                    if (err2[k] && err2[k] != ENOENT)
+                        j->result[upd[k]] = -err2[k];
+                    else
+                        upd[w++] = upd[k];
+                }
+                u = w;
+                rc = run_batches(j->ct, j->e, upd, u, B_CREATE, tmo, err2, j->enomem);
+                if (rc)
+                    goto out;
+                for (size_t k = 0; k < u; k++) {
+                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_UPDATED;
+                    updated += !err2[k];
+                }
+            } else if (u) {
+                rc = run_batches(j->ct, j->e, upd, u, B_UPDATE, tmo, err2, j->enomem);
+                if (rc)
+                    goto out;
+                for (size_t k = 0; k < u; k++) {
+                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_UPDATED;
+                    updated += !err2[k];
+                }
+            }
+        } else {
+            /* the table held most of the last chunk: update first, and
+             * create those that are missing (ENOENT) */
+            rc = run_batches(j->ct, j->e, idx, m, B_UPDATE_ONLY, tmo, err, j->enomem);
+            if (rc)
+                goto out;
+            for (size_t k = 0; k < m; k++) {
+                if (err[k] == 0) {
+                    j->result[idx[k]] = NETOPS_CT_UPDATED;
+                    updated++;
+                } else if (err[k] == ENOENT) {
+                    upd[u++] = idx[k];
+                } else {
+                    j->result[idx[k]] = -err[k];
+                }
+            }
+            if (u) {
+                rc = run_batches(j->ct, j->e, upd, u, B_CREATE, tmo, err2, j->enomem);
+                if (rc)
+                    goto out;
+                for (size_t k = 0; k < u; k++) {
+                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_CREATED;
+                    created += !err2[k];
+                }
+            }
+        }
+        prefer_update = !(opts && opts->create_only) && updated > created;
+    }
+out:
+    free(idx);
+    free(upd);
+    free(err);
+    free(err2);
+    return rc;
+}
+
+static void *commit_thread(void *arg)
+{
+    struct commit_job *j = arg;
+    j->rc = commit_range(j);
+    return NULL;
+}
+
+#define CT_MAX_THREADS 8
+
+static int commit_core(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
+                       const unsigned char *skip, const struct netops_ct_commit_opts *opts,
+                       int *result, int *enomem_p)
+{
+    int rc = 0;
+    size_t threads = opts && opts->threads ? opts->threads : 0;
+    if (!threads)
+        threads = 1;   /* see netops_ct_commit_opts.threads */
+    if (threads > CT_MAX_THREADS)
+        threads = CT_MAX_THREADS;
+    if (threads > n / 1024 + 1)
+        threads = n / 1024 + 1;
+    struct commit_job jobs[CT_MAX_THREADS];
+    pthread_t tid[CT_MAX_THREADS];
+    int started[CT_MAX_THREADS] = { 0 };
+    size_t used = 0;
+    for (size_t k = 0; k < threads; k++) {
+        struct netops_ct *w = ct;
+        if (k > 0 && ct_clone(ct, &w) != 0)
+            break;      /* fewer workers: the ranges are cut below */
+        jobs[k].ct = w;
+        used++;
+    }
+    for (size_t k = 0; k < used; k++) {
+        jobs[k].e = e;
+        jobs[k].lo = n * k / used;
+        jobs[k].hi = n * (k + 1) / used;
+        jobs[k].skip = skip;
+        jobs[k].opts = opts;
+        jobs[k].result = result;
+        jobs[k].enomem = enomem_p;
+        jobs[k].rc = 0;
+    }
+    for (size_t k = 1; k < used; k++) {
+        if (pthread_create(&tid[k], NULL, commit_thread, &jobs[k]) == 0) {
+            started[k] = 1;
+        } else {   /* run it here instead */
+            jobs[k].rc = commit_range(&jobs[k]);
+        }
+    }
+    jobs[0].rc = commit_range(&jobs[0]);
+    for (size_t k = 1; k < used; k++)
+        if (started[k])
+            pthread_join(tid[k], NULL);
+    for (size_t k = 0; k < used; k++) {
+        if (!rc && jobs[k].rc)
+            rc = jobs[k].rc;
+        if (k > 0) {
+            ct->seq = jobs[k].ct->seq > ct->seq ? jobs[k].ct->seq : ct->seq;
+            netops_ct_close(jobs[k].ct);
+        }
+    }
+    return rc;
+}
+
+int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
+                     const unsigned char *skip, const struct netops_ct_commit_opts *opts,
+                     int *result, int *stopped)
+{
+    int enomem = 0, rc;
+    size_t related = 0;
+    *stopped = 0;
+    for (size_t i = 0; i < n; i++) {
+        result[i] = NETOPS_CT_SKIPPED;
+        if ((e[i].has & NETOPS_CT_HAS_MASTER) && !(skip && skip[i]))
+            related++;
+    }
+    if (!related) {
+        rc = commit_core(ct, e, n, skip, opts, result, &enomem);
+    } else {
+        /* masters (and unrelated entries) first, then the related ones */
+        unsigned char *sk = malloc(n);
+        if (!sk)
+            return ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            sk[i] = (skip && skip[i]) || (e[i].has & NETOPS_CT_HAS_MASTER);
+        rc = commit_core(ct, e, n, sk, opts, result, &enomem);
+        for (size_t i = 0; i < n; i++)
+            sk[i] = (skip && skip[i]) || !(e[i].has & NETOPS_CT_HAS_MASTER);
+        if (!rc && !enomem)
+            rc = commit_core(ct, e, n, sk, opts, result, &enomem);
+        free(sk);
+    }
+    if (enomem)
+        *stopped = ENOMEM;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- simple requests */
+
+int netops_ct_delete(struct netops_ct *ct, const struct netops_ct_entry *e)
+{
+    size_t idx = 0;
+    int err = 0, enomem = 0;
+    int rc = run_batches(ct, e, &idx, 1, B_DELETE, 0, &err, &enomem);
+    return rc ? rc : err;
+}
+
+struct get_ctx { struct netops_ct_entry *out; int found; };
+
+static int get_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct get_ctx *g = data;
+    if (parse_entry(nlh, g->out) == 0)
+        g->found = 1;
+    return MNL_CB_OK;
+}
+
+int netops_ct_get(struct netops_ct *ct, const struct netops_ct_entry *key,
+                  struct netops_ct_entry *out)
+{
+    struct nf_conntrack *c = nfct_new();
+    if (!c)
+        return ENOMEM;
+    entry_to_nfct(key, c, B_DELETE, 0);   /* tuple and zone only */
+    char buf[CT_MSGMAX];
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK,
+                                      ct->seq++, key->family);
+    int r = nfct_nlmsg_build(nlh, c);
+    nfct_destroy(c);
+    if (r < 0)
+        return EINVAL;
+    struct get_ctx g = { out, 0 };
+    int rc = request(ct, nlh, get_cb, &g);
+    if (rc)
+        return rc;
+    return g.found ? 0 : ENOENT;
+}
+
+static int stats_attr_cb(const struct nlattr *attr, void *data)
+{
+    uint32_t *v = data;
+    int type = mnl_attr_get_type(attr);
+    if ((type == CTA_STATS_GLOBAL_ENTRIES || type == CTA_STATS_GLOBAL_MAX_ENTRIES) &&
+        mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
+        v[type] = ntohl(mnl_attr_get_u32(attr));
+    return MNL_CB_OK;
+}
+
+static int stats_cb(const struct nlmsghdr *nlh, void *data)
+{
+    mnl_attr_parse(nlh, sizeof(struct nfgenmsg), stats_attr_cb, data);
+    return MNL_CB_OK;
+}
+
+int netops_ct_count(struct netops_ct *ct, uint32_t *count, uint32_t *max)
+{
+    char buf[256];
+    uint32_t v[CTA_STATS_GLOBAL_MAX + 1] = { 0 };
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET_STATS,
+                                      NLM_F_REQUEST | NLM_F_ACK, ct->seq++, AF_UNSPEC);
+    int rc = request(ct, nlh, stats_cb, v);
+    if (rc)
+        return rc;
+    *count = v[CTA_STATS_GLOBAL_ENTRIES];
+    if (max)
+        *max = v[CTA_STATS_GLOBAL_MAX_ENTRIES];
+    return 0;
+}
+
+/* ---------------------------------------------------------------- dumps and events */
+
+static int cursor_new(struct netops_ct *ct, unsigned groups, struct netops_ct_cursor **out)
+{
+    struct netops_ct_cursor *c = calloc(1, sizeof *c);
+    if (!c)
+        return ENOMEM;
+    int rc = new_socket(ct->nsfd, groups, groups ? CT_RCVBUF : (1 << 20), &c->fd, &c->portid,
+                        NULL);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Flags of the kernel's CTA_FILTER (net/netfilter/nf_internals.h; not in
+ * the uapi headers).  Linux 5.8+; older kernels ignore the attribute. */
+#define CTF_IP_SRC    (1u << 0)
+#define CTF_IP_DST    (1u << 1)
+#define CTF_PROTO_NUM (1u << 3)
+#define CTF_SRC_PORT  (1u << 4)
+#define CTF_DST_PORT  (1u << 5)
+
+/*
+ * Addresses, protocol and (TCP/UDP) ports of the original tuple, filtered
+ * in the kernel: fewer records cross to userspace.  Every filter field is
+ * checked again in C, so a kernel that filters less is still correct.
+ */
+static void put_tuple_filter(struct nlmsghdr *nlh, const struct netops_ct_filter *f, uint8_t family)
+{
+    uint32_t flags = 0;
+    if (family != AF_INET && family != AF_INET6)
+        return;
+    if ((f->has & NETOPS_CTF_SRC) && f->src_family == family)
+        flags |= CTF_IP_SRC;
+    if ((f->has & NETOPS_CTF_DST) && f->dst_family == family)
+        flags |= CTF_IP_DST;
+    if (f->has & NETOPS_CTF_PROTO) {
+        flags |= CTF_PROTO_NUM;
+        if (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) {
+            if (f->has & NETOPS_CTF_SPORT)
+                flags |= CTF_SRC_PORT;
+            if (f->has & NETOPS_CTF_DPORT)
+                flags |= CTF_DST_PORT;
+        }
+    }
+    if (!flags)
+        return;
+    size_t alen = family == AF_INET ? 4 : 16;
+    struct nlattr *tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+    if (flags & (CTF_IP_SRC | CTF_IP_DST)) {
+        struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+        if (flags & CTF_IP_SRC)
+            mnl_attr_put(nlh, family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, alen, f->src);
+        if (flags & CTF_IP_DST)
+            mnl_attr_put(nlh, family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST, alen, f->dst);
+        mnl_attr_nest_end(nlh, ip);
+    }
+    if (flags & CTF_PROTO_NUM) {
+        struct nlattr *proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+        mnl_attr_put_u8(nlh, CTA_PROTO_NUM, f->proto);
+        if (flags & CTF_SRC_PORT)
+            mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(f->sport));
+        if (flags & CTF_DST_PORT)
+            mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(f->dport));
+        mnl_attr_nest_end(nlh, proto);
+    }
+    mnl_attr_nest_end(nlh, tuple);
+    struct nlattr *filter = mnl_attr_nest_start(nlh, CTA_FILTER);
+    mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, flags);
+    mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, 0);
+    mnl_attr_nest_end(nlh, filter);
+}
+
+int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
+                         struct netops_ct_cursor **out)
+{
+    struct netops_ct_cursor *c;
+    int rc = cursor_new(ct, 0, &c);
+    if (rc)
+        return rc;
+    char buf[1024];
+    uint8_t family = (f && (f->has & NETOPS_CTF_FAMILY)) ? f->family : AF_UNSPEC;
+    /* an address in the filter implies its family */
+    if (f && !family && (f->has & NETOPS_CTF_SRC))
+        family = f->src_family;
+    if (f && !family && (f->has & NETOPS_CTF_DST))
+        family = f->dst_family;
+    c->seq = ct->seq++;
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP,
+                                      c->seq, family);
+    if (f && (family || (f->has & (NETOPS_CTF_MARK | NETOPS_CTF_STATUS)))) {
+        struct nfct_filter_dump *fd = nfct_filter_dump_create();
+        if (!fd) {
+            netops_ct_cursor_close(c);
+            return ENOMEM;
+        }
+        if (f->has & NETOPS_CTF_MARK) {
+            struct nfct_filter_dump_mark m = { f->mark, f->mark_mask };
+            nfct_filter_dump_set_attr(fd, NFCT_FILTER_DUMP_MARK, &m);
+        }
+        if (family)
+            nfct_filter_dump_set_attr_u8(fd, NFCT_FILTER_DUMP_L3NUM, family);
+        if ((f->has & NETOPS_CTF_STATUS) && f->status) {
+            /* kernels without status filtering ignore it: C checks again */
+            struct nfct_filter_dump_mark m = { f->status, f->status };
+            nfct_filter_dump_set_attr(fd, NFCT_FILTER_DUMP_STATUS, &m);
+        }
+        nfct_nlmsg_build_filter(nlh, fd);
+        nfct_filter_dump_destroy(fd);
+        put_tuple_filter(nlh, f, family);
+    }
+    if (f) {
+        c->filter = *f;
+        c->has_filter = 1;
+    }
+    rc = send_all(c->fd, nlh, nlh->nlmsg_len);
+    if (rc) {
+        netops_ct_cursor_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int netops_ct_events(struct netops_ct *ct, unsigned kinds, struct netops_ct_cursor **out)
+{
+    unsigned groups = 0;
+    if (kinds & NETOPS_CT_EV_NEW) groups |= NF_NETLINK_CONNTRACK_NEW;
+    if (kinds & NETOPS_CT_EV_UPDATE) groups |= NF_NETLINK_CONNTRACK_UPDATE;
+    if (kinds & NETOPS_CT_EV_DESTROY) groups |= NF_NETLINK_CONNTRACK_DESTROY;
+    if (!groups)
+        return EINVAL;
+    struct netops_ct_cursor *c;
+    int rc = cursor_new(ct, groups, &c);
+    if (rc)
+        return rc;
+    c->events = 1;
+    *out = c;
+    return 0;
+}
+
+int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
+                   struct netops_ct_entry *e)
+{
+    for (;;) {
+        if (c->done)
+            return 0;
+        while (c->pos < c->len) {
+            const struct nlmsghdr *h = (const void *)(c->buf + c->pos);
+            int rest = (int)(c->len - c->pos);
+            if (!mnl_nlmsg_ok(h, rest)) {
+                c->pos = c->len;
+                break;
+            }
+            c->pos += NLMSG_ALIGN(h->nlmsg_len);
+            if (h->nlmsg_type == NLMSG_DONE && !c->events) {
+                c->done = 1;
+                return 0;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
+                if (ne->error) {
+                    c->done = 1;
+                    return ne->error;
+                }
+                continue;
+            }
+            if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
+                continue;
+            if (parse_entry(h, e) < 0)
+                continue;
+            if (c->has_filter && !netops_ct_match(&c->filter, e))
+                continue;
+            int type = h->nlmsg_type & 0xff;
+            if (kind)
+                *kind = type == IPCTNL_MSG_CT_DELETE ? NETOPS_CT_EV_DESTROY
+                      : (h->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) ? NETOPS_CT_EV_NEW
+                      : NETOPS_CT_EV_UPDATE;
+            return 1;
+        }
+        if (c->events && timeout_ms >= 0) {
+            struct pollfd p = { c->fd, POLLIN, 0 };
+            int r = poll(&p, 1, timeout_ms);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return -errno;
+            if (r == 0)
+                return 0;
+        }
+        ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        c->pos = 0;
+        c->len = (size_t)n;
+    }
+}
+
+void netops_ct_cursor_filter(struct netops_ct_cursor *c, const struct netops_ct_filter *f)
+{
+    c->filter = *f;
+    c->has_filter = 1;
+}
+
+void netops_ct_cursor_close(struct netops_ct_cursor *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
+}
+
+/* ---------------------------------------------------------------- bulk by filter */
+
+/* Collect the entries matching f (dump on a second socket). */
+static int collect(struct netops_ct *ct, const struct netops_ct_filter *f,
+                   struct netops_ct_entry **out, size_t *n)
+{
+    struct netops_ct_cursor *c;
+    int rc = netops_ct_dump_start(ct, f, &c);
+    if (rc)
+        return rc;
+    size_t cap = 1024, len = 0;
+    struct netops_ct_entry *v = malloc(cap * sizeof *v);
+    if (!v) {
+        netops_ct_cursor_close(c);
+        return ENOMEM;
+    }
+    for (;;) {
+        if (len == cap) {
+            struct netops_ct_entry *nv = realloc(v, 2 * cap * sizeof *v);
+            if (!nv) {
+                rc = ENOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        int r = netops_ct_next(c, -1, NULL, &v[len]);
+        if (r < 0)
+            rc = -r;
+        if (r <= 0)
+            break;
+        len++;
+    }
+    netops_ct_cursor_close(c);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static int bulk(struct netops_ct *ct, const struct netops_ct_filter *f, int mode,
+                uint32_t seconds, size_t *ok, size_t *failed)
+{
+    struct netops_ct_entry *v = NULL;
+    size_t n = 0;
+    int rc = collect(ct, f, &v, &n);
+    if (rc)
+        return rc;
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    int *err = malloc((n ? n : 1) * sizeof *err);
+    int enomem = 0;
+    *ok = 0;
+    if (failed)
+        *failed = 0;
+    if (!idx || !err) {
+        rc = ENOMEM;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        rc = run_batches(ct, v, idx, n, mode, seconds, err, &enomem);
+        for (size_t i = 0; !rc && i < n; i++) {
+            if (err[i] == 0)
+                (*ok)++;
+            else if (failed && err[i] != ENOENT)  /* gone meanwhile: not a failure */
+                (*failed)++;
+        }
+    }
+    free(idx);
+    free(err);
+    free(v);
+    return rc;
+}
+
+int netops_ct_flush(struct netops_ct *ct, const struct netops_ct_filter *f, size_t *deleted)
+{
+    if (f && f->has & ~NETOPS_CTF_FAMILY)
+        return bulk(ct, f, B_DELETE, 0, deleted, NULL);
+    uint32_t before = 0;
+    int rc = netops_ct_count(ct, &before, NULL);
+    if (rc)
+        return rc;
+    if (f && (f->has & NETOPS_CTF_FAMILY))
+        return bulk(ct, f, B_DELETE, 0, deleted, NULL);
+    char buf[256];
+    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK,
+                                      ct->seq++, AF_UNSPEC);
+    rc = request(ct, nlh, NULL, NULL);
+    *deleted = before;
+    return rc;
+}
+
+int netops_ct_set_timeout(struct netops_ct *ct, const struct netops_ct_filter *f,
+                          uint32_t seconds, size_t *changed, size_t *failed)
+{
+    return bulk(ct, f, B_TIMEOUT, seconds, changed, failed);
+}

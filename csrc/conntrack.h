@@ -1,0 +1,168 @@
+/*
+ * conntrack.h - the kernel connection tracking table over ctnetlink, through
+ * libnetfilter_conntrack (message building/parsing) and libmnl (netlink).
+ * Pure C, no Lua: usable from C tests and benchmarks.
+ *
+ * Every function returning int returns 0 (or a documented count) on success
+ * and a positive errno value on failure, unless said otherwise.
+ */
+#ifndef NETOPS_CONNTRACK_H
+#define NETOPS_CONNTRACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Which optional fields of an entry are set. */
+enum {
+    NETOPS_CT_HAS_REPLY   = 1 << 0,  /* reply tuple given (else: inverse of orig) */
+    NETOPS_CT_HAS_STATE   = 1 << 1,  /* TCP or SCTP state */
+    NETOPS_CT_HAS_TIMEOUT = 1 << 2,
+    NETOPS_CT_HAS_MARK    = 1 << 3,
+    NETOPS_CT_HAS_ZONE    = 1 << 4,
+    NETOPS_CT_HAS_ICMP    = 1 << 5,  /* icmp type/code/id */
+    NETOPS_CT_HAS_ID      = 1 << 6,
+    NETOPS_CT_HAS_STATUS  = 1 << 7,
+    NETOPS_CT_HAS_PORTS   = 1 << 8,  /* sport/dport (tcp, udp, sctp, dccp, udplite) */
+    NETOPS_CT_HAS_VTAG    = 1 << 9,  /* SCTP verification tags */
+    NETOPS_CT_HAS_MASTER  = 1 << 10, /* a related entry: its master's tuple */
+};
+
+struct netops_ct_tuple {
+    unsigned char src[16], dst[16];  /* network order; IPv4 in the first 4 bytes */
+    uint16_t sport, dport;           /* host order */
+};
+
+/* One conntrack entry: the plain-data twin of the Lua entry table. */
+struct netops_ct_entry {
+    uint8_t family;                  /* AF_INET or AF_INET6 */
+    uint8_t proto;                   /* IPPROTO_* */
+    uint8_t state;                   /* TCP_CONNTRACK_* or SCTP_CONNTRACK_* */
+    uint8_t icmp_type, icmp_code;
+    uint16_t icmp_id;
+    uint16_t zone;
+    uint32_t timeout, mark, status, id;
+    uint32_t vtag_orig, vtag_reply;
+    unsigned has;                    /* NETOPS_CT_HAS_* */
+    uint8_t master_proto;            /* the master's protocol (same family) */
+    struct netops_ct_tuple orig, reply, master;
+};
+
+/* Dump/flush filter: fields whose bit is set in has must match. */
+enum {
+    NETOPS_CTF_FAMILY = 1 << 0, NETOPS_CTF_PROTO = 1 << 1, NETOPS_CTF_MARK = 1 << 2,
+    NETOPS_CTF_ZONE = 1 << 3, NETOPS_CTF_STATUS = 1 << 4, NETOPS_CTF_SRC = 1 << 5,
+    NETOPS_CTF_DST = 1 << 6, NETOPS_CTF_SPORT = 1 << 7, NETOPS_CTF_DPORT = 1 << 8,
+};
+
+struct netops_ct_filter {
+    unsigned has;
+    uint8_t family, proto;
+    uint16_t zone, sport, dport;
+    uint32_t mark, mark_mask, status;     /* status: bits that must all be set */
+    unsigned char src[16], dst[16];
+    uint8_t src_family, dst_family;        /* AF_INET/AF_INET6 of src/dst */
+};
+
+/* Per-entry result of a commit. */
+enum { NETOPS_CT_SKIPPED = 0, NETOPS_CT_CREATED = 1, NETOPS_CT_UPDATED = 2 };
+
+struct netops_ct_commit_opts {
+    uint32_t timeout;      /* non-zero: overrides every entry's timeout */
+    int create_only;       /* existing entries fail with EEXIST */
+    int replace;           /* existing entries are deleted and created anew
+                              (as conntrackd does), not updated */
+    unsigned threads;      /* sockets/threads sharing the work (0 means 1).
+                              Measured: no gain, as ctnetlink's create and
+                              update run under the nfnetlink subsystem mutex */
+};
+
+struct netops_ct;          /* a ctnetlink socket bound in one namespace */
+struct netops_ct_cursor;   /* a streaming dump, or an event subscription */
+
+/* Event kinds (bit masks for netops_ct_events). */
+enum { NETOPS_CT_EV_NEW = 1, NETOPS_CT_EV_UPDATE = 2, NETOPS_CT_EV_DESTROY = 4 };
+
+/*
+ * Open a ctnetlink socket in the network namespace /run/netns/NAME (netns
+ * non-NULL) or in the caller's.  The caller's namespace never changes: the
+ * socket is created by a short-lived thread that enters the namespace.
+ * On failure returns an errno and sets *where to "namespace" or "socket".
+ */
+int netops_ct_open(struct netops_ct **out, const char *netns, const char **where);
+void netops_ct_close(struct netops_ct *ct);
+
+/* Entries in the table of the socket's namespace, and nf_conntrack_max. */
+int netops_ct_count(struct netops_ct *ct, uint32_t *count, uint32_t *max);
+
+/*
+ * Create or update n entries, many messages per sendmsg; opts->threads > 1
+ * splits them over that many sockets, each sending from its own thread.
+ * Entries go in chunks; when the previous chunk mostly existed already, the
+ * next is sent as updates first (then creates for the missing ones), so a
+ * re-commit into a full table costs one request per entry, not two.  Entries with a master
+ * tuple (related entries) are sent after all the others, so their masters
+ * exist when they arrive.  result[i] becomes
+ * NETOPS_CT_CREATED, NETOPS_CT_UPDATED, a negative errno, or stays
+ * NETOPS_CT_SKIPPED where skip is non-NULL and skip[i] is set (the caller
+ * found the entry invalid), or where the table filled up (ENOMEM) and the
+ * rest was not tried: then *stopped is set to ENOMEM.  Returns 0 or an errno
+ * of the socket itself.
+ */
+int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
+                     const unsigned char *skip, const struct netops_ct_commit_opts *opts,
+                     int *result, int *stopped);
+
+/* Read one entry (by key's original tuple and zone) into *out; ENOENT
+ * when there is none. */
+int netops_ct_get(struct netops_ct *ct, const struct netops_ct_entry *key,
+                  struct netops_ct_entry *out);
+
+/* Delete one entry (by its original tuple and zone). */
+int netops_ct_delete(struct netops_ct *ct, const struct netops_ct_entry *e);
+
+/* Delete every entry matching f (NULL: all).  *deleted counts them when the
+ * deletion is filtered; for a whole-table flush it is the count before. */
+int netops_ct_flush(struct netops_ct *ct, const struct netops_ct_filter *f, size_t *deleted);
+
+/* Set the timeout of every entry matching f; batched, one message per entry. */
+int netops_ct_set_timeout(struct netops_ct *ct, const struct netops_ct_filter *f,
+                          uint32_t seconds, size_t *changed, size_t *failed);
+
+/* Does e match f?  (1 yes, 0 no) */
+int netops_ct_match(const struct netops_ct_filter *f, const struct netops_ct_entry *e);
+
+/*
+ * A streaming dump on its own socket: memory stays bounded by one receive
+ * buffer whatever the table size.  next returns 1 with *e filled, 0 at the
+ * end, or a negative errno.
+ */
+int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
+                         struct netops_ct_cursor **out);
+/* Events (kinds: NETOPS_CT_EV_* mask) on their own socket.  next: timeout_ms
+ * < 0 waits forever; returns 1 with *kind and *e, 0 on timeout, -errno. */
+int netops_ct_events(struct netops_ct *ct, unsigned kinds, struct netops_ct_cursor **out);
+int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
+                   struct netops_ct_entry *e);
+/* Only entries matching f (checked in C) come out of c from now on. */
+void netops_ct_cursor_filter(struct netops_ct_cursor *c, const struct netops_ct_filter *f);
+void netops_ct_cursor_close(struct netops_ct_cursor *c);
+
+/* One ctnetlink message (a dump record or an event) into *e: 0, or -1 when
+ * it is not a conntrack entry.  Safe on any bytes (fuzzed). */
+int netops_ct_parse(const void *msg, size_t len, struct netops_ct_entry *e);
+/* The create (or update) request commit would send for e, into buf (at
+ * least 1024 bytes); returns its length, 0 on failure.  For tests. */
+size_t netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap);
+
+/* Names: protocol, TCP/SCTP state, status bits.  NULL / -1 when unknown. */
+const char *netops_ct_proto_name(uint8_t proto);
+int netops_ct_proto_number(const char *name);
+const char *netops_ct_state_name(uint8_t proto, uint8_t state);
+int netops_ct_state_number(uint8_t proto, const char *name);
+/* Status bit names, indexed by bit number (NULL for gaps); count in *n. */
+const char *const *netops_ct_status_names(size_t *n);
+
+/* A message for an errno of a commit/delete, naming the likely cause. */
+const char *netops_ct_strerror(int err);
+
+#endif

@@ -1,0 +1,291 @@
+--- netops.conntrack: the kernel connection tracking table.
+--
+--   local ct = assert(netops.conntrack.open { netns = "fw1" })
+--   for e in ct:dump { proto = "tcp" } do ... end       -- streams
+--   local r = ct:commit(entries, { timeout = 180 })    -- batched
+--
+-- The handle's methods are in C (csrc/lua_conntrack.c); this file adds
+-- diff, save and load, which need no kernel.  See README "netops.conntrack".
+-- Errors: misuse raises; failures of the world return nil, message, errno.
+local core = require "netops.core"
+local C = core.conntrack
+
+local M = {}
+
+--- Open a handle on the conntrack table, in `opts.netns` (a name under
+-- /run/netns) or in the caller's namespace.  Returns the handle, or
+-- nil, message, errno.
+M.open = C.open
+
+--- Validate an entry table without touching the kernel: true, or nil, why.
+M.check = C.check
+
+local names = C.names()
+M.names = names
+
+-- status bits that `conntrack -L -o save` writes and `conntrack -I -u` reads
+local SAVE_STATUS = { "SEEN_REPLY", "ASSURED", "FIXED_TIMEOUT", "EXPECTED" }
+
+--- The key of an entry: zone and original tuple (what identifies it in the
+-- kernel).
+function M.key(e)
+  local icmp = e.icmp or {}
+  local family = e.family
+  if not family and type(e.src) == "string" then
+    family = e.src:find(":", 1, true) and "ipv6" or "ipv4"
+  end
+  return table.concat({
+    tostring(e.zone or 0), tostring(family), tostring(e.proto),
+    tostring(e.src), tostring(e.dst), tostring(e.sport or ""), tostring(e.dport or ""),
+    tostring(icmp.type or ""), tostring(e.icmp and (icmp.code or 0) or ""),
+    tostring(e.icmp and (icmp.id or 0) or ""),
+  }, " ")
+end
+
+local function reply_of(e)
+  local r = e.reply or {}
+  return r.src or e.dst, r.dst or e.src, r.sport or e.dport, r.dport or e.sport
+end
+
+-- Fields compared by diff (timeouts always differ, ids are per table).
+local function differences(a, b)
+  local d = {}
+  if (a.state or false) ~= (b.state or false) then d[#d + 1] = "state" end
+  if (a.mark or 0) ~= (b.mark or 0) then d[#d + 1] = "mark" end
+  local as, ad, asp, adp = reply_of(a)
+  local bs, bd, bsp, bdp = reply_of(b)
+  if as ~= bs or ad ~= bd or asp ~= bsp or adp ~= bdp then d[#d + 1] = "reply" end
+  return d
+end
+
+--- Compare two sets of entries (e.g. a cache `a` and the kernel table `b`),
+-- keyed by zone and original tuple.  Returns { missing = entries of a not in
+-- b, extra = entries of b not in a, changed = { { key =, a =, b =, fields =
+-- { "state" | "mark" | "reply" ... } } ... } }.  Either side may be an array
+-- or an iterator function (such as ct:dump()).
+function M.diff(a, b)
+  local function each(x)
+    if type(x) == "function" then return x end
+    assert(type(x) == "table", "diff: expected an array of entries or an iterator")
+    local i = 0
+    return function() i = i + 1; return x[i] end
+  end
+  local index, order = {}, {}
+  for e in each(a) do
+    local k = M.key(e)
+    if index[k] == nil then order[#order + 1] = k end
+    index[k] = e
+  end
+  local seen = {}
+  local out = { missing = {}, extra = {}, changed = {} }
+  for e in each(b) do
+    local k = M.key(e)
+    local ea = index[k]
+    if ea == nil then
+      out.extra[#out.extra + 1] = e
+    elseif not seen[k] then
+      seen[k] = true
+      local f = differences(ea, e)
+      if #f > 0 then out.changed[#out.changed + 1] = { key = k, a = ea, b = e, fields = f } end
+    end
+  end
+  for _, k in ipairs(order) do
+    if not seen[k] then out.missing[#out.missing + 1] = index[k] end
+  end
+  return out
+end
+
+--- One entry as a line of `conntrack -L -o save` (which `conntrack -R`
+-- reads back).  netops adds `-m MARK` when the mark is not zero.
+function M.format(e)
+  local t = { "-A" }
+  local function add(...) for _, v in ipairs { ... } do t[#t + 1] = tostring(v) end end
+  if e.timeout then add("-t", e.timeout) end
+  local st = {}
+  for _, n in ipairs(SAVE_STATUS) do
+    if e.status and e.status[n] then st[#st + 1] = n end
+  end
+  add("-u", #st > 0 and table.concat(st, ",") or "UNSET")
+  if e.zone and e.zone ~= 0 then add("-w", e.zone) end
+  local rs, rd, rsp, rdp = reply_of(e)
+  add("-s", e.src, "-d", e.dst)
+  -- NAT as conntrack-tools writes it: -g (destination NAT to the reply
+  -- source), -n (source NAT to the reply destination).  The reply addresses
+  -- are then left out: given them, `conntrack -R` would create the entry
+  -- with its translated reply but without the NAT set up.
+  local nat = false
+  if rs ~= e.dst then add("-g", rs); nat = true end
+  if rd ~= e.src then add("-n", rd); nat = true end
+  if not nat then add("-r", rs, "-q", rd) end
+  add("-p", e.proto)
+  if e.sport then
+    add("--sport", e.sport, "--dport", e.dport, "--reply-port-src", rsp, "--reply-port-dst", rdp)
+  end
+  if e.state then add("--state", e.state) end
+  if e.vtag then add("--orig-vtag", e.vtag.orig or 0, "--reply-vtag", e.vtag.reply or 0) end
+  if e.icmp then
+    local p = e.proto == "icmpv6" and "--icmpv6-" or "--icmp-"
+    add(p .. "type", e.icmp.type, p .. "code", e.icmp.code or 0, p .. "id", e.icmp.id or 0)
+  end
+  if e.mark and e.mark ~= 0 then add("-m", e.mark) end
+  return table.concat(t, " ")
+end
+
+local function num(v, what, lo, hi)
+  local n = tonumber(v)
+  if not n or n ~= math.floor(n) or n < lo or n > hi then
+    error(what .. ": bad number '" .. tostring(v) .. "'", 0)
+  end
+  return math.tointeger(n)
+end
+
+local OPTS = {
+  ["-t"] = "timeout", ["--timeout"] = "timeout",
+  ["-u"] = "status", ["--status"] = "status",
+  ["-w"] = "zone", ["--zone"] = "zone",
+  ["-s"] = "src", ["--src"] = "src", ["--orig-src"] = "src",
+  ["-d"] = "dst", ["--dst"] = "dst", ["--orig-dst"] = "dst",
+  ["-r"] = "rsrc", ["--reply-src"] = "rsrc",
+  ["-q"] = "rdst", ["--reply-dst"] = "rdst",
+  ["-p"] = "proto", ["--proto"] = "proto", ["--protonum"] = "proto",
+  ["--sport"] = "sport", ["--orig-port-src"] = "sport",
+  ["--dport"] = "dport", ["--orig-port-dst"] = "dport",
+  ["--reply-port-src"] = "rsport", ["--reply-port-dst"] = "rdport",
+  ["--state"] = "state",
+  ["--icmp-type"] = "itype", ["--icmp-code"] = "icode", ["--icmp-id"] = "iid",
+  ["--icmpv6-type"] = "itype", ["--icmpv6-code"] = "icode", ["--icmpv6-id"] = "iid",
+  ["-m"] = "mark", ["--mark"] = "mark",
+  ["-f"] = "family", ["--family"] = "family",
+  ["--orig-vtag"] = "vtag_orig", ["--reply-vtag"] = "vtag_reply",
+  ["-n"] = "snat", ["--src-nat"] = "snat", ["-g"] = "dnat", ["--dst-nat"] = "dnat",
+  ["-c"] = "ignore", ["--secmark"] = "ignore",
+  ["--orig-zone"] = "ignore", ["--reply-zone"] = "ignore",
+}
+
+local proto_by_number = {}
+for n, v in pairs(names.protos) do proto_by_number[v] = n end
+
+--- Parse one `conntrack -L -o save` / `conntrack -I` style line into an
+-- entry.  Returns the entry, or nil and the reason.
+function M.parse(line)
+  local words = {}
+  for w in line:gmatch("%S+") do words[#words + 1] = w end
+  local cmd = words[1]
+  if cmd ~= "-A" and cmd ~= "-I" and cmd ~= "-U" and cmd ~= "--create" then
+    return nil, "line does not start with -A, -I or -U"
+  end
+  local v = {}
+  local i = 2
+  while i <= #words do
+    local o = words[i]
+    local f = OPTS[o]
+    if not f then return nil, "unknown option '" .. o .. "'" end
+    local a = words[i + 1]
+    if a == nil then return nil, "option " .. o .. " needs a value" end
+    v[f] = a
+    i = i + 2
+  end
+  local ok, e = pcall(function()
+    local e = {}
+    local p = v.proto or error("missing -p (protocol)", 0)
+    e.proto = proto_by_number[tonumber(p)] or (names.protos[p] and p) or num(p, "-p", 0, 255)
+    e.src = v.src or error("missing -s (source address)", 0)
+    e.dst = v.dst or error("missing -d (destination address)", 0)
+    e.family = e.src:find(":", 1, true) and "ipv6" or "ipv4"
+    if v.family and v.family ~= e.family then error("-f " .. v.family .. " does not match -s", 0) end
+    if v.timeout then e.timeout = num(v.timeout, "-t", 0, 0xffffffff) end
+    e.status = {}
+    if v.status then
+      for s in v.status:gmatch("[^,]+") do
+        if s ~= "UNSET" then e.status[s] = true end
+      end
+    end
+    e.zone = v.zone and num(v.zone, "-w", 0, 65535) or 0
+    e.mark = v.mark and num(v.mark, "-m", 0, 0xffffffff) or 0
+    if v.sport or v.dport then
+      e.sport = num(v.sport or error("missing --sport", 0), "--sport", 0, 65535)
+      e.dport = num(v.dport or error("missing --dport", 0), "--dport", 0, 65535)
+    end
+    e.reply = {
+      src = v.rsrc or v.dnat or e.dst, dst = v.rdst or v.snat or e.src,
+      sport = v.rsport and num(v.rsport, "--reply-port-src", 0, 65535) or e.dport,
+      dport = v.rdport and num(v.rdport, "--reply-port-dst", 0, 65535) or e.sport,
+    }
+    if v.state then e.state = v.state end
+    if v.itype then
+      e.icmp = { type = num(v.itype, "icmp type", 0, 255),
+                 code = v.icode and num(v.icode, "icmp code", 0, 255) or 0,
+                 id = v.iid and num(v.iid, "icmp id", 0, 65535) or 0 }
+    end
+    if v.vtag_orig or v.vtag_reply then
+      e.vtag = { orig = num(v.vtag_orig or 0, "--orig-vtag", 0, 0xffffffff),
+                 reply = num(v.vtag_reply or 0, "--reply-vtag", 0, 0xffffffff) }
+    end
+    return e
+  end)
+  if not ok then return nil, e end
+  local good, why = C.check(e)
+  if not good then return nil, why end
+  return e
+end
+
+--- Write entries (an array or an iterator such as ct:dump()) to path in the
+-- format of `conntrack -L -o save`, through a temporary file renamed into
+-- place.  Returns the number written, or nil, message, errno.
+function M.save(entries, path)
+  assert(type(path) == "string", "save: path must be a string")
+  local each = entries
+  if type(entries) == "table" then
+    local i = 0
+    each = function() i = i + 1; return entries[i] end
+  end
+  assert(type(each) == "function", "save: entries must be an array or an iterator")
+  local tmp = path .. ".tmp"
+  local f, err, code = io.open(tmp, "w")
+  if not f then return nil, "conntrack save: " .. err, code end
+  local n = 0
+  for e in each do
+    local ok, line = pcall(M.format, e)
+    if not ok then
+      f:close(); os.remove(tmp)
+      error("save: entry " .. (n + 1) .. ": " .. tostring(line), 2)
+    end
+    local w, werr, wcode = f:write(line, "\n")
+    if not w then
+      f:close(); os.remove(tmp)
+      return nil, "conntrack save: " .. tmp .. ": " .. werr, wcode
+    end
+    n = n + 1
+  end
+  local ok, cerr, ccode = f:close()
+  if not ok then os.remove(tmp); return nil, "conntrack save: " .. tmp .. ": " .. cerr, ccode end
+  local r, rerr, rcode = os.rename(tmp, path)
+  if not r then os.remove(tmp); return nil, "conntrack save: " .. rerr, rcode end
+  return n
+end
+
+--- Read a snapshot written by save or by `conntrack -L -o save`.  Returns
+-- entries, bad where bad lists { line =, text =, message = } for each line
+-- that could not be read (blank lines and # comments are skipped); or nil,
+-- message, errno when the file cannot be read.
+function M.load(path)
+  local f, err, code = io.open(path, "r")
+  if not f then return nil, "conntrack load: " .. err, code end
+  local entries, bad = {}, {}
+  local n = 0
+  for line in f:lines() do
+    n = n + 1
+    if line:match("%S") and not line:match("^%s*#") then
+      local e, why = M.parse(line)
+      if e then
+        entries[#entries + 1] = e
+      else
+        bad[#bad + 1] = { line = n, text = line, message = path .. ":" .. n .. ": " .. why }
+      end
+    end
+  end
+  f:close()
+  return entries, bad
+end
+
+return M

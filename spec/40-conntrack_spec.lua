@@ -1,0 +1,581 @@
+-- netops.conntrack: the kernel conntrack table through ctnetlink.
+-- Root tests run in namespaces they create and always delete; the root
+-- namespace's table is never touched.
+local sh = require "helpers.sh"
+local lab = require "helpers.ct_lab"
+
+local netops = require "netops"
+local ct = netops.conntrack
+
+local function keyset(list)
+  local s, n = {}, 0
+  for _, e in ipairs(list) do
+    local k = ct.key(e)
+    if not s[k] then n = n + 1 end
+    s[k] = e
+  end
+  return s, n
+end
+
+local function status_bits(e)
+  return { SEEN_REPLY = e.status and e.status.SEEN_REPLY or nil,
+           ASSURED = e.status and e.status.ASSURED or nil }
+end
+
+-- What a user compares between netops and conntrack-tools, field by field.
+local function same_entry(a, b)
+  assert.equal(a.family, b.family)
+  assert.equal(a.proto, b.proto)
+  assert.equal(a.src, b.src); assert.equal(a.dst, b.dst)
+  assert.equal(a.sport, b.sport); assert.equal(a.dport, b.dport)
+  assert.same(a.reply.src, b.reply.src); assert.same(a.reply.dst, b.reply.dst)
+  assert.same(a.reply.sport, b.reply.sport); assert.same(a.reply.dport, b.reply.dport)
+  assert.equal(a.state, b.state)
+  assert.equal(a.zone or 0, b.zone or 0)
+  assert.same(a.icmp, b.icmp)
+  assert.same(status_bits(a), status_bits(b))
+  -- both read the same kernel timer a moment apart
+  assert.is_true(math.abs(a.timeout - b.timeout) <= 2, "timeouts " .. a.timeout .. " vs " .. b.timeout)
+end
+
+describe("netops.conntrack without the kernel", function()
+  it("checks entries and names what is wrong", function()
+    assert.is_true(ct.check { proto = "tcp", src = "192.0.2.1", dst = "192.0.2.2", sport = 1, dport = 2 })
+    local cases = {
+      { { src = "192.0.2.1", dst = "192.0.2.2" }, "missing proto" },
+      { { proto = "tcp", src = "192.0.2.1", dst = "192.0.2.999", sport = 1, dport = 2 }, "bad dst address" },
+      { { proto = "udp", src = "192.0.2.1", dst = "192.0.2.2", sport = 70000, dport = 2 }, "sport 70000 out of range" },
+      { { proto = "icmp", src = "192.0.2.1", dst = "192.0.2.2" }, "ICMP entry without icmp" },
+      { { proto = "icmp", src = "192.0.2.1", dst = "192.0.2.2", icmp = { code = 0 } }, "without icmp.type" },
+      { { proto = "tcp", src = "192.0.2.1", dst = "2001:db8::1", sport = 1, dport = 2 }, "different families" },
+      { { proto = "tcp", src = "192.0.2.1", dst = "192.0.2.2", sport = 1, dport = 2, state = "NOPE" }, "bad state 'NOPE'" },
+      { { proto = "icmpv6", src = "192.0.2.1", dst = "192.0.2.2", icmp = { type = 128 } }, "does not go with ipv4" },
+      { "not a table", "entry must be a table" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, why = ct.check(c[1])
+      assert.is_nil(ok)
+      assert.truthy(why:find(c[2], 1, true), why)
+    end
+  end)
+
+  it("formats and parses conntrack save lines both ways", function()
+    local e = { family = "ipv6", proto = "tcp", src = "2001:db8::1", dst = "2001:db8::2",
+                sport = 5, dport = 22, reply = { src = "2001:db8::2", dst = "2001:db8::1", sport = 22, dport = 5 },
+                state = "TIME_WAIT", timeout = 30, zone = 3, mark = 7, status = { ASSURED = true } }
+    local line = ct.format(e)
+    assert.equal("-A -t 30 -u ASSURED -w 3 -s 2001:db8::1 -d 2001:db8::2 -r 2001:db8::2 -q 2001:db8::1 "
+      .. "-p tcp --sport 5 --dport 22 --reply-port-src 22 --reply-port-dst 5 --state TIME_WAIT -m 7", line)
+    local back = assert(ct.parse(line))
+    assert.same(e, back)
+    -- a line exactly as conntrack 1.4.7 prints it
+    local icmp = assert(ct.parse("-A -t 29 -u UNSET -s 192.0.2.1 -d 192.0.2.2 -r 192.0.2.2 -q 192.0.2.1 "
+      .. "-p icmp --icmp-type 8 --icmp-code 0 --icmp-id 9"))
+    assert.same({ type = 8, code = 0, id = 9 }, icmp.icmp)
+    assert.equal("ipv4", icmp.family)
+    local bad, why = ct.parse("-A -t 29 -s 192.0.2.1 -d 192.0.2.2 -p tcp --sport 99999 --dport 1")
+    assert.is_nil(bad)
+    assert.matches("sport", why)
+  end)
+
+  it("load reports bad lines with their line numbers", function()
+    local dir = sh.tmpdir()
+    local path = dir .. "/snap"
+    sh.write(path, "# a comment\n"
+      .. "-A -t 10 -u ASSURED -s 192.0.2.1 -d 192.0.2.2 -p udp --sport 1 --dport 2\n"
+      .. "-A -t 10 -s 192.0.2.1 -d 192.0.2.2 --sport 1 --dport 2\n"
+      .. "\n"
+      .. "-A -t 10 -s 192.0.2.1 -d 192.0.2.2 -p udp --sport 1 --dport 2 --bogus 1\n")
+    local entries, bad = ct.load(path)
+    sh.rmtree(dir)
+    assert.equal(1, #entries)
+    assert.equal(2, #bad)
+    assert.equal(3, bad[1].line); assert.matches("missing %-p", bad[1].message)
+    assert.equal(5, bad[2].line); assert.matches("unknown option '%-%-bogus'", bad[2].message)
+    local none, err, code = ct.load("/nonexistent/netops-snap")
+    assert.is_nil(none); assert.matches("nonexistent", err); assert.is_number(code)
+  end)
+
+  it("diff finds missing, extra and changed entries by zone and tuple", function()
+    local function e(sport, over)
+      local x = { family = "ipv4", proto = "tcp", src = "192.0.2.1", dst = "192.0.2.2", sport = sport,
+                  dport = 80, state = "ESTABLISHED", mark = 0, zone = 0, timeout = 100 }
+      for k, v in pairs(over or {}) do x[k] = v end
+      return x
+    end
+    local a = { e(1), e(2), e(3), e(4, { zone = 5 }) }
+    local b = { e(1, { timeout = 5 }), e(2, { state = "TIME_WAIT" }), e(4), e(9) }
+    local d = ct.diff(a, b)
+    local function ports(list) local p = {} for _, x in ipairs(list) do p[#p + 1] = x.sport end return p end
+    assert.same({ 3, 4 }, ports(d.missing))
+    assert.same({ 4, 9 }, ports(d.extra))
+    assert.equal(1, #d.changed)
+    assert.equal(2, d.changed[1].a.sport)
+    assert.same({ "state" }, d.changed[1].fields)
+  end)
+end)
+
+describe("netops.conntrack in namespaces", function()
+  after_each(function() sh.netns_cleanup() end)
+
+  it("reports an absent namespace", function()
+    if sh.need_root("network namespaces") then return end
+    local h, err, code = ct.open { netns = "netops-no-such-ns-" .. os.time() }
+    assert.is_nil(h)
+    assert.matches("no such namespace", err)
+    assert.equal(2, code)   -- ENOENT
+  end)
+
+  it("lists real TCP/UDP/ICMP v4+v6 traffic exactly as conntrack -L -o save does", function()
+    if sh.need_root("network namespaces and nftables") then return end
+    local l = lab.build("ctl")
+    lab.traffic(l)
+    local h = assert(ct.open { netns = l.fw })
+    local mine = assert(h:list())
+    local theirs = lab.conntrack_save(l.fw, ct)
+    local seen = {}
+    for _, e in ipairs(mine) do seen[e.proto .. "/" .. e.family] = true end
+    for _, want in ipairs { "tcp/ipv4", "tcp/ipv6", "udp/ipv4", "udp/ipv6", "icmp/ipv4", "icmpv6/ipv6" } do
+      assert.truthy(seen[want], "no " .. want .. " entry in the firewall's table")
+    end
+    local a, na = keyset(mine)
+    local b, nb = keyset(theirs)
+    assert.equal(nb, na)
+    for k, e in pairs(b) do
+      assert.truthy(a[k], "netops misses " .. k)
+      same_entry(a[k], e)
+    end
+    -- filters: in the kernel (family, mark) and in C (proto, addresses, ports)
+    for _, e in ipairs(assert(h:list { family = "ipv6" })) do assert.equal("ipv6", e.family) end
+    local tcp4 = assert(h:list { proto = "tcp", family = "ipv4", dport = 8080, src = lab.client4 })
+    assert.equal(1, #tcp4)
+    assert.equal("ESTABLISHED", tcp4[1].state)
+    assert.is_true(tcp4[1].status.ASSURED)
+    local n = 0
+    for _ in h:dump { proto = "icmpv6" } do n = n + 1 end
+    assert.equal(1, n)
+    local assured = assert(h:list { status = { ASSURED = true } })
+    for _, e in ipairs(assured) do assert.is_true(e.status.ASSURED) end
+    local want = 0
+    for _, e in ipairs(mine) do if e.status.ASSURED then want = want + 1 end end
+    assert.equal(want, #assured)
+    h:close()
+  end)
+
+  it("commits real entries into a second namespace; a second commit updates them", function()
+    if sh.need_root("network namespaces") then return end
+    local l = lab.build("ctc")
+    lab.traffic(l)
+    local src = assert(ct.open { netns = l.fw })
+    local entries = assert(src:list())
+    src:close()
+    assert.is_true(#entries >= 6)
+    for i, e in ipairs(entries) do e.mark = i; e.zone = (i % 2) * 3 end
+    local ns2 = sh.netns("ctc2")
+    local dst <close> = assert(ct.open { netns = ns2 })
+    local r = assert(dst:commit(entries, { timeout = 600 }))
+    assert.same({ created = #entries, updated = 0, failed = 0 }, { created = r.created, updated = r.updated, failed = r.failed })
+    assert.equal(#entries, (dst:count()))
+    -- conntrack -L there shows the same tuples, state, mark and zone
+    local shown = {}
+    for _, fam in ipairs { "ipv4", "ipv6" } do
+      local out = lab.quiet(ns2, { "conntrack", "-L", "-f", fam })
+      for line in out:gmatch("[^\n]+") do shown[#shown + 1] = line end
+    end
+    assert.equal(#entries, #shown)
+    for _, e in ipairs(entries) do
+      local pat = "src=" .. e.src .. " dst=" .. e.dst .. (e.sport and (" sport=" .. e.sport .. " dport=" .. e.dport) or "")
+      local found
+      for _, line in ipairs(shown) do
+        if line:find(pat, 1, true) and line:find("mark=" .. e.mark .. " ", 1, true) then found = line end
+      end
+      assert.truthy(found, "conntrack -L does not show " .. pat .. " mark=" .. e.mark)
+      if e.zone ~= 0 then assert.truthy(found:find("zone=" .. e.zone, 1, true), found) end
+      if e.state then assert.truthy(found:find(" " .. e.state .. " ", 1, true), found) end
+      assert.truthy(found:find("[ASSURED]", 1, true), found)
+    end
+    local again = assert(dst:commit(entries))
+    assert.equal(0, again.created); assert.equal(#entries, again.updated); assert.equal(0, again.failed)
+  end)
+
+  it("commits NATed connections with their translation", function()
+    if sh.need_root("network namespaces and nftables NAT") then return end
+    local l = lab.build("ctn", true)
+    lab.traffic(l)
+    local src = assert(ct.open { netns = l.fw })
+    local entries = assert(src:list { proto = "tcp" })
+    src:close()
+    local natted = 0
+    for _, e in ipairs(entries) do
+      if e.status.SRC_NAT then
+        natted = natted + 1
+        assert.are_not.equal(e.src, e.reply.dst)   -- masqueraded
+      end
+    end
+    assert.equal(2, natted)   -- the IPv4 and the IPv6 connection
+    local ns2 = sh.netns("ctn2")
+    local dst <close> = assert(ct.open { netns = ns2 })
+    local r = assert(dst:commit(entries, { timeout = 600 }))
+    assert.equal(#entries, r.created)
+    local back = keyset(assert(dst:list()))
+    for _, e in ipairs(entries) do
+      local b = assert(back[ct.key(e)], "missing " .. ct.key(e))
+      assert.same(e.reply, b.reply)
+      assert.equal(e.status.SRC_NAT, b.status.SRC_NAT)
+      assert.equal(e.status.SRC_NAT, b.status.SRC_NAT_DONE)
+    end
+    -- conntrack -L there shows the translated reply tuple
+    local shown = lab.quiet(ns2, { "conntrack", "-L", "-p", "tcp" })
+    assert.truthy(shown:find("dst=198.51.100.254 sport=8080", 1, true), shown)
+    -- NAT is set at creation only: an update keeps what the kernel has,
+    -- opts.replace (delete and create, as conntrackd) changes it
+    local nat4
+    for _, e in ipairs(entries) do if e.family == "ipv4" and e.status.SRC_NAT then nat4 = e end end
+    local plain = { proto = "tcp", src = nat4.src, dst = nat4.dst, sport = nat4.sport, dport = nat4.dport,
+                    state = "ESTABLISHED", timeout = 600 }
+    local function reply_dst() return assert(dst:get(plain)).reply.dst end
+    assert.equal(1, assert(dst:commit({ plain }, { replace = true })).updated)
+    assert.equal(nat4.src, reply_dst())
+    assert.equal(1, assert(dst:commit { nat4 }).updated)
+    assert.equal(nat4.src, reply_dst())
+    assert.equal(1, assert(dst:commit({ nat4 }, { replace = true })).updated)
+    assert.equal(nat4.reply.dst, reply_dst())
+    assert.is_true(assert(dst:get(plain)).status.SRC_NAT)
+    -- snapshots keep the translation both ways: conntrack -L -o save read
+    -- by netops, netops' save loaded by conntrack -R
+    local theirs = lab.conntrack_save(l.fw, ct)
+    local d = ct.diff(entries, (function()
+      local t = {} for _, e in ipairs(theirs) do if e.proto == "tcp" then t[#t + 1] = e end end return t
+    end)())
+    for _, c in ipairs(d.changed) do assert.same({ "mark" }, c.fields) end
+    assert.same({ {}, {} }, { d.missing, d.extra })
+    local dir = sh.tmpdir()
+    assert(ct.save(entries, dir .. "/nat.save"))
+    local ns3 = sh.netns("ctn3")
+    local out, code = sh.nsrun(ns3, { "conntrack", "-R", dir .. "/nat.save" }, { stderr = true })
+    sh.rmtree(dir)
+    assert.equal(0, code, out)
+    local h3 <close> = assert(ct.open { netns = ns3 })
+    local again = keyset(assert(h3:list()))
+    for _, e in ipairs(entries) do
+      local b = assert(again[ct.key(e)], "conntrack -R lost " .. ct.key(e))
+      assert.same(e.reply, b.reply)
+      assert.equal(e.status.SRC_NAT, b.status.SRC_NAT)
+    end
+  end)
+
+  it("commits, counts, dumps with a filter, sets timeouts of and flushes 100,000 entries", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ct100k")
+    local h <close> = assert(ct.open { netns = ns })
+    local _, max = assert(h:count())
+    if max < 100000 then
+      pending("nf_conntrack_max is " .. max .. " (< 100000): not raising a global limit for a test")
+      return
+    end
+    local entries = lab.synthetic(100000, 3600)
+    local r = h:commit(entries, { threads = 2 })
+    assert.is_table(r)
+    assert.equal(100000, r.created); assert.equal(0, r.failed)
+    -- again: all updates (sent as updates first once a chunk shows the table
+    -- holds them); then a quarter deleted and all committed once more
+    r = h:commit(entries)
+    assert.equal(0, r.created); assert.equal(100000, r.updated); assert.equal(0, r.failed)
+    assert.equal(25000, assert(h:flush { mark = 1 }))
+    r = h:commit(entries)
+    assert.equal(25000, r.created); assert.equal(75000, r.updated); assert.equal(0, r.failed)
+    -- the same with replace (delete and create): first chunk by create, the
+    -- rest delete-first once the table shows it holds them
+    assert.equal(25000, assert(h:flush { mark = 1 }))
+    r = h:commit(entries, { replace = true })
+    assert.equal(25000, r.created); assert.equal(75000, r.updated); assert.equal(0, r.failed)
+    assert.equal(100000, (h:count()))
+    assert.equal(100000, (h:count()))
+    local marked = assert(h:list { mark = 1 })
+    assert.equal(25000, #marked)
+    for _, e in ipairs(marked) do assert.equal(1, e.mark) end
+    local n = 0
+    for e in h:dump { src = "192.0.2.7", proto = "tcp" } do
+      n = n + 1
+      assert.equal("192.0.2.7", e.src)
+    end
+    assert.equal(400, n)
+    -- filters the kernel applies (dst, proto, port) give exactly what a scan finds
+    local want = 0
+    for _, e in ipairs(entries) do
+      if e.dst == "198.51.100.3" and e.sport < 10010 then want = want + 1 end
+    end
+    n = 0
+    for e in h:dump { dst = "198.51.100.3", proto = "tcp", dport = 443 } do
+      if e.sport < 10010 then n = n + 1 end
+    end
+    assert.equal(want, n)
+    assert.equal(0, #assert(h:list { src = "2001:db8::7" }))
+    assert.equal(0, #assert(h:list { proto = "tcp", sport = 9999 }))
+    local changed, failed = h:set_timeout({ mark = 1 }, 77)
+    assert.equal(25000, changed); assert.equal(0, failed)
+    local low, high = 0, 0
+    for e in h:dump() do
+      if e.timeout <= 77 then low = low + 1 else high = high + 1 end
+      assert.equal(e.mark == 1, e.timeout <= 77)
+    end
+    assert.equal(25000, low); assert.equal(75000, high)
+    local gone = assert(h:flush { mark = 1 })
+    assert.equal(25000, gone)
+    assert.equal(75000, (h:count()))
+    assert(h:flush())
+    assert.equal(0, #assert(h:list()))
+  end)
+
+  it("says when nf_conntrack_max is reached, and how many were committed before", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctfull")
+    local h <close> = assert(ct.open { netns = ns })
+    local _, max = assert(h:count())
+    if max > 300000 then
+      pending("nf_conntrack_max is " .. max .. ": filling a table that large is too slow for a test")
+      return
+    end
+    -- the count is per namespace and the limit global: this fills only ours
+    local entries = lab.synthetic(max + 300, 600)
+    local ok, err, code, r = h:commit(entries)
+    assert.is_nil(ok)
+    assert.equal(12, code)   -- ENOMEM
+    assert.matches("table full: nf_conntrack_max %(" .. max .. ",", err)
+    assert.matches("after " .. max .. " entries were committed", err)
+    assert.equal(max, r.created)
+    assert.equal(300, r.failed)
+    assert.equal(12, r.errors[1].errno)
+    assert.equal(max + 1, r.errors[1].index)
+    assert.equal(max, (h:count()))
+    assert(h:flush())
+  end)
+
+  it("commits every good entry of a mix and reports every bad one with its index", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctmix")
+    local h <close> = assert(ct.open { netns = ns })
+    local good = function(p) return { proto = "udp", src = "192.0.2.1", dst = "192.0.2.2", sport = p, dport = 53, timeout = 60 } end
+    local list = {
+      good(1),
+      { src = "192.0.2.1", dst = "192.0.2.2", sport = 2, dport = 53, timeout = 60 },        -- no proto
+      good(3),
+      { proto = "udp", src = "192.0.2.1.5", dst = "192.0.2.2", sport = 4, dport = 53, timeout = 60 },
+      { proto = "udp", src = "192.0.2.1", dst = "192.0.2.2", sport = 70000, dport = 53, timeout = 60 },
+      good(6),
+      { proto = "icmp", src = "192.0.2.1", dst = "192.0.2.2", timeout = 60 },                -- no icmp type
+      { proto = "icmp", family = "ipv4", src = "192.0.2.1", dst = "192.0.2.2", timeout = 60, icmp = { type = 8, id = 1 } },
+      { proto = "icmpv6", src = "2001:db8::1", dst = "2001:db8::2", timeout = 60, icmp = { type = 135 } }, -- kernel refuses
+    }
+    local r = assert(h:commit(list))
+    assert.equal(4, r.created); assert.equal(5, r.failed)
+    local idx = {}
+    for _, e in ipairs(r.errors) do
+      idx[#idx + 1] = e.index
+      assert.equal(list[e.index], e.entry)
+      assert.is_string(e.message); assert.is_number(e.errno)
+    end
+    assert.same({ 2, 4, 5, 7, 9 }, idx)
+    assert.matches("proto", r.errors[1].message)
+    assert.matches("address", r.errors[2].message)
+    assert.matches("70000", r.errors[3].message)
+    assert.matches("icmp", r.errors[4].message)
+    assert.equal(22, r.errors[5].errno)   -- EINVAL from the kernel
+    local have = keyset(assert(h:list()))
+    for _, i in ipairs { 1, 3, 6, 8 } do assert.truthy(have[ct.key(list[i])], "entry " .. i .. " not committed") end
+    -- read one back by its tuple
+    local got = assert(h:get(list[6]))
+    assert.equal(ct.key(list[6]), ct.key(got))
+    assert.equal(53, got.dport); assert.is_true(got.timeout <= 60)
+    assert.equal(8, assert(h:get(list[8])).icmp.type)
+    -- delete one by its tuple; a second delete finds nothing
+    assert.is_true(h:delete(list[3]))
+    local none, gerr, gcode = h:get(list[3])
+    assert.is_nil(none); assert.matches("get: no such entry", gerr); assert.equal(2, gcode)
+    local ok, err, code = h:delete(list[3])
+    assert.is_nil(ok); assert.matches("delete: no such entry", err); assert.equal(2, code)
+    assert.equal(3, #assert(h:list()))
+    local empty = assert(h:commit {})
+    assert.same({ 0, 0, 0, {} }, { empty.created, empty.updated, empty.failed, empty.errors })
+  end)
+
+  it("commits masters before their related entries, whatever the order given", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctmas")
+    local h <close> = assert(ct.open { netns = ns })
+    local master = { proto = "tcp", src = "192.0.2.1", dst = "198.51.100.1", sport = 40000, dport = 21, timeout = 300 }
+    local related = { proto = "tcp", src = "192.0.2.1", dst = "198.51.100.1", sport = 40001, dport = 20000,
+                      timeout = 300, master = { src = "192.0.2.1", dst = "198.51.100.1", sport = 40000, dport = 21 } }
+    local orphan = { proto = "udp", src = "192.0.2.3", dst = "198.51.100.3", sport = 1, dport = 2, timeout = 300,
+                     master = { proto = "tcp", src = "192.0.2.3", dst = "198.51.100.3", sport = 5, dport = 6 } }
+    local r = assert(h:commit { related, orphan, master })
+    assert.equal(2, r.created)
+    assert.equal(1, #r.errors); assert.equal(2, r.errors[1].index)
+    assert.matches("master entry is not in the table", r.errors[1].message)
+    local got = assert(h:list { sport = 40001 })
+    assert.equal(1, #got)
+    assert.same({ proto = "tcp", src = "192.0.2.1", dst = "198.51.100.1", sport = 40000, dport = 21 }, got[1].master)
+    assert.is_true(got[1].status.EXPECTED)   -- set by the kernel, never by netops
+    -- the dumped related entry commits again as an update
+    r = assert(h:commit(assert(h:list())))
+    assert.equal(2, r.updated); assert.equal(0, r.failed)
+  end)
+
+  it("round-trips save/load and interchanges snapshots with conntrack -R and -L -o save", function()
+    if sh.need_root("network namespaces") then return end
+    local ns1, ns2, ns3 = sh.netns("ctsv1"), sh.netns("ctsv2"), sh.netns("ctsv3")
+    local dir = sh.tmpdir()
+    local h1 <close> = assert(ct.open { netns = ns1 })
+    local seed = lab.synthetic(300, 900)
+    seed[#seed + 1] = { proto = "icmp", src = "192.0.2.9", dst = "198.51.100.9", timeout = 900, icmp = { type = 8, id = 4 } }
+    seed[#seed + 1] = { proto = "udp", src = "2001:db8::9", dst = "2001:db8::a", sport = 1, dport = 2, timeout = 900, zone = 4 }
+    seed[#seed + 1] = { proto = "icmpv6", src = "2001:db8::9", dst = "2001:db8::a", timeout = 900, icmp = { type = 128, id = 6 } }
+    assert.equal(#seed, assert(h1:commit(seed)).created)
+    local before = assert(h1:list())
+    -- netops save -> netops load
+    assert.equal(#before, assert(ct.save(h1:dump(), dir .. "/a.save")))
+    local loaded, bad = assert(ct.load(dir .. "/a.save"))
+    assert.same({}, bad)
+    local d = ct.diff(before, loaded)
+    assert.same({ {}, {}, {} }, { d.missing, d.extra, d.changed })
+    -- netops save -> conntrack -R
+    local out, code = sh.nsrun(ns2, { "conntrack", "-R", dir .. "/a.save" }, { stderr = true })
+    assert.equal(0, code, out)
+    local h2 <close> = assert(ct.open { netns = ns2 })
+    d = ct.diff(before, assert(h2:list()))
+    assert.same({ {}, {}, {} }, { d.missing, d.extra, d.changed })
+    -- conntrack -L -o save -> netops load -> commit
+    local lines = {}
+    for _, fam in ipairs { "ipv4", "ipv6" } do
+      local o = lab.quiet(ns2, { "conntrack", "-L", "-f", fam, "-o", "save" })
+      for line in o:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    end
+    sh.write(dir .. "/b.save", table.concat(lines, "\n") .. "\n")
+    local theirs, bad2 = assert(ct.load(dir .. "/b.save"))
+    assert.same({}, bad2)
+    assert.equal(#before, #theirs)
+    local h3 <close> = assert(ct.open { netns = ns3 })
+    assert.equal(#theirs, assert(h3:commit(theirs)).created)
+    d = ct.diff(before, assert(h3:list()))
+    -- conntrack-tools' save format carries no mark: compare the rest
+    for _, c in ipairs(d.changed) do assert.same({ "mark" }, c.fields) end
+    assert.same({ {}, {} }, { d.missing, d.extra })
+    sh.rmtree(dir)
+  end)
+
+  it("reports a new connection as a new event with its tuple", function()
+    if sh.need_root("network namespaces") then return end
+    local l = lab.build("ctev")
+    local h <close> = assert(ct.open { netns = l.fw })
+    local found
+    local iter, s, c, closing = assert(h:events({ "new" }, { timeout = 5, filter = { proto = "icmp" } }))
+    sh.run("echo x | ip netns exec " .. l.c .. " timeout 5 socat -u - UDP4-SENDTO:" .. lab.server4 .. ":9")
+    sh.run("ip netns exec " .. l.c .. " ping -q -c 1 -W 2 " .. lab.server4)
+    for ev in iter, s, c, closing do
+      assert.equal("new", ev.kind)
+      assert.equal("icmp", ev.entry.proto)   -- the UDP one is filtered out
+      local e = ev.entry
+      if e.proto == "icmp" and e.src == lab.client4 and e.dst == lab.server4 then found = e; break end
+    end
+    assert.truthy(found, "no new event for the ping")
+    assert.equal(8, found.icmp.type)
+    assert.equal(lab.server4, found.reply.src)
+    -- deleting it is a destroy event with the same tuple
+    local gone
+    local it2, s2, c2, cl2 = assert(h:events("destroy", { timeout = 5 }))
+    assert.is_true(h:delete(found))
+    for ev in it2, s2, c2, cl2 do
+      if ev.kind == "destroy" and ct.key(ev.entry) == ct.key(found) then gone = ev; break end
+    end
+    assert.truthy(gone, "no destroy event after delete")
+  end)
+
+  it("reports events the kernel dropped as a 'lost' event, then goes on", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctlost")
+    local h <close> = assert(ct.open { netns = ns })
+    local it, s, c, cl = assert(h:events("new", { timeout = 2 }))
+    -- far more events than the receive buffer holds, none read meanwhile
+    assert.equal(60000, assert(h:commit(lab.synthetic(60000, 600))).created)
+    local lost, after = false, 0
+    for ev in it, s, c, cl do
+      if ev.kind == "lost" then lost = true elseif lost then after = after + 1 end
+      if lost and after > 0 then break end
+    end
+    assert.is_true(lost, "no 'lost' event although the kernel dropped events")
+    assert.is_true(after > 0, "no event after the loss")
+  end)
+
+  it("closes with <close>, raises after close and leaks no fd over 1,000 open/close", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctfd")
+    local kept
+    do
+      local h <close> = assert(ct.open { netns = ns })
+      kept = h
+      assert.matches("open", tostring(h))
+    end
+    assert.matches("closed", tostring(kept))
+    assert.has_error(function() kept:count() end, "attempt to use a closed netops.Conntrack")
+    kept:close()   -- idempotent
+    -- this process's open fds (the probe itself holds one at a time)
+    local function myfds()
+      local n = 0
+      for i = 0, 4096 do
+        local f = io.open("/proc/self/fdinfo/" .. i)
+        if f then n = n + 1; f:close() end
+      end
+      return n
+    end
+    local before = myfds()
+    for i = 1, 1000 do
+      local h = assert(ct.open(i % 2 == 0 and { netns = ns } or nil))
+      if i % 100 == 0 then
+        local it, s2, c2, cl = h:dump()
+        it(s2, c2)    -- an abandoned dump is closed with its cursor
+        cl:close()
+        assert(h:count())
+      end
+      h:close()
+    end
+    collectgarbage()
+    assert.equal(before, myfds())
+  end)
+
+  it("spells out missing privileges", function()
+    if sh.need_root("setpriv to an unprivileged user") then return end
+    local ns = sh.netns("ctperm")
+    local code = [[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = "]] .. sh.build .. [[/?.so;" .. package.cpath
+      local ct = require("netops").conntrack
+      local h = assert(ct.open())
+      print(select(2, h:count()), select(3, h:count()))
+      print(select(2, ct.open { netns = "]] .. ns .. [[" }))
+    ]]
+    local out = sh.run({ "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                         "lua5.4", "-e", code }, { stderr = true })
+    assert.matches("count: permission denied %(needs CAP_NET_ADMIN: run as root%)\t1", out)
+    assert.matches("network namespace '" .. ns:gsub("%-", "%%-") .. "': permission denied", out)
+  end)
+
+  it("raises on misuse", function()
+    local h = assert(ct.open())
+    assert.has_error(function() h:commit("x") end)
+    assert.has_error(function() h:dump { src = "nope" } end)
+    assert.has_error(function() h:events { "sometimes" } end)
+    assert.has_error(function() h:set_timeout(nil, -1) end)
+    assert.has_error(function() h:flush { status = { NOPE = true } } end)
+    -- an entry list whose reads raise: the error comes through (scratch
+    -- memory is a userdata, freed by the GC)
+    local evil = setmetatable({}, { __len = function() return 3 end,
+                                    __index = function() error("boom") end })
+    assert.has_error(function() h:commit(evil) end, "boom")
+    assert.has_error(function() h:commit({}, { timeout = 0 }) end)
+    assert.has_error(function() h:commit({}, { threads = 99 }) end)
+    assert.has_error(function() ct.open { netns = "../etc" } end)
+    assert.has_error(function() ct.open { netns = "" } end)
+    assert.has_error(function() ct.open { netns = 5 } end)
+    h:close()
+  end)
+end)
