@@ -337,7 +337,9 @@ static int l_read_trusted(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     size_t max = (size_t)luax_optrange(L, 2, 1, 64 << 20, 1 << 20);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO in its place must be refused, not block open()
+     * until some writer comes (reads of a regular file ignore the flag) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return luax_fail(L, errno, "%s: %s", path, strerror(errno));
     struct stat st;
