@@ -1,5 +1,6 @@
 /* lua_spawn.c - core.spawn, the process handle "netops.Process", core.sleep. */
 #include "luax.h"
+#include "signals.h"
 #include "spawn.h"
 
 #include <errno.h>
@@ -12,40 +13,28 @@
 
 #define PROCESS "netops.Process"
 
-static const struct { const char *name; int sig; } signames[] = {
-    { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
-    { "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "BUS", SIGBUS }, { "FPE", SIGFPE },
-    { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
-    { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
-    { "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
-    { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-    { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
-    { "PWR", SIGPWR }, { "SYS", SIGSYS },
-};
-
+/* A signal's name as netops.signals names it ("SIGTERM", "SIGRTMIN+1"). */
 static void push_signame(lua_State *L, int sig)
 {
-    for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++) {
-        if (signames[i].sig == sig) {
-            lua_pushfstring(L, "SIG%s", signames[i].name);
-            return;
-        }
-    }
-    lua_pushfstring(L, "SIG%d", sig);
+    char buf[SIG_NAME_MAX];
+    if (sig_name(sig, buf))
+        lua_pushstring(L, buf);
+    else
+        lua_pushfstring(L, "SIG%d", sig);
 }
 
-/* A signal given as a number or a name ("TERM" or "SIGTERM"). */
+/* A signal given as a number or as netops.signals.number takes it ("TERM",
+ * "SIGTERM", "term", "RTMIN+1"); raises on anything else. */
 static int check_signal(lua_State *L, int arg)
 {
     if (lua_type(L, arg) == LUA_TNUMBER)
         return (int)luax_checkrange(L, arg, 0, NSIG - 1);
-    const char *s = luaL_checkstring(L, arg);
-    if (strncmp(s, "SIG", 3) == 0)
-        s += 3;
-    for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
-        if (strcmp(signames[i].name, s) == 0)
-            return signames[i].sig;
-    return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", lua_tostring(L, arg)));
+    size_t len;
+    const char *s = luaL_checklstring(L, arg, &len);
+    int sig = sig_number(s, len);
+    if (sig == 0)
+        return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", s));
+    return sig;
 }
 
 /* The lowest-numbered signal in a mask of 1 << signo, pushed as a name or nil. */
