@@ -315,6 +315,20 @@ static int l_isatty(lua_State *L)
     return 1;
 }
 
+/* An fd held by a to-be-closed userdata: closed even when a Lua error
+ * (out of memory in a luaL_Buffer) leaves the function early. */
+#define FDHOLDER "netops.FdHolder"
+
+static int fd_close(lua_State *L)
+{
+    int *fd = luaL_checkudata(L, 1, FDHOLDER);
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return 0;
+}
+
 /*
  * netops.core.read_trusted(path [, maxbytes]) -> text | nil, message, errno_or_class
  * Reads a file an operator edits (a retry policy), refusing it with class
@@ -328,13 +342,16 @@ static int l_read_trusted(lua_State *L)
     size_t max = (size_t)luax_optrange(L, 2, 1, 64 << 20, 1 << 20);
     /* O_NONBLOCK: a FIFO in its place must be refused, not block open()
      * until some writer comes (reads of a regular file ignore the flag) */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int *held = lua_newuserdatauv(L, sizeof *held, 0);
+    *held = -1;
+    luaL_setmetatable(L, FDHOLDER);
+    lua_toclose(L, -1);                 /* every return below closes it */
+    int fd = *held = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return luax_fail(L, errno, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
-        close(fd);
         return luax_fail(L, e, "%s: %s", path, strerror(e));
     }
     const char *why = NULL;
@@ -345,14 +362,12 @@ static int l_read_trusted(lua_State *L)
     else if (st.st_uid != 0 && st.st_uid != geteuid())
         why = "owned by another user";
     if (why) {
-        close(fd);
         char mode[16];
         snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
         return luax_failclass(L, "insecure", "%s: refused: %s (mode %s, owner uid %d); "
                               "run chmod go-w on it", path, why, mode, (int)st.st_uid);
     }
     if ((size_t)st.st_size > max) {
-        close(fd);
         return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
     }
     luaL_Buffer b;
@@ -365,19 +380,16 @@ static int l_read_trusted(lua_State *L)
             continue;
         if (n < 0) {
             int e = errno;
-            close(fd);
             return luax_fail(L, e, "%s: %s", path, strerror(e));
         }
         if (n == 0)
             break;
         total += (size_t)n;
         if (total > max) {
-            close(fd);
             return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
         }
         luaL_addlstring(&b, buf, (size_t)n);
     }
-    close(fd);
     luaL_pushresult(&b);
     return 1;
 }
@@ -389,6 +401,8 @@ void netops_open_spawn(lua_State *L)
         { "kill", l_kill },
         { NULL, NULL },
     };
+    static const luaL_Reg no_methods[] = { { NULL, NULL } };
+    luax_newclass(L, FDHOLDER, no_methods, fd_close);
     luax_newclass(L, PROCESS, methods, l_close);
     luaL_getmetatable(L, PROCESS);
     lua_getfield(L, -1, "__index");
