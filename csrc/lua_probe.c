@@ -1,6 +1,7 @@
 /* lua_probe.c - core.probe: is a TCP service accepting (and talking SSH)? */
 #include "luax.h"
 #include "probe.h"
+#include "signals.h"
 #include "spawn.h"
 
 #include <signal.h>
@@ -9,15 +10,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const char *signame(int sig)
+/* The name of the signal that interrupted a probe ("SIGINT"). */
+static const char *signame(int sig, char buf[SIG_NAME_MAX])
 {
-    switch (sig) {
-    case SIGINT: return "SIGINT";
-    case SIGTERM: return "SIGTERM";
-    case SIGHUP: return "SIGHUP";
-    case SIGQUIT: return "SIGQUIT";
-    default: return "signal";
-    }
+    return sig_name(sig, buf) ? buf : "signal";
 }
 
 /*
@@ -91,8 +87,10 @@ static int l_probe(lua_State *L)
         spawn_guard_leave();
     if (rc < 0) {
         if (r.sig) {
-            luax_failclass(L, r.cls, "probe %s port %s: interrupted by %s", host, port, signame(r.sig));
-            lua_pushstring(L, signame(r.sig));
+            char buf[SIG_NAME_MAX];
+            const char *name = signame(r.sig, buf);
+            luax_failclass(L, r.cls, "probe %s port %s: interrupted by %s", host, port, name);
+            lua_pushstring(L, name);
             return 4;
         }
         return luax_failclass(L, r.cls, "probe %s", r.msg);

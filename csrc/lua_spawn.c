@@ -1,5 +1,6 @@
 /* lua_spawn.c - core.spawn, the process handle "netops.Process", core.sleep. */
 #include "luax.h"
+#include "signals.h"
 #include "spawn.h"
 
 #include <errno.h>
@@ -12,40 +13,28 @@
 
 #define PROCESS "netops.Process"
 
-static const struct { const char *name; int sig; } signames[] = {
-    { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
-    { "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "BUS", SIGBUS }, { "FPE", SIGFPE },
-    { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
-    { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
-    { "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
-    { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-    { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
-    { "PWR", SIGPWR }, { "SYS", SIGSYS },
-};
-
+/* A signal's name as netops.signals names it ("SIGTERM", "SIGRTMIN+1"). */
 static void push_signame(lua_State *L, int sig)
 {
-    for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++) {
-        if (signames[i].sig == sig) {
-            lua_pushfstring(L, "SIG%s", signames[i].name);
-            return;
-        }
-    }
-    lua_pushfstring(L, "SIG%d", sig);
+    char buf[SIG_NAME_MAX];
+    if (sig_name(sig, buf))
+        lua_pushstring(L, buf);
+    else
+        lua_pushfstring(L, "SIG%d", sig);
 }
 
-/* A signal given as a number or a name ("TERM" or "SIGTERM"). */
+/* A signal given as a number or as netops.signals.number takes it ("TERM",
+ * "SIGTERM", "term", "RTMIN+1"); raises on anything else. */
 static int check_signal(lua_State *L, int arg)
 {
     if (lua_type(L, arg) == LUA_TNUMBER)
         return (int)luax_checkrange(L, arg, 0, NSIG - 1);
-    const char *s = luaL_checkstring(L, arg);
-    if (strncmp(s, "SIG", 3) == 0)
-        s += 3;
-    for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
-        if (strcmp(signames[i].name, s) == 0)
-            return signames[i].sig;
-    return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", lua_tostring(L, arg)));
+    size_t len;
+    const char *s = luaL_checklstring(L, arg, &len);
+    int sig = sig_number(s, len);
+    if (sig == 0)
+        return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", s));
+    return sig;
 }
 
 /* The lowest-numbered signal in a mask of 1 << signo, pushed as a name or nil. */
@@ -326,6 +315,20 @@ static int l_isatty(lua_State *L)
     return 1;
 }
 
+/* An fd held by a to-be-closed userdata: closed even when a Lua error
+ * (out of memory in a luaL_Buffer) leaves the function early. */
+#define FDHOLDER "netops.FdHolder"
+
+static int fd_close(lua_State *L)
+{
+    int *fd = luaL_checkudata(L, 1, FDHOLDER);
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return 0;
+}
+
 /*
  * netops.core.read_trusted(path [, maxbytes]) -> text | nil, message, errno_or_class
  * Reads a file an operator edits (a retry policy), refusing it with class
@@ -337,13 +340,18 @@ static int l_read_trusted(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     size_t max = (size_t)luax_optrange(L, 2, 1, 64 << 20, 1 << 20);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO in its place must be refused, not block open()
+     * until some writer comes (reads of a regular file ignore the flag) */
+    int *held = lua_newuserdatauv(L, sizeof *held, 0);
+    *held = -1;
+    luaL_setmetatable(L, FDHOLDER);
+    lua_toclose(L, -1);                 /* every return below closes it */
+    int fd = *held = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return luax_fail(L, errno, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
-        close(fd);
         return luax_fail(L, e, "%s: %s", path, strerror(e));
     }
     const char *why = NULL;
@@ -354,14 +362,12 @@ static int l_read_trusted(lua_State *L)
     else if (st.st_uid != 0 && st.st_uid != geteuid())
         why = "owned by another user";
     if (why) {
-        close(fd);
         char mode[16];
         snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
         return luax_failclass(L, "insecure", "%s: refused: %s (mode %s, owner uid %d); "
                               "run chmod go-w on it", path, why, mode, (int)st.st_uid);
     }
     if ((size_t)st.st_size > max) {
-        close(fd);
         return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
     }
     luaL_Buffer b;
@@ -374,19 +380,16 @@ static int l_read_trusted(lua_State *L)
             continue;
         if (n < 0) {
             int e = errno;
-            close(fd);
             return luax_fail(L, e, "%s: %s", path, strerror(e));
         }
         if (n == 0)
             break;
         total += (size_t)n;
         if (total > max) {
-            close(fd);
             return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
         }
         luaL_addlstring(&b, buf, (size_t)n);
     }
-    close(fd);
     luaL_pushresult(&b);
     return 1;
 }
@@ -398,6 +401,8 @@ void netops_open_spawn(lua_State *L)
         { "kill", l_kill },
         { NULL, NULL },
     };
+    static const luaL_Reg no_methods[] = { { NULL, NULL } };
+    luax_newclass(L, FDHOLDER, no_methods, fd_close);
     luax_newclass(L, PROCESS, methods, l_close);
     luaL_getmetatable(L, PROCESS);
     lua_getfield(L, -1, "__index");

@@ -1,5 +1,6 @@
 /* probe.c - non-blocking resolve and connect with a timeout.  See probe.h. */
 #include "probe.h"
+#include "spawn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -191,7 +192,7 @@ static int read_banner(int fd, const char *host, const char *prefix, double dead
             return fail(r, "timeout", "%s port %d: timed out waiting for the identification line",
                         host, r->port);
         struct pollfd pf[2] = { { fd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
-        int k = poll(pf, sigfd >= 0 ? 2 : 1, (int)(left * 1000) + 1);
+        int k = poll(pf, sigfd >= 0 ? 2 : 1, spawn_poll_ms(left));
         if (k < 0 && errno != EINTR)
             return fail(r, "reset", "%s port %d: poll: %s", host, r->port, strerror(errno));
         int sig = signalled(sigfd);
@@ -293,8 +294,7 @@ int probe_run(const char *host, const char *port, const struct probe_opts *o,
         double wake = deadline;
         if (next < na && next_at < wake)
             wake = next_at;
-        int ms = (int)((wake - t) * 1000.0) + 1;
-        int k = poll(pf, (nfds_t)n, ms < 0 ? 0 : ms);
+        int k = poll(pf, (nfds_t)n, spawn_poll_ms(wake - t));
         if (k < 0 && errno != EINTR)
             break;
         for (int j = 0; j < n && k > 0; j++) {

@@ -49,6 +49,14 @@ double spawn_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int spawn_poll_ms(double seconds)
+{
+    if (!(seconds > 0))
+        return 0;
+    double ms = seconds * 1000.0 + 1;
+    return ms > 1e8 ? 100000000 : (int)ms;
+}
+
 static int block_more(void)
 {
     if (guard_depth == 0) {
@@ -173,8 +181,7 @@ int spawn_sleep(double seconds)
         if (left <= 0)
             break;
         struct pollfd pf = { fd, POLLIN, 0 };
-        int ms = (int)(left * 1000.0) + 1;
-        poll(&pf, 1, ms);
+        poll(&pf, 1, spawn_poll_ms(left));
     }
     spawn_guard_leave();
     return sig;
@@ -462,11 +469,7 @@ int spawn_wait(struct spawn_proc *p, double timeout)
             wake = (wake < 0 || p->term_sent + p->grace < wake) ? p->term_sent + p->grace : wake;
         if (end >= 0 && now >= end)
             return 0;
-        int ms = -1;
-        if (wake >= 0) {
-            double d = (wake - now) * 1000.0 + 1;
-            ms = d < 0 ? 0 : d > 1e8 ? 100000000 : (int)d;
-        }
+        int ms = wake >= 0 ? spawn_poll_ms(wake - now) : -1;
         struct pollfd pf[3];
         int n = 0;
         if (guard_fd >= 0)

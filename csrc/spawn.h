@@ -60,6 +60,13 @@ struct spawn_proc {
 double spawn_now(void);
 
 /*
+ * seconds (any double) as a poll(2) timeout in ms: 0 for none left, rounded
+ * up, at most 1e8 (about 28 hours: callers loop and look at the clock again),
+ * so a long timeout (up to luax_checkseconds' 1e9) never overflows an int.
+ */
+int spawn_poll_ms(double seconds);
+
+/*
  * Start a child.  Returns 0, or an errno value (with a message in err) when
  * the program could not be started: fork failure, exec failure (ENOENT for
  * a missing program), chdir failure.  On success p is registered as running.

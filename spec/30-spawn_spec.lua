@@ -132,6 +132,23 @@ describe("netops.spawn", function()
     p:close()
   end)
 
+  it("names signals as netops.signals does, real-time ones included", function()
+    local signals = require "netops.signals"
+    local p = assert(netops.spawn({ "sleep", "30" }))
+    assert.is_true(p:kill("rtmin+1"))     -- any name netops.signals.number takes
+    local r = p:wait()
+    p:close()
+    assert.equal("signaled", r.status)
+    assert.equal(signals.RTMIN + 1, r.signal)
+    assert.equal(signals.name(r.signal), r.signal_name)
+    assert.equal("SIGRTMIN+1", r.signal_name)
+    p = assert(netops.spawn({ "sleep", "30" }))
+    assert.is_true(p:kill("term"))
+    r = p:wait()
+    p:close()
+    assert.equal("SIGTERM", r.signal_name)
+  end)
+
   it("opts.timeout sends SIGTERM, then SIGKILL after the grace period", function()
     local p = assert(netops.spawn({ "sh", "-c", "trap '' TERM; sleep 30" }, { timeout = 0.1, grace = 0.1 }))
     local r = p:wait()

@@ -218,6 +218,19 @@ describe("retry.load_policy", function()
     assert.matches("writable by others", msg)
   end)
 
+  it("refuses a FIFO at once instead of waiting for a writer", function()
+    local fifo = dir .. "/policy.lua"
+    sh.run({ "mkfifo", "-m", "0600", fifo })
+    -- in a child bounded by timeout(1): before the fix, open() blocked for good
+    local build = os.getenv("NETOPS_BUILD") or "build"
+    local script = ("package.cpath = %q .. package.cpath; package.path = 'lua/?.lua;' .. package.path; " ..
+      "local fn, msg, cls = require('netops.retry').load_policy(%q); io.write(tostring(cls), ' ', msg)")
+      :format(build .. "/?.so;", fifo)
+    local out, code = sh.run({ "timeout", "20", "lua5.4", "-e", script }, { stderr = true })
+    assert.equal(0, code, out)
+    assert.matches("^insecure .*not a regular file", out)
+  end)
+
   it("reports a missing file, a syntax error and a chunk not returning a function", function()
     local fn, msg, err = retry.load_policy(dir .. "/none.lua")
     assert.is_nil(fn)

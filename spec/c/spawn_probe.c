@@ -2,12 +2,52 @@
 #include "probe.h"
 #include "spawn.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 static int n, failed;
+
+/*
+ * poll(2) as spawn.c and probe.c call it (this definition wins over libc's
+ * in this program).  When spy_on is set, the next call records its timeout
+ * and then makes the wait end at once: a fake SIGTERM record into spy_wfd
+ * (a probe's "signal fd"), or a real SIGTERM (blocked, so it lands in the
+ * signalfd of spawn_sleep).
+ */
+static int spy_on, spy_ms = INT_MIN, spy_wfd = -1;
+
+int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    if (spy_on) {
+        spy_on = 0;
+        spy_ms = timeout;
+        if (spy_wfd >= 0) {
+            struct signalfd_siginfo si;
+            memset(&si, 0, sizeof si);
+            si.ssi_signo = SIGTERM;
+            (void)!write(spy_wfd, &si, sizeof si);
+        } else {
+            kill(getpid(), SIGTERM);
+        }
+    }
+    struct timespec ts, *tp = NULL;
+    if (timeout >= 0) {
+        ts.tv_sec = timeout / 1000;
+        ts.tv_nsec = (long)(timeout % 1000) * 1000000L;
+        tp = &ts;
+    }
+    return ppoll(fds, nfds, tp, NULL);
+}
 
 static void ok(int cond, const char *what)
 {
@@ -66,6 +106,37 @@ int main(void)
        keeps state valgrind calls lost */
     ok(strcmp(probe_errno_class(110), "timeout") == 0, "ETIMEDOUT is a timeout");
     ok(spawn_sleep(0.01) == 0, "sleep the full time");
+
+    /* Long timeouts (luax_checkseconds allows up to 1e9 s) must not overflow
+     * the int of poll(2): a negative timeout made the probe spin on poll(0)
+     * and the sleep wait without end. */
+    ok(spawn_poll_ms(1e9) > 0 && spawn_poll_ms(0) == 0 && spawn_poll_ms(-1) == 0 &&
+       spawn_poll_ms(0.0001) == 1, "spawn_poll_ms clamps and rounds up");
+    spy_on = 1;
+    ok(spawn_sleep(1e7) == SIGTERM && spy_ms > 0, "sleep(1e7) waits with a positive poll timeout");
+    spawn_take_signals();
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t slen = sizeof sin;
+    int sp[2];
+    if (lfd >= 0 && bind(lfd, (struct sockaddr *)&sin, sizeof sin) == 0 && listen(lfd, 4) == 0 &&
+        getsockname(lfd, (struct sockaddr *)&sin, &slen) == 0 && pipe2(sp, O_CLOEXEC | O_NONBLOCK) == 0) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
+        struct probe_opts lo = { .timeout = 1e7, .family = AF_INET, .banner = "SSH-", .stagger = 0.25,
+                                 .sigfd = sp[0] };
+        spy_wfd = sp[1];
+        spy_on = 1;
+        ok(probe_run("127.0.0.1", port, &lo, &pr) < 0 && strcmp(pr.cls, "interrupted") == 0 && spy_ms > 0,
+           "probe with timeout 1e7 waits with a positive poll timeout");
+        spy_wfd = -1;
+        close(sp[0]);
+        close(sp[1]);
+    } else {
+        ok(0, "listener and pipe for the long-timeout probe");
+    }
+    if (lfd >= 0)
+        close(lfd);
 
     printf("1..%d\n", n);
     return failed != 0;
