@@ -473,6 +473,12 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e)
     return NULL;
 }
 
+/* The fields a filter may have: any other key is a typo that would widen the
+ * filter (ct:flush{protocol = "tcp"} must not flush every entry). */
+static const char *const filter_fields[] = {
+    "family", "proto", "mark", "mark_mask", "zone", "sport", "dport", "src", "dst", "status", NULL
+};
+
 /* Filter table at arg (nil: none).  Misuse raises. */
 static const struct netops_ct_filter *to_filter(lua_State *L, int arg, struct netops_ct_filter *f)
 {
@@ -480,6 +486,18 @@ static const struct netops_ct_filter *to_filter(lua_State *L, int arg, struct ne
     if (lua_isnoneornil(L, arg))
         return NULL;
     luaL_checktype(L, arg, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        size_t i = 0;
+        while (k && filter_fields[i] && strcmp(filter_fields[i], k) != 0)
+            i++;
+        if (!k || !filter_fields[i])
+            luaL_argerror(L, arg, lua_pushfstring(L, "unknown filter field '%s' (known: family, "
+                          "proto, mark, mark_mask, zone, sport, dport, src, dst, status)",
+                          k ? k : luaL_typename(L, -2)));
+        lua_pop(L, 1);
+    }
     const char *err = NULL;
     lua_Integer v;
     if (lua_getfield(L, arg, "family") != LUA_TNIL) {

@@ -559,6 +559,21 @@ describe("netops.conntrack in namespaces", function()
     assert.matches("network namespace '" .. ns:gsub("%-", "%%-") .. "': permission denied", out)
   end)
 
+  it("refuses a filter with an unknown field instead of widening it", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctfilt")
+    local h <close> = assert(ct.open { netns = ns })
+    assert.equal(3, assert(h:commit(lab.synthetic(3, 600))).created)
+    -- a typo for proto: flushing "everything that matches" would flush all
+    assert.has_error(function() h:flush { protocol = "tcp" } end,
+      "bad argument #1 to 'flush' (unknown filter field 'protocol' (known: family, proto, mark, "
+      .. "mark_mask, zone, sport, dport, src, dst, status))")
+    assert.has_error(function() h:list { [1] = "tcp" } end)
+    assert.has_error(function() h:set_timeout({ dprot = 80 }, 1) end)
+    assert.equal(3, (h:count()))
+    assert.equal(3, #h:list { proto = "tcp" })
+  end)
+
   it("raises on misuse", function()
     local h = assert(ct.open())
     assert.has_error(function() h:commit("x") end)
