@@ -35,5 +35,11 @@ for tree in make inst; do
 done
 [ -f "$top/examples/normalize.lua" ] &&
   step "installed normalize runs" sh -c "echo 2001:0DB8::0001 | '$tmp/inst/bin/normalize' | grep -qx '2001:db8::1'"
+# Installed, netops-failover finds its default policy (shipped with the rock)
+# without a checkout: the policy's fault handler runs (and fails: no conntrackd).
+step "installed netops-failover finds the default policy" sh -c "eval \"\$(luarocks --lua-version 5.4 --tree '$tmp/inst' path)\" && \
+  cd / && lua5.4 -e 'assert(package.searchpath(\"netops.policies.primary_backup\", package.path))' && \
+  '$tmp/inst/bin/netops-failover' --log stderr --socket /nonexistent/ctl --lock '$tmp/lock' fault 2>&1 | \
+  grep -q 'FAULT: step reset_timers FAILED'"
 echo "1..$n"
 exit $((fails > 0))

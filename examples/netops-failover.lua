@@ -14,8 +14,8 @@ usage: netops-failover [options] primary|backup|fault
        netops-failover doctor [--conntrackd-config FILE] [--keepalived-config FILE]
                               [--socket PATH] [--ruleset FILE]
 options:
-  --policy FILE             handlers to run (default /etc/netops/failover-policy.lua,
-                            in a checkout examples/primary-backup.lua)
+  --policy FILE             handlers to run (default /etc/netops/failover-policy.lua
+                            if it exists, else the shipped examples/primary-backup.lua)
   --socket PATH             conntrackd's control socket (default /var/run/conntrackd.ctl)
   --timeout SECONDS         per conntrackd request (default 60)
   --log syslog|stderr|FILE  where steps are logged (default syslog)
@@ -87,7 +87,12 @@ if not opts.policy_path then
   elseif root then
     opts.policy_path = root .. "/examples/primary-backup.lua"
   else
-    die("no --policy given and " .. failover.DEFAULT_POLICY .. " does not exist")
+    -- installed: the rock ships examples/primary-backup.lua as this module file
+    opts.policy_path = package.searchpath("netops.policies.primary_backup", package.path)
+    if not opts.policy_path then
+      die("no --policy given, " .. failover.DEFAULT_POLICY .. " does not exist, "
+          .. "and the default policy netops.policies.primary_backup is not installed")
+    end
   end
 end
 

@@ -62,6 +62,8 @@ build = {
       libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
     },
     ["netops"] = "lua/netops/init.lua",
+    -- the default failover policy, found by netops-failover when installed
+    ["netops.policies.primary_backup"] = "examples/primary-backup.lua",
     ["netops.conntrack"] = "lua/netops/conntrack.lua",
     ["netops.conntrackd"] = "lua/netops/conntrackd.lua",
     ["netops.failover"] = "lua/netops/failover.lua",
