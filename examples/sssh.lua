@@ -139,8 +139,8 @@ local function ssh_config()
   out:close()
   return cfg
 end
--- Learned lazily: the first run is plain ssh, so a host that is up costs
--- nothing extra; only when ssh failed to get through do we ask ssh -G.
+-- Learned once, before the first run (probing needs the real target) or,
+-- with --no-probe, when ssh first fails to get through.
 local cfg, host, port, proxied, probing, family, target
 local function learn()
   if cfg then return end
@@ -222,7 +222,7 @@ local function wait_for_port(state)
     probes = probes + 1
     if ok then
       clear_status()
-      return nil
+      return nil, probes
     end
     if class == "interrupted" then
       clear_status()
@@ -260,33 +260,50 @@ end
 local argv = { SSH }
 for _, a in ipairs(ssh_args) do argv[#argv + 1] = a end
 
+-- Before the first ssh, one look at the port: a host that is down (mid
+-- reboot, or silent behind a firewall) gets the status line and cheap
+-- probes at once, not one ssh stuck in connect for up to two minutes.  A
+-- host that is up costs one `ssh -G` and one TCP connect.
+local function first_look()
+  if not opt.probe then return nil end
+  learn()
+  if not probing then return nil end
+  outage = core.monotime()
+  local stop, probes = wait_for_port({ attempt = 0 })
+  if not stop and probes == 1 then outage = nil end   -- it was up: no outage
+  return stop
+end
+
 local function main()
-  local result, attempts = retry.run{
-    argv = argv,
-    policy = sssh_policy,
-    interval = opt.interval,
-    max_interval = 30,
-    max_attempts = opt.max_attempts,
-    spawn = { stderr = "tee" },
-    before = function(state)
-      learn()
-      if opt.max_wait and out_for() >= opt.max_wait then
-        return { status = "gave_up", code = 255, reason = reason_of(state.class) }
-      end
-      if probing and (probe_paced[state.class] or state.class == "closed") then
-        return wait_for_port(state)
-      end
-    end,
-    on_attempt = function(r, state)
-      if r.elapsed and r.elapsed > 30 then outage = nil end   -- it worked for a while
-      outage = outage or core.monotime()
-      if state.class and retry.transient[state.class] then learn() end
-      if not probing and state.class and retry.transient[state.class] and not opt.quiet then
-        status(reason_of(state.class), state.attempt, out_for())
-        if tty then io.stderr:write("\n") shown_text = nil end
-      end
-    end,
-  }
+  local result, attempts = first_look(), 0
+  if not result then
+    result, attempts = retry.run{
+      argv = argv,
+      policy = sssh_policy,
+      interval = opt.interval,
+      max_interval = 30,
+      max_attempts = opt.max_attempts,
+      spawn = { stderr = "tee" },
+      before = function(state)
+        learn()
+        if opt.max_wait and out_for() >= opt.max_wait then
+          return { status = "gave_up", code = 255, reason = reason_of(state.class) }
+        end
+        if probing and (probe_paced[state.class] or state.class == "closed") then
+          return wait_for_port(state)
+        end
+      end,
+      on_attempt = function(r, state)
+        if r.elapsed and r.elapsed > 30 then outage = nil end   -- it worked for a while
+        outage = outage or core.monotime()
+        if state.class and retry.transient[state.class] then learn() end
+        if not probing and state.class and retry.transient[state.class] and not opt.quiet then
+          status(reason_of(state.class), state.attempt, out_for())
+          if tty then io.stderr:write("\n") shown_text = nil end
+        end
+      end,
+    }
+  end
   clear_status()
   local say = not opt.quiet
   if not target and result.status ~= "failed" and result.code == 255 then learn() end

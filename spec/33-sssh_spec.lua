@@ -160,6 +160,7 @@ describe("sssh", function()
 
   it("SIGTERM reaches the ssh program itself (a stand-in that reports it)", function()
     if need() then return end
+    s:start()   -- the port accepts, so sssh starts its ssh (the stand-in)
     local fake = s.dir .. "/fake-ssh"
     sh.write(fake, ([[#!/bin/sh
 if [ "$1" = -G ]; then echo "hostname 127.0.0.1"; echo "port %d"; exit 0; fi
@@ -175,6 +176,24 @@ sleep 60 & wait
     local r = h.wait(30)
     assert.equal(7, r.code)
     assert.equal("got-TERM\n", sh.read(s.dir .. "/term"))
+  end)
+
+  it("probes a host that is down before running any ssh, and says so at once", function()
+    if need() then return end
+    -- sshd is not started: the port refuses.  A stand-in ssh records each run.
+    local fake = s.dir .. "/fake-ssh"
+    sh.write(fake, ([[#!/bin/sh
+if [ "$1" = -G ]; then echo "hostname 127.0.0.1"; echo "port %d"; exit 0; fi
+echo ran >> %s/ssh-runs
+exit 0
+]]):format(s.port, s.dir))
+    sh.run({ "chmod", "0755", fake })
+    local h = sssh({ "--max-wait", "1", "--ssh", fake, "127.0.0.1", "x" })
+    local r = h.wait(30)
+    assert.equal(255, r.code, h.stderr())
+    assert.matches("sssh: waiting for 127%.0%.0%.1:" .. s.port .. " %- connection refused\n", h.stderr())
+    assert.matches("gave up on 127%.0%.0%.1:" .. s.port, h.stderr())
+    assert.is_nil(sh.read(s.dir .. "/ssh-runs"), "ssh ran although the port never accepted")
   end)
 
   it("leaves no zombie and leaks no fd over many attempts", function()
