@@ -26,7 +26,8 @@ usage: sssh [sssh options] [--] <ssh arguments>
   --max-attempts N   give up after N ssh runs (default: no limit)
   --interval S       first delay between ssh runs that reached the host (default 1)
   --probe-interval S delay between TCP probes while the host is down (default 0.05)
-  --probe-timeout S  connect timeout of one probe (default 2)
+  --probe-timeout S  connect timeout of one probe (default 2; doubled, up to
+                     8 s, while the host does not answer at all)
   --policy FILE      a Lua file returning a retry policy function
   --ssh PATH         the real ssh (default: $SSSH_SSH, else the first ssh in
                      PATH that is not sssh itself)
@@ -209,6 +210,9 @@ local signal_status = { SIGINT = 130, SIGTERM = 143, SIGHUP = 129, SIGQUIT = 131
 -- Wait until the port accepts; nil to go on, or a result to stop with.
 local function wait_for_port(state)
   local probes = 0
+  -- a host that does not answer at all: each probe waits longer (the kernel
+  -- resends the SYN meanwhile, so an answer is not missed), up to 8 s
+  local patience = opt.probe_timeout
   while true do
     local waited = out_for()
     if opt.max_wait and waited >= opt.max_wait then
@@ -216,10 +220,15 @@ local function wait_for_port(state)
       return { status = "gave_up", code = 255, reason = shown_reason or "timeout" }
     end
     local started = core.monotime()
-    local left = opt.max_wait and (opt.max_wait - waited) or opt.probe_timeout
+    local left = opt.max_wait and (opt.max_wait - waited) or patience
     local ok, msg, class, sig = netops.probe(host, port, {
-      timeout = math.min(opt.probe_timeout, math.max(left, 0.01)), family = family })
+      timeout = math.min(patience, math.max(left, 0.01)), family = family })
     probes = probes + 1
+    if class == "timeout" then
+      patience = math.min(patience * 2, math.max(opt.probe_timeout, 8))
+    else
+      patience = opt.probe_timeout
+    end
     if ok then
       clear_status()
       return nil, probes
