@@ -385,7 +385,7 @@ static void set_addr(struct nf_conntrack *c, int family, int a4, int a6, const u
     }
 }
 
-static int has_ports(uint8_t proto)
+int netops_ct_has_ports(int proto)
 {
     return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
            proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
@@ -470,7 +470,7 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
         set_addr(c, e->family, ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV6_SRC, e->master.src);
         set_addr(c, e->family, ATTR_MASTER_IPV4_DST, ATTR_MASTER_IPV6_DST, e->master.dst);
         nfct_set_attr_u8(c, ATTR_MASTER_L4PROTO, e->master_proto);
-        if (has_ports(e->master_proto)) {
+        if (netops_ct_has_ports(e->master_proto)) {
             nfct_set_attr_u16(c, ATTR_MASTER_PORT_SRC, htons(e->master.sport));
             nfct_set_attr_u16(c, ATTR_MASTER_PORT_DST, htons(e->master.dport));
         }
@@ -648,7 +648,7 @@ static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
     if (!have_orig)
         return -1;
     e->proto = orig.proto;
-    if (has_ports(e->proto) && orig.has_ports)
+    if (netops_ct_has_ports(e->proto) && orig.has_ports)
         e->has |= NETOPS_CT_HAS_PORTS;
     if (is_icmp(e->proto) && orig.has_icmp) {
         e->has |= NETOPS_CT_HAS_ICMP;

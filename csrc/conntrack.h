@@ -162,6 +162,9 @@ int netops_ct_state_number(uint8_t proto, const char *name);
 /* Status bit names, indexed by bit number (NULL for gaps); count in *n. */
 const char *const *netops_ct_status_names(size_t *n);
 
+/* True for protocols whose tuple carries ports (TCP, UDP, SCTP, DCCP, UDP-Lite). */
+int netops_ct_has_ports(int proto);
+
 /* A message for an errno of a commit/delete, naming the likely cause. */
 const char *netops_ct_strerror(int err);
 

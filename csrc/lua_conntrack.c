@@ -77,12 +77,6 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
 }
 
 
-static int needs_ports(int proto)
-{
-    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
-           proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
-}
-
 /* Formatted addresses, cached per dump (see AddrCache). */
 
 static void push_addr(lua_State *L, AddrCache *cache, const unsigned char *a, int family)
@@ -195,7 +189,7 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache 
         lua_setfield(L, -2, "src");
         push_addr(L, cache, e->master.dst, e->family);
         lua_setfield(L, -2, "dst");
-        if (needs_ports(e->master_proto)) {
+        if (netops_ct_has_ports(e->master_proto)) {
             set_int(L, "sport", e->master.sport);
             set_int(L, "dport", e->master.dport);
         }
@@ -323,7 +317,7 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e)
     if ((p == IPPROTO_ICMP && fs != AF_INET) || (p == IPPROTO_ICMPV6 && fs != AF_INET6))
         return lua_pushfstring(L, "proto %s does not go with %s", p == IPPROTO_ICMP ? "icmp" : "icmpv6",
                                family_name(fs));
-    if (needs_ports(p)) {
+    if (netops_ct_has_ports(p)) {
         int a = int_field(L, idx, "sport", 0, 65535, &v, &err);
         if (a < 0) return err;
         if (!a) return lua_pushstring(L, "missing sport");
@@ -370,7 +364,7 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e)
         a = addr_field(L, r, "dst", e->reply.dst, &err);
         if (a < 0) { lua_remove(L, r); return err; }
         if (a && a != fs) { lua_pop(L, 1); return lua_pushstring(L, "reply.dst of another family"); }
-        if (needs_ports(p)) {
+        if (netops_ct_has_ports(p)) {
             a = int_field(L, r, "sport", 0, 65535, &v, &err);
             if (a < 0) { lua_remove(L, r); return err; }
             if (a) e->reply.sport = (uint16_t)v;
@@ -443,7 +437,7 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e)
             lua_pop(L, 1);
             return lua_pushstring(L, "master needs src and dst of the entry's family");
         }
-        if (needs_ports(mp)) {
+        if (netops_ct_has_ports(mp)) {
             a = int_field(L, m, "sport", 0, 65535, &v, &err);
             if (a <= 0) { lua_remove(L, m); return a < 0 ? err : lua_pushstring(L, "missing master.sport"); }
             e->master.sport = (uint16_t)v;

@@ -17,13 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 const char *probe_errno_class(int e)
 {
     switch (e) {
@@ -106,7 +99,7 @@ static int resolve(const char *host, const char *port, const struct probe_opts *
         if (e != EAI_INPROGRESS)
             break;
         int sig = signalled(o->sigfd);
-        double left = deadline - now();
+        double left = deadline - spawn_now();
         if (sig || left <= 0) {
             if (gai_cancel(&q->cb) == EAI_NOTCANCELED && gai_error(&q->cb) == EAI_INPROGRESS)
                 q = NULL;               /* still in use by the resolver: leave it */
@@ -187,7 +180,7 @@ static int read_banner(int fd, const char *host, const char *prefix, double dead
         if (len == sizeof buf)
             return fail(r, "reset", "%s port %d: no identification line in %zu bytes",
                         host, r->port, sizeof buf);
-        double left = deadline - now();
+        double left = deadline - spawn_now();
         if (left <= 0)
             return fail(r, "timeout", "%s port %d: timed out waiting for the identification line",
                         host, r->port);
@@ -228,10 +221,10 @@ int probe_run(const char *host, const char *port, const struct probe_opts *o,
               struct probe_result *r)
 {
     memset(r, 0, sizeof *r);
-    double t0 = now(), deadline = t0 + o->timeout;
+    double t0 = spawn_now(), deadline = t0 + o->timeout;
     struct addrinfo *res = NULL;
     if (resolve(host, port, o, deadline, &res, r) < 0) {
-        r->elapsed = now() - t0;
+        r->elapsed = spawn_now() - t0;
         return -1;
     }
     struct attempt at[PROBE_MAX_ADDRS];
@@ -247,14 +240,14 @@ int probe_run(const char *host, const char *port, const struct probe_opts *o,
     }
     freeaddrinfo(res);
     if (na == 0) {
-        r->elapsed = now() - t0;
+        r->elapsed = spawn_now() - t0;
         return fail(r, "dns_permanent", "%s: no usable address", host);
     }
 
     int next = 0, winner = -1, sig = 0;
     double next_at = t0;
     for (;;) {
-        double t = now();
+        double t = spawn_now();
         /* start the next address when due, or at once when all others failed */
         int live = 0;
         for (int i = 0; i < next; i++)
@@ -360,6 +353,6 @@ int probe_run(const char *host, const char *port, const struct probe_opts *o,
             fail(r, "timeout", "%s port %s: connection timed out after %.3g s", host, port, o->timeout);
         }
     }
-    r->elapsed = now() - t0;
+    r->elapsed = spawn_now() - t0;
     return ret;
 }
