@@ -326,20 +326,26 @@ function Lab:stop_pid(pid, grace)
   if alive(pid) then sh.run({ "kill", "-KILL", tostring(pid) }) end
 end
 
-function Lab:start_conntrackd(fw)
-  local peer = fw == "fw1" and "fw2" or "fw1"
-  local d = self.dir .. "/" .. fw
-  sh.write(d .. "/conntrackd.conf", conntrackd_conf(self, fw, peer))
+-- Start conntrackd in namespace `name` with the config already in dir (its
+-- stale lock removed) and wait until its control socket exists.
+function Lab:launch_conntrackd(name, d)
   os.remove(d .. "/conntrackd.lock")
-  self.pids[fw .. ".conntrackd"] = self:spawn(fw, { "conntrackd", "-C", d .. "/conntrackd.conf" },
-                                              d .. "/conntrackd.out")
+  self.pids[name .. ".conntrackd"] = self:spawn(name, { "conntrackd", "-C", d .. "/conntrackd.conf" },
+                                                d .. "/conntrackd.out")
   local t = now() + 10
   while now() < t do
     if select(2, sh.run({ "test", "-S", d .. "/conntrackd.ctl" })) == 0 then return end
     sleep(0.1)
   end
-  error("lab: conntrackd in " .. fw .. " did not create its socket: " ..
+  error("lab: conntrackd in " .. name .. " did not create its socket: " ..
         (sh.read(d .. "/conntrackd.out") or "") .. (sh.read(d .. "/conntrackd.log") or ""))
+end
+
+function Lab:start_conntrackd(fw)
+  local peer = fw == "fw1" and "fw2" or "fw1"
+  local d = self.dir .. "/" .. fw
+  sh.write(d .. "/conntrackd.conf", conntrackd_conf(self, fw, peer))
+  self:launch_conntrackd(fw, d)
 end
 
 function Lab:start_keepalived(fw)
@@ -471,16 +477,7 @@ function Lab:start_ctd(n)
   local mine, peer = "203.0.113.1", "203.0.113.2"
   if n == "b" then mine, peer = peer, mine end
   sh.write(d .. "/conntrackd.conf", M.conntrackd_conf(d, mine, peer, "sync0", { mine, peer }))
-  os.remove(d .. "/conntrackd.lock")
-  self.pids[n .. ".conntrackd"] = self:spawn(n, { "conntrackd", "-C", d .. "/conntrackd.conf" },
-                                             d .. "/conntrackd.out")
-  local t = now() + 10
-  while now() < t do
-    if select(2, sh.run({ "test", "-S", d .. "/conntrackd.ctl" })) == 0 then return end
-    sleep(0.1)
-  end
-  error("lab: conntrackd in " .. n .. " did not create its socket: " ..
-        (sh.read(d .. "/conntrackd.out") or "") .. (sh.read(d .. "/conntrackd.log") or ""))
+  self:launch_conntrackd(n, d)
 end
 
 function Lab:stop_ctd(n)
