@@ -388,6 +388,19 @@ static int pump(struct spawn_proc *p)
     }
 }
 
+/* The parent's ends for a child that has ended or is dropped. */
+static void close_child_fds(struct spawn_proc *p)
+{
+    if (p->errfd >= 0) {
+        close(p->errfd);
+        p->errfd = -1;
+    }
+    if (p->pidfd >= 0) {
+        close(p->pidfd);
+        p->pidfd = -1;
+    }
+}
+
 static int reap(struct spawn_proc *p, int flags)
 {
     int st;
@@ -426,14 +439,7 @@ static int reap(struct spawn_proc *p, int flags)
     }
     if (p->errfd >= 0)
         pump(p);                        /* what is left; grandchildren may hold it */
-    if (p->errfd >= 0) {
-        close(p->errfd);
-        p->errfd = -1;
-    }
-    if (p->pidfd >= 0) {
-        close(p->pidfd);
-        p->pidfd = -1;
-    }
+    close_child_fds(p);
     /* a signal that came with the end still belongs to this child */
     while (spawn_guard_read(guard_fd) > 0)
         ;
@@ -510,12 +516,5 @@ void spawn_release(struct spawn_proc *p)
         kill(p->pid, SIGKILL);
         reap(p, 0);
     }
-    if (p->errfd >= 0) {
-        close(p->errfd);
-        p->errfd = -1;
-    }
-    if (p->pidfd >= 0) {
-        close(p->pidfd);
-        p->pidfd = -1;
-    }
+    close_child_fds(p);
 }
