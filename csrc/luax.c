@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <string.h>
 
 static int push_failure(lua_State *L, const char *fmt, va_list ap)
 {
@@ -43,6 +44,34 @@ lua_Integer luax_optrange(lua_State *L, int arg, lua_Integer lo, lua_Integer hi,
                           lua_Integer def)
 {
     return lua_isnoneornil(L, arg) ? def : luax_checkrange(L, arg, lo, hi);
+}
+
+const char *luax_checkcstring(lua_State *L, int arg, size_t *len)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, arg, &n);
+    if (strlen(s) != n)
+        luaL_argerror(L, arg, "string contains a NUL byte");
+    if (len)
+        *len = n;
+    return s;
+}
+
+const char *luax_optcstring(lua_State *L, int arg, const char *def)
+{
+    return lua_isnoneornil(L, arg) ? def : luax_checkcstring(L, arg, NULL);
+}
+
+const char *luax_tocstring(lua_State *L, int idx, const char *what)
+{
+    size_t n;
+    const char *s;
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_error(L, "%s: string expected, got %s", what, luaL_typename(L, idx));
+    s = lua_tolstring(L, idx, &n);
+    if (strlen(s) != n)
+        luaL_error(L, "%s: string contains a NUL byte", what);
+    return s;
 }
 
 double luax_checkseconds(lua_State *L, int arg)

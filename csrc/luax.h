@@ -33,6 +33,20 @@ lua_Integer luax_checkrange(lua_State *L, int arg, lua_Integer lo, lua_Integer h
 lua_Integer luax_optrange(lua_State *L, int arg, lua_Integer lo, lua_Integer hi,
                           lua_Integer def);
 
+/*
+ * A string argument that C will treat as a C string (a path, a host, an argv
+ * word): raises when it is not a string or holds an embedded NUL byte, which
+ * C would silently cut.  *len may be NULL.
+ */
+const char *luax_checkcstring(lua_State *L, int arg, size_t *len);
+const char *luax_optcstring(lua_State *L, int arg, const char *def);
+
+/*
+ * The same check for a value at stack index idx that is not an argument (a
+ * table element): raises "WHAT: ..." naming it.  Leaves the stack unchanged.
+ */
+const char *luax_tocstring(lua_State *L, int idx, const char *what);
+
 /* A non-negative number of seconds (integer or float); raises otherwise. */
 double luax_checkseconds(lua_State *L, int arg);
 double luax_optseconds(lua_State *L, int arg, double def);
