@@ -137,6 +137,33 @@ describe("netops.inet.normalize", function()
     assert.matches("%.%.%.'", long)
   end)
 
+  it("takes a text with an embedded NUL as invalid, not as the text before it", function()
+    -- C must see the whole Lua string: "192.0.2.1\0x" is not 192.0.2.1.
+    local cases = { "192.0.2.1\0x", "192.0.2.1\0", "2001:db8::1\0", "2001:db8::1\0/64",
+                    "fe80::1%eth0\0x", "192.0.2.0/24\0", "\0" .. "::1", "::ffff:192.0.2.1\0" }
+    for _, text in ipairs(cases) do
+      local bare = text:match("^[^%z]*")
+      local what = ("%q"):format(text)
+      for _, f in ipairs { "normalize", "family", "network", "pton" } do
+        local v, msg = inet[f](text)
+        assert.is_nil(v, f .. " " .. what)
+        assert.truthy(msg:find("\\x00", 1, true), f .. " " .. what .. ": " .. tostring(msg))
+      end
+      local v, msg = inet.contains("::/0", text)
+      assert.is_nil(v, "contains " .. what)
+      assert.truthy(msg:find("\\x00", 1, true), msg)
+      v, msg = inet.contains(text, bare)
+      assert.is_nil(v, "contains " .. what)
+      assert.truthy(msg:find("\\x00", 1, true), msg)
+      assert.is_false(inet.equal(text, bare), "equal " .. what)
+      assert.is_false(inet.equal(bare, text), "equal " .. what)
+      local out, used, bad = inet.normalize_lines(text .. "\n")
+      assert.same({ "Invalid address " .. text .. "\n", #text + 1, 1 }, { out, used, bad }, what)
+    end
+    -- rewrite copies text: the NUL ends the address and stays where it was
+    assert.equal("a 2001:db8::1\0x b", inet.rewrite("a 2001:DB8::1\0x b"))
+  end)
+
   it("raises on misuse: a non-string argument", function()
     assert.has_error(function() inet.normalize() end)
     assert.has_error(function() inet.normalize({}) end)

@@ -76,6 +76,17 @@ int main(void)
        "netops_addr_parse refuses a prefix", NULL);
     ok(netops_addr_parse("1::\0", 4, b) < 0, "an embedded NUL is invalid", NULL);
     {
+        struct netops_addr a;
+        char big[NETOPS_ADDR_MAX + 16];
+        ok(netops_addr_parse("192.0.2.1\0x", 11, b) < 0 &&
+               netops_addr_parse_ex("192.0.2.1\0x", 11, &a) < 0 &&
+               netops_addr_normalize("192.0.2.1\0x", 11, big, sizeof big) < 0,
+           "an IPv4 text with an embedded NUL is invalid, not its first part", NULL);
+        ok(netops_addr_parse_ex("fe80::1%eth0\0", 13, &a) == NETOPS_EADDR_ZONE_CHAR &&
+               netops_addr_parse_ex("2001:db8::/32\0", 14, &a) == NETOPS_EADDR_PREFIX_DIGIT,
+           "a NUL after a zone or a prefix is invalid", NULL);
+    }
+    {
         static const unsigned char a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
                                              0, 0, 0, 0, 0, 0, 0xca, 0xfe};
         static const unsigned char a4[4] = {198, 51, 100, 7};
