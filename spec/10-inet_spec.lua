@@ -532,6 +532,78 @@ describe("the normalize command", function()
     end
   end)
 
+  -- Runs examples/normalize.lua in a Lua that counts the bytes its streaming
+  -- works on: every byte handed to normalize_lines/rewrite_lines (each scans
+  -- all it gets) plus what the C line reader reports it searched and copied.
+  local DRIVER = [[
+    local script = "examples/normalize.lua"
+    package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+    package.cpath = (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
+    local inet, core = require "netops.inet", require "netops.core"
+    local scanned, copied, readers = 0, 0, {}
+    for _, k in ipairs { "normalize_lines", "rewrite_lines" } do
+      local f = inet[k]
+      inet[k] = function(s, ...) scanned = scanned + #s; return f(s, ...) end
+    end
+    local make = core.inet._linereader
+    if make then
+      core.inet._linereader = function(...)
+        local r = make(...)
+        readers[#readers + 1] = r
+        return r
+      end
+    end
+    local exit = os.exit
+    os.exit = function(code)
+      for _, r in ipairs(readers) do
+        local st = r:stats()
+        scanned, copied = scanned + st.scanned, copied + st.copied
+      end
+      io.stderr:write(("scanned %d copied %d\n"):format(scanned, copied))
+      exit(code)
+    end
+    arg = { [0] = script, ... }
+    dofile(script)
+  ]]
+
+  it("does linear work on a huge line, from a pipe in small pieces as from a file", function()
+    -- A 4 MB line between two short ones; a pipe hands it over at most
+    -- 64 KiB (here 4 KiB, dd bs=4096) a read.  Work that re-reads the
+    -- pending part of the line on every read grows with the square of it.
+    local piece = "x 2001:0DB8:0:0::1 "
+    local lines = { "2001:0DB8::0001", piece:rep(4 * 1024 * 1024 // #piece), "2001:DB8::2" }
+    local input = table.concat(lines, "\n")     -- no newline at the end
+    sh.write(dir .. "/in", input)
+    sh.write(dir .. "/driver.lua", DRIVER)
+    for _, mode in ipairs { "", "--rewrite" } do
+      local want
+      if mode == "" then
+        local w = {}
+        for i, l in ipairs(lines) do w[i] = (inet.normalize(l) or "Invalid address " .. l) .. "\n" end
+        want = table.concat(w)
+      else
+        want = inet.rewrite(input)
+      end
+      local outs = {}
+      for _, how in ipairs { "file", "pipe" } do
+        local cmd = how == "file" and ("lua5.4 %s/driver.lua %s %s/in"):format(dir, mode, dir)
+                    or ("dd if=%s/in bs=4096 status=none | lua5.4 %s/driver.lua %s"):format(dir, dir, mode)
+        local _, code = sh.run(cmd .. (" > %s/out 2> %s/err"):format(dir, dir))
+        assert.equal(mode == "" and 1 or 0, code, how .. " " .. mode)
+        outs[how] = sh.read(dir .. "/out")
+        local err = sh.read(dir .. "/err")
+        local scanned, copied = err:match("scanned (%d+) copied (%d+)")
+        assert.truthy(scanned, err)
+        scanned, copied = tonumber(scanned), tonumber(copied)
+        local what = ("%s %s: %d bytes in, %d scanned, %d copied"):format(how, mode, #input, scanned, copied)
+        assert.is_true(scanned <= 2 * #input + 65536, what)
+        assert.is_true(copied <= 4 * #input, what)
+      end
+      assert.is_true(outs.file == want, "file output differs from the expected text " .. mode)
+      assert.is_true(outs.pipe == outs.file, "pipe and file output differ " .. mode)
+    end
+  end)
+
   it("answers a line from a pipe before the pipe is closed (tail -f | normalize)", function()
     -- The writer keeps the pipe open until the answer to its first line
     -- came back (or 20 s passed); block-buffered input or output would

@@ -7,7 +7,9 @@
 #include "inet.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int tapn, failed;
 
@@ -57,6 +59,54 @@ static void rewrite(const char *in, const char *want)
             *q = ' ';
     snprintf(detail, sizeof detail, "got '%s', want '%s'", out, want);
     ok(strcmp(out, want) == 0, what, detail);
+}
+
+/*
+ * The line buffer: a 1 MiB line written into a pipe 1 KiB at a time, each
+ * piece read by its own fill (as a slow writer makes happen), then the rest.
+ * Work must stay linear: every byte searched once, copies a small multiple.
+ */
+static void linebuf_pipe(void)
+{
+    enum { LINE = 1 << 20, PIECE = 1024 };
+    struct netops_linebuf lb;
+    int fds[2];
+    char piece[PIECE];
+    size_t got = 0, total = 0, fills = 0;
+    int err = 0, early = 0;
+    if (pipe(fds) != 0) {
+        ok(0, "linebuf: pipe", NULL);
+        return;
+    }
+    netops_linebuf_init(&lb);
+    memset(piece, 'x', sizeof piece);
+    for (size_t i = 0; i < LINE / PIECE && !err; i++) {
+        if (i == LINE / PIECE - 1)
+            memcpy(piece + PIECE - 6, "\nab\ncd", 6);    /* the line ends; two more start */
+        if (write(fds[1], piece, PIECE) != PIECE)
+            err = -1;
+        else
+            err = netops_linebuf_fill(&lb, fds[0], 64 * 1024, &got);
+        total += got;
+        fills++;
+        early |= lb.lines != 0 && i < LINE / PIECE - 1;
+    }
+    char detail[200];
+    snprintf(detail, sizeof detail, "err %d, %zu fills, %zu bytes, scanned %llu, copied %llu, lines %zu",
+             err, fills, total, lb.scanned, lb.copied, lb.lines);
+    ok(!err && total == LINE && fills == LINE / PIECE && !early, "linebuf: one piece a fill", detail);
+    ok(lb.lines == LINE - 2 && lb.buf[lb.lines - 1] == '\n' && lb.buf[lb.lines - 4] == '\n',
+       "linebuf: complete lines end after the last newline", detail);
+    ok(lb.scanned == LINE, "linebuf: each byte searched once", detail);
+    ok(lb.copied <= 2 * (unsigned long long)LINE, "linebuf: growth copies at most twice the line", detail);
+    netops_linebuf_drop(&lb, lb.lines);
+    close(fds[1]);
+    err = netops_linebuf_fill(&lb, fds[0], 64 * 1024, &got);
+    ok(!err && got == 0 && lb.len == 2 && memcmp(lb.buf, "cd", 2) == 0 && lb.lines == 0,
+       "linebuf: the partial line stays, end of file reads 0", NULL);
+    netops_linebuf_free(&lb);
+    ok(lb.buf == NULL && lb.len == 0 && lb.scanned == LINE, "linebuf: free keeps the counters", NULL);
+    close(fds[0]);
 }
 
 int main(void)
@@ -237,6 +287,8 @@ int main(void)
     rewrite("1:2:3:4:5:6:7:8:9 ::: 1::2::3", "1:2:3:4:5:6:7:8:9 ::: 1::2::3");
     rewrite("", "");
     rewrite(":", ":");
+
+    linebuf_pipe();
 
     printf("1..%d\n", tapn);
     return failed != 0;
