@@ -2,12 +2,16 @@
  * inet.c - strict IPv4/IPv6 address parsing and canonical text (RFC 5952).
  * See inet.h for the accepted forms.  No locale, no allocation, no libc
  * printf on the hot path: one pass over the text, one pass to format.
+ * At the end, the line buffer of the streaming commands (which allocates).
  */
 #include "inet.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Hex digit values; 0xff for every other byte. */
 #define X16 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
@@ -737,4 +741,73 @@ int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
     }
     *pos = n;
     return 0;
+}
+
+/* ---- line buffer ---- */
+
+void netops_linebuf_init(struct netops_linebuf *lb)
+{
+    memset(lb, 0, sizeof *lb);
+}
+
+void netops_linebuf_free(struct netops_linebuf *lb)
+{
+    free(lb->buf);
+    lb->buf = NULL;
+    lb->len = lb->cap = lb->lines = 0;      /* the counters stay */
+}
+
+/* Room for want more bytes: at least double the capacity when growing. */
+static int linebuf_room(struct netops_linebuf *lb, size_t want)
+{
+    if (want > SIZE_MAX / 2 - lb->len)
+        return ENOMEM;
+    size_t need = lb->len + want;
+    if (need <= lb->cap)
+        return 0;
+    size_t cap = lb->cap > SIZE_MAX / 4 ? need : lb->cap * 2;
+    if (cap < need)
+        cap = need;
+    char *nb = realloc(lb->buf, cap);
+    if (!nb)
+        return ENOMEM;
+    if (nb != lb->buf)
+        lb->copied += lb->len;
+    lb->buf = nb;
+    lb->cap = cap;
+    return 0;
+}
+
+int netops_linebuf_fill(struct netops_linebuf *lb, int fd, size_t block, size_t *got)
+{
+    size_t want = block > lb->len ? block : lb->len;   /* geometric, even from a file */
+    int err = linebuf_room(lb, want ? want : 1);
+    *got = 0;
+    if (err)
+        return err;
+    ssize_t r;
+    do
+        r = read(fd, lb->buf + lb->len, want ? want : 1);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    const char *nl = memrchr(lb->buf + lb->len, '\n', (size_t)r);
+    lb->scanned += (size_t)r;
+    lb->len += (size_t)r;
+    if (nl)
+        lb->lines = (size_t)(nl - lb->buf) + 1;
+    *got = (size_t)r;
+    return 0;
+}
+
+void netops_linebuf_drop(struct netops_linebuf *lb, size_t n)
+{
+    if (n > lb->len)
+        n = lb->len;
+    if (n < lb->len) {
+        memmove(lb->buf, lb->buf + n, lb->len - n);
+        lb->copied += lb->len - n;
+    }
+    lb->len -= n;
+    lb->lines = 0;      /* the rest is the part after the last newline */
 }

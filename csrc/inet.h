@@ -120,4 +120,31 @@ void netops_addr_mask(unsigned char *bytes, int family, int prefix);
 int netops_rewrite_next(const char *text, size_t n, size_t *pos, size_t *start,
                         size_t *end, char canon[NETOPS_ADDR_MAX], size_t *clen);
 
+/*
+ * A line buffer for streams (the normalize command).  Each read(2) appends
+ * to a buffer that grows geometrically, and only the bytes just read are
+ * searched for a newline, so a line of any length costs linear work however
+ * a pipe cuts it (a file and a pipe cost the same).  Unlike the address
+ * functions above, it allocates.  scanned and copied count the bytes it
+ * searched and moved (growth, keeping the partial line), for tests; a caller
+ * that copies lines out adds those.
+ */
+struct netops_linebuf {
+    char *buf;
+    size_t len;                     /* bytes held */
+    size_t cap;                     /* bytes allocated */
+    size_t lines;                   /* buf[0 .. lines) are complete lines; 0: none */
+    unsigned long long scanned;
+    unsigned long long copied;
+};
+
+void netops_linebuf_init(struct netops_linebuf *lb);
+void netops_linebuf_free(struct netops_linebuf *lb);    /* keeps the counters */
+/* One read(2) of up to max(block, len) bytes, EINTR retried; returns 0 or an
+ * errno (ENOMEM when the buffer cannot grow), *got the bytes read (0: end of
+ * file).  Sets lb->lines when the new bytes hold a newline. */
+int netops_linebuf_fill(struct netops_linebuf *lb, int fd, size_t block, size_t *got);
+/* Forget buf[0 .. n), n being lb->lines or lb->len (what the caller took). */
+void netops_linebuf_drop(struct netops_linebuf *lb, size_t n);
+
 #endif

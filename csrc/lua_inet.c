@@ -7,10 +7,8 @@
 #include "luax.h"
 #include "inet.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Push nil and "invalid IPv6 address '...': reason"; return 2. */
 static int fail_addr(lua_State *L, const char *s, size_t n, int code)
@@ -258,40 +256,98 @@ static int l_normalize_lines(lua_State *L)
     return 3;
 }
 
+#define LINEREADER "netops.LineReader"
+#define LINEREADER_BLOCK (64 * 1024)
+
+typedef struct {
+    struct netops_linebuf lb;
+    int eof;
+} LineReader;
+
 /*
- * _readsome(file, max): up to max bytes of an io file, as soon as any are
- * there: one read(2) on its descriptor, so a pipe (tail -f | normalize
- * --rewrite) is answered block by block instead of waiting for 64 KiB.
- * nil at end of file; nil, message, errno on a read error.  For files not
- * read through stdio before (stdio's buffer would be bypassed).
+ * _linereader(file): a reader of complete lines from an io file, for the
+ * streaming commands.  The pending partial line stays in C (see
+ * netops_linebuf), so a long line from a pipe costs what it costs from a
+ * file.  Reads the descriptor itself: for files not read through stdio
+ * before (stdio's buffer would be bypassed).
  */
-static int l_readsome(lua_State *L)
+static int l_linereader(lua_State *L)
 {
-    luaL_Stream *st = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
-    size_t max = (size_t)luax_checkrange(L, 2, 1, (lua_Integer)1 << 30);
-    if (st->closef == NULL)
-        return luaL_argerror(L, 1, "attempt to use a closed file");
-    int fd = fileno(st->f);
-    luaL_Buffer b;
-    char *buf = luaL_buffinitsize(L, &b, max);
-    ssize_t r;
-    do
-        r = read(fd, buf, max);
-    while (r < 0 && errno == EINTR);
-    if (r < 0) {
-        int err = errno;
-        return luax_fail(L, err, "read: %s", strerror(err));
-    }
-    if (r == 0) {
-        lua_pushnil(L);
-        return 1;
-    }
-    luaL_pushresultsize(&b, (size_t)r);
+    luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    LineReader *r = lua_newuserdatauv(L, sizeof *r, 1);
+    netops_linebuf_init(&r->lb);
+    r->eof = 0;
+    luaL_setmetatable(L, LINEREADER);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);        /* the file lives as long as the reader */
     return 1;
 }
 
+/* Push buf[0 .. n) and forget it. */
+static int linereader_give(lua_State *L, LineReader *r, size_t n)
+{
+    lua_pushlstring(L, r->lb.buf, n);
+    r->lb.copied += n;
+    netops_linebuf_drop(&r->lb, n);
+    return 1;
+}
+
+/*
+ * reader:read(): one or more complete lines (each with its newline), as soon
+ * as one read(2) brought a newline; at end of file the last line without a
+ * newline; nil after that; nil, message, errno on a read error.
+ */
+static int l_linereader_read(lua_State *L)
+{
+    LineReader *r = luaL_checkudata(L, 1, LINEREADER);
+    lua_getiuservalue(L, 1, 1);
+    luaL_Stream *st = luaL_testudata(L, -1, LUA_FILEHANDLE);
+    if (!st || st->closef == NULL)
+        return luaL_error(L, "line reader: its file is closed");
+    int fd = fileno(st->f);
+    while (r->lb.lines == 0 && !r->eof) {
+        size_t got;
+        int err = netops_linebuf_fill(&r->lb, fd, LINEREADER_BLOCK, &got);
+        if (err)
+            return luax_fail(L, err, "read: %s", strerror(err));
+        r->eof = got == 0;
+    }
+    if (r->lb.lines > 0)
+        return linereader_give(L, r, r->lb.lines);
+    if (r->lb.len > 0)
+        return linereader_give(L, r, r->lb.len);
+    lua_pushnil(L);
+    return 1;
+}
+
+/*** reader:stats(): { scanned =, copied = } bytes, for tests of the work done. */
+static int l_linereader_stats(lua_State *L)
+{
+    LineReader *r = luaL_checkudata(L, 1, LINEREADER);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)r->lb.scanned);
+    lua_setfield(L, -2, "scanned");
+    lua_pushinteger(L, (lua_Integer)r->lb.copied);
+    lua_setfield(L, -2, "copied");
+    return 1;
+}
+
+static int l_linereader_close(lua_State *L)
+{
+    LineReader *r = luaL_checkudata(L, 1, LINEREADER);
+    netops_linebuf_free(&r->lb);
+    r->eof = 1;
+    return 0;
+}
+
+static const luaL_Reg linereader_methods[] = {
+    {"read", l_linereader_read},
+    {"stats", l_linereader_stats},
+    {NULL, NULL},
+};
+
 static const luaL_Reg inet_funcs[] = {
-    {"_readsome", l_readsome},
+    {"_linereader", l_linereader},
     {"normalize", l_normalize},
     {"pton", l_pton},
     {"ntop", l_ntop},
@@ -307,6 +363,7 @@ static const luaL_Reg inet_funcs[] = {
 
 void netops_open_inet(lua_State *L)
 {
+    luax_newclass(L, LINEREADER, linereader_methods, l_linereader_close);
     luaL_newlib(L, inet_funcs);
     lua_pushinteger(L, NETOPS_ADDR_MAX);
     lua_setfield(L, -2, "ADDR_MAX");

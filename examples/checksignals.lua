@@ -31,6 +31,8 @@ usage: checksignals [--threads] [--json] PID...
   --user          leave out kernel threads
   --decode HEX    the signals of a mask such as 0000000000004a02 or 0x4a02
   --json          the same data as JSON
+Names are shown as valid UTF-8 text, with each byte of a control or bidi
+character or not UTF-8 as \xNN and \ as \\ (in JSON: \uXXXX escapes).
 Exit status: 0 done; 1 a process missing or unreadable (with --all: some
 process could not be read, the list is incomplete), a bad PID or mask;
 2 a usage error.]]
@@ -99,25 +101,22 @@ end
 
 -- Output ---------------------------------------------------------------------
 
--- A process name for a terminal: control bytes as \ooo.
-local function printable(s)
-  return (s:gsub("[%c\\]", function(c)
-    return c == "\\" and "\\\\" or string.format("\\%03o", c:byte())
-  end))
-end
+-- A process name for a terminal: valid UTF-8 text as it is; every byte of a
+-- control or bidi character, and every byte that is not UTF-8, as \xNN; \ as \\.
+local printable = proc.printable
 
 local json
 do
   local esc = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
                 ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+  -- JSON text: valid UTF-8 as it is, control and bidi characters as \uXXXX,
+  -- and each byte that is not UTF-8 (names are bytes) as the code point of
+  -- the same value, \u0080..\u00ff (read as Latin-1).
+  local function escape(bytes, cp)
+    return esc[bytes] or ("\\u%04x"):format(cp or bytes:byte())
+  end
   local function str(s)
-    -- Invalid UTF-8 (names are bytes) is read as Latin-1.
-    if not utf8.len(s) then
-      s = s:gsub("[\128-\255]", function(c) return utf8.char(c:byte()) end)
-    end
-    return '"' .. s:gsub('[%c"\\]', function(c)
-      return esc[c] or string.format("\\u%04x", c:byte())
-    end) .. '"'
+    return '"' .. printable(s, escape) .. '"'
   end
   -- Values: strings, integers, booleans, arrays (tables with [1] or marked
   -- empty by array = true) and objects with their keys in `order`.
@@ -242,7 +241,7 @@ for _, target in ipairs(opts.targets) do
   local pid = target:match("^%d+$") and tonumber(target)
   local e, err
   if not pid or pid < 1 or pid > 0x7fffffff then
-    err = "not a process id: '" .. target .. "'"
+    err = "not a process id: '" .. printable(target) .. "'"
   else
     e, err = proc.signals(pid)
   end

@@ -31,8 +31,6 @@ usage: normalize [--rewrite] [FILE...]
   -h, --help this text.
 ]]
 
-local BLOCK = 64 * 1024
-
 local function die(msg, code)
   io.stderr:write("normalize: ", msg, "\n")
   os.exit(code or 2)
@@ -48,33 +46,26 @@ local function put(s)
   end
 end
 
--- What is there, up to n bytes (one read(2)): no waiting for a full block.
-local readsome = require("netops.core").inet._readsome
+-- Complete lines as soon as one read(2) brings a newline; the partial line
+-- after it waits in C, so a long line costs the same from a pipe as from a file.
+local linereader = require("netops.core").inet._linereader
 
 --- Stream one file through step (normalize_lines or rewrite_lines), a block
--- at a time, cut at the last newline.  Returns the invalid line count, or
--- nil, message on a read error.
+-- of complete lines at a time.  Returns the invalid line count, or nil,
+-- message on a read error.
 local function pump(f, name, step)
-  local tail, bad = "", 0
+  local reader <close> = linereader(f)
+  local bad = 0
   while true do
-    -- A line longer than a block: read as much again, so joining stays linear.
-    local data, err = readsome(f, #tail > BLOCK and #tail or BLOCK)
+    local data, err = reader:read()
     if not data then
       if err then return nil, name .. ": " .. err end
-      break
+      return bad
     end
-    if tail ~= "" then data = tail .. data end
-    local out, used, nbad = step(data)
-    put(out)
-    bad = bad + (nbad or 0)
-    tail = used < #data and data:sub(used + 1) or ""
-  end
-  if tail ~= "" then
-    local out, _, nbad = step(tail, true)
+    local out, _, nbad = step(data, true)   -- complete lines, or the last one
     put(out)
     bad = bad + (nbad or 0)
   end
-  return bad
 end
 
 local function main(args)

@@ -137,6 +137,33 @@ describe("netops.inet.normalize", function()
     assert.matches("%.%.%.'", long)
   end)
 
+  it("takes a text with an embedded NUL as invalid, not as the text before it", function()
+    -- C must see the whole Lua string: "192.0.2.1\0x" is not 192.0.2.1.
+    local cases = { "192.0.2.1\0x", "192.0.2.1\0", "2001:db8::1\0", "2001:db8::1\0/64",
+                    "fe80::1%eth0\0x", "192.0.2.0/24\0", "\0" .. "::1", "::ffff:192.0.2.1\0" }
+    for _, text in ipairs(cases) do
+      local bare = text:match("^[^%z]*")
+      local what = ("%q"):format(text)
+      for _, f in ipairs { "normalize", "family", "network", "pton" } do
+        local v, msg = inet[f](text)
+        assert.is_nil(v, f .. " " .. what)
+        assert.truthy(msg:find("\\x00", 1, true), f .. " " .. what .. ": " .. tostring(msg))
+      end
+      local v, msg = inet.contains("::/0", text)
+      assert.is_nil(v, "contains " .. what)
+      assert.truthy(msg:find("\\x00", 1, true), msg)
+      v, msg = inet.contains(text, bare)
+      assert.is_nil(v, "contains " .. what)
+      assert.truthy(msg:find("\\x00", 1, true), msg)
+      assert.is_false(inet.equal(text, bare), "equal " .. what)
+      assert.is_false(inet.equal(bare, text), "equal " .. what)
+      local out, used, bad = inet.normalize_lines(text .. "\n")
+      assert.same({ "Invalid address " .. text .. "\n", #text + 1, 1 }, { out, used, bad }, what)
+    end
+    -- rewrite copies text: the NUL ends the address and stays where it was
+    assert.equal("a 2001:db8::1\0x b", inet.rewrite("a 2001:DB8::1\0x b"))
+  end)
+
   it("raises on misuse: a non-string argument", function()
     assert.has_error(function() inet.normalize() end)
     assert.has_error(function() inet.normalize({}) end)
@@ -502,6 +529,78 @@ describe("the normalize command", function()
       if got[i] ~= want[i] then
         assert.equal(want[i], got[i], "line " .. i)
       end
+    end
+  end)
+
+  -- Runs examples/normalize.lua in a Lua that counts the bytes its streaming
+  -- works on: every byte handed to normalize_lines/rewrite_lines (each scans
+  -- all it gets) plus what the C line reader reports it searched and copied.
+  local DRIVER = [[
+    local script = "examples/normalize.lua"
+    package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+    package.cpath = (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
+    local inet, core = require "netops.inet", require "netops.core"
+    local scanned, copied, readers = 0, 0, {}
+    for _, k in ipairs { "normalize_lines", "rewrite_lines" } do
+      local f = inet[k]
+      inet[k] = function(s, ...) scanned = scanned + #s; return f(s, ...) end
+    end
+    local make = core.inet._linereader
+    if make then
+      core.inet._linereader = function(...)
+        local r = make(...)
+        readers[#readers + 1] = r
+        return r
+      end
+    end
+    local exit = os.exit
+    os.exit = function(code)
+      for _, r in ipairs(readers) do
+        local st = r:stats()
+        scanned, copied = scanned + st.scanned, copied + st.copied
+      end
+      io.stderr:write(("scanned %d copied %d\n"):format(scanned, copied))
+      exit(code)
+    end
+    arg = { [0] = script, ... }
+    dofile(script)
+  ]]
+
+  it("does linear work on a huge line, from a pipe in small pieces as from a file", function()
+    -- A 4 MB line between two short ones; a pipe hands it over at most
+    -- 64 KiB (here 4 KiB, dd bs=4096) a read.  Work that re-reads the
+    -- pending part of the line on every read grows with the square of it.
+    local piece = "x 2001:0DB8:0:0::1 "
+    local lines = { "2001:0DB8::0001", piece:rep(4 * 1024 * 1024 // #piece), "2001:DB8::2" }
+    local input = table.concat(lines, "\n")     -- no newline at the end
+    sh.write(dir .. "/in", input)
+    sh.write(dir .. "/driver.lua", DRIVER)
+    for _, mode in ipairs { "", "--rewrite" } do
+      local want
+      if mode == "" then
+        local w = {}
+        for i, l in ipairs(lines) do w[i] = (inet.normalize(l) or "Invalid address " .. l) .. "\n" end
+        want = table.concat(w)
+      else
+        want = inet.rewrite(input)
+      end
+      local outs = {}
+      for _, how in ipairs { "file", "pipe" } do
+        local cmd = how == "file" and ("lua5.4 %s/driver.lua %s %s/in"):format(dir, mode, dir)
+                    or ("dd if=%s/in bs=4096 status=none | lua5.4 %s/driver.lua %s"):format(dir, dir, mode)
+        local _, code = sh.run(cmd .. (" > %s/out 2> %s/err"):format(dir, dir))
+        assert.equal(mode == "" and 1 or 0, code, how .. " " .. mode)
+        outs[how] = sh.read(dir .. "/out")
+        local err = sh.read(dir .. "/err")
+        local scanned, copied = err:match("scanned (%d+) copied (%d+)")
+        assert.truthy(scanned, err)
+        scanned, copied = tonumber(scanned), tonumber(copied)
+        local what = ("%s %s: %d bytes in, %d scanned, %d copied"):format(how, mode, #input, scanned, copied)
+        assert.is_true(scanned <= 2 * #input + 65536, what)
+        assert.is_true(copied <= 4 * #input, what)
+      end
+      assert.is_true(outs.file == want, "file output differs from the expected text " .. mode)
+      assert.is_true(outs.pipe == outs.file, "pipe and file output differ " .. mode)
     end
   end)
 

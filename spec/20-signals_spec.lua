@@ -454,7 +454,62 @@ describe("netops.proc failures", function()
   end)
 end)
 
+describe("netops.proc.printable", function()
+  it("keeps printable UTF-8, escapes controls, bidi and bytes that are not UTF-8", function()
+    assert.equal("sshd: root@pts/0", proc.printable("sshd: root@pts/0"))
+    assert.equal("caf\195\169 \240\159\152\128 \"q\"", proc.printable("caf\195\169 \240\159\152\128 \"q\""))
+    assert.equal("a\\\\b", proc.printable("a\\b"))                       -- \ reads back
+    assert.equal("\\x00\\x1b\\x7f\\x9b", proc.printable("\0\27\127\155"))
+    assert.equal("\\xc2\\x85 \\xe2\\x80\\xa8 \\xe2\\x81\\xa6", proc.printable("\194\133 \226\128\168 \226\129\166"))
+    -- overlong, surrogate, beyond U+10FFFF, truncated: each byte escaped
+    assert.equal("\\xc0\\xaf \\xed\\xa0\\x80 \\xf4\\x90\\x80\\x80 \\xe2\\x80",
+                 proc.printable("\192\175 \237\160\128 \244\144\128\128 \226\128"))
+    local seen = {}
+    local out = proc.printable("a\155\"\t\195\169", function(bytes, cp)
+      seen[#seen + 1] = { bytes, cp or false }
+      return "?"
+    end)
+    assert.equal("a???\195\169", out)
+    assert.same({ { "\155", false }, { '"', 34 }, { "\t", 9 } }, seen)
+  end)
+end)
+
 describe("odd processes", function()
+  it("a task name with terminal controls is printed escaped, valid UTF-8 kept", function()
+    -- 14 bytes (a task name holds 15): an 8-bit CSI, ESC [, DEL, a tab, "é",
+    -- a byte that is not UTF-8, CSI as UTF-8 (U+009B), RIGHT-TO-LEFT OVERRIDE.
+    local name = "x\155\27[\127\t\195\169\255\194\155\226\128\174"
+    local shown = "x\\x9b\\x1b[\\x7f\\x09\195\169\\xff\\xc2\\x9b\\xe2\\x80\\xae"
+    local h = start_helper(30, name)
+    local ok, err = pcall(function()
+      assert.equal(name, assert(proc.signals(h.pid)).name)
+      local function clean(out, what)
+        -- nothing a terminal acts on: no C0 but newline, no DEL, no C1 byte or
+        -- character, no bidi control, and valid UTF-8 throughout
+        assert.is_nil(out:find("[%z\1-\9\11-\31\127]"), what)
+        assert.truthy(utf8.len(out), what)
+        for _, cp in utf8.codes(out) do
+          assert.is_false((cp >= 0x80 and cp <= 0x9f) or (cp >= 0x202a and cp <= 0x202e), what)
+        end
+      end
+      local out = sh.run(sh.cmd("checksignals", h.pid))
+      clean(out, "checksignals PID")
+      assert.equal(h.pid .. " " .. shown .. " (sleeping)", out:match("^[^\n]*"))
+      out = sh.run(sh.cmd("checksignals", "--all", "--ignoring", "TERM", "--catching", "USR1"))
+      clean(out, "checksignals --all")
+      assert.truthy(("\n" .. out):find("\n" .. h.pid .. " " .. shown .. "\n", 1, true), out)
+      for _, args in ipairs { { "--json", h.pid }, { "--all", "--json", "--catching", "USR1" } } do
+        local json = sh.run(sh.cmd("checksignals", table.unpack(args)))
+        clean(json, "checksignals " .. table.concat(args, " "))
+        -- valid JSON; each byte that is not UTF-8 as the code point of its value
+        assert.equal("'x\\x9b\\x1b[\\x7f\\t\\xe9\\xff\\x9b\\u202e'\n", json_query(json,
+          "ascii([p['name'] for p in d if p['pid'] == " .. h.pid .. "][0])"))
+      end
+    end)
+    stop_helper(h)
+    assert(ok, err)
+  end)
+
   it("a task name with a newline, a backslash and a non-UTF-8 byte survives", function()
     local name = "a\nb\\c\255"
     local h = start_helper(30, name)
@@ -462,7 +517,7 @@ describe("odd processes", function()
       local e = assert(proc.signals(h.pid))
       assert.equal(name, e.name)
       local out = sh.run(sh.cmd("checksignals", h.pid))
-      assert.equal(h.pid .. " a\\012b\\\\c\255 (sleeping)", out:match("^[^\n]*"))
+      assert.equal(h.pid .. " a\\x0ab\\\\c\\xff (sleeping)", out:match("^[^\n]*"))
       local json = sh.run(sh.cmd("checksignals", "--json", h.pid))
       assert.equal("'a\\nb\\\\c\\xff'\n", json_query(json, "ascii(d[0]['name'])"))
     end)

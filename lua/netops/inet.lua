@@ -6,8 +6,10 @@
 --
 -- Invalid text is not an error: the functions that take text return
 -- `nil, message`, the message naming the input and the reason, e.g.
--- `invalid IPv6 address '1::2::3': more than one '::'`.  A non-string
--- argument is misuse and raises.
+-- `invalid IPv6 address '1::2::3': more than one '::'`.  The whole Lua
+-- string is the text: one with an embedded NUL byte ("192.0.2.1\0x") is
+-- invalid, never read as the part before the NUL.  A non-string argument is
+-- misuse and raises.
 local core = require "netops.core"
 local c = core.inet
 

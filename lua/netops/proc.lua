@@ -54,4 +54,54 @@ function M.find(filter, pids)
   return c.scan(want, pids)
 end
 
+-- Code points not printed as they are: C0 controls and DEL, C1 controls
+-- (U+0080..U+009F, e.g. U+009B, the 8-bit CSI), and those that break or
+-- reorder a line on a terminal: U+2028, U+2029 and the bidirectional
+-- controls U+200E, U+200F, U+202A..U+202E, U+2066..U+2069.
+local function hidden(cp)
+  return cp < 0x20 or (cp >= 0x7f and cp <= 0x9f) or cp == 0x200e or cp == 0x200f
+      or (cp >= 0x2028 and cp <= 0x202e) or (cp >= 0x2066 and cp <= 0x2069)
+end
+
+-- Each byte as \xNN; a backslash as \\, so the text reads back unambiguously.
+local function terminal(bytes)
+  if bytes == "\\" then return "\\\\" end
+  if bytes == '"' then return bytes end
+  return (bytes:gsub(".", function(ch) return ("\\x%02x"):format(ch:byte()) end))
+end
+
+local SPECIAL = '[%c\\"\128-\255]'   -- bytes that need a closer look
+
+--- printable(s [, escape]) -> text safe to print on a terminal.
+-- `s` is any bytes (a process name, a command line).  Valid UTF-8 text
+-- stays as it is; each byte that is not part of a valid UTF-8 character, and
+-- each byte of a character that is not printable (see `hidden` above: C0,
+-- DEL, C1, line separators, bidi controls), becomes \xNN, and a backslash
+-- becomes \\ (as `ps` replaces such bytes, but reversible).  With
+-- escape, a function(bytes, codepoint) called for each of those (bytes: one
+-- invalid byte, codepoint nil; or one character) and for `\` and `"`,
+-- returning the replacement: `checksignals --json` escapes that way.
+function M.printable(s, escape)
+  escape = escape or terminal
+  local i = s:find(SPECIAL)
+  if not i then return s end
+  local out, from = {}, 1
+  while i do
+    local b, j, cp = s:byte(i), i + 1, nil
+    if b < 0x80 then
+      cp = b
+    elseif utf8.len(s, i, i) then            -- a valid character starts here
+      cp, j = utf8.codepoint(s, i), utf8.offset(s, 2, i)
+    end
+    if not cp or hidden(cp) or b == 0x5c or b == 0x22 then
+      out[#out + 1] = s:sub(from, i - 1)
+      out[#out + 1] = escape(s:sub(i, j - 1), cp)
+      from = j
+    end
+    i = s:find(SPECIAL, j)
+  end
+  out[#out + 1] = s:sub(from)
+  return table.concat(out)
+end
+
 return M

@@ -7,7 +7,9 @@
 #include "inet.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int tapn, failed;
 
@@ -59,6 +61,54 @@ static void rewrite(const char *in, const char *want)
     ok(strcmp(out, want) == 0, what, detail);
 }
 
+/*
+ * The line buffer: a 1 MiB line written into a pipe 1 KiB at a time, each
+ * piece read by its own fill (as a slow writer makes happen), then the rest.
+ * Work must stay linear: every byte searched once, copies a small multiple.
+ */
+static void linebuf_pipe(void)
+{
+    enum { LINE = 1 << 20, PIECE = 1024 };
+    struct netops_linebuf lb;
+    int fds[2];
+    char piece[PIECE];
+    size_t got = 0, total = 0, fills = 0;
+    int err = 0, early = 0;
+    if (pipe(fds) != 0) {
+        ok(0, "linebuf: pipe", NULL);
+        return;
+    }
+    netops_linebuf_init(&lb);
+    memset(piece, 'x', sizeof piece);
+    for (size_t i = 0; i < LINE / PIECE && !err; i++) {
+        if (i == LINE / PIECE - 1)
+            memcpy(piece + PIECE - 6, "\nab\ncd", 6);    /* the line ends; two more start */
+        if (write(fds[1], piece, PIECE) != PIECE)
+            err = -1;
+        else
+            err = netops_linebuf_fill(&lb, fds[0], 64 * 1024, &got);
+        total += got;
+        fills++;
+        early |= lb.lines != 0 && i < LINE / PIECE - 1;
+    }
+    char detail[200];
+    snprintf(detail, sizeof detail, "err %d, %zu fills, %zu bytes, scanned %llu, copied %llu, lines %zu",
+             err, fills, total, lb.scanned, lb.copied, lb.lines);
+    ok(!err && total == LINE && fills == LINE / PIECE && !early, "linebuf: one piece a fill", detail);
+    ok(lb.lines == LINE - 2 && lb.buf[lb.lines - 1] == '\n' && lb.buf[lb.lines - 4] == '\n',
+       "linebuf: complete lines end after the last newline", detail);
+    ok(lb.scanned == LINE, "linebuf: each byte searched once", detail);
+    ok(lb.copied <= 2 * (unsigned long long)LINE, "linebuf: growth copies at most twice the line", detail);
+    netops_linebuf_drop(&lb, lb.lines);
+    close(fds[1]);
+    err = netops_linebuf_fill(&lb, fds[0], 64 * 1024, &got);
+    ok(!err && got == 0 && lb.len == 2 && memcmp(lb.buf, "cd", 2) == 0 && lb.lines == 0,
+       "linebuf: the partial line stays, end of file reads 0", NULL);
+    netops_linebuf_free(&lb);
+    ok(lb.buf == NULL && lb.len == 0 && lb.scanned == LINE, "linebuf: free keeps the counters", NULL);
+    close(fds[0]);
+}
+
 int main(void)
 {
     unsigned char b[16];
@@ -75,6 +125,17 @@ int main(void)
     ok(netops_addr_parse("2001:db8::/32", 13, b) == NETOPS_EADDR_PREFIX_HERE,
        "netops_addr_parse refuses a prefix", NULL);
     ok(netops_addr_parse("1::\0", 4, b) < 0, "an embedded NUL is invalid", NULL);
+    {
+        struct netops_addr a;
+        char big[NETOPS_ADDR_MAX + 16];
+        ok(netops_addr_parse("192.0.2.1\0x", 11, b) < 0 &&
+               netops_addr_parse_ex("192.0.2.1\0x", 11, &a) < 0 &&
+               netops_addr_normalize("192.0.2.1\0x", 11, big, sizeof big) < 0,
+           "an IPv4 text with an embedded NUL is invalid, not its first part", NULL);
+        ok(netops_addr_parse_ex("fe80::1%eth0\0", 13, &a) == NETOPS_EADDR_ZONE_CHAR &&
+               netops_addr_parse_ex("2001:db8::/32\0", 14, &a) == NETOPS_EADDR_PREFIX_DIGIT,
+           "a NUL after a zone or a prefix is invalid", NULL);
+    }
     {
         static const unsigned char a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
                                              0, 0, 0, 0, 0, 0, 0xca, 0xfe};
@@ -226,6 +287,8 @@ int main(void)
     rewrite("1:2:3:4:5:6:7:8:9 ::: 1::2::3", "1:2:3:4:5:6:7:8:9 ::: 1::2::3");
     rewrite("", "");
     rewrite(":", ":");
+
+    linebuf_pipe();
 
     printf("1..%d\n", tapn);
     return failed != 0;
