@@ -11,8 +11,19 @@ describe("netops module", function()
   end)
 
   it("areas load on first use and unknown names stay nil", function()
-    local netops = require "netops"
-    assert.is_nil(netops.no_such_area)
+    -- a fresh Lua: which netops modules are loaded before and after a use
+    local out, code = sh.run({ "lua5.4", "-e",
+      'package.path="lua/?.lua;lua/?/init.lua;"..package.path;'
+      .. 'package.cpath="' .. sh.build .. '/?.so;"..package.cpath;'
+      .. 'local function loaded() local t = {} for k in pairs(package.loaded) do '
+      .. 'if k:match("^netops%.") then t[#t+1] = k end end table.sort(t) return table.concat(t, " ") end '
+      .. 'local netops = require "netops" print(loaded()) '
+      .. 'local inet = netops.inet print(loaded(), inet == require "netops.inet", netops.inet == inet) '
+      .. 'print(netops.no_such_area, loaded())' }, { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal("netops.core\n"
+      .. "netops.core netops.inet\ttrue\ttrue\n"
+      .. "nil\tnetops.core netops.inet\n", out)
   end)
 
   for _, lua in ipairs { "lua5.1", "lua5.3" } do
