@@ -1,9 +1,9 @@
 /*
  * lua_conntrackd.c - Lua bindings for the conntrackd control client.
  *
- *   core.conntrackd.open(path, timeout) -> handle ("netops.Conntrackd")
- *   h:request(code [, timeout]) -> text, seconds | nil, message, class
- *   h:path(), h:timeout()
+ *   core.conntrackd.open(path, timeout [, max_reply]) -> handle ("netops.Conntrackd")
+ *   h:request(code [, timeout [, max_reply]]) -> text, seconds | nil, message, class
+ *   h:path(), h:timeout(), h:max_reply()
  *   core.conntrackd.daemons() -> { pid, ... }   (processes named conntrackd)
  *   core.conntrackd.methods: the handle's method table (netops.conntrackd
  *   adds the named requests there).
@@ -27,8 +27,15 @@
 typedef struct {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     double timeout;
+    size_t max_reply;
     int closed;
 } Ctd;
+
+/* A reply cap in bytes: 0 .. 2^40 (a terabyte is no cap anyone means). */
+static size_t opt_max_reply(lua_State *L, int arg, size_t def)
+{
+    return (size_t)luax_optrange(L, arg, 0, (lua_Integer)1 << 40, (lua_Integer)def);
+}
 
 static Ctd *check(lua_State *L)
 {
@@ -41,18 +48,18 @@ static Ctd *check(lua_State *L)
 static int l_open(lua_State *L)
 {
     size_t len;
-    const char *path = luaL_checklstring(L, 1, &len);
+    const char *path = luax_checkcstring(L, 1, &len);
     double timeout = luax_optseconds(L, 2, 5.0);
+    size_t max_reply = opt_max_reply(L, 3, CTD_MAX_REPLY_DEFAULT);
     Ctd *c;
 
     if (len == 0 || len >= sizeof c->path)
         luaL_argerror(L, 1, "socket path empty or longer than 107 bytes");
-    if (strlen(path) != len)
-        luaL_argerror(L, 1, "socket path contains a NUL byte");
     c = lua_newuserdatauv(L, sizeof *c, 0);
     memset(c, 0, sizeof *c);
     memcpy(c->path, path, len + 1);
     c->timeout = timeout;
+    c->max_reply = max_reply;
     luaL_setmetatable(L, CTD_TYPE);
     return 1;
 }
@@ -69,11 +76,12 @@ static int l_request(lua_State *L)
     Ctd *c = check(L);
     int code = (int)luax_checkrange(L, 2, 0, 255);
     double timeout = luax_optseconds(L, 3, c->timeout);
+    size_t max_reply = opt_max_reply(L, 4, c->max_reply);
     struct ctd_reply reply;
     const char *cls = CTD_EIO;
     char err[512];
 
-    if (ctd_request(c->path, code, timeout, &reply, &cls, err, sizeof err) < 0)
+    if (ctd_request(c->path, code, timeout, max_reply, &reply, &cls, err, sizeof err) < 0)
         return luax_failclass(L, cls, "%s", err);
     lua_pushlstring(L, reply.text, reply.len);
     free(reply.text);
@@ -92,6 +100,13 @@ static int l_timeout(lua_State *L)
 {
     Ctd *c = check(L);
     lua_pushnumber(L, c->timeout);
+    return 1;
+}
+
+static int l_max_reply(lua_State *L)
+{
+    Ctd *c = check(L);
+    lua_pushinteger(L, (lua_Integer)c->max_reply);
     return 1;
 }
 
@@ -318,6 +333,7 @@ static const luaL_Reg methods[] = {
     { "request", l_request },
     { "path", l_path },
     { "timeout", l_timeout },
+    { "max_reply", l_max_reply },
     { NULL, NULL },
 };
 
