@@ -49,7 +49,17 @@ enum ctd_code {
 #define CTD_EREFUSED   "refused"    /* path exists, nobody listens */
 #define CTD_EDENIED    "denied"     /* permission (socket is 0600 root) */
 #define CTD_ETIMEOUT   "timeout"    /* no EOF within the timeout */
-#define CTD_EIO        "io"         /* any other socket error */
+#define CTD_EIO        "io"         /* any other socket error; a reply cut
+                                       short or never given (reset before the
+                                       request was read, the daemon exiting
+                                       while answering, no final newline) */
+#define CTD_ETOOLARGE  "toolarge"   /* reply longer than max_reply bytes */
+
+/*
+ * Default cap on one reply: a dump line of conntrackd's is 100-250 bytes, so
+ * 256 MiB holds a dump of about a million entries (IPv6 ones included).
+ */
+#define CTD_MAX_REPLY_DEFAULT ((size_t)256 << 20)
 
 struct ctd_reply {
     char *text;       /* malloc'd, NUL-terminated; caller frees */
@@ -59,13 +69,22 @@ struct ctd_reply {
 
 /*
  * One request: connect (within timeout), send code, read until EOF (the
- * whole exchange bounded by timeout seconds).  Returns 0 and fills *reply,
- * or -1 with errno set, a class in *cls and a message in err (which names
- * the socket path and, when the socket cannot be reached, whether any
- * conntrackd process runs on this host).  Every fd is CLOEXEC; SIGPIPE is
- * never raised.
+ * whole exchange bounded by timeout seconds, checked between every read, and
+ * the reply by max_reply bytes).  Returns 0 and fills *reply, or -1 with
+ * errno set, a class in *cls and a message in err (which names the socket
+ * path and, when the socket cannot be reached, whether any conntrackd process
+ * runs on this host).  Every fd is CLOEXEC; SIGPIPE is never raised.
+ *
+ * conntrackd sends no status: a request succeeded when the daemon read it
+ * and closed the connection cleanly.  So a reset (the daemon closed, crashed
+ * or restarted before reading the request), a daemon process that exits
+ * while answering (the listener's process, when it was alive at connect;
+ * except for CTD_KILL, whose answer is exiting), a non-empty reply without
+ * its final newline (every line conntrackd writes ends in one) and an empty
+ * reply to a statistics request that conntrackd always answers (STATS,
+ * STATS_CACHE, STATS_RUNTIME) are failures of class CTD_EIO.
  */
-int ctd_request(const char *path, int code, double timeout,
+int ctd_request(const char *path, int code, double timeout, size_t max_reply,
                 struct ctd_reply *reply, const char **cls,
                 char *err, size_t errlen);
 

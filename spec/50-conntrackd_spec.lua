@@ -18,6 +18,13 @@ describe("netops.conntrackd client", function()
     assert.has_error(function() ctd.open { timeout = -1 } end)
     assert.has_error(function() ctd.open { socket = "" } end)
     assert.has_error(function() ctd.open { socket = string.rep("x", 200) } end)
+    assert.has_error(function() ctd.open { socket = "/tmp/ctl\0evil" } end)
+    assert.has_error(function() require("netops.core").conntrackd.open("/tmp/ctl\0evil", 1) end)
+    assert.has_error(function() ctd.open { max_reply = -1 } end)
+    assert.has_error(function() ctd.open { max_reply = 1.5 } end)
+    assert.has_error(function() h:request(21, 1, -1) end)
+    assert.equal(ctd.DEFAULT_MAX_REPLY, h:max_reply())
+    assert.equal(4096, ctd.open({ max_reply = 4096 }):max_reply())
     assert.has_error(function() h:flush("everything") end)
     assert.has_error(function() h:stats("nonsense") end)
     assert.has_error(function() h:request(1000) end)
@@ -75,6 +82,54 @@ describe("netops.conntrackd client", function()
     assert.matches("timeout after 0.5s", msg)
   end)
 
+  -- A fake daemon (python) that reads the request and sends `reply` (a file)
+  -- then closes (and lives 3 s more, as a daemon does), or with `flood`
+  -- writes until the client goes away: replies a real conntrackd never gives.
+  local function fake(path, reply, flood)
+    local code = "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(5)\n"
+      .. "s.settimeout(10)\nc,_=s.accept(); c.recv(4)\n"
+      .. (flood and "b=b'x'*65536\ntry:\n  while True: c.sendall(b)\nexcept OSError: pass\n"
+                 or "c.sendall(open(sys.argv[2],'rb').read()); c.close(); time.sleep(3)\n")
+    sh.run(python(code, path, reply or "/dev/null") .. " >/dev/null 2>&1 & "
+      .. "for i in 1 2 3 4 5 6 7 8 9 10; do [ -S " .. sh.quote(path) .. " ] && break; sleep 0.1; done")
+  end
+
+  it("a reply longer than max_reply fails with class toolarge, naming the socket and the cap", function()
+    local dir = sh.tmpdir()
+    local path = dir .. "/flood.ctl"
+    fake(path, nil, true)
+    local ok, msg, cls = ctd.open { socket = path, timeout = 10, max_reply = 100000 }:dump_external()
+    sh.rmtree(dir)
+    assert.is_nil(ok)
+    assert.equal("toolarge", cls)
+    assert.truthy(msg:find(path, 1, true), msg)
+    assert.matches("cap of 100000 bytes", msg)
+  end)
+
+  it("garbage lines in a dump are counted and reported, never raised", function()
+    local dir = sh.tmpdir()
+    local path = dir .. "/garbage.ctl"
+    sh.write(dir .. "/reply", "tcp      6 ESTABLISHED src=192.0.2.10 dst=198.51.100.10 sport=1026 dport=80 [ASSURED] mark=0\n"
+      .. "tcp      6 ESTABLISHED src=192.0.2.10 dst=198.51.100.10 sport=1 dport=2 status=1 [ASSURED]\n"
+      .. "tcp      6 src=192.0.2.300 dst=198.51.100.10 sport=1 dport=2\n"
+      .. "tcp      6 src=192.0.2.1 dst=198.51.100.10 sport=70000 dport=2\n"
+      .. string.rep("a", 100000) .. "\n"
+      .. "udp      17 src=192.0.2.11 dst=198.51.100.10 sport=53 dport=53 mark=7\n")
+    fake(path, dir .. "/reply")
+    local list, secs = ctd.open { socket = path, timeout = 5 }:dump_external()
+    sh.rmtree(dir)
+    assert.is_table(list, secs)
+    assert.equal(2, #list)
+    assert.equal(1026, list[1].sport)
+    assert.equal(7, list[2].mark)
+    assert.equal(4, list.bad.n)
+    assert.same({ 2, 3, 4, 5 }, { list.bad[1].line, list.bad[2].line, list.bad[3].line, list.bad[4].line })
+    assert.matches("overwrite", list.bad[1].reason)
+    assert.matches("address", list.bad[2].reason)
+    assert.matches("port", list.bad[3].reason)
+    assert.equal(160, #list.bad[4].text)
+  end)
+
   describe("against a real conntrackd FTFW pair", function()
     local lab, P
     local function setup()
@@ -102,17 +157,21 @@ describe("netops.conntrackd client", function()
 
       local st, raw = a:stats()
       assert.is_table(st, raw)
+      assert.equal(0, st.bad.n, raw)
       assert.equal(20, st.cache_internal.current_active_connections)
       for _, kind in ipairs { "network", "cache", "runtime", "link", "rsqueue", "process", "queue" } do
         local t, text = a:stats(kind)
         assert.is_table(t, kind)
         assert.is_string(text)
+        assert.equal(0, t.bad.n, text)
       end
 
       local int = assert(a:dump_internal())
       assert.equal(20, #int)
+      assert.equal(0, int.bad.n)
       local ext = assert(b:dump_external())
       assert.equal(20, #ext)
+      assert.equal(0, ext.bad.n)
       local ports = {}
       for _, e in ipairs(ext) do
         assert.equal("ipv4", e.family)
@@ -176,6 +235,21 @@ describe("netops.conntrackd client", function()
       assert.is_true(gone)
     end)
 
+    it("a daemon killed before it read the commit is an io failure, not success", function()
+      if sh.need_root("conntrackd in network namespaces") then return end
+      setup()
+      -- the lab's pid is timeout(1); conntrackd is its child
+      local f = assert(io.open("/proc/" .. P.pids["b.conntrackd"] .. "/task/" .. P.pids["b.conntrackd"] .. "/children"))
+      local pid = assert(tonumber(f:read("a"):match("%d+"))); f:close()
+      sh.run({ "kill", "-STOP", tostring(pid) })
+      -- the request waits in the stopped daemon's backlog; then it dies
+      sh.run("(sleep 0.5; kill -KILL " .. pid .. ") >/dev/null 2>&1 &")
+      local ok, msg, cls = ctd.open { socket = P:sock("b"), timeout = 10 }:commit()
+      assert.is_nil(ok, "commit reported success from a daemon that never read it")
+      assert.equal("io", cls)
+      assert.matches("reset before request 46 was read", msg)
+    end)
+
     it("a non-root caller gets permission denied", function()
       if sh.need_root("to drop to nobody") then return end
       setup()
@@ -212,6 +286,38 @@ describe("netops.conntrackd parsers", function()
     assert.equal(29, i2.timeout)
     assert.is_nil(i2.id)
     assert.is_nil(ctd.parse_entry("conntrack v1.4.7 (conntrack-tools): 6 flow entries have been shown."))
+  end)
+
+  it("a field that would overwrite the entry's own is a bad line, not an exception", function()
+    local e, why = ctd.parse_entry("tcp 6 src=192.0.2.1 dst=192.0.2.2 sport=1 dport=2 status=1 [ASSURED]")
+    assert.is_nil(e)
+    assert.matches("overwrite", why)
+    assert.is_nil(ctd.parse_entry("tcp 6 src=192.0.2.1 dst=192.0.2.2 sport=65536 dport=2"))
+    assert.is_nil(ctd.parse_entry("tcp 6 99999999999999999999 src=192.0.2.1 dst=192.0.2.2"))
+    assert.is_nil(ctd.parse_entry("tcp 6 src=192.0.2.1 dst=2001:db8::2"))
+    assert.is_nil(ctd.parse_entry("tcp 6 src=192.0.2.1\0 dst=192.0.2.2"))
+    local st = ctd.parse_stats("x:\na\0b: 1\nc: 99999999999999999999\nlabel: 5\nnothing here\n")
+    assert.equal(3, st.bad.n)
+    assert.same({ 2, 3, 5 }, { st.bad[1].line, st.bad[2].line, st.bad[3].line })
+    assert.equal(5, st.x.label)
+  end)
+
+  it("parsers take linear time on hostile lines", function()
+    -- each of these took the Lua-pattern parsers seconds at 8 KB (quadratic):
+    -- at 256 KB they would take many minutes; linear parsers take milliseconds
+    local n = 256 * 1024
+    local lines = { string.rep("a", n), string.rep("a ", n // 2), string.rep("a:", n // 2),
+                    string.rep("(", n), "tcp 6 " .. string.rep("a", n), "tcp 6 " .. string.rep("a=", n // 2),
+                    string.rep("1 a", n // 3), "a" .. string.rep(" ", n) .. ":" }
+    local t0 = os.clock()
+    for _, line in ipairs(lines) do
+      local st = ctd.parse_stats(line)
+      assert.is_table(st)
+      assert.is_table(ctd.parse_dump(line))
+      ctd.parse_entry(line)
+    end
+    local cpu = os.clock() - t0
+    assert.is_true(cpu < 20, "parsing took " .. cpu .. " s of CPU")   -- generous sanity only
   end)
 
   it("parses statistics sections and failed counters", function()

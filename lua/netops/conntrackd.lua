@@ -8,7 +8,10 @@
 -- Every request method returns `true, seconds` (or a parsed value) on success
 -- and `nil, message, class` on failure; class is one of "nosocket" (path
 -- missing), "refused" (stale socket), "denied" (not root), "timeout" (no
--- EOF in time: daemon busy or hung), "io".  Messages for an unreachable
+-- EOF in time: daemon busy or hung), "toolarge" (reply longer than
+-- max_reply), "io" (a socket error, or a reply conntrackd does not give: the
+-- connection reset before the request was read, the daemon exiting while
+-- answering, a reply cut mid-line, an empty answer to a statistics request).  Messages for an unreachable
 -- socket say whether a conntrackd process runs at all.
 local core = require "netops.core"
 local C = core.conntrackd
@@ -17,6 +20,7 @@ local M = {}
 
 M.DEFAULT_SOCKET = "/var/run/conntrackd.ctl"
 M.DEFAULT_TIMEOUT = 5
+M.DEFAULT_MAX_REPLY = 256 * 1024 * 1024
 
 --- Request codes (include/conntrackd.h, conntrack-tools 1.4.7).
 M.codes = {
@@ -31,7 +35,9 @@ M.codes = {
 local codes = M.codes
 
 --- Open a client.  opts.socket (default /var/run/conntrackd.ctl), opts.timeout
--- (seconds, default 5) bounds each request.  Nothing is connected yet: each
+-- (seconds, default 5) bounds each request, opts.max_reply (bytes, default
+-- M.DEFAULT_MAX_REPLY, 256 MiB: a dump of about a million entries) each reply:
+-- a longer one fails with class "toolarge".  Nothing is connected yet: each
 -- request opens its own connection, as conntrackd expects.
 function M.open(opts)
   opts = opts or {}
@@ -40,7 +46,11 @@ function M.open(opts)
   if type(path) ~= "string" then error("bad argument #1 to 'open' (socket must be a string)", 2) end
   local timeout = opts.timeout or M.DEFAULT_TIMEOUT
   if type(timeout) ~= "number" then error("bad argument #1 to 'open' (timeout must be a number)", 2) end
-  return C.open(path, timeout)
+  local max_reply = opts.max_reply or M.DEFAULT_MAX_REPLY
+  if math.type(max_reply) ~= "integer" then
+    error("bad argument #1 to 'open' (max_reply must be an integer)", 2)
+  end
+  return C.open(path, timeout, max_reply)
 end
 
 --- pids of the processes named conntrackd on this host.
@@ -81,44 +91,13 @@ local stats_codes = { general = codes.STATS, network = codes.STATS_NETWORK, cach
                       rsqueue = codes.STATS_RSQUEUE, process = codes.STATS_PROCESS,
                       queue = codes.STATS_QUEUE, expect = codes.EXP_STATS }
 
-local function key(s)
-  return (s:lower():gsub("[^%w]+", "_"):gsub("^_+", ""):gsub("_+$", ""))
-end
-
 --- Parse conntrackd's statistics text into { [section] = { [field] = number } }.
 -- Sections are the lines ending in ":" ("cache internal:" -> cache_internal);
 -- fields are "label: N" pairs and "N Label" pairs ("824 Bytes sent" ->
--- bytes_sent); a "failed: N" after "label: N" becomes label_failed.
-function M.parse_stats(text)
-  local out, section, sect = {}, "general", nil
-  local function cur()
-    if not sect then sect = out[section] or {}; out[section] = sect end
-    return sect
-  end
-  for line in text:gmatch("[^\n]+") do
-    local head = line:match("^(%S[^:]*):%s*$") or line:match("^(%S.-%b()):%s*$")
-    if head and not line:find("%d%s*$") then
-      local name, paren = head:match("^(.-)%s*(%b())$")
-      section = key(name or head); sect = nil
-      if paren then cur().info = paren:sub(2, -2) end
-    else
-      local prev
-      local any = false
-      for label, num in line:gmatch("([%a][%a%s%-/]-):%s*(%d+)") do
-        local k = key(label)
-        if k == "failed" and prev then k = prev .. "_failed" end
-        cur()[k] = math.tointeger(tonumber(num)); prev = k; any = true
-      end
-      if not any then
-        for field in (line:gsub("%s%s+", "\0") .. "\0"):gmatch("([^%z]*)%z") do
-          local num, label = field:match("^%s*(%d+)%s+(%a[%a ]*)$")
-          if num then cur()[key(label)] = math.tointeger(tonumber(num)) end
-        end
-      end
-    end
-  end
-  return out
-end
+-- bytes_sent); a "failed: N" after "label: N" becomes label_failed.  Lines
+-- that are not statistics are listed in `bad` ({ n = count, { line =, text =,
+-- reason = }, ... } for the first 16); none raises.  Linear time (in C).
+M.parse_stats = C.parse_stats
 
 --- Statistics (`-s [which]`), parsed: which = nil|"general"|"network"|"cache"|
 -- "runtime"|"link"|"rsqueue"|"process"|"queue"|"expect".  Returns the table
@@ -131,74 +110,19 @@ function methods:stats(which, timeout)
   return M.parse_stats(text), text
 end
 
-local status_words = { ASSURED = true, UNREPLIED = true, SEEN_REPLY = true, EXPECTED = true,
-                       CONFIRMED = true, DYING = true, FIXED_TIMEOUT = true, OFFLOAD = true,
-                       HW_OFFLOAD = true }
-
-local tointeger, tonumber_ = math.tointeger, tonumber
-local TUPLE = { src = true, dst = true, sport = true, dport = true }
-local INTKEY = { sport = true, dport = true, mark = true, zone = true, use = true, id = true }
-
 --- Parse one line of conntrackd's (or conntrack -L's) plain dump into an entry
--- of the netops.conntrack shape; nil, reason for a line that is not an entry.
-function M.parse_entry(line)
-  local fam, proto, pnum, rest = line:match("^(ipv[46])%s+%d+%s+(%S+)%s+(%d+)%s*(.*)$")
-  if not fam then
-    proto, pnum, rest = line:match("^(%a[%w-]*)%s+(%d+)%s*(.*)$")
-    if not proto then return nil, "not an entry: " .. line end
-  end
-  local e = { family = fam, proto = proto, protonum = tointeger(tonumber_(pnum)), status = {} }
-  local timeout, after = rest:match("^(%d+)%s+(.*)$")
-  if timeout then e.timeout = tointeger(tonumber_(timeout)); rest = after end
-  local state, after2 = rest:match("^([%u_]+)%s+(.*)$")
-  if state then e.state = state; rest = after2 end
-  local tuple, seen = e, {}
-  local icmp = proto == "icmp" or proto == "icmpv6"
-  for k, v in rest:gmatch("([%w_-]+)=(%S*)") do
-    if TUPLE[k] or (icmp and (k == "type" or k == "code")) then
-      if seen[k] then
-        if tuple ~= e then break end     -- a third tuple (master of an expectation): stop
-        tuple = {}; e.reply = tuple; seen = {}
-      end
-      seen[k] = true
-      if TUPLE[k] then
-        tuple[k] = INTKEY[k] and tointeger(tonumber_(v)) or v
-      elseif tuple == e then
-        e.icmp = e.icmp or {}
-        e.icmp[k] = tointeger(tonumber_(v))
-      end
-    elseif k == "id" and icmp and (tuple ~= e or (e.icmp and e.icmp.id == nil)) then
-      if tuple == e then e.icmp.id = tointeger(tonumber_(v)) end
-    elseif INTKEY[k] then
-      e[k] = tointeger(tonumber_(v)) or v
-    elseif k ~= "type" and k ~= "code" then
-      e[k] = tonumber_(v) or v
-    end
-  end
-  for flag in rest:gmatch("%[([%u_]+)%]") do
-    if status_words[flag] then e.status[flag] = true end
-  end
-  if not e.src or not e.dst then return nil, "not an entry: " .. line end
-  if not e.family then e.family = e.src:find(":", 1, true) and "ipv6" or "ipv4" end
-  if e.reply and e.reply.src then
-    if not e.status.UNREPLIED then e.status.SEEN_REPLY = true end
-  else
-    -- conntrackd's caches print the original tuple only: the reply is its inverse
-    e.reply = { src = e.dst, dst = e.src, sport = e.dport, dport = e.sport }
-    e.reply_inferred = true
-  end
-  return e
-end
+-- of the netops.conntrack shape; nil, reason for a line that is not an entry
+-- (a bad address, port or number, a field such as status=1 that would
+-- overwrite the entry's own, a control byte).  Linear time (in C).
+M.parse_entry = C.parse_entry
+
+--- Parse a whole dump: an array of entries, with `bad` as in parse_stats.
+M.parse_dump = C.parse_dump
 
 local function dump(self, code, timeout)
   local text, secs, cls = self:request(code, timeout)
   if not text then return nil, secs, cls end
-  local list = {}
-  for line in text:gmatch("[^\n]+") do
-    local e = M.parse_entry(line)
-    if e then list[#list + 1] = e end
-  end
-  return list, secs
+  return C.parse_dump(text), secs
 end
 
 --- The internal cache (`-i`) as an array of entries (netops.conntrack shape).

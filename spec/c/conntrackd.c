@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int n;
@@ -35,9 +36,51 @@ static int count_fds(void)
     return c;
 }
 
-/* Child: listen at path; for each of `conns` connections read the int and
- * reply "code=N\n" (or, when silent, hold the connection for 3 s). */
-static pid_t fake(const char *path, int conns, int silent)
+/* What a fake daemon does with each connection. */
+enum mode {
+    ECHO,      /* read the int, reply "code=N\n", close */
+    SILENT,    /* read the int, hold the connection for 3 s */
+    RESET,     /* wait until the request is there, close without reading it */
+    CUT,       /* read the int, write half a line, close */
+    EMPTY,     /* read the int, close without a word */
+    FLOOD,     /* read the int, write as fast as the socket takes it, forever */
+    TRICKLE,   /* read the int, write one byte every 2 ms, forever */
+};
+
+static void serve(int c, enum mode m)
+{
+    static char block[65536];
+    int code = -1;
+
+    if (m == RESET) {
+        struct timespec ts = { 0, 200 * 1000 * 1000 };
+        nanosleep(&ts, NULL);         /* the client has sent its int by now */
+        return;
+    }
+    if (read(c, &code, sizeof code) != sizeof code)
+        _exit(4);
+    if (m == ECHO) {
+        char buf[64];
+        int len = snprintf(buf, sizeof buf, "code=%d\n", code);
+        if (write(c, buf, (size_t)len) != len)
+            _exit(5);
+    } else if (m == SILENT) {
+        sleep(3);
+    } else if (m == CUT) {
+        if (write(c, "tcp 6 src=192.0", 15) != 15)
+            _exit(5);
+    } else if (m == FLOOD) {
+        memset(block, 'x', sizeof block);
+        while (send(c, block, sizeof block, MSG_NOSIGNAL) > 0)
+            ;
+    } else if (m == TRICKLE) {
+        struct timespec ts = { 0, 2 * 1000 * 1000 };
+        while (send(c, "x", 1, MSG_NOSIGNAL) == 1)
+            nanosleep(&ts, NULL);
+    }
+}
+
+static int listener(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -46,29 +89,115 @@ static pid_t fake(const char *path, int conns, int silent)
         perror("fake");
         exit(2);
     }
+    return s;
+}
+
+/* Child: listen at path (the socket is this process's: the child only serves
+ * it) and treat each of `conns` connections as m says. */
+static pid_t fake(const char *path, int conns, enum mode m)
+{
+    int s = listener(path);
     pid_t pid = fork();
     if (pid == 0) {
         alarm(10);
         for (int i = 0; i < conns; i++) {
-            int c = accept(s, NULL, NULL), code = -1;
-            char buf[64];
+            int c = accept(s, NULL, NULL);
             if (c < 0)
                 _exit(3);
-            if (read(c, &code, sizeof code) != sizeof code)
-                _exit(4);
-            if (silent) {
-                sleep(3);
-            } else {
-                int len = snprintf(buf, sizeof buf, "code=%d\n", code);
-                if (write(c, buf, (size_t)len) != len)
-                    _exit(5);
-            }
+            serve(c, m);
             close(c);
         }
         _exit(0);
     }
     close(s);
     return pid;
+}
+
+/* A daemon whose own process holds the listener, reads one request and dies
+ * without answering (as conntrackd killed in the middle of a commit). */
+static pid_t dying(const char *path)
+{
+    int p[2];
+    char b;
+    pid_t pid;
+
+    if (pipe(p) < 0)
+        exit(2);
+    pid = fork();
+    if (pid == 0) {
+        int s = listener(path), c, code;
+        alarm(10);
+        if (write(p[1], "r", 1) != 1)
+            _exit(2);
+        c = accept(s, NULL, NULL);
+        if (c < 0 || read(c, &code, sizeof code) != sizeof code)
+            _exit(3);
+        _exit(0);
+    }
+    close(p[1]);
+    if (read(p[0], &b, 1) != 1)
+        exit(2);
+    close(p[0]);
+    return pid;
+}
+
+static void reap(pid_t pid, const char *path)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    unlink(path);
+}
+
+/* Item by item: what a daemon that does not answer as conntrackd does gets. */
+static void hostile(const char *path)
+{
+    struct ctd_reply r;
+    const char *cls = NULL;
+    char err[512];
+    pid_t pid;
+
+    pid = fake(path, 2, EMPTY);
+    ok(ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
+       r.len == 0 && r.text && r.text[0] == '\0',
+       "empty reply then EOF (commit, flush, resync...): success");
+    free(r.text);
+    ok(ctd_request(path, CTD_STATS_RUNTIME, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+       strcmp(cls, CTD_EIO) == 0 && strstr(err, "closed without answering request 30"),
+       "empty reply to a statistics request conntrackd always answers: io");
+    reap(pid, path);
+
+    pid = fake(path, 1, RESET);
+    ok(ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+       strcmp(cls, CTD_EIO) == 0 && errno == ECONNRESET,
+       "daemon closes without reading the request: io, ECONNRESET (not success)");
+    ok(strstr(err, path) && strstr(err, "reset before request 46 was read"), err);
+    reap(pid, path);
+
+    pid = dying(path);
+    ok(ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+       strcmp(cls, CTD_EIO) == 0 && strstr(err, "exited while answering request 46"),
+       "daemon that reads the commit and dies: io, not success");
+    reap(pid, path);
+
+    pid = fake(path, 1, CUT);
+    ok(ctd_request(path, CTD_CT_DUMP_EXTERNAL, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+       strcmp(cls, CTD_EIO) == 0 && strstr(err, "cut short (15 bytes"),
+       "reply closed mid-line: io");
+    reap(pid, path);
+
+    pid = fake(path, 1, FLOOD);
+    ok(ctd_request(path, CTD_CT_DUMP_EXTERNAL, 10, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+       strcmp(cls, CTD_ETOOLARGE) == 0 && errno == EMSGSIZE,
+       "flooding daemon: toolarge at the cap");
+    ok(strstr(err, path) && strstr(err, "cap of 1048576 bytes"), err);
+    reap(pid, path);
+
+    pid = fake(path, 1, TRICKLE);
+    ok(ctd_request(path, CTD_CT_DUMP_EXTERNAL, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+       strcmp(cls, CTD_ETIMEOUT) == 0 && errno == ETIMEDOUT,
+       "daemon trickling a byte every 2 ms: timeout");
+    ok(strstr(err, "timeout after 0.3s") != NULL, err);
+    reap(pid, path);
 }
 
 int main(void)
@@ -86,27 +215,27 @@ int main(void)
     fds = count_fds();
 
     errno = 0;
-    ok(ctd_request(path, 18, 1, &r, &cls, err, sizeof err) == -1, "missing socket fails");
+    ok(ctd_request(path, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1, "missing socket fails");
     ok(errno == ENOENT && strcmp(cls, CTD_ENOSOCKET) == 0, "class nosocket, errno ENOENT");
     ok(strstr(err, path) && strstr(err, "no such socket") &&
        (strstr(err, "no conntrackd process runs") || strstr(err, "conntrackd runs (pid") ||
         strstr(err, "conntrackd processes run")), "message names the path and whether conntrackd runs");
 
-    pid_t pid = fake(path, 2, 0);
-    ok(ctd_request(path, 21, 2, &r, &cls, err, sizeof err) == 0, "request answered");
+    pid_t pid = fake(path, 2, ECHO);
+    ok(ctd_request(path, 21, 2, 1 << 20, &r, &cls, err, sizeof err) == 0, "request answered");
     ok(r.text && strcmp(r.text, "code=21\n") == 0 && r.len == 8, "reply text until EOF, code sent natively");
     free(r.text);
-    ok(ctd_request(path, 46, 2, &r, &cls, err, sizeof err) == 0 && strcmp(r.text, "code=46\n") == 0,
+    ok(ctd_request(path, 46, 2, 1 << 20, &r, &cls, err, sizeof err) == 0 && strcmp(r.text, "code=46\n") == 0,
        "second request on a new connection");
     free(r.text);
     waitpid(pid, NULL, 0);
 
-    ok(ctd_request(path, 18, 1, &r, &cls, err, sizeof err) == -1 && strcmp(cls, CTD_EREFUSED) == 0,
+    ok(ctd_request(path, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1 && strcmp(cls, CTD_EREFUSED) == 0,
        "stale socket: refused");
     unlink(path);
 
-    pid = fake(path, 1, 1);
-    ok(ctd_request(path, 18, 0.3, &r, &cls, err, sizeof err) == -1 && strcmp(cls, CTD_ETIMEOUT) == 0 &&
+    pid = fake(path, 1, SILENT);
+    ok(ctd_request(path, 18, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 && strcmp(cls, CTD_ETIMEOUT) == 0 &&
        errno == ETIMEDOUT, "silent daemon: timeout");
     ok(strstr(err, "timeout after 0.3s") != NULL, "timeout message says how long");
     kill(pid, SIGKILL);
@@ -129,7 +258,7 @@ int main(void)
             }
             filler[nf++] = c;
         }
-        ok(ctd_request(path, 18, 0.3, &r, &cls, err, sizeof err) == -1 &&
+        ok(ctd_request(path, 18, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
            strcmp(cls, CTD_ETIMEOUT) == 0, "full backlog: timeout, not a hang");
         for (int i = 0; i < nf; i++)
             close(filler[i]);
@@ -137,10 +266,12 @@ int main(void)
         unlink(path);
     }
 
+    hostile(path);
+
     char longp[200];
     memset(longp, 'x', sizeof longp - 1);
     longp[sizeof longp - 1] = '\0';
-    ok(ctd_request(longp, 18, 1, &r, &cls, err, sizeof err) == -1 && errno == ENAMETOOLONG,
+    ok(ctd_request(longp, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1 && errno == ENAMETOOLONG,
        "over-long path refused");
 
     ok(count_fds() == fds, "no descriptor leaked");
