@@ -39,6 +39,7 @@ build = {
     ["netops.core"] = {
       sources = {
         "csrc/conntrackd.c",
+        "csrc/ctd_reply.c",
         "csrc/core.c",
         "csrc/luax.c",
         "csrc/conntrack.c",
