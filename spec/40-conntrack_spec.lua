@@ -96,6 +96,152 @@ describe("netops.conntrack without the kernel", function()
     assert.is_nil(none); assert.matches("nonexistent", err); assert.is_number(code)
   end)
 
+  it("refuses out-of-range numbers in a line instead of wrapping them", function()
+    local head = "-A -s 192.0.2.1 -d 192.0.2.2 "
+    local function line(opts) return head .. opts end
+    -- each would be read as a small, valid number if wrapped modulo 2^64
+    local cases = {
+      { "-t 0x10000000000000078 -p udp --sport 1 --dport 2", "-t: 0x10000000000000078 out of range 0..4294967295" },
+      { "-t 10 -p udp --sport 1 --dport 0x10000000000000016", "--dport: 0x10000000000000016 out of range 0..65535" },
+      { "-t 10 -p 0x10000000000000006 --sport 1 --dport 2", "-p: 0x10000000000000006 out of range 0..255" },
+      { "-t 18446744073709551736 -p udp --sport 1 --dport 2", "-t: 18446744073709551736 out of range" },
+      { "-t 4294967296 -p udp --sport 1 --dport 2", "-t: 4294967296 out of range 0..4294967295" },
+      { "-t 10 -p udp --sport 65536 --dport 2", "--sport: 65536 out of range 0..65535" },
+      { "-t 10 -p udp --sport 1 --dport 2 --reply-port-src 0x10000", "--reply-port-src: 0x10000 out of range" },
+      { "-t 10 -p udp --sport 1 --dport 2 -m 0x100000000", "-m: 0x100000000 out of range 0..4294967295" },
+      { "-t 10 -p udp --sport 1 --dport 2 -w 65536", "-w: 65536 out of range 0..65535" },
+      { "-t 10 -p icmp --icmp-type 8 --icmp-id 0x10000000000000001", "icmp id: 0x10000000000000001 out of range" },
+      { "-t 10 -p icmp --icmp-type 0x108", "icmp type: 0x108 out of range 0..255" },
+      { "-t 10 -p sctp --sport 1 --dport 2 --orig-vtag 0x1ffffffff", "--orig-vtag: 0x1ffffffff out of range" },
+      { "-t 1e3 -p udp --sport 1 --dport 2", "-t: bad number '1e3'" },
+      { "-t -1 -p udp --sport 1 --dport 2", "-t: bad number '-1'" },
+      { "-t 10 -p udp --sport 1 --dport 2.0", "--dport: bad number '2.0'" },
+    }
+    for _, c in ipairs(cases) do
+      local e, why = ct.parse(line(c[1]))
+      assert.is_nil(e, c[1])
+      assert.truthy(why:find(c[2], 1, true), why)
+    end
+    -- the edges, decimal and hex, leading zeros included, read exactly
+    local e = assert(ct.parse(line("-t 0xffffffff -p udp --sport 0x0000ffff --dport 000065535 -m 4294967295")))
+    assert.same({ 4294967295, 65535, 65535, 4294967295 }, { e.timeout, e.sport, e.dport, e.mark })
+    assert.equal("tcp", assert(ct.parse(line("-t 1 -p 0x06 --sport 1 --dport 2"))).proto)
+    -- bounded random check: a value is accepted exactly when in range, and
+    -- read back as itself, however written
+    math.randomseed(9)
+    for _ = 1, 2000 do
+      local v = math.random(0, 1 << 62) >> math.random(0, 62)
+      local text = math.random(2) == 1 and ("0x" .. ("0"):rep(math.random(0, 3)) .. ("%x"):format(v)) or tostring(v)
+      local got, why = ct.parse(line("-t 1 -p udp --sport 1 --dport " .. text))
+      if v <= 65535 then
+        assert.equal(v, got and got.dport, text)
+      else
+        assert.is_nil(got, text); assert.matches("out of range", why)
+      end
+    end
+    -- in a snapshot they are bad lines with the reason, not a raise
+    local dir = sh.tmpdir()
+    sh.write(dir .. "/snap", line("-t 0x10000000000000078 -p udp --sport 1 --dport 2") .. "\n"
+      .. line("-t 120 -p udp --sport 1 --dport 2") .. "\n")
+    local entries, bad = ct.load(dir .. "/snap")
+    sh.rmtree(dir)
+    assert.equal(1, #entries); assert.equal(120, entries[1].timeout)
+    assert.equal(1, #bad); assert.equal(1, bad[1].line); assert.matches("out of range", bad[1].message)
+  end)
+
+  it("refuses strings with an embedded NUL byte instead of cutting them", function()
+    local good = "-A -t 10 -s 192.0.2.1 -d 192.0.2.2 -p tcp --sport 1 --dport 2 --state ESTABLISHED"
+    -- a line: a bad line with the reason
+    local e, why = ct.parse(good .. "\0GARBAGE")
+    assert.is_nil(e); assert.matches("NUL byte", why)
+    local dir = sh.tmpdir()
+    sh.write(dir .. "/snap", good .. "\0GARBAGE\n" .. good .. "\n")
+    local entries, bad = ct.load(dir .. "/snap")
+    assert.equal(1, #entries); assert.equal(1, #bad)
+    assert.equal(1, bad[1].line); assert.matches("NUL byte", bad[1].message)
+    -- an entry, a path, an option: misuse, raises
+    local evil = assert(ct.parse(good))
+    evil.state = "ESTABLISHED\0GARBAGE"
+    assert.has_error(function() ct.format(evil) end)
+    assert.has_error(function() ct.check(evil) end, "state: string contains a NUL byte")
+    assert.has_error(function() ct.save({ evil }, dir .. "/out") end)
+    for k, v in pairs { proto = "tcp\0x", src = "192.0.2.1\0x", family = "ipv4\0x" } do
+      local x = assert(ct.parse(good))
+      x[k] = v
+      assert.has_error(function() ct.check(x) end, k .. ": string contains a NUL byte")
+    end
+    assert.has_error(function() ct.save({}, dir .. "/out\0x") end)
+    assert.has_error(function() ct.load(dir .. "/snap\0x") end)
+    assert.has_error(function() ct.open { netns = "x\0y" } end, "opts.netns: string contains a NUL byte")
+    assert.is_nil(io.open(dir .. "/out"))
+    sh.rmtree(dir)
+  end)
+
+  it("saves through a new file: never through a planted symlink, never a partial snapshot", function()
+    local function entries(n, first)
+      local t = {}
+      for i = 1, n do
+        t[i] = { proto = "udp", src = "192.0.2.1", dst = "192.0.2.2", sport = (first or 0) + i, dport = 53, timeout = 60 }
+      end
+      return t
+    end
+    local function listing(dir)
+      local names = {}
+      for name in sh.run("ls -A " .. sh.quote(dir)):gmatch("[^\n]+") do names[#names + 1] = name end
+      table.sort(names)
+      return names
+    end
+    local dir = sh.tmpdir()
+    local path, victim = dir .. "/ct.save", dir .. "/victim"
+    sh.write(victim, "precious\n")
+    -- a symlink to the victim at every name the old code wrote through
+    os.execute("ln -s " .. sh.quote(victim) .. " " .. sh.quote(path .. ".tmp"))
+    assert.equal(3, assert(ct.save(entries(3), path)))
+    assert.equal("precious\n", sh.read(victim))
+    assert.equal(3, #assert(ct.load(path)))
+    assert.equal("600", sh.run("stat -c %a " .. sh.quote(path)):match("%d+"))
+    os.remove(path)
+    os.execute("ln -s " .. sh.quote(victim) .. " " .. sh.quote(path))
+    assert.equal(2, assert(ct.save(entries(2), path)))
+    assert.equal("precious\n", sh.read(victim))
+    assert.equal("regular file", sh.run("stat -c %F " .. sh.quote(path)):match("[^\n]+"))
+    assert.same({ "ct.save", "ct.save.tmp", "victim" }, listing(dir))
+    -- an iterator that raises: the error comes through, the old snapshot
+    -- stays, no new file is left behind
+    local old = sh.read(path)
+    local i = 0
+    local ok, err = pcall(ct.save, function()
+      i = i + 1
+      if i > 1500 then error("dump broke") end   -- past the first buffered write
+      return entries(1, i)[1]
+    end, path)
+    assert.is_false(ok); assert.matches("dump broke", err)
+    assert.equal(old, sh.read(path))
+    assert.same({ "ct.save", "ct.save.tmp", "victim" }, listing(dir))
+    -- an entry that cannot be formatted: the same
+    assert.has_error(function() ct.save({ entries(1)[1], { proto = "tcp" } }, path) end)
+    assert.equal(old, sh.read(path))
+    assert.same({ "ct.save", "ct.save.tmp", "victim" }, listing(dir))
+    -- a save started while another is writing: each writes its own file,
+    -- the last to finish wins whole
+    local inner
+    local k = 0
+    assert.equal(2, assert(ct.save(function()
+      k = k + 1
+      if k == 2 then inner = { ct.save(entries(5, 100), path) } end
+      if k <= 2 then return entries(1, k)[1] end
+    end, path)))
+    assert.same({ 5 }, inner)
+    local got = assert(ct.load(path))
+    assert.same({ 2, 3 }, { got[1].sport, got[2].sport })   -- the outer save's
+    assert.equal(2, #got)
+    assert.same({ "ct.save", "ct.save.tmp", "victim" }, listing(dir))
+    -- a directory that is not there: nil, message, errno
+    local none, msg, code = ct.save({}, dir .. "/no/such/ct.save")
+    assert.is_nil(none); assert.matches("no/such/ct.save", msg); assert.equal(2, code)
+    sh.rmtree(dir)
+  end)
+
   it("diff finds missing, extra and changed entries by zone and tuple", function()
     local function e(sport, over)
       local x = { family = "ipv4", proto = "tcp", src = "192.0.2.1", dst = "192.0.2.2", sport = sport,
@@ -591,6 +737,11 @@ describe("netops.conntrack in namespaces", function()
     assert.has_error(function() ct.open { netns = "../etc" } end)
     assert.has_error(function() ct.open { netns = "" } end)
     assert.has_error(function() ct.open { netns = 5 } end)
+    -- a NUL-cut key would pass as a known field and then widen the filter
+    assert.has_error(function() h:list { ["proto\0x"] = "tcp" } end, "filter field: string contains a NUL byte")
+    assert.has_error(function() h:list { family = "ipv4\0x" } end)
+    assert.has_error(function() h:list { status = { ["ASSURED\0x"] = true } } end)
+    assert.has_error(function() h:events("new\0x") end)
     h:close()
   end)
 end)
