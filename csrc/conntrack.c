@@ -18,6 +18,7 @@
  * is nothing to restore on any error path.
  */
 #include "conntrack.h"
+#include "spawn.h"      /* spawn_now, spawn_poll_ms: the one clock */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1282,9 +1283,22 @@ int netops_ct_events(struct netops_ct *ct, unsigned kinds, struct netops_ct_curs
     return 0;
 }
 
+/* An NLMSG_DONE ends a dump; its payload is the dump's status (0 or -errno). */
+static int done_status(const struct nlmsghdr *h)
+{
+    int status = 0;
+    if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof status)
+        memcpy(&status, mnl_nlmsg_get_payload(h), sizeof status);
+    return status < 0 ? status : 0;
+}
+
 int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
                    struct netops_ct_entry *e)
 {
+    /* the timeout runs from this call: events the filter drops do not
+     * restart it, so a busy table cannot keep a quiet wait going */
+    int timed = c->events && timeout_ms >= 0, polled = 0;
+    double deadline = timed ? spawn_now() + timeout_ms / 1000.0 : 0;
     for (;;) {
         if (c->done)
             return 0;
@@ -1298,7 +1312,7 @@ int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
             c->pos += NLMSG_ALIGN(h->nlmsg_len);
             if (h->nlmsg_type == NLMSG_DONE && !c->events) {
                 c->done = 1;
-                return 0;
+                return done_status(h);   /* a failed dump is not a complete one */
             }
             if (h->nlmsg_type == NLMSG_ERROR) {
                 const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
@@ -1321,9 +1335,13 @@ int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
                       : NETOPS_CT_EV_UPDATE;
             return 1;
         }
-        if (c->events && timeout_ms >= 0) {
+        if (timed) {
+            double left = deadline - spawn_now();
+            if (polled && left <= 0)
+                return 0;
+            polled = 1;
             struct pollfd p = { c->fd, POLLIN, 0 };
-            int r = poll(&p, 1, timeout_ms);
+            int r = poll(&p, 1, spawn_poll_ms(left));
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0)

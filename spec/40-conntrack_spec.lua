@@ -636,6 +636,40 @@ describe("netops.conntrack in namespaces", function()
     assert.truthy(gone, "no destroy event after delete")
   end)
 
+  it("ends an event wait at its timeout while events its filter drops keep coming", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctevto")
+    local dir = sh.tmpdir()
+    local h <close> = assert(ct.open { netns = ns })
+    -- a steady stream of UDP entries (new events) for about 8 s, bounded
+    -- in count; a file says when it has stopped
+    local script = "for i in $(seq 1 80); do conntrack -I -p udp -s 192.0.2.1 -d 198.51.100.1 "
+      .. "--sport $((1000 + i)) --dport 53 -t 60 -u ASSURED >/dev/null 2>&1; sleep 0.1; done; touch "
+      .. sh.quote(dir .. "/done")
+    os.execute("ip netns exec " .. ns .. " sh -c " .. sh.quote(script) .. " >/dev/null 2>&1 &")
+    local seen = 0
+    for _ = 1, 100 do   -- the stream has started (bounded: 10 s)
+      seen = h:count()
+      if seen > 0 then break end
+      sh.run("sleep 0.1")
+    end
+    assert.is_true(seen > 0, "no entries from the generator")
+    local matched = 0
+    for _ in h:events("new", { timeout = 1, filter = { proto = "sctp" } }) do matched = matched + 1 end
+    local still_running = io.open(dir .. "/done") == nil
+    local during = h:count()
+    for _ = 1, 150 do   -- let the generator finish before cleanup (bounded: 15 s)
+      if io.open(dir .. "/done") then break end
+      sh.run("sleep 0.1")
+    end
+    sh.rmtree(dir)
+    assert.equal(0, matched)
+    -- the wait ended while non-matching events were still arriving: the
+    -- dropped events did not restart its timer
+    assert.is_true(still_running, "events returned only after the event stream stopped")
+    assert.is_true(during > seen, "no event arrived during the wait")
+  end)
+
   it("reports events the kernel dropped as a 'lost' event, then goes on", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctlost")
