@@ -497,6 +497,45 @@ describe("netops.conntrack in namespaces", function()
     assert(h:flush())
   end)
 
+  it("updates entries that exist once the table is full, and fails only the new ones", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctfullupd")
+    local h <close> = assert(ct.open { netns = ns })
+    local _, max = assert(h:count())
+    if max > 300000 then
+      pending("nf_conntrack_max is " .. max .. ": filling a table that large is too slow for a test")
+      return
+    end
+    -- nf_conntrack_max is global (read-only inside a namespace on this
+    -- kernel) and the count per namespace: this fills only ours, and
+    -- changes no sysctl
+    local all = lab.synthetic(max, 600)
+    assert.equal(max, assert(h:commit(all)).created)
+    -- new entries first, so the table-full error comes before the updates
+    local list = {}
+    for i = 1, 50 do
+      list[#list + 1] = { proto = "udp", src = "203.0.113." .. i, dst = "198.51.100.1", sport = 1, dport = 53, timeout = 600 }
+    end
+    for i = 1, 5000 do
+      local e = all[i * 50]
+      list[#list + 1] = { proto = e.proto, src = e.src, dst = e.dst, sport = e.sport, dport = e.dport,
+                          state = e.state, timeout = 3000 + i % 7, mark = 9 }
+    end
+    local ok, err, code, r = h:commit(list)
+    assert.is_nil(ok); assert.equal(12, code); assert.matches("table full", err)
+    assert.equal(0, r.created)
+    assert.equal(5000, r.updated)
+    assert.equal(50, r.failed)
+    for i, x in ipairs(r.errors) do
+      assert.equal(i, x.index); assert.equal(12, x.errno)
+    end
+    local got = assert(h:get(list[51]))
+    assert.equal(9, got.mark)
+    assert.is_true(got.timeout > 600)
+    assert.equal(max, (h:count()))
+    assert(h:flush())
+  end)
+
   it("commits every good entry of a mix and reports every bad one with its index", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctmix")
