@@ -536,6 +536,25 @@ describe("netops.conntrack in namespaces", function()
     assert(h:flush())
   end)
 
+  it("loses no reply when every request of every batch fails, and the socket stays in step", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctnobufs")
+    local h <close> = assert(ct.open { netns = ns })
+    local all = lab.synthetic(20000, 600)
+    assert.equal(20000, assert(h:commit(all)).created)
+    -- create_only: each request gets an error reply (EEXIST), the most
+    -- replies a batch can queue; a batch is sized so that they all fit the
+    -- receive buffer, so none is lost (ENOBUFS) and none is left behind
+    local r = assert(h:commit(all, { create_only = true }))
+    assert.equal(20000, r.failed)
+    local codes = {}
+    for _, x in ipairs(r.errors) do codes[x.errno] = (codes[x.errno] or 0) + 1 end
+    assert.same({ [17] = 20000 }, codes)   -- EEXIST, never ENOBUFS (105)
+    assert.equal(20000, (h:count()))
+    assert.equal(1, #assert(h:list { src = all[1].src, sport = all[1].sport, dport = all[1].dport }))
+    assert(h:flush())
+  end)
+
   it("commits every good entry of a mix and reports every bad one with its index", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctmix")
