@@ -714,10 +714,15 @@ describe("netops.conntrack in namespaces", function()
     assert.is_true(seen > 0, "no entries from the generator")
     local matched = 0
     for _ in h:events("new", { timeout = 1, filter = { proto = "sctp" } }) do matched = matched + 1 end
-    local still_running = io.open(dir .. "/done") == nil
+    local function finished()
+      local f = io.open(dir .. "/done")
+      if f then f:close() end
+      return f ~= nil
+    end
+    local still_running = not finished()
     local during = h:count()
     for _ = 1, 150 do   -- let the generator finish before cleanup (bounded: 15 s)
-      if io.open(dir .. "/done") then break end
+      if finished() then break end
       sh.run("sleep 0.1")
     end
     sh.rmtree(dir)
