@@ -18,6 +18,7 @@
  * is nothing to restore on any error path.
  */
 #include "conntrack.h"
+#include "spawn.h"      /* spawn_now, spawn_poll_ms: the one clock */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -720,8 +721,10 @@ int netops_ct_match(const struct netops_ct_filter *f, const struct netops_ct_ent
 /*
  * Send requests of kind mode for e[idx[0..n-1]], in batches; err[k] gets 0
  * or the errno of request k.  Returns 0 or a socket errno.  *enomem is set
- * when some request failed with ENOMEM (then the remaining batches are not
- * sent and their err[] is ENOMEM).
+ * when some request failed with ENOMEM (the table is full); then requests
+ * that may create an entry (B_CREATE, B_UPDATE) are not sent any more and
+ * their err[] is ENOMEM.  Updates of existing entries, deletes and timeout
+ * changes need no room and are still sent.
  */
 static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
                        const size_t *idx, size_t n, int mode, uint32_t timeout_override,
@@ -736,8 +739,9 @@ static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
     struct mmsghdr mm[CT_RVEC];
     struct iovec iov[CT_RVEC];
     size_t k = 0;
+    int creates = mode == B_CREATE || mode == B_UPDATE;
     while (k < n) {
-        if (__atomic_load_n(enomem, __ATOMIC_RELAXED)) {
+        if (creates && __atomic_load_n(enomem, __ATOMIC_RELAXED)) {
             for (; k < n; k++)
                 err[k] = ENOMEM;
             return 0;
@@ -845,8 +849,10 @@ static int commit_range(struct commit_job *j)
         rc = ENOMEM;
         goto out;
     }
-    for (size_t base = j->lo; base < j->hi && !__atomic_load_n(j->enomem, __ATOMIC_RELAXED);
-         base += chunk) {
+    /* once the table is full (ENOMEM), the rest still goes through: entries
+     * that exist are updated in place, which needs no room; only the
+     * missing ones fail with ENOMEM */
+    for (size_t base = j->lo; base < j->hi; base += chunk) {
         size_t m = 0, u = 0;
         for (size_t i = base; i < j->hi && i < base + chunk; i++) {
             if (j->skip && j->skip[i])
@@ -858,7 +864,9 @@ static int commit_range(struct commit_job *j)
             idx[m++] = i;
         }
         size_t created = 0, updated = 0;
-        int replace = opts && opts->replace;
+        int full = __atomic_load_n(j->enomem, __ATOMIC_RELAXED);
+        /* a full table: never delete what cannot be created again */
+        int replace = opts && opts->replace && !full;
         if (prefer_update && replace) {
             /* the table held most of the last chunk: delete first (ENOENT:
              * was not there), then create all */
@@ -897,13 +905,15 @@ static int commit_range(struct commit_job *j)
                 if (err[k] == 0) {
                     j->result[idx[k]] = NETOPS_CT_CREATED;
                     created++;
-                } else if (err[k] == EEXIST && !(opts && opts->create_only)) {
-                    upd[u++] = idx[k];
+                } else if ((err[k] == EEXIST || err[k] == ENOMEM) &&
+                           !(opts && opts->create_only)) {
+                    upd[u++] = idx[k];   /* ENOMEM: not sent, or full; it may exist */
                 } else {
                     j->result[idx[k]] = -err[k];
                 }
             }
-            if (u && opts && opts->replace) {
+            full = __atomic_load_n(j->enomem, __ATOMIC_RELAXED);
+            if (u && replace && !full) {
                 /* as conntrackd: delete the existing ones, create them anew
                  * (NAT and master can only be set at creation) */
                 rc = run_batches(j->ct, j->e, upd, u, B_DELETE, tmo, err2, j->enomem);
@@ -925,12 +935,15 @@ static int commit_range(struct commit_job *j)
                     updated += !err2[k];
                 }
             } else if (u) {
-                rc = run_batches(j->ct, j->e, upd, u, B_UPDATE, tmo, err2, j->enomem);
+                rc = run_batches(j->ct, j->e, upd, u, full ? B_UPDATE_ONLY : B_UPDATE, tmo, err2,
+                                 j->enomem);
                 if (rc)
                     goto out;
                 for (size_t k = 0; k < u; k++) {
-                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_UPDATED;
-                    updated += !err2[k];
+                    /* update-only on a full table: missing means not created */
+                    int e2 = full && err2[k] == ENOENT ? ENOMEM : err2[k];
+                    j->result[upd[k]] = e2 ? -e2 : NETOPS_CT_UPDATED;
+                    updated += !e2;
                 }
             }
         } else {
@@ -1282,9 +1295,22 @@ int netops_ct_events(struct netops_ct *ct, unsigned kinds, struct netops_ct_curs
     return 0;
 }
 
+/* An NLMSG_DONE ends a dump; its payload is the dump's status (0 or -errno). */
+static int done_status(const struct nlmsghdr *h)
+{
+    int status = 0;
+    if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof status)
+        memcpy(&status, mnl_nlmsg_get_payload(h), sizeof status);
+    return status < 0 ? status : 0;
+}
+
 int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
                    struct netops_ct_entry *e)
 {
+    /* the timeout runs from this call: events the filter drops do not
+     * restart it, so a busy table cannot keep a quiet wait going */
+    int timed = c->events && timeout_ms >= 0, polled = 0;
+    double deadline = timed ? spawn_now() + timeout_ms / 1000.0 : 0;
     for (;;) {
         if (c->done)
             return 0;
@@ -1298,7 +1324,7 @@ int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
             c->pos += NLMSG_ALIGN(h->nlmsg_len);
             if (h->nlmsg_type == NLMSG_DONE && !c->events) {
                 c->done = 1;
-                return 0;
+                return done_status(h);   /* a failed dump is not a complete one */
             }
             if (h->nlmsg_type == NLMSG_ERROR) {
                 const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
@@ -1321,9 +1347,13 @@ int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
                       : NETOPS_CT_EV_UPDATE;
             return 1;
         }
-        if (c->events && timeout_ms >= 0) {
+        if (timed) {
+            double left = deadline - spawn_now();
+            if (polled && left <= 0)
+                return 0;
+            polled = 1;
             struct pollfd p = { c->fd, POLLIN, 0 };
-            int r = poll(&p, 1, timeout_ms);
+            int r = poll(&p, 1, spawn_poll_ms(left));
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0)

@@ -14,5 +14,6 @@ LUAMOD_API int luaopen_netops_core(lua_State *L)
     netops_open_conntrack(L);
     netops_open_conntrackd(L);
     netops_open_log(L);
+    netops_open_file(L);
     return 1;
 }

@@ -76,6 +76,15 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
+/*
+ * The string at idx as a C string, or NULL when it is not a string.  A
+ * string with an embedded NUL byte raises (misuse): C would read only its
+ * head ("ESTABLISHED\0GARBAGE" as ESTABLISHED, "fw1\0x" as fw1).
+ */
+static const char *opt_cstr(lua_State *L, int idx, const char *what)
+{
+    return lua_type(L, idx) == LUA_TSTRING ? luax_tocstring(L, idx, what) : NULL;
+}
 
 /* Formatted addresses, cached per dump (see AddrCache). */
 
@@ -225,10 +234,11 @@ static int int_field(lua_State *L, int t, const char *k, lua_Integer lo, lua_Int
 
 static int parse_proto(lua_State *L, int idx, const char **err)
 {
-    if (lua_type(L, idx) == LUA_TSTRING) {
-        int p = netops_ct_proto_number(lua_tostring(L, idx));
+    const char *name = opt_cstr(L, idx, "proto");
+    if (name) {
+        int p = netops_ct_proto_number(name);
         if (p < 0)
-            *err = lua_pushfstring(L, "unknown proto '%s'", lua_tostring(L, idx));
+            *err = lua_pushfstring(L, "unknown proto '%s'", name);
         return p;
     }
     int isnum;
@@ -252,10 +262,9 @@ static int addr_field(lua_State *L, int t, const char *k, unsigned char out[16],
         *err = lua_pushfstring(L, "%s must be an address string", k);
         return -1;
     }
-    size_t n;
-    const char *s = lua_tolstring(L, -1, &n);
+    const char *s = luax_tocstring(L, -1, k);
     memset(out, 0, 16);
-    int r = netops_addr_parse(s, n, out);
+    int r = netops_addr_parse(s, strlen(s), out);
     if (r != 4 && r != 6) {
         *err = lua_pushfstring(L, "bad %s address '%s': %s", k, s, netops_addr_error(r));
         lua_remove(L, -2);
@@ -279,7 +288,7 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e)
         return lua_pushfstring(L, "entry must be a table, got %s", luaL_typename(L, idx));
     int fam = 0;
     if (lua_getfield(L, idx, "family") != LUA_TNIL) {
-        const char *f = lua_tostring(L, -1);
+        const char *f = opt_cstr(L, -1, "family");
         if (f && strcmp(f, "ipv4") == 0)
             fam = AF_INET;
         else if (f && strcmp(f, "ipv6") == 0)
@@ -382,7 +391,7 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e)
     if (st != LUA_TNIL) {
         int n = -1;
         if (st == LUA_TSTRING)
-            n = netops_ct_state_number(e->proto, lua_tostring(L, -1));
+            n = netops_ct_state_number(e->proto, luax_tocstring(L, -1, "state"));
         else if (st == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0 &&
                  lua_tointeger(L, -1) < 16)
             n = (int)lua_tointeger(L, -1);
@@ -482,7 +491,7 @@ static const struct netops_ct_filter *to_filter(lua_State *L, int arg, struct ne
     luaL_checktype(L, arg, LUA_TTABLE);
     lua_pushnil(L);
     while (lua_next(L, arg)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        const char *k = opt_cstr(L, -2, "filter field");
         size_t i = 0;
         while (k && filter_fields[i] && strcmp(filter_fields[i], k) != 0)
             i++;
@@ -495,7 +504,7 @@ static const struct netops_ct_filter *to_filter(lua_State *L, int arg, struct ne
     const char *err = NULL;
     lua_Integer v;
     if (lua_getfield(L, arg, "family") != LUA_TNIL) {
-        const char *s = lua_tostring(L, -1);
+        const char *s = opt_cstr(L, -1, "filter.family");
         if (s && strcmp(s, "ipv4") == 0) f->family = AF_INET;
         else if (s && strcmp(s, "ipv6") == 0) f->family = AF_INET6;
         else luaL_argerror(L, arg, "filter.family must be \"ipv4\" or \"ipv6\"");
@@ -543,7 +552,7 @@ static const struct netops_ct_filter *to_filter(lua_State *L, int arg, struct ne
             luaL_argerror(L, arg, "filter.status must be a table like { ASSURED = true }");
         lua_pushnil(L);
         while (lua_next(L, -2)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            const char *k = opt_cstr(L, -2, "filter.status");
             size_t i = 0;
             while (k && i < nn && strcmp(names[i], k) != 0)
                 i++;
@@ -571,7 +580,7 @@ static int ct_open(lua_State *L)
         if (ty != LUA_TNIL) {
             if (ty != LUA_TSTRING)
                 luaL_argerror(L, 1, "opts.netns must be a namespace name (string)");
-            netns = lua_tostring(L, -1);
+            netns = luax_tocstring(L, -1, "opts.netns");
             if (strlen(netns) >= sizeof(((LCt *)0)->netns))
                 luaL_argerror(L, 1, "opts.netns too long");
             if (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0)
@@ -925,7 +934,7 @@ static int ct_events(lua_State *L)
         }
         luaL_checktype(L, 2, LUA_TTABLE);
         for (n = 1; lua_geti(L, 2, n) != LUA_TNIL; n++) {
-            const char *k = lua_tostring(L, -1);
+            const char *k = opt_cstr(L, -1, "event kind");
             if (k && strcmp(k, "new") == 0) kinds |= NETOPS_CT_EV_NEW;
             else if (k && strcmp(k, "update") == 0) kinds |= NETOPS_CT_EV_UPDATE;
             else if (k && strcmp(k, "destroy") == 0) kinds |= NETOPS_CT_EV_DESTROY;

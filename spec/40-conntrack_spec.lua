@@ -96,6 +96,152 @@ describe("netops.conntrack without the kernel", function()
     assert.is_nil(none); assert.matches("nonexistent", err); assert.is_number(code)
   end)
 
+  it("refuses out-of-range numbers in a line instead of wrapping them", function()
+    local head = "-A -s 192.0.2.1 -d 192.0.2.2 "
+    local function line(opts) return head .. opts end
+    -- each would be read as a small, valid number if wrapped modulo 2^64
+    local cases = {
+      { "-t 0x10000000000000078 -p udp --sport 1 --dport 2", "-t: 0x10000000000000078 out of range 0..4294967295" },
+      { "-t 10 -p udp --sport 1 --dport 0x10000000000000016", "--dport: 0x10000000000000016 out of range 0..65535" },
+      { "-t 10 -p 0x10000000000000006 --sport 1 --dport 2", "-p: 0x10000000000000006 out of range 0..255" },
+      { "-t 18446744073709551736 -p udp --sport 1 --dport 2", "-t: 18446744073709551736 out of range" },
+      { "-t 4294967296 -p udp --sport 1 --dport 2", "-t: 4294967296 out of range 0..4294967295" },
+      { "-t 10 -p udp --sport 65536 --dport 2", "--sport: 65536 out of range 0..65535" },
+      { "-t 10 -p udp --sport 1 --dport 2 --reply-port-src 0x10000", "--reply-port-src: 0x10000 out of range" },
+      { "-t 10 -p udp --sport 1 --dport 2 -m 0x100000000", "-m: 0x100000000 out of range 0..4294967295" },
+      { "-t 10 -p udp --sport 1 --dport 2 -w 65536", "-w: 65536 out of range 0..65535" },
+      { "-t 10 -p icmp --icmp-type 8 --icmp-id 0x10000000000000001", "icmp id: 0x10000000000000001 out of range" },
+      { "-t 10 -p icmp --icmp-type 0x108", "icmp type: 0x108 out of range 0..255" },
+      { "-t 10 -p sctp --sport 1 --dport 2 --orig-vtag 0x1ffffffff", "--orig-vtag: 0x1ffffffff out of range" },
+      { "-t 1e3 -p udp --sport 1 --dport 2", "-t: bad number '1e3'" },
+      { "-t -1 -p udp --sport 1 --dport 2", "-t: bad number '-1'" },
+      { "-t 10 -p udp --sport 1 --dport 2.0", "--dport: bad number '2.0'" },
+    }
+    for _, c in ipairs(cases) do
+      local e, why = ct.parse(line(c[1]))
+      assert.is_nil(e, c[1])
+      assert.truthy(why:find(c[2], 1, true), why)
+    end
+    -- the edges, decimal and hex, leading zeros included, read exactly
+    local e = assert(ct.parse(line("-t 0xffffffff -p udp --sport 0x0000ffff --dport 000065535 -m 4294967295")))
+    assert.same({ 4294967295, 65535, 65535, 4294967295 }, { e.timeout, e.sport, e.dport, e.mark })
+    assert.equal("tcp", assert(ct.parse(line("-t 1 -p 0x06 --sport 1 --dport 2"))).proto)
+    -- bounded random check: a value is accepted exactly when in range, and
+    -- read back as itself, however written
+    math.randomseed(9)
+    for _ = 1, 2000 do
+      local v = math.random(0, 1 << 62) >> math.random(0, 62)
+      local text = math.random(2) == 1 and ("0x" .. ("0"):rep(math.random(0, 3)) .. ("%x"):format(v)) or tostring(v)
+      local got, why = ct.parse(line("-t 1 -p udp --sport 1 --dport " .. text))
+      if v <= 65535 then
+        assert.equal(v, got and got.dport, text)
+      else
+        assert.is_nil(got, text); assert.matches("out of range", why)
+      end
+    end
+    -- in a snapshot they are bad lines with the reason, not a raise
+    local dir = sh.tmpdir()
+    sh.write(dir .. "/snap", line("-t 0x10000000000000078 -p udp --sport 1 --dport 2") .. "\n"
+      .. line("-t 120 -p udp --sport 1 --dport 2") .. "\n")
+    local entries, bad = ct.load(dir .. "/snap")
+    sh.rmtree(dir)
+    assert.equal(1, #entries); assert.equal(120, entries[1].timeout)
+    assert.equal(1, #bad); assert.equal(1, bad[1].line); assert.matches("out of range", bad[1].message)
+  end)
+
+  it("refuses strings with an embedded NUL byte instead of cutting them", function()
+    local good = "-A -t 10 -s 192.0.2.1 -d 192.0.2.2 -p tcp --sport 1 --dport 2 --state ESTABLISHED"
+    -- a line: a bad line with the reason
+    local e, why = ct.parse(good .. "\0GARBAGE")
+    assert.is_nil(e); assert.matches("NUL byte", why)
+    local dir = sh.tmpdir()
+    sh.write(dir .. "/snap", good .. "\0GARBAGE\n" .. good .. "\n")
+    local entries, bad = ct.load(dir .. "/snap")
+    assert.equal(1, #entries); assert.equal(1, #bad)
+    assert.equal(1, bad[1].line); assert.matches("NUL byte", bad[1].message)
+    -- an entry, a path, an option: misuse, raises
+    local evil = assert(ct.parse(good))
+    evil.state = "ESTABLISHED\0GARBAGE"
+    assert.has_error(function() ct.format(evil) end)
+    assert.has_error(function() ct.check(evil) end, "state: string contains a NUL byte")
+    assert.has_error(function() ct.save({ evil }, dir .. "/out") end)
+    for k, v in pairs { proto = "tcp\0x", src = "192.0.2.1\0x", family = "ipv4\0x" } do
+      local x = assert(ct.parse(good))
+      x[k] = v
+      assert.has_error(function() ct.check(x) end, k .. ": string contains a NUL byte")
+    end
+    assert.has_error(function() ct.save({}, dir .. "/out\0x") end)
+    assert.has_error(function() ct.load(dir .. "/snap\0x") end)
+    assert.has_error(function() ct.open { netns = "x\0y" } end, "opts.netns: string contains a NUL byte")
+    assert.is_nil(io.open(dir .. "/out"))
+    sh.rmtree(dir)
+  end)
+
+  it("saves through a new file: never through a planted symlink, never a partial snapshot", function()
+    local function entries(n, first)
+      local t = {}
+      for i = 1, n do
+        t[i] = { proto = "udp", src = "192.0.2.1", dst = "192.0.2.2", sport = (first or 0) + i, dport = 53, timeout = 60 }
+      end
+      return t
+    end
+    local function listing(dir)
+      local names = {}
+      for name in sh.run("ls -A " .. sh.quote(dir)):gmatch("[^\n]+") do names[#names + 1] = name end
+      table.sort(names)
+      return names
+    end
+    local dir = sh.tmpdir()
+    local path, victim = dir .. "/ct.save", dir .. "/victim"
+    sh.write(victim, "precious\n")
+    -- a symlink to the victim at every name the old code wrote through
+    os.execute("ln -s " .. sh.quote(victim) .. " " .. sh.quote(path .. ".tmp"))
+    assert.equal(3, assert(ct.save(entries(3), path)))
+    assert.equal("precious\n", sh.read(victim))
+    assert.equal(3, #assert(ct.load(path)))
+    assert.equal("600", sh.run("stat -c %a " .. sh.quote(path)):match("%d+"))
+    os.remove(path)
+    os.execute("ln -s " .. sh.quote(victim) .. " " .. sh.quote(path))
+    assert.equal(2, assert(ct.save(entries(2), path)))
+    assert.equal("precious\n", sh.read(victim))
+    assert.equal("regular file", sh.run("stat -c %F " .. sh.quote(path)):match("[^\n]+"))
+    assert.same({ "ct.save", "ct.save.tmp", "victim" }, listing(dir))
+    -- an iterator that raises: the error comes through, the old snapshot
+    -- stays, no new file is left behind
+    local old = sh.read(path)
+    local i = 0
+    local ok, err = pcall(ct.save, function()
+      i = i + 1
+      if i > 1500 then error("dump broke") end   -- past the first buffered write
+      return entries(1, i)[1]
+    end, path)
+    assert.is_false(ok); assert.matches("dump broke", err)
+    assert.equal(old, sh.read(path))
+    assert.same({ "ct.save", "ct.save.tmp", "victim" }, listing(dir))
+    -- an entry that cannot be formatted: the same
+    assert.has_error(function() ct.save({ entries(1)[1], { proto = "tcp" } }, path) end)
+    assert.equal(old, sh.read(path))
+    assert.same({ "ct.save", "ct.save.tmp", "victim" }, listing(dir))
+    -- a save started while another is writing: each writes its own file,
+    -- the last to finish wins whole
+    local inner
+    local k = 0
+    assert.equal(2, assert(ct.save(function()
+      k = k + 1
+      if k == 2 then inner = { ct.save(entries(5, 100), path) } end
+      if k <= 2 then return entries(1, k)[1] end
+    end, path)))
+    assert.same({ 5 }, inner)
+    local got = assert(ct.load(path))
+    assert.same({ 2, 3 }, { got[1].sport, got[2].sport })   -- the outer save's
+    assert.equal(2, #got)
+    assert.same({ "ct.save", "ct.save.tmp", "victim" }, listing(dir))
+    -- a directory that is not there: nil, message, errno
+    local none, msg, code = ct.save({}, dir .. "/no/such/ct.save")
+    assert.is_nil(none); assert.matches("no/such/ct.save", msg); assert.equal(2, code)
+    sh.rmtree(dir)
+  end)
+
   it("diff finds missing, extra and changed entries by zone and tuple", function()
     local function e(sport, over)
       local x = { family = "ipv4", proto = "tcp", src = "192.0.2.1", dst = "192.0.2.2", sport = sport,
@@ -351,6 +497,64 @@ describe("netops.conntrack in namespaces", function()
     assert(h:flush())
   end)
 
+  it("updates entries that exist once the table is full, and fails only the new ones", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctfullupd")
+    local h <close> = assert(ct.open { netns = ns })
+    local _, max = assert(h:count())
+    if max > 300000 then
+      pending("nf_conntrack_max is " .. max .. ": filling a table that large is too slow for a test")
+      return
+    end
+    -- nf_conntrack_max is global (read-only inside a namespace on this
+    -- kernel) and the count per namespace: this fills only ours, and
+    -- changes no sysctl
+    local all = lab.synthetic(max, 600)
+    assert.equal(max, assert(h:commit(all)).created)
+    -- new entries first, so the table-full error comes before the updates
+    local list = {}
+    for i = 1, 50 do
+      list[#list + 1] = { proto = "udp", src = "203.0.113." .. i, dst = "198.51.100.1", sport = 1, dport = 53, timeout = 600 }
+    end
+    for i = 1, 5000 do
+      local e = all[i * 50]
+      list[#list + 1] = { proto = e.proto, src = e.src, dst = e.dst, sport = e.sport, dport = e.dport,
+                          state = e.state, timeout = 3000 + i % 7, mark = 9 }
+    end
+    local ok, err, code, r = h:commit(list)
+    assert.is_nil(ok); assert.equal(12, code); assert.matches("table full", err)
+    assert.equal(0, r.created)
+    assert.equal(5000, r.updated)
+    assert.equal(50, r.failed)
+    for i, x in ipairs(r.errors) do
+      assert.equal(i, x.index); assert.equal(12, x.errno)
+    end
+    local got = assert(h:get(list[51]))
+    assert.equal(9, got.mark)
+    assert.is_true(got.timeout > 600)
+    assert.equal(max, (h:count()))
+    assert(h:flush())
+  end)
+
+  it("loses no reply when every request of every batch fails, and the socket stays in step", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctnobufs")
+    local h <close> = assert(ct.open { netns = ns })
+    local all = lab.synthetic(20000, 600)
+    assert.equal(20000, assert(h:commit(all)).created)
+    -- create_only: each request gets an error reply (EEXIST), the most
+    -- replies a batch can queue; a batch is sized so that they all fit the
+    -- receive buffer, so none is lost (ENOBUFS) and none is left behind
+    local r = assert(h:commit(all, { create_only = true }))
+    assert.equal(20000, r.failed)
+    local codes = {}
+    for _, x in ipairs(r.errors) do codes[x.errno] = (codes[x.errno] or 0) + 1 end
+    assert.same({ [17] = 20000 }, codes)   -- EEXIST, never ENOBUFS (105)
+    assert.equal(20000, (h:count()))
+    assert.equal(1, #assert(h:list { src = all[1].src, sport = all[1].sport, dport = all[1].dport }))
+    assert(h:flush())
+  end)
+
   it("commits every good entry of a mix and reports every bad one with its index", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctmix")
@@ -490,6 +694,45 @@ describe("netops.conntrack in namespaces", function()
     assert.truthy(gone, "no destroy event after delete")
   end)
 
+  it("ends an event wait at its timeout while events its filter drops keep coming", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctevto")
+    local dir = sh.tmpdir()
+    local h <close> = assert(ct.open { netns = ns })
+    -- a steady stream of UDP entries (new events) for about 8 s, bounded
+    -- in count; a file says when it has stopped
+    local script = "for i in $(seq 1 80); do conntrack -I -p udp -s 192.0.2.1 -d 198.51.100.1 "
+      .. "--sport $((1000 + i)) --dport 53 -t 60 -u ASSURED >/dev/null 2>&1; sleep 0.1; done; touch "
+      .. sh.quote(dir .. "/done")
+    os.execute("ip netns exec " .. ns .. " sh -c " .. sh.quote(script) .. " >/dev/null 2>&1 &")
+    local seen = 0
+    for _ = 1, 100 do   -- the stream has started (bounded: 10 s)
+      seen = h:count()
+      if seen > 0 then break end
+      sh.run("sleep 0.1")
+    end
+    assert.is_true(seen > 0, "no entries from the generator")
+    local matched = 0
+    for _ in h:events("new", { timeout = 1, filter = { proto = "sctp" } }) do matched = matched + 1 end
+    local function finished()
+      local f = io.open(dir .. "/done")
+      if f then f:close() end
+      return f ~= nil
+    end
+    local still_running = not finished()
+    local during = h:count()
+    for _ = 1, 150 do   -- let the generator finish before cleanup (bounded: 15 s)
+      if finished() then break end
+      sh.run("sleep 0.1")
+    end
+    sh.rmtree(dir)
+    assert.equal(0, matched)
+    -- the wait ended while non-matching events were still arriving: the
+    -- dropped events did not restart its timer
+    assert.is_true(still_running, "events returned only after the event stream stopped")
+    assert.is_true(during > seen, "no event arrived during the wait")
+  end)
+
   it("reports events the kernel dropped as a 'lost' event, then goes on", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctlost")
@@ -591,6 +834,11 @@ describe("netops.conntrack in namespaces", function()
     assert.has_error(function() ct.open { netns = "../etc" } end)
     assert.has_error(function() ct.open { netns = "" } end)
     assert.has_error(function() ct.open { netns = 5 } end)
+    -- a NUL-cut key would pass as a known field and then widen the filter
+    assert.has_error(function() h:list { ["proto\0x"] = "tcp" } end, "filter field: string contains a NUL byte")
+    assert.has_error(function() h:list { family = "ipv4\0x" } end)
+    assert.has_error(function() h:list { status = { ["ASSURED\0x"] = true } } end)
+    assert.has_error(function() h:events("new\0x") end)
     h:close()
   end)
 end)

@@ -96,8 +96,13 @@ function M.diff(a, b)
 end
 
 --- One entry as a line of `conntrack -L -o save` (which `conntrack -R`
--- reads back).  netops adds `-m MARK` when the mark is not zero.
+-- reads back).  netops adds `-m MARK` when the mark is not zero.  Raises
+-- when e is not a valid entry (C.check's reason): a line that cannot be read
+-- back, or that says something else than e (a state with a NUL byte or a
+-- space in it), is never written.
 function M.format(e)
+  local good, why = C.check(e)
+  if not good then error("format: " .. why, 2) end
   local t = { "-A" }
   local function add(...) for _, v in ipairs { ... } do t[#t + 1] = tostring(v) end end
   if e.timeout then add("-t", e.timeout) end
@@ -131,12 +136,21 @@ function M.format(e)
   return table.concat(t, " ")
 end
 
+-- A number as conntrack writes it: decimal digits, or 0x and hex digits.
+-- Read exactly: Lua's tonumber wraps hex modulo 2^64 (0x10000000000000016
+-- would be 22) and takes floats and exponents, which change a line's meaning.
 local function num(v, what, lo, hi)
-  local n = tonumber(v)
-  if not n or n ~= math.floor(n) or n < lo or n > hi then
-    error(what .. ": bad number '" .. tostring(v) .. "'", 0)
+  local s = tostring(v)
+  local digits, base = s:match("^0[xX](%x+)$"), 16
+  if not digits then digits, base = s:match("^(%d+)$"), 10 end
+  if not digits then error(what .. ": bad number '" .. s .. "'", 0) end
+  digits = digits:gsub("^0+(.)", "%1")
+  -- hi is at most 2^32-1: ten decimal or eight hex digits are plenty
+  local n = #digits <= (base == 16 and 8 or 10) and tonumber(digits, base) or nil
+  if not n or n < lo or n > hi then
+    error(what .. ": " .. s .. " out of range " .. lo .. ".." .. hi, 0)
   end
-  return math.tointeger(n)
+  return n
 end
 
 local OPTS = {
@@ -168,6 +182,8 @@ for n, v in pairs(names.protos) do proto_by_number[v] = n end
 --- Parse one `conntrack -L -o save` / `conntrack -I` style line into an
 -- entry.  Returns the entry, or nil and the reason.
 function M.parse(line)
+  assert(type(line) == "string", "parse: line must be a string")
+  if line:find("\0", 1, true) then return nil, "line contains a NUL byte" end
   local words = {}
   for w in line:gmatch("%S+") do words[#words + 1] = w end
   local cmd = words[1]
@@ -188,7 +204,12 @@ function M.parse(line)
   local ok, e = pcall(function()
     local e = {}
     local p = v.proto or error("missing -p (protocol)", 0)
-    e.proto = proto_by_number[tonumber(p)] or (names.protos[p] and p) or num(p, "-p", 0, 255)
+    if names.protos[p] then
+      e.proto = p
+    else
+      local pn = num(p, "-p", 0, 255)
+      e.proto = proto_by_number[pn] or pn
+    end
     e.src = v.src or error("missing -s (source address)", 0)
     e.dst = v.dst or error("missing -d (destination address)", 0)
     e.family = e.src:find(":", 1, true) and "ipv6" or "ipv4"
@@ -230,8 +251,13 @@ function M.parse(line)
 end
 
 --- Write entries (an array or an iterator such as ct:dump()) to path in the
--- format of `conntrack -L -o save`, through a temporary file renamed into
--- place.  Returns the number written, or nil, message, errno.
+-- format of `conntrack -L -o save`.  The lines go to a new file (mode 0600,
+-- created beside path under a unique name, never through an existing name or
+-- symlink), which is synced and renamed over path: readers see the old
+-- snapshot or the whole new one.  On any failure, an entry that cannot be
+-- formatted or an iterator that raises included, the new file is removed and
+-- the old snapshot stays as it was.  Returns the number written, or nil,
+-- message, errno; raises on misuse and re-raises what the iterator raised.
 function M.save(entries, path)
   assert(type(path) == "string", "save: path must be a string")
   local each = entries
@@ -240,27 +266,29 @@ function M.save(entries, path)
     each = function() i = i + 1; return entries[i] end
   end
   assert(type(each) == "function", "save: entries must be an array or an iterator")
-  local tmp = path .. ".tmp"
-  local f, err, code = io.open(tmp, "w")
+  local f, err, code = core.file_new(path, 384)   -- 0600
   if not f then return nil, "conntrack save: " .. err, code end
-  local n = 0
-  for e in each do
-    local ok, line = pcall(M.format, e)
-    if not ok then
-      f:close(); os.remove(tmp)
-      error("save: entry " .. (n + 1) .. ": " .. tostring(line), 2)
+  local buf, n = {}, 0
+  local ok, res, rerr, rcode = pcall(function()
+    for e in each do
+      local fine, line = pcall(M.format, e)
+      if not fine then error("save: entry " .. (n + 1) .. ": " .. tostring(line), 0) end
+      n = n + 1
+      buf[#buf + 1] = line
+      buf[#buf + 1] = "\n"
+      if #buf >= 1024 then
+        local w, werr, wcode = f:write(table.concat(buf))
+        if not w then return nil, werr, wcode end
+        buf = {}
+      end
     end
-    local w, werr, wcode = f:write(line, "\n")
-    if not w then
-      f:close(); os.remove(tmp)
-      return nil, "conntrack save: " .. tmp .. ": " .. werr, wcode
-    end
-    n = n + 1
-  end
-  local ok, cerr, ccode = f:close()
-  if not ok then os.remove(tmp); return nil, "conntrack save: " .. tmp .. ": " .. cerr, ccode end
-  local r, rerr, rcode = os.rename(tmp, path)
-  if not r then os.remove(tmp); return nil, "conntrack save: " .. rerr, rcode end
+    local w, werr, wcode = f:write(table.concat(buf))
+    if not w then return nil, werr, wcode end
+    return f:commit()
+  end)
+  f:discard()   -- nothing left behind once committed; else the new file goes
+  if not ok then error(res, 2) end
+  if not res then return nil, "conntrack save: " .. rerr, rcode end
   return n
 end
 
@@ -269,6 +297,8 @@ end
 -- that could not be read (blank lines and # comments are skipped); or nil,
 -- message, errno when the file cannot be read.
 function M.load(path)
+  assert(type(path) == "string", "load: path must be a string")
+  if path:find("\0", 1, true) then error("load: path contains a NUL byte", 2) end
   local f, err, code = io.open(path, "r")
   if not f then return nil, "conntrack load: " .. err, code end
   local entries, bad = {}, {}
