@@ -103,6 +103,15 @@ describe("netops.signals names", function()
     assert.equal("SIGRTMAX", signals.name(h.rtmax))
   end)
 
+  it("name a number that is no signal here: nil, a message with the range, EINVAL", function()
+    for _, n in ipairs { 0, -1, signals.MAX + 1, math.maxinteger } do
+      local ok, msg, err = signals.name(n)
+      assert.is_nil(ok)
+      assert.equal(("no signal %d on this system (1..%d)"):format(n, signals.MAX), msg)
+      assert.equal(22, err)   -- EINVAL
+    end
+  end)
+
   it("give 32 and 33 (reserved by glibc) stable names that round-trip", function()
     if signals.RTMIN <= 32 then pending("the C library reserves no signal below SIGRTMIN") return end
     assert.equal("SIGCANCEL", signals.name(32))
