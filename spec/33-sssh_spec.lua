@@ -319,6 +319,67 @@ end
     assert.equal("real-ssh\n", h.stdout())
   end)
 
+  -- The installed command (luarocks wrapper), installed as ssh first in
+  -- PATH.  Each lua5.4 start appends to a file (LUA_INIT_5_4), which also
+  -- stops a runaway chain at 20; timeout(1) bounds the whole group.
+  describe("installed as ssh", function()
+    local tree
+    lazy_setup(function()
+      tree = sh.tmpdir()
+      local out, code = sh.run({ "luarocks", "--lua-version", "5.4", "make", "--tree", tree,
+                                 "rockspec/netops-scm-1.rockspec" }, { stderr = true })
+      assert(code == 0, out)
+    end)
+    lazy_teardown(function() if tree then sh.rmtree(tree) end end)
+
+    local COUNT = "do local p = os.getenv('SSSH_RUNS'); local f = p and io.open(p, 'a'); " ..
+      "if f then f:write('run\\n'); f:close(); local n = 0; for _ in io.lines(p) do n = n + 1 end; " ..
+      "if n > 20 then os.exit(99) end end end"
+    local function installed_ssh(make)
+      local bin = s.dir .. "/bin"
+      sh.run({ "mkdir", bin })
+      make(bin .. "/ssh")
+      s:start()
+      local runs = s.dir .. "/sssh-runs"
+      local h = P.start({ "timeout", "-s", "KILL", "60", bin .. "/ssh", "-F", s.ssh_config, "127.0.0.1", "echo real-ssh" },
+        { dir = s.dir, home = s.dir,
+          env = { PATH = bin .. ":" .. os.getenv("PATH"), SSSH_RUNS = runs, LUA_INIT_5_4 = COUNT } })
+      local r = h.wait(90)
+      local _, n = (sh.read(runs) or ""):gsub("run\n", "")
+      return h, r, n
+    end
+
+    it("the luarocks wrapper copied as ssh finds the real ssh", function()
+      if need() then return end
+      local h, r, n = installed_ssh(function(ssh) sh.run({ "cp", tree .. "/bin/sssh", ssh }) end)
+      assert.equal(1, n, h.stderr())
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("real-ssh\n", h.stdout())
+      assert.equal(1, accepted())
+    end)
+
+    it("a symlink named ssh to the installed sssh finds the real ssh", function()
+      if need() then return end
+      local h, r, n = installed_ssh(function(ssh) sh.run({ "ln", "-s", tree .. "/bin/sssh", ssh }) end)
+      assert.equal(1, n, h.stderr())
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("real-ssh\n", h.stdout())
+    end)
+
+    it("a wrapper it cannot recognise as sssh: one clear line, exit 255, two runs", function()
+      if need() then return end
+      local h, r, n = installed_ssh(function(ssh)
+        sh.write(ssh, ("#!/bin/sh\nexec %s \"$@\"\n"):format(sh.quote(tree .. "/bin/sssh")))
+        sh.run({ "chmod", "0755", ssh })
+      end)
+      assert.equal(2, n, h.stderr())
+      assert.equal(255, r.code, h.stderr())
+      assert.equal(("sssh: %s/bin/ssh runs sssh itself, not ssh; name the real ssh with --ssh PATH or SSSH_SSH\n")
+        :format(s.dir), h.stderr())
+      assert.equal(0, accepted())
+    end)
+  end)
+
   it("through a ProxyCommand it retries ssh itself, with no probing, and gives up after --max-attempts", function()
     if need() then return end
     local h = sssh({ "--interval", "0.01", "--max-attempts", "3", "-F", s.ssh_config,
