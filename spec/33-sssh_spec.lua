@@ -228,6 +228,9 @@ exec /usr/bin/ssh "$@"
     end
     assert.equal(parent_fds[1], parent_fds[30])
     assert.is_nil(sh.read(s.dir .. "/att.30"))
+    -- ssh's log file is gone with sssh
+    local log = sh.read(s.dir .. "/att.0"):match("^log (%S+)\n")
+    assert.is_nil(io.open(log, "r"), log)
   end)
 
   -- what a remote command prints is never taken for ssh's own failure
@@ -335,13 +338,15 @@ end
     local COUNT = "do local p = os.getenv('SSSH_RUNS'); local f = p and io.open(p, 'a'); " ..
       "if f then f:write('run\\n'); f:close(); local n = 0; for _ in io.lines(p) do n = n + 1 end; " ..
       "if n > 20 then os.exit(99) end end end"
-    local function installed_ssh(make)
+    local function installed_ssh(make, args)
       local bin = s.dir .. "/bin"
       sh.run({ "mkdir", bin })
       make(bin .. "/ssh")
       s:start()
       local runs = s.dir .. "/sssh-runs"
-      local h = P.start({ "timeout", "-s", "KILL", "60", bin .. "/ssh", "-F", s.ssh_config, "127.0.0.1", "echo real-ssh" },
+      local argv = { "timeout", "-s", "KILL", "60", bin .. "/ssh", "-F", s.ssh_config }
+      for _, a in ipairs(args or { "127.0.0.1", "echo real-ssh" }) do argv[#argv + 1] = a end
+      local h = P.start(argv,
         { dir = s.dir, home = s.dir,
           env = { PATH = bin .. ":" .. os.getenv("PATH"), SSSH_RUNS = runs, LUA_INIT_5_4 = COUNT } })
       local r = h.wait(90)
@@ -364,6 +369,17 @@ end
       assert.equal(1, n, h.stderr())
       assert.equal(0, r.code, h.stderr())
       assert.equal("real-ssh\n", h.stdout())
+    end)
+
+    it("a ProxyCommand's ssh -W, run from PATH, is the real ssh run once", function()
+      if need() then return end
+      -- ssh runs `exec ssh -W ...` through the shell: it finds sssh again
+      local h, r, n = installed_ssh(function(ssh) sh.run({ "cp", tree .. "/bin/sssh", ssh }) end,
+        { "-o", "ProxyCommand=ssh -F " .. s.ssh_config .. " -W %h:%p 127.0.0.1", "127.0.0.1", "echo via-jump" })
+      assert.equal(2, n, h.stderr())
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("via-jump\n", h.stdout())
+      assert.equal(2, accepted())
     end)
 
     it("a wrapper it cannot recognise as sssh: one clear line, exit 255, two runs", function()
