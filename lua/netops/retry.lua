@@ -116,6 +116,8 @@ end
 --- sssh's default: retry while ssh could not reach or start a session;
 -- stop on authentication or host key failure, permanent DNS failure, and any
 -- status of the remote command (a remote `exit 255` with no ssh message too).
+-- That last promise needs `state.class` read from ssh's own messages only:
+-- run ssh with retry.run's `ssh = true` (see retry.classify_ssh).
 function M.policies.ssh(result, state)
   if result.status ~= "exited" or result.code ~= 255 then return "stop" end
   if state.class and M.transient[state.class] then
