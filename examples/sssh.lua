@@ -48,9 +48,9 @@ end
 -- Every ssh sssh starts has GUARD="<sssh's pid> <depth> <that ssh>" in its
 -- environment.  A sssh that finds it was started as an ssh: by the sssh
 -- named there (its parent; the ssh it chose is a wrapper of sssh) it stops
--- at once; by anything else, such as the real ssh running "ssh -W" for a
--- ProxyJump while sssh is installed as ssh, it runs that real ssh once, as
--- plain ssh.  The depth bounds wrappers that do not exec.
+-- at once; by anything else, such as the real ssh running a ProxyCommand
+-- "ssh -W %h:%p jump" while sssh is installed as ssh, it runs that real ssh
+-- once, as plain ssh.  The depth bounds wrappers that do not exec.
 local GUARD, MAX_DEPTH = "SSSH_GUARD", 8
 local MARKER = "-- sssh: sticky ssh."
 local function self_ids()
