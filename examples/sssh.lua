@@ -6,7 +6,7 @@ if root then
   package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
   package.cpath = root .. "/" .. (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
 end
--- sssh: sticky ssh.  (This marker line lets sssh skip itself in PATH.)
+-- sssh: sticky ssh.  (This marker line lets sssh skip copies of itself in PATH.)
 --
 -- sssh [sssh options] [--] <ssh arguments>
 -- Runs ssh; while the target is down it waits with cheap TCP probes and
@@ -36,9 +36,69 @@ usage: sssh [sssh options] [--] <ssh arguments>
 Exit status: ssh's (128+n if ssh was killed by signal n); 130 when
 interrupted while waiting; 255 when giving up.]]
 
+-- os.exit closing the state: a retry.run in progress removes its ssh log
+local function exit(code) os.exit(code, true) end
+
 local function die(msg, code)
   io.stderr:write("sssh: ", msg, "\n")
-  os.exit(code or 2)
+  exit(code or 2)
+end
+
+-- ------------------------------------------------------ running as ssh
+-- Every ssh sssh starts has GUARD="<sssh's pid> <depth> <that ssh>" in its
+-- environment.  A sssh that finds it was started as an ssh: by the sssh
+-- named there (its parent; the ssh it chose is a wrapper of sssh) it stops
+-- at once; by anything else, such as the real ssh running a ProxyCommand
+-- "ssh -W %h:%p jump" while sssh is installed as ssh, it runs that real ssh
+-- once, as plain ssh.  The depth bounds wrappers that do not exec.
+local GUARD, MAX_DEPTH = "SSSH_GUARD", 8
+local MARKER = "-- sssh: sticky ssh."
+local function self_ids()
+  local f = io.open("/proc/self/stat", "r")
+  local stat = f and f:read("l") or ""
+  if f then f:close() end
+  local pid, ppid = stat:match("^(%d+) .*%) %S+ (%d+)")
+  return tonumber(pid), tonumber(ppid)
+end
+local MYPID = self_ids()
+
+--- Our environment with GUARD set to name `ssh` at `depth`, for spawn.
+local function guarded(ssh, depth)
+  local env = {}
+  local f = io.open("/proc/self/environ", "rb")
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  for entry in text:gmatch("[^%z]+") do
+    if entry:find("=", 2, true) and entry:sub(1, #GUARD + 1) ~= GUARD .. "=" then
+      env[#env + 1] = entry
+    end
+  end
+  env[#env + 1] = ("%s=%d %d %s"):format(GUARD, MYPID or 0, depth, ssh)
+  return env
+end
+
+do
+  local guard = os.getenv(GUARD)
+  if guard and guard ~= "" then
+    local gpid, depth, ssh = guard:match("^(%d+) (%d+) (.+)$")
+    if not gpid then die(("bad %s in the environment: %q"):format(GUARD, guard), 255) end
+    local _, ppid = self_ids()
+    if tonumber(gpid) == ppid then
+      die(ssh .. " runs sssh itself, not ssh; name the real ssh with --ssh PATH or SSSH_SSH", 255)
+    end
+    depth = tonumber(depth)
+    if depth >= MAX_DEPTH then
+      die(("started as ssh %d times nested (is a wrapper of sssh installed as ssh?); "):format(depth)
+          .. "name the real ssh with --ssh PATH or SSSH_SSH", 255)
+    end
+    local argv = { ssh }
+    for i = 1, #arg do argv[i + 1] = arg[i] end
+    local proc, err = core.spawn(argv, { env = guarded(ssh, depth + 1) })
+    if not proc then die(err, 255) end
+    local r = proc:wait()
+    proc:close()
+    exit(r.status == "exited" and r.code or 128 + (r.signal or 0))
+  end
 end
 
 -- ---------------------------------------------------------------- options
@@ -66,7 +126,7 @@ do
       i = i + 1
       break
     elseif a == "-q" then opt.quiet = true
-    elseif a == "-h" or a == "--help" then print(USAGE) os.exit(0)
+    elseif a == "-h" or a == "--help" then print(USAGE) exit(0)
     elseif a == "--max-wait" then opt.max_wait = seconds(a)
     elseif a == "--max-attempts" then
       local n = math.tointeger(tonumber(value(a)))
@@ -87,13 +147,27 @@ end
 if #ssh_args == 0 then die("no ssh arguments\n" .. USAGE) end
 
 -- ------------------------------------------------------------- which ssh
--- A file that is sssh itself (installed as "ssh" somewhere in PATH)?
+-- sssh may be installed under the name "ssh" (a copy, a symlink, the
+-- luarocks wrapper that runs this script).  Each PATH candidate is opened,
+-- following symlinks, and skipped when it is this very script or a wrapper
+-- naming it (MARKER is for copies of other versions).  Beyond what that can
+-- see (a wrapper of a wrapper), every ssh sssh starts gets GUARD in its
+-- environment (see guarded above).
+local self_text, self_path
+do
+  self_path = arg and arg[0] or ""
+  local f = io.open(self_path, "rb")
+  self_text = f and f:read("a") or nil
+  if f then f:close() end
+end
 local function is_sssh(path)
-  local f = io.open(path, "r")
+  local f = io.open(path, "rb")
   if not f then return false end
-  local head = f:read(2048) or ""
+  local head = f:read(self_text and #self_text + 1 or 4096) or ""
   f:close()
-  return head:find("-- sssh: sticky ssh.", 1, true) ~= nil
+  return head == self_text
+      or head:find(MARKER, 1, true) ~= nil
+      or (self_path:sub(1, 1) == "/" and head:sub(1, 4096):find(self_path, 1, true) ~= nil)
 end
 
 local function find_ssh()
@@ -123,13 +197,13 @@ local function ssh_config()
   local argv = { SSH, "-G" }
   for _, a in ipairs(ssh_args) do argv[#argv + 1] = a end
   local out = io.tmpfile()
-  local proc, err = core.spawn(argv, { stdout = out, stderr = "capture", stdin = "null" })
+  local proc, err = core.spawn(argv, { stdout = out, stderr = "capture", stdin = "null", env = guarded(SSH, 1) })
   if not proc then die(err, 255) end
   local r = proc:wait()
   proc:close()
   if r.status ~= "exited" or r.code ~= 0 then
     io.stderr:write(r.stderr_tail)
-    os.exit(r.code or 255)
+    exit(r.code or 255)
   end
   out:seek("set")
   local cfg = {}
@@ -283,6 +357,8 @@ local function first_look()
   return stop
 end
 
+local last_class    -- of the last ssh run, from ssh's own messages
+
 local function main()
   local result, attempts = first_look(), 0
   if not result then
@@ -292,7 +368,8 @@ local function main()
       interval = opt.interval,
       max_interval = 30,
       max_attempts = opt.max_attempts,
-      spawn = { stderr = "tee" },
+      spawn = { stderr = "tee", env = guarded(SSH, 1) },
+      ssh = true,     -- classify ssh's own messages only, never the remote's
       before = function(state)
         learn()
         if opt.max_wait and out_for() >= opt.max_wait then
@@ -303,6 +380,7 @@ local function main()
         end
       end,
       on_attempt = function(r, state)
+        last_class = state.class
         if r.elapsed and r.elapsed > 30 then outage = nil end   -- it worked for a while
         outage = outage or core.monotime()
         if state.class and retry.transient[state.class] then learn() end
@@ -319,15 +397,15 @@ local function main()
   if result.status == "failed" then
     die(result.error, 255)
   elseif result.status == "interrupted" then
-    os.exit(signal_status[result.signal_name] or 130)
+    exit(signal_status[result.signal_name] or 130)
   elseif result.status == "gave_up" then
     if say then
       io.stderr:write(("sssh: gave up on %s after %d s - %s\n")
         :format(target, math.floor(out_for()), result.reason))
     end
-    os.exit(255)
+    exit(255)
   end
-  local class = retry.classify(result.stderr_tail)
+  local class = last_class
   local code = result.status == "exited" and result.code or 128 + (result.signal or 0)
   if code == 255 and say then
     if class == "auth" then
@@ -350,11 +428,11 @@ local function main()
     int = result.stop_reason
   end
   if int and code == 255 then code = signal_status[int] end
-  os.exit(code)
+  exit(code)
 end
 
 local ok, err = pcall(main)
 if not ok then
-  if tostring(err):find("interrupted!", 1, true) then os.exit(130) end
+  if tostring(err):find("interrupted!", 1, true) then exit(130) end
   die(tostring(err), 255)
 end

@@ -52,6 +52,24 @@ describe("retry.classify", function()
   end)
 end)
 
+describe("retry.classify_ssh", function()
+  it("reads ssh's log, never the remote's stderr", function()
+    assert.equal("refused", (retry.classify_ssh("ssh: connect to host h port 22: Connection refused\r\n", "")))
+    assert.equal("auth", (retry.classify_ssh("root@h: Permission denied (publickey).\r\n", "remote text\n")))
+    assert.is_nil(retry.classify_ssh("", "ssh: connect to host h port 22: Connection refused\n"))
+    assert.is_nil(retry.classify_ssh("", "Permission denied (publickey).\r\n"))
+    assert.is_nil(retry.classify_ssh("", nil))
+  end)
+
+  it("a dropped session: ssh's own last stderr line, as ssh writes it", function()
+    assert.equal("closed", (retry.classify_ssh("", "output\nConnection to h closed by remote host.\r\n")))
+    assert.equal("closed", (retry.classify_ssh("", "Connection to h closed by remote host.\r\nConnection to h closed.\r\n")))
+    -- as a remote `echo` prints it, or followed by more output: not ssh's
+    assert.is_nil(retry.classify_ssh("", "Connection to h closed by remote host.\n"))
+    assert.is_nil(retry.classify_ssh("", "Connection to h closed by remote host.\r\nmore\r\n"))
+  end)
+end)
+
 describe("retry.policies", function()
   local function verdict(policy, r)
     local state = { attempt = 1, elapsed = 0 }
@@ -154,6 +172,37 @@ exit 0
     retry.run{ argv = { "sh", "-c", "sleep 0.2; " .. table.concat(flaky(2), " ") }, interval = 0.01,
       backoff = 2, max_interval = 0.1, jitter = 0, spawn = { stderr = "capture" }, on_attempt = record }
     assert.same({ 0.01, 0.01, 0.01 }, delays)
+  end)
+
+  it("ssh = true: a real ssh's log is read and copied, a remote-looking stderr is not classified", function()
+    -- a real ssh against a closed loopback port: its message goes to -E
+    local port
+    for _ = 1, 50 do
+      local p = math.random(20000, 59999)
+      local ok, _, c = core.probe("127.0.0.1", p, { timeout = 1, interruptible = false })
+      if not ok and c == "refused" then port = p break end
+    end
+    assert(port, "no closed port found")
+    local seen = {}
+    local r, n = retry.run{ argv = { "ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-p", tostring(port), "127.0.0.1", "true" },
+      ssh = true, interval = 0, max_attempts = 2, spawn = { stderr = "capture" },
+      on_attempt = function(_, st) seen[#seen + 1] = st.class end }
+    assert.equal(2, n)
+    assert.same({ "refused", "refused" }, seen)
+    assert.matches("ssh: connect to host 127%.0%.0%.1 port " .. port .. ": Connection refused", r.ssh_log)
+    assert.equal("", r.stderr_tail)
+    -- an "ssh" that only prints ssh's words on stderr, as a remote command
+    -- would: no class, one run
+    local fake = dir .. "/fake-ssh"
+    sh.write(fake, "#!/bin/sh\necho 'ssh: connect to host h port 22: Connection refused' >&2\nexit 255\n")
+    sh.run({ "chmod", "0755", fake })
+    seen = {}
+    r, n = retry.run{ argv = { fake, "h" }, ssh = true, interval = 0, spawn = { stderr = "capture" },
+      on_attempt = function(_, st) seen[#seen + 1] = st.class or "none" end }
+    assert.equal(1, n)
+    assert.equal(255, r.code)
+    assert.same({ "none" }, seen)
+    assert.equal("", r.ssh_log)
   end)
 
   it("a missing program stops with status failed", function()

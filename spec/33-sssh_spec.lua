@@ -198,19 +198,23 @@ exit 0
 
   it("leaves no zombie and leaks no fd over many attempts", function()
     if need() then return end
+    -- sshd is not started: the real ssh gets a real "Connection refused" on
+    -- loopback.  A stand-in records what each ssh inherits, then execs it.
     local fake = s.dir .. "/fake-ssh"
     sh.write(fake, ([[#!/bin/sh
-if [ "$1" = -G ]; then echo "hostname 127.0.0.1"; echo "port %d"; exit 0; fi
+if [ "$1" = -G ]; then exec /usr/bin/ssh "$@"; fi
+log=$2
 n=$(ls %s/att.* 2>/dev/null | wc -l)
-{ ls -l /proc/$$/fd; echo "parent-fds $(ls /proc/$PPID/fd | wc -l)";
+{ echo "log $log"; ls -l /proc/$$/fd; echo "parent-fds $(ls -l /proc/$PPID/fd | grep -v -- " -> $log\$" | wc -l)";
   echo "zombies $(grep -l '^State:.Z' $(grep -l "^PPid:.$PPID\$" /proc/[0-9]*/status 2>/dev/null) 2>/dev/null | wc -l)"; } > %s/att.$n
-echo "ssh: connect to host 127.0.0.1 port %d: Connection refused" >&2
-exit 255
-]]):format(s.port, s.dir, s.dir, s.port))
+exec /usr/bin/ssh "$@"
+]]):format(s.dir, s.dir))
     sh.run({ "chmod", "0755", fake })
-    local h = sssh({ "--no-probe", "--interval", "0", "--max-attempts", "30", "--ssh", fake, "127.0.0.1", "x" })
+    local h = sssh({ "--no-probe", "--interval", "0", "--max-attempts", "30", "--ssh", fake,
+                     "-F", s.ssh_config, "127.0.0.1", "true" })
     local r = h.wait(120)
     assert.equal(255, r.code)
+    assert.equal(30, count(h.stderr(), "ssh: connect to host 127%.0%.0%.1 port %d+: Connection refused"), h.stderr())
     assert.matches("gave up on 127%.0%.0%.1:%d+ after 30 attempts", h.stderr())
     local parent_fds = {}
     for i = 0, 29 do
@@ -218,11 +222,38 @@ exit 255
       assert.matches("zombies 0\n", t)
       assert.is_nil(t:find("anon_inode", 1, true), t)
       assert.is_nil(t:find("socket:", 1, true), t)
+      local log = t:match("^log (%S+)\n")
+      assert.is_nil(t:find(" -> " .. log .. "\n", 1, true), t)   -- not even ssh's log
       parent_fds[#parent_fds + 1] = t:match("parent%-fds (%d+)")
     end
     assert.equal(parent_fds[1], parent_fds[30])
     assert.is_nil(sh.read(s.dir .. "/att.30"))
+    -- ssh's log file is gone with sssh
+    local log = sh.read(s.dir .. "/att.0"):match("^log (%S+)\n")
+    assert.is_nil(io.open(log, "r"), log)
   end)
+
+  -- what a remote command prints is never taken for ssh's own failure
+  for _, text in ipairs {
+    "ssh: connect to host x port 22: Connection refused",
+    "curl: (7) Failed to connect to x port 80: Connection refused",
+    "Permission denied (publickey).",
+    "Connection to 127.0.0.1 closed by remote host.",
+  } do
+    it("runs a remote command that prints '" .. text:sub(1, 40) .. "' and exits 255 once", function()
+      if need() then return end
+      s:start()
+      local runs = s.dir .. "/remote-runs"
+      local cmd = sh.join({ "sh", "-c", ("echo ran >> %s; echo %s >&2; exit 255"):format(runs, sh.join({ text })) })
+      local h = sssh({ "--interval", "0", "--max-attempts", "5", "-F", s.ssh_config, "127.0.0.1", cmd })
+      local r = h.wait(60)
+      assert.is_nil(r.hung)
+      assert.equal(255, r.code, h.stderr())
+      assert.equal("ran\n", sh.read(runs))
+      assert.equal(1, accepted())
+      assert.equal(text .. "\n", h.stderr())                -- passed through, nothing added
+    end)
+  end
 
   it("keeps its fd count flat while probing a closed port", function()
     if need() then return end
@@ -289,6 +320,80 @@ end
     local r = h.wait(60)
     assert.equal(0, r.code, h.stderr())
     assert.equal("real-ssh\n", h.stdout())
+  end)
+
+  -- The installed command (luarocks wrapper), installed as ssh first in
+  -- PATH.  Each lua5.4 start appends to a file (LUA_INIT_5_4), which also
+  -- stops a runaway chain at 20; timeout(1) bounds the whole group.
+  describe("installed as ssh", function()
+    local tree
+    lazy_setup(function()
+      tree = sh.tmpdir()
+      local out, code = sh.run({ "luarocks", "--lua-version", "5.4", "make", "--tree", tree,
+                                 "rockspec/netops-scm-1.rockspec" }, { stderr = true })
+      assert(code == 0, out)
+    end)
+    lazy_teardown(function() if tree then sh.rmtree(tree) end end)
+
+    local COUNT = "do local p = os.getenv('SSSH_RUNS'); local f = p and io.open(p, 'a'); " ..
+      "if f then f:write('run\\n'); f:close(); local n = 0; for _ in io.lines(p) do n = n + 1 end; " ..
+      "if n > 20 then os.exit(99) end end end"
+    local function installed_ssh(make, args)
+      local bin = s.dir .. "/bin"
+      sh.run({ "mkdir", bin })
+      make(bin .. "/ssh")
+      s:start()
+      local runs = s.dir .. "/sssh-runs"
+      local argv = { "timeout", "-s", "KILL", "60", bin .. "/ssh", "-F", s.ssh_config }
+      for _, a in ipairs(args or { "127.0.0.1", "echo real-ssh" }) do argv[#argv + 1] = a end
+      local h = P.start(argv,
+        { dir = s.dir, home = s.dir,
+          env = { PATH = bin .. ":" .. os.getenv("PATH"), SSSH_RUNS = runs, LUA_INIT_5_4 = COUNT } })
+      local r = h.wait(90)
+      local _, n = (sh.read(runs) or ""):gsub("run\n", "")
+      return h, r, n
+    end
+
+    it("the luarocks wrapper copied as ssh finds the real ssh", function()
+      if need() then return end
+      local h, r, n = installed_ssh(function(ssh) sh.run({ "cp", tree .. "/bin/sssh", ssh }) end)
+      assert.equal(1, n, h.stderr())
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("real-ssh\n", h.stdout())
+      assert.equal(1, accepted())
+    end)
+
+    it("a symlink named ssh to the installed sssh finds the real ssh", function()
+      if need() then return end
+      local h, r, n = installed_ssh(function(ssh) sh.run({ "ln", "-s", tree .. "/bin/sssh", ssh }) end)
+      assert.equal(1, n, h.stderr())
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("real-ssh\n", h.stdout())
+    end)
+
+    it("a ProxyCommand's ssh -W, run from PATH, is the real ssh run once", function()
+      if need() then return end
+      -- ssh runs `exec ssh -W ...` through the shell: it finds sssh again
+      local h, r, n = installed_ssh(function(ssh) sh.run({ "cp", tree .. "/bin/sssh", ssh }) end,
+        { "-o", "ProxyCommand=ssh -F " .. s.ssh_config .. " -W %h:%p 127.0.0.1", "127.0.0.1", "echo via-jump" })
+      assert.equal(2, n, h.stderr())
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("via-jump\n", h.stdout())
+      assert.equal(2, accepted())
+    end)
+
+    it("a wrapper it cannot recognise as sssh: one clear line, exit 255, two runs", function()
+      if need() then return end
+      local h, r, n = installed_ssh(function(ssh)
+        sh.write(ssh, ("#!/bin/sh\nexec %s \"$@\"\n"):format(sh.quote(tree .. "/bin/sssh")))
+        sh.run({ "chmod", "0755", ssh })
+      end)
+      assert.equal(2, n, h.stderr())
+      assert.equal(255, r.code, h.stderr())
+      assert.equal(("sssh: %s/bin/ssh runs sssh itself, not ssh; name the real ssh with --ssh PATH or SSSH_SSH\n")
+        :format(s.dir), h.stderr())
+      assert.equal(0, accepted())
+    end)
   end)
 
   it("through a ProxyCommand it retries ssh itself, with no probing, and gives up after --max-attempts", function()

@@ -68,6 +68,28 @@ function M.classify(text)
   return nil
 end
 
+--- The failure class of one ssh run, read from ssh's own messages only:
+-- `log`, what ssh wrote to its `-E FILE` (connect, DNS, key exchange,
+-- authentication and host key errors, a dead server: everything ssh logs),
+-- and the end of `stderr_tail` for the one message ssh writes to stderr
+-- instead, "Connection to H closed by remote host.\r\n" as the last line
+-- after a dropped session (with a terminal, "Connection to H closed.\r\n"
+-- follows it).  The remote command's stderr reaches ssh's stderr, never its
+-- log, so what a remote command prints cannot pass for ssh's own failure.
+-- Returns `class, line`, or nil.
+function M.classify_ssh(log, stderr_tail)
+  local class, line = M.classify(log)
+  if class then return class, line end
+  if type(stderr_tail) ~= "string" or not stderr_tail:find("\r\n$") then return nil end
+  local lines = {}
+  for l in stderr_tail:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  local i = #lines
+  if i > 1 and lines[i]:find("^Connection to %S+ closed%.\r$") then i = i - 1 end
+  local l = lines[i]
+  if l and l:find("^Connection to %S+ closed by remote host%.\r$") then return "closed", l:sub(1, -2) end
+  return nil
+end
+
 --- Classes where ssh never reached a session: worth trying again.
 M.transient = {
   refused = true, unreachable = true, timeout = true, reset = true,
@@ -94,6 +116,8 @@ end
 --- sssh's default: retry while ssh could not reach or start a session;
 -- stop on authentication or host key failure, permanent DNS failure, and any
 -- status of the remote command (a remote `exit 255` with no ssh message too).
+-- That last promise needs `state.class` read from ssh's own messages only:
+-- run ssh with retry.run's `ssh = true` (see retry.classify_ssh).
 function M.policies.ssh(result, state)
   if result.status ~= "exited" or result.code ~= 255 then return "stop" end
   if state.class and M.transient[state.class] then
@@ -109,6 +133,54 @@ local function num(v, name, def)
     error("retry.run: " .. name .. " must be a non-negative number", 3)
   end
   return v
+end
+
+local loop   -- retry.run's loop, below
+
+-- ssh's log file for retry.run's `ssh` option: os.tmpname makes it with
+-- mkstemp (a new file, mode 0600); ssh opens it O_APPEND.  While ssh runs,
+-- what it logs is copied out every POLL seconds; the last KEEP bytes are
+-- kept for classifying.
+local POLL, KEEP = 0.1, 16384
+local function ssh_log(sopts)
+  local path = os.tmpname()
+  local echo = sopts.stderr
+  if echo == nil or echo == "inherit" or echo == "tee" then echo = io.stderr
+  elseif io.type(echo) ~= "file" then echo = nil end
+  local log = { path = path }
+  local f, kept
+  local function drain()
+    local chunk = f and f:read(65536)
+    while chunk do
+      if echo then echo:write(chunk) end
+      kept = (kept .. chunk):sub(-KEEP)
+      chunk = f:read(65536)
+    end
+  end
+  function log.reset()
+    local w = assert(io.open(path, "w"))
+    w:close()
+    kept = ""
+  end
+  -- proc:wait() in steps, copying what ssh logged in between; opened after
+  -- the spawn, so the (not CLOEXEC) handle never reaches a child
+  function log.wait(proc)
+    f = io.open(path, "rb")
+    local r = proc:wait(POLL)
+    while r.running do
+      drain()
+      r = proc:wait(POLL)
+    end
+    drain()
+    if f then f:close() end
+    f = nil
+    if echo then echo:flush() end
+    return r
+  end
+  function log.text() return kept end
+  -- removed by retry.run; also when a callback ends the program with
+  -- os.exit(code, true) in the middle
+  return setmetatable(log, { __gc = function() os.remove(path) end })
 end
 
 --- Run `o.argv` until the policy says stop.  Returns the last result and the
@@ -128,6 +200,15 @@ end
 --   before        function(state) called before each run after the first;
 --                 return nil to go on, or a result table to stop with
 --   spawn         options for netops.spawn (default { stderr = "tee" })
+--   ssh           true when argv is an ssh command line: each run gets
+--                 `-E FILE` (a private temporary file) after argv[1], so ssh
+--                 writes its own messages there and the remote command's
+--                 stderr stays apart; they are copied to our stderr as they
+--                 come (to spawn.stderr's file if it is one; not at all for
+--                 "capture" and "null"), kept in `result.ssh_log`, and the
+--                 failure class is read from them alone (retry.classify_ssh).
+--                 Without it the class is read from the program's stderr,
+--                 where a remote command's own output may pass for ssh's.
 function M.run(o)
   if type(o) ~= "table" then error("retry.run: options table expected", 2) end
   if type(o.argv) ~= "table" or #o.argv == 0 then error("retry.run: argv must be a non-empty array", 2) end
@@ -147,9 +228,23 @@ function M.run(o)
     error("retry.run: max_attempts must be a positive integer", 2)
   end
   local sopts = o.spawn or { stderr = "tee" }
+
+  local log = o.ssh and ssh_log(sopts) or nil
+  local argv = o.argv
+  if log then argv = { o.argv[1], "-E", log.path, table.unpack(o.argv, 2) } end
+  local ok, r, n = pcall(loop, o, argv, sopts, log, policy, {
+    interval = interval, backoff = backoff, max_interval = max_interval, jitter = jitter,
+    deadline = deadline, max_attempts = max_attempts })
+  if log then os.remove(log.path) end
+  if not ok then error(r, 0) end
+  return r, n
+end
+
+loop = function(o, argv, sopts, log, policy, lim)
+  local interval, backoff, max_interval, jitter = lim.interval, lim.backoff, lim.max_interval, lim.jitter
+  local deadline, max_attempts = lim.deadline, lim.max_attempts
   local t0 = M.now()
   local function clock() return M.now() - t0 end
-
   local state = { attempt = 0, elapsed = 0, paced = 0 }
   local result
   while true do
@@ -161,14 +256,20 @@ function M.run(o)
       end
     end
     state.attempt = state.attempt + 1
-    local proc, err, errno = core.spawn(o.argv, sopts)
+    if log then log.reset() end
+    local proc, err, errno = core.spawn(argv, sopts)
     if not proc then
       return { status = "failed", error = err, errno = errno, stop_reason = "spawn" }, state.attempt
     end
-    result = proc:wait()
+    result = log and log.wait(proc) or proc:wait()
     proc:close()
     state.elapsed = clock()
-    state.class, state.line = M.classify(result.stderr_tail)
+    if log then
+      result.ssh_log = log.text()
+      state.class, state.line = M.classify_ssh(result.ssh_log, result.stderr_tail)
+    else
+      state.class, state.line = M.classify(result.stderr_tail)
+    end
     state.last = result
     -- a run that lasted longer than the longest delay (a session that
     -- worked for a while) starts the backoff afresh
