@@ -128,6 +128,24 @@ describe("netops-failover", function()
     assert.matches("call #2", sh.read(dir .. "/log"))
   end)
 
+  it("--wait behind a held lock logs the wait and exits 1", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock = dir .. "/lock"
+    sh.write(lock, "")
+    sh.run({ "chmod", "0600", lock })
+    -- another process holds the lock for 3 s; the call may wait 1 s
+    local argv = sh.cmd("netops-failover", "--policy", p, "--lock", lock, "--log", "stderr", "--wait", "1",
+                        "primary")
+    local out = sh.run("flock " .. sh.quote(lock) .. " sh -c 'touch " .. sh.quote(dir .. "/held")
+      .. "; exec sleep 3' & while [ ! -e " .. sh.quote(dir .. "/held") .. " ]; do sleep 0.05; done; "
+      .. sh.join(argv) .. "; echo \"exit=$?\"; wait", { stderr = true })
+    assert.matches("exit=1\n", out)
+    assert.matches("netops%-failover%[%d+%] err: MASTER: lock file " .. lock:gsub("%p", "%%%0")
+      .. ": still held by another call after 1%.?0?s", out)
+    assert.is_nil(out:find("traceback", 1, true), out)
+    assert.is_nil(sh.read(dir .. "/rec"))
+  end)
+
   it("backup starts conntrackd when it is down and its config is known", function()
     if sh.need_root("a namespace for conntrackd") then return end
     local lab = require "lab.lab"
@@ -196,6 +214,77 @@ describe("netops-failover", function()
     out, code = sh.run(cmd(p2, "primary"), { stderr = true })
     assert.equal(2, code)
     assert.matches("writable by others", out)
+  end)
+
+  it("refuses a policy owned by another user, naming the path and the owner", function()
+    if sh.need_root("chown to another user") then return end
+    local p = policy(RECORD:format(dir .. "/rec"), "0644")
+    sh.run({ "chown", "65534", p })
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches(p:gsub("%p", "%%%0") .. ": refused: owned by another user[^\n]*owner uid 65534", out)
+    assert.is_nil(sh.read(dir .. "/rec"))
+  end)
+
+  it("refuses a policy below a directory others may change; a sticky root-owned one is fine", function()
+    if sh.need_root("chown to another user") then return end
+    local text = RECORD:format(dir .. "/rec")
+    local function in_dir(name, mode, owner)
+      local d = dir .. "/" .. name
+      sh.run({ "mkdir", "-m", mode, d })
+      if owner then sh.run({ "chown", owner, d }) end
+      local p = d .. "/policy.lua"
+      sh.write(p, text)
+      sh.run({ "chmod", "0644", p })
+      return p, d
+    end
+    local p, d = in_dir("open", "0777")
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("refused: directory " .. d:gsub("%p", "%%%0") .. " is writable by others and not sticky", out)
+    p, d = in_dir("grp", "0775")
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("refused: directory " .. d:gsub("%p", "%%%0") .. " is writable by group", out)
+    p, d = in_dir("theirs", "0755", "65534")
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("refused: directory " .. d:gsub("%p", "%%%0") .. " is owned by another user[^\n]*uid 65534", out)
+    assert.is_nil(sh.read(dir .. "/rec"))
+    -- like /tmp: sticky, world-writable, owned by root
+    p = in_dir("sticky", "1777")
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.matches("start master", sh.read(dir .. "/rec"))
+  end)
+
+  it("checks the file a symlink leads to and the directories on both paths", function()
+    if sh.need_root("chown to another user") then return end
+    local good = dir .. "/etc"
+    sh.run({ "mkdir", "-m", "0755", good, dir .. "/open", dir .. "/sticky" })
+    sh.run({ "chmod", "0777", dir .. "/open" })
+    sh.run({ "chmod", "1777", dir .. "/sticky" })
+    local target = good .. "/policy.lua"
+    sh.write(target, RECORD:format(dir .. "/rec"))
+    sh.run({ "chmod", "0644", target })
+    -- a link in a directory where anyone may swap it: refused
+    sh.run({ "ln", "-s", target, dir .. "/open/p.lua" })
+    local out, code = sh.run(cmd(dir .. "/open/p.lua", "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("directory [^\n]*/open is writable by others", out)
+    -- a link in a sticky directory to a trusted file: the file opened is checked and run
+    sh.run({ "ln", "-s", target, dir .. "/sticky/p.lua" })
+    out, code = sh.run(cmd(dir .. "/sticky/p.lua", "primary"), { stderr = true })
+    assert.equal(0, code, out)
+    -- a link to a file owned by another user: the opened file is refused
+    local theirs = good .. "/theirs.lua"
+    sh.write(theirs, RECORD:format(dir .. "/rec2"))
+    sh.run({ "chown", "65534", theirs })
+    sh.run({ "ln", "-s", theirs, dir .. "/sticky/q.lua" })
+    out, code = sh.run(cmd(dir .. "/sticky/q.lua", "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("q%.lua: refused: owned by another user[^\n]*uid 65534", out)
+    assert.is_nil(sh.read(dir .. "/rec2"))
   end)
 
   it("reports a policy that does not load or return handlers", function()

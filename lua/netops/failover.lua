@@ -4,7 +4,8 @@
 -- * parse_args(args): both call shapes, `primary|backup|fault` (notify_master
 --   "... primary") and the generic notify `INSTANCE|GROUP NAME STATE PRIORITY`.
 -- * load_policy(path): an operator-editable Lua file returning handlers
---   { master =, backup =, fault =, stop = }; refused when group/other-writable.
+--   { master =, backup =, fault =, stop = }; refused unless root (or the
+--   caller) alone can change it and the directories above it.
 -- * run(opts): runs the handler under an exclusive lock, in arrival order;
 --   a call whose state was superseded by a later call does nothing.  Every
 --   step is logged with its duration and result.
@@ -41,24 +42,9 @@ end
 
 --- Load a policy file.  Returns the handler table or nil, message.
 function M.load_policy(path)
-  local mode, uid = F.mode(path)
-  if not mode then return nil, "policy " .. uid end
-  if mode & 18 ~= 0 then   -- 0022
-    return nil, string.format("policy %s is writable by %s (mode %04o): refused, as keepalived's "
-      .. "script security would; fix: chmod go-w %s", path,
-      (mode & 16 ~= 0 and mode & 2 ~= 0) and "group and others" or (mode & 16 ~= 0 and "group" or "others"),
-      mode, path)
-  end
-  local dir = path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" then
-    local dmode = F.mode(dir)
-    if dmode and dmode & 18 ~= 0 and dmode & 512 == 0 then
-      return nil, string.format("policy %s is in a directory writable by group or others (%s, "
-        .. "mode %04o): refused; fix: chmod go-w %s", path, dir, dmode, dir)
-    end
-  end
+  -- core.load_trusted: the one loader of policies (sssh's and retry's too)
   local env = setmetatable({}, { __index = _G })
-  local chunk, err = loadfile(path, "t", env)
+  local chunk, err = core.load_trusted(path, env)
   if not chunk then return nil, "policy " .. err end
   local ok, pol = pcall(chunk)
   if not ok then return nil, "policy " .. path .. ": " .. tostring(pol) end
