@@ -121,11 +121,69 @@ describe("netops-failover", function()
   it("skips a queued call whose process died instead of waiting for it", function()
     local p = policy(RECORD:format(dir .. "/rec"))
     local dead = tonumber((sh.run("sh -c 'echo $$'"):match("%d+")))   -- exited already
-    sh.write(dir .. "/lock", string.format("next 2\nserving 1\n1 %d G1 master\n", dead))
+    sh.write(dir .. "/lock", string.format("next 2\nserving 1\n1 %d 0 G1 master\n", dead))
+    sh.run({ "chmod", "0600", dir .. "/lock" })
     local out, code = sh.run(cmd(p, "--wait", "5", "GROUP", "G2", "BACKUP", "0"), { stderr = true })
     assert.equal(0, code, out)
     assert.equal("start backup GROUP G2 0\nend backup GROUP G2 0\n", sh.read(dir .. "/rec"))
     assert.matches("call #2", sh.read(dir .. "/log"))
+  end)
+
+  it("refuses a lock file owned by another user or readable by others, naming it", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock = dir .. "/lock"
+    -- planted: pid 1 is always alive, so this queue would block every call
+    sh.write(lock, "next 6\nserving 5\n5 1 0 - backup\n")
+    sh.run({ "chmod", "0644", lock })
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.matches("lock file " .. lock:gsub("%p", "%%%0") .. ": refused: mode is not 0600 %(mode 0644", out)
+    if not sh.need_root("chown to another user") then
+      sh.run({ "chmod", "0600", lock })
+      sh.run({ "chown", "65534", lock })
+      out, code = sh.run(cmd(p, "primary"), { stderr = true })
+      assert.equal(1, code, out)
+      assert.matches("lock file " .. lock:gsub("%p", "%%%0") .. ": refused: owned by another user "
+        .. "%(mode 0600, owner uid 65534%)", out)
+    end
+    assert.is_nil(sh.read(dir .. "/rec"))
+    -- a missing lock file is created 0600 whatever the umask
+    os.remove(lock)
+    out, code = sh.run("umask 0 && " .. sh.join(cmd(p, "primary")), { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal("600", (sh.run({ "stat", "-c", "%a", lock }):gsub("%s+$", "")))
+  end)
+
+  it("a queued caller counts as alive only while its pid has the start time it had", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock = dir .. "/lock"
+    local start1 = sh.read("/proc/1/stat"):match("%) (.*)$")
+    local fields = {}
+    for w in start1:gmatch("%S+") do fields[#fields + 1] = w end
+    start1 = fields[20]                 -- field 22 counted from the pid
+    -- the caller that queued as pid 1 with this start time is still there: wait for it
+    sh.write(lock, string.format("next 2\nserving 1\n1 1 %s G1 master\n", start1))
+    sh.run({ "chmod", "0600", lock })
+    local out, code = sh.run(cmd(p, "--wait", "1", "GROUP", "G2", "BACKUP", "0"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.matches("GROUP G2 BACKUP: waited 1s for earlier call #1 to finish", sh.read(dir .. "/log"))
+    assert.is_nil(sh.read(dir .. "/rec"))
+    -- pid 1 now is another process than the one that queued: its entry is dead
+    sh.write(lock, string.format("next 2\nserving 1\n1 1 %d G1 master\n", tonumber(start1) + 1))
+    out, code = sh.run(cmd(p, "--wait", "5", "GROUP", "G2", "BACKUP", "0"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal("start backup GROUP G2 0\nend backup GROUP G2 0\n", sh.read(dir .. "/rec"))
+  end)
+
+  it("keeps an instance name with spaces in the queue: calls still run one at a time", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local _, code = sh.run("HOLD=1 " .. sh.join(cmd(p, "INSTANCE", "VI 1", "MASTER", "100")) .. " & sleep 0.4; "
+      .. "HOLD=0 " .. sh.join(cmd(p, "INSTANCE", "VI 1", "BACKUP", "100")) .. " & sleep 0.2; "
+      .. "HOLD=0 " .. sh.join(cmd(p, "INSTANCE", "VI_2", "FAULT", "100")) .. " & wait")
+    assert.equal(0, code)
+    assert.equal("start master INSTANCE VI 1 100\nend master INSTANCE VI 1 100\n"
+      .. "start backup INSTANCE VI 1 100\nend backup INSTANCE VI 1 100\n"
+      .. "start fault INSTANCE VI_2 100\nend fault INSTANCE VI_2 100\n", sh.read(dir .. "/rec"))
   end)
 
   it("--wait behind a held lock logs the wait and exits 1", function()

@@ -83,18 +83,31 @@ function M.logger(where, ident)
   end
 end
 
--- The queue kept in the lock file: "next N", "serving S", "ticket pid key state".
+-- The queue kept in the lock file: "next N", "serving S", and one line per
+-- waiting call, "ticket pid starttime key state".  The start time (from
+-- /proc/PID/stat) tells a live caller from another program that reused its
+-- pid.  Key and state are %XX-escaped, so an instance name with spaces, a
+-- newline or a "%" stays one field.
+local function esc(s)
+  return (s:gsub("[%%%s%c]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function unesc(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
 local function parse_queue(text)
   local q = { next = 1, serving = 1, pending = {} }
+  local int = math.tointeger
   for line in text:gmatch("[^\n]+") do
     local k, n = line:match("^(%a+) (%d+)$")
     if k == "next" or k == "serving" then
-      q[k] = math.tointeger(tonumber(n))
+      q[k] = int(tonumber(n))
     else
-      local t, pid, key, state = line:match("^(%d+) (%d+) (%S+) (%S+)$")
+      local t, pid, start, key, state = line:match("^(%d+) (%d+) (%d+) (%S+) (%S+)$")
       if t then
-        q.pending[math.tointeger(tonumber(t))] = { pid = math.tointeger(tonumber(pid)),
-                                                   key = key, state = state }
+        q.pending[int(tonumber(t))] = { pid = int(tonumber(pid)), start = int(tonumber(start)),
+                                        key = unesc(key), state = unesc(state) }
       end
     end
   end
@@ -108,9 +121,16 @@ local function format_queue(q)
   table.sort(ts)
   for _, t in ipairs(ts) do
     local p = q.pending[t]
-    out[#out + 1] = string.format("%d %d %s %s", t, p.pid, p.key, p.state)
+    out[#out + 1] = string.format("%d %d %d %s %s", t, p.pid, p.start or 0, esc(p.key), esc(p.state))
   end
   return table.concat(out, "\n") .. "\n"
+end
+
+-- Is the queued caller p still running (same pid, same start time)?
+local function queued_alive(p)
+  if not p.pid or p.pid < 1 then return false end
+  if p.start and p.start > 0 then return F.alive(p.pid, p.start) end
+  return F.alive(p.pid)
 end
 
 local function with_lock(lf, timeout, fn)
@@ -130,11 +150,12 @@ function M.enqueue(lockpath, key, state, timeout)
   local lf, err = F.lockfile(lockpath)
   if not lf then return nil, err end
   local pid = F.pid()
+  local start = F.starttime(pid) or 0
   local deadline = F.clock() + timeout
   local ticket, e2 = with_lock(lf, timeout, function(q)
     local t = q.next
     q.next = t + 1
-    q.pending[t] = { pid = pid, key = key, state = state }
+    q.pending[t] = { pid = pid, start = start, key = key, state = state }
     return t
   end)
   if not ticket then lf:close(); return nil, e2 end
@@ -142,7 +163,7 @@ function M.enqueue(lockpath, key, state, timeout)
     local mine, waiting, later = with_lock(lf, math.max(0, deadline - F.clock()), function(q)
       while q.serving < ticket do
         local p = q.pending[q.serving]
-        if p and F.alive(p.pid) and p.pid ~= pid then break end
+        if p and p.pid ~= pid and queued_alive(p) then break end
         q.pending[q.serving] = nil      -- finished, or its caller died
         q.serving = q.serving + 1
       end
