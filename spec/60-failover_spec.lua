@@ -230,6 +230,52 @@ describe("netops-failover", function()
     assert(ok, err)
   end)
 
+  it("backup does not start a second conntrackd beside one that does not answer", function()
+    if sh.need_root("a namespace for conntrackd") then return end
+    local lab = require "lab.lab"
+    local ns = sh.netns("bkslow")
+    sh.nsrun(ns, { "ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync1" })
+    sh.nsrun(ns, { "ip", "addr", "add", "203.0.113.1/30", "dev", "sync0" })
+    sh.nsrun(ns, { "ip", "link", "set", "sync0", "up" })
+    sh.nsrun(ns, { "ip", "link", "set", "sync1", "up" })
+    local conf = dir .. "/conntrackd.conf"
+    sh.write(conf, lab.conntrackd_conf(dir, "203.0.113.1", "203.0.113.2", "sync0", {}))
+    -- `ip netns exec` execs conntrackd: $! is the daemon's pid
+    local pid = tonumber(sh.run(sh.join { "ip", "netns", "exec", ns, "conntrackd", "-C", conf }
+      .. " >" .. sh.quote(dir .. "/ctd.out") .. " 2>&1 </dev/null & echo $!"):match("%d+"))
+    local function conntrackds()
+      local n = 0
+      for p in sh.run({ "ip", "netns", "pids", ns }):gmatch("%d+") do
+        if (sh.read("/proc/" .. p .. "/comm") or "") == "conntrackd\n" then n = n + 1 end
+      end
+      return n
+    end
+    local ok, err = pcall(function()
+      for _ = 1, 100 do
+        if select(2, sh.run({ "test", "-S", dir .. "/conntrackd.ctl" })) == 0 then break end
+        lab.sleep(0.1)
+      end
+      assert.equal("conntrackd\n", sh.read("/proc/" .. pid .. "/comm"))
+      assert.is_table((require("netops.conntrackd").open { socket = dir .. "/conntrackd.ctl" }:stats("runtime")))
+      sh.run({ "kill", "-STOP", tostring(pid) })     -- alive, holds its lock, does not answer
+      local out, code = sh.nsrun(ns, sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua",
+                                            "--lock", dir .. "/lock", "--log", dir .. "/log", "--socket",
+                                            dir .. "/conntrackd.ctl", "--conntrackd-config", conf,
+                                            "--timeout", "1", "backup"), { stderr = true })
+      local log = sh.read(dir .. "/log") or ""
+      assert.equal(1, code, out .. log)
+      assert.matches("BACKUP: step conntrackd_alive FAILED in [%d.]+ ms: conntrackd: [^\n]*timeout[^\n]*"
+        .. "conntrackd pid " .. pid .. " runs with", log)
+      assert.is_nil(log:find("start_conntrackd", 1, true), log)
+      assert.is_nil(log:find("removed stale lock", 1, true), log)
+      assert.equal(1, conntrackds(), log)
+      assert.is_not_nil(sh.read(dir .. "/conntrackd.lock"), "the running daemon's lock file was removed")
+    end)
+    sh.run({ "kill", "-CONT", tostring(pid) })
+    sh.netns_cleanup()                                -- kills the daemon (by pid)
+    assert(ok, err)
+  end)
+
   it("backup with conntrackd down fails the liveness step", function()
     local out, code = sh.run(sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua", "--lock",
                                     dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/none.ctl",

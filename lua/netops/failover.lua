@@ -278,6 +278,30 @@ function M.context(opts, call, log)
     ctx.log("err", "step %s FAILED in %s: %s", name, fmt_ms(dt), msg)
     return nil, msg
   end
+  --- Monotonic seconds (for timing what is not a step).
+  ctx.clock = F.clock
+  --- The live conntrackd processes started with this call's conntrackd
+  -- config (`-C FILE` on their command line, or none given when the config
+  -- is conntrackd's default): their pids, ascending; empty without a config.
+  function ctx.conntrackd_pids()
+    local conf, out = opts.conntrackd_config, {}
+    if not conf then return out end
+    for _, pid in ipairs(core.conntrackd.daemons()) do
+      local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
+      local cmdline = f and f:read("a") or ""
+      if f then f:close() end
+      local args, given = {}, nil
+      for a in cmdline:gmatch("[^%z]+") do args[#args + 1] = a end
+      for i = 2, #args do
+        if args[i - 1] == "-C" then given = args[i] end
+      end
+      if #args > 0 and (given == conf or (given == nil and conf == "/etc/conntrackd/conntrackd.conf")) then
+        out[#out + 1] = pid
+      end
+    end
+    table.sort(out)
+    return out
+  end
   --- Note that a step was skipped (logged, not a failure).
   function ctx.skip(name, why) ctx.log("notice", "step %s skipped: %s", name, why) end
   return ctx
