@@ -16,7 +16,7 @@ const char *netops_trust_file_why(const struct stat *st, uid_t caller)
     if (st->st_mode & S_IWOTH)
         return "writable by others";
     if (st->st_mode & S_IWGRP)
-        return "writable by group";
+        return "writable by its group";
     return NULL;
 }
 
@@ -26,7 +26,7 @@ const char *netops_trust_dir_why(const struct stat *st, uid_t caller)
         return "owned by another user (neither root nor the caller)";
     if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX))
         return (st->st_mode & S_IWOTH) ? "writable by others and not sticky"
-                                       : "writable by group and not sticky";
+                                       : "writable by its group and not sticky";
     return NULL;
 }
 
