@@ -335,15 +335,14 @@ static int push_refusal(lua_State *L, const char *path, const struct trust_refus
 {
     char mode[16];
     snprintf(mode, sizeof mode, "%04o", r->mode);
-    const char *fix = strstr(r->why, "owned") ? "chown root" :
-                      strstr(r->why, "writable") ? "chmod go-w" : NULL;
+    const char *fix = strstr(r->why, "owned") ? "; fix: chown root " :
+                      strstr(r->why, "writable") ? "; fix: chmod go-w " : "";
+    const char *on = *fix ? r->what : "";
     if (r->is_dir)
         return luax_failclass(L, "insecure", "%s: refused: directory %s is %s (mode %s, owner "
-                              "uid %d)%s%s%s", path, r->what, r->why, mode, (int)r->uid,
-                              fix ? "; fix: " : "", fix ? fix : "", fix ? " on it" : "");
-    return luax_failclass(L, "insecure", "%s: refused: %s (mode %s, owner uid %d)%s%s%s",
-                          path, r->why, mode, (int)r->uid,
-                          fix ? "; fix: " : "", fix ? fix : "", fix ? " on it" : "");
+                              "uid %d)%s%s", path, r->what, r->why, mode, (int)r->uid, fix, on);
+    return luax_failclass(L, "insecure", "%s: refused: %s (mode %s, owner uid %d)%s%s",
+                          path, r->why, mode, (int)r->uid, fix, on);
 }
 
 /* Read the trusted file at path into a string on the stack; returns 1, or
