@@ -16,10 +16,13 @@
 #include "luax.h"
 #include "conntrackd.h"
 #include "ctd_reply.h"
+#include "proc.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -374,12 +377,13 @@ static int l_parse_stats(lua_State *L)
 /*
  * The failover runtime's primitives (core.failover): a lock file that also
  * holds the queue of notify calls, a monotonic clock, a liveness check.
- *   core.failover.lockfile(path) -> handle ("netops.LockFile") | nil, msg, errno
+ *   core.failover.lockfile(path) -> handle ("netops.LockFile")
+ *                                 | nil, msg, errno | nil, msg, "insecure"
  *   lf:lock(timeout) -> true | nil, msg, "timeout"|errno ; lf:unlock()
  *   lf:read() -> text ; lf:write(text) -> true | nil, msg, errno
  *   core.failover.clock() -> seconds (CLOCK_MONOTONIC)
- *   core.failover.alive(pid) -> boolean
- *   core.failover.mode(path) -> permission bits, uid | nil, msg, errno
+ *   core.failover.alive(pid [, starttime]) -> boolean
+ *   core.failover.starttime(pid) -> integer | nil, msg, errno
  *   core.failover.pid() -> getpid();  core.failover.sleep(seconds)
  */
 #define LF_TYPE "netops.LockFile"
@@ -387,6 +391,7 @@ static int l_parse_stats(lua_State *L)
 typedef struct {
     int fd;
     int locked;
+    char path[];        /* for messages */
 } LockFile;
 
 static LockFile *check_lf(lua_State *L)
@@ -404,17 +409,54 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Open (creating it 0600 if missing) the lock file at path; 0 or errno. */
+static int open_lock(const char *path, int *fd)
+{
+    const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+    for (int tries = 0; tries < 10; tries++) {
+        *fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+        if (*fd >= 0)
+            return fchmod(*fd, 0600) < 0 ? errno : 0;   /* whatever the umask */
+        if (errno != EEXIST)
+            return errno;
+        *fd = open(path, flags);
+        if (*fd >= 0 || errno != ENOENT)
+            return *fd >= 0 ? 0 : errno;
+    }
+    return EAGAIN;      /* created and removed under us, again and again */
+}
+
+/*
+ * The lock file (and the queue in it) decides which call runs: it must be a
+ * regular file owned by the caller with mode 0600, or anyone able to plant
+ * or rewrite it could block or reorder every failover.
+ */
 static int l_lockfile(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
-    LockFile *lf = lua_newuserdatauv(L, sizeof *lf, 0);
+    size_t len;
+    const char *path = luax_checkcstring(L, 1, &len);
+    LockFile *lf = lua_newuserdatauv(L, sizeof *lf + len + 1, 0);
     lf->fd = -1;
     lf->locked = 0;
+    memcpy(lf->path, path, len + 1);
     luaL_setmetatable(L, LF_TYPE);
-    lf->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (lf->fd < 0) {
-        int e = errno;
+    int e = open_lock(path, &lf->fd);
+    if (e)
         return luax_fail(L, e, "lock file %s: %s", path, strerror(e));
+    struct stat st;
+    if (fstat(lf->fd, &st) < 0) {
+        e = errno;
+        return luax_fail(L, e, "lock file %s: %s", path, strerror(e));
+    }
+    const char *why = netops_trust_lock_why(&st, geteuid());
+    if (why) {
+        char mode[16];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
+        close(lf->fd);
+        lf->fd = -1;
+        return luax_failclass(L, "insecure", "lock file %s: refused: %s (mode %s, owner uid %d): "
+                              "it must be a regular file of the caller's with mode 0600; "
+                              "remove it if you did not create it", path, why, mode, (int)st.st_uid);
     }
     return 1;
 }
@@ -432,11 +474,11 @@ static int l_lf_lock(lua_State *L)
         }
         if (errno != EWOULDBLOCK && errno != EINTR) {
             int e = errno;
-            return luax_fail(L, e, "lock file: flock: %s", strerror(e));
+            return luax_fail(L, e, "lock file %s: flock: %s", lf->path, strerror(e));
         }
         if (mono() >= deadline)
-            return luax_failclass(L, "timeout", "lock file: still held by another "
-                                  "call after %gs", timeout);
+            return luax_failclass(L, "timeout", "lock file %s: still held by another "
+                                  "call after %fs", lf->path, (lua_Number)timeout);
         struct timespec ts = { 0, 5 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
@@ -464,7 +506,7 @@ static int l_lf_read(lua_State *L)
             continue;
         if (r < 0) {
             int e = errno;
-            return luax_fail(L, e, "lock file: read: %s", strerror(e));
+            return luax_fail(L, e, "lock file %s: read: %s", lf->path, strerror(e));
         }
         if (r == 0)
             break;
@@ -482,7 +524,7 @@ static int l_lf_write(lua_State *L)
     const char *s = luaL_checklstring(L, 2, &len);
     if (ftruncate(lf->fd, 0) < 0) {
         int e = errno;
-        return luax_fail(L, e, "lock file: truncate: %s", strerror(e));
+        return luax_fail(L, e, "lock file %s: truncate: %s", lf->path, strerror(e));
     }
     while (done < len) {
         ssize_t w = pwrite(lf->fd, s + done, len - done, (off_t)done);
@@ -490,7 +532,7 @@ static int l_lf_write(lua_State *L)
             continue;
         if (w < 0) {
             int e = errno;
-            return luax_fail(L, e, "lock file: write: %s", strerror(e));
+            return luax_fail(L, e, "lock file %s: write: %s", lf->path, strerror(e));
         }
         done += (size_t)w;
     }
@@ -514,10 +556,33 @@ static int l_clock(lua_State *L)
     return 1;
 }
 
+/* alive(pid [, starttime]): the pid runs, and when a start time is given it
+ * is still the process that had it (not another one that reused the pid). */
 static int l_alive(lua_State *L)
 {
     pid_t pid = (pid_t)luax_checkrange(L, 1, 1, 0x7fffffff);
-    lua_pushboolean(L, kill(pid, 0) == 0 || errno == EPERM);
+    int alive = kill(pid, 0) == 0 || errno == EPERM;
+    if (alive && !lua_isnoneornil(L, 2)) {
+        lua_Integer want = luaL_checkinteger(L, 2);
+        unsigned long long start;
+        int e = proc_starttime((int)pid, &start);
+        if (e == 0)
+            alive = (lua_Integer)start == want;
+        else if (e == ESRCH || e == ENOENT)
+            alive = 0;
+    }
+    lua_pushboolean(L, alive);
+    return 1;
+}
+
+static int l_starttime(lua_State *L)
+{
+    pid_t pid = (pid_t)luax_checkrange(L, 1, 1, 0x7fffffff);
+    unsigned long long start;
+    int e = proc_starttime((int)pid, &start);
+    if (e)
+        return luax_fail(L, e, "/proc/%d/stat: %s", (int)pid, strerror(e));
+    lua_pushinteger(L, (lua_Integer)start);
     return 1;
 }
 
@@ -538,19 +603,6 @@ static int l_sleep(lua_State *L)
     return 0;
 }
 
-static int l_mode(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        int e = errno;
-        return luax_fail(L, e, "%s: %s", path, strerror(e));
-    }
-    lua_pushinteger(L, st.st_mode & 07777);
-    lua_pushinteger(L, st.st_uid);
-    return 2;
-}
-
 static const luaL_Reg lf_methods[] = {
     { "lock", l_lf_lock },
     { "unlock", l_lf_unlock },
@@ -563,7 +615,7 @@ static const luaL_Reg failover_funcs[] = {
     { "lockfile", l_lockfile },
     { "clock", l_clock },
     { "alive", l_alive },
-    { "mode", l_mode },
+    { "starttime", l_starttime },
     { "pid", l_pid },
     { "sleep", l_sleep },
     { NULL, NULL },

@@ -2,6 +2,7 @@
 #include "luax.h"
 #include "signals.h"
 #include "spawn.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -329,53 +330,41 @@ static int fd_close(lua_State *L)
     return 0;
 }
 
-/*
- * netops.core.read_trusted(path [, maxbytes]) -> text | nil, message, errno_or_class
- * Reads a file an operator edits (a retry policy), refusing it with class
- * "insecure" when it is not a regular file, is writable by group or others,
- * or is owned by someone other than root or the caller.  The checks use the
- * opened file, not the name, so nobody swaps it in between.
- */
-static int l_read_trusted(lua_State *L)
+/* Push nil, the message for a refused policy or directory, "insecure". */
+static int push_refusal(lua_State *L, const char *path, const struct trust_refusal *r)
 {
-    const char *path = luaL_checkstring(L, 1);
-    size_t max = (size_t)luax_optrange(L, 2, 1, 64 << 20, 1 << 20);
-    /* O_NONBLOCK: a FIFO in its place must be refused, not block open()
-     * until some writer comes (reads of a regular file ignore the flag) */
+    char mode[16];
+    snprintf(mode, sizeof mode, "%04o", r->mode);
+    const char *fix = strstr(r->why, "owned") ? "; fix: chown root " :
+                      strstr(r->why, "writable") ? "; fix: chmod go-w " : "";
+    const char *on = *fix ? r->what : "";
+    if (r->is_dir)
+        return luax_failclass(L, "insecure", "%s: refused: directory %s is %s (mode %s, owner "
+                              "uid %d)%s%s", path, r->what, r->why, mode, (int)r->uid, fix, on);
+    return luax_failclass(L, "insecure", "%s: refused: %s (mode %s, owner uid %d)%s%s",
+                          path, r->why, mode, (int)r->uid, fix, on);
+}
+
+/* Read the trusted file at path into a string on the stack; returns 1, or
+ * pushes nil, message, errno_or_class and returns 3. */
+static int read_trusted(lua_State *L, const char *path, size_t max)
+{
+    struct trust_refusal r;
     int *held = lua_newuserdatauv(L, sizeof *held, 0);
     *held = -1;
     luaL_setmetatable(L, FDHOLDER);
-    lua_toclose(L, -1);                 /* every return below closes it */
-    int fd = *held = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return luax_fail(L, errno, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        return luax_fail(L, e, "%s: %s", path, strerror(e));
-    }
-    const char *why = NULL;
-    if (!S_ISREG(st.st_mode))
-        why = "not a regular file";
-    else if (st.st_mode & (S_IWGRP | S_IWOTH))
-        why = (st.st_mode & S_IWOTH) ? "writable by others" : "writable by its group";
-    else if (st.st_uid != 0 && st.st_uid != geteuid())
-        why = "owned by another user";
-    if (why) {
-        char mode[16];
-        snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
-        return luax_failclass(L, "insecure", "%s: refused: %s (mode %s, owner uid %d); "
-                              "run chmod go-w on it", path, why, mode, (int)st.st_uid);
-    }
-    if ((size_t)st.st_size > max) {
-        return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
-    }
+    lua_toclose(L, -1);                 /* closed by the caller's return */
+    int err = netops_trust_open(path, geteuid(), held, &r);
+    if (err && r.why)
+        return push_refusal(L, path, &r);
+    if (err)
+        return luax_fail(L, err, "%s: %s", path, strerror(err));
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     char buf[4096];
     size_t total = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
+        ssize_t n = read(*held, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -385,12 +374,58 @@ static int l_read_trusted(lua_State *L)
         if (n == 0)
             break;
         total += (size_t)n;
-        if (total > max) {
+        if (total > max)
             return luax_failclass(L, "too_big", "%s: larger than %d bytes", path, (int)max);
-        }
         luaL_addlstring(&b, buf, (size_t)n);
     }
     luaL_pushresult(&b);
+    return 1;
+}
+
+/*
+ * netops.core.read_trusted(path [, maxbytes]) -> text | nil, message, errno_or_class
+ * Reads a file an operator edits (a policy), refusing it with class
+ * "insecure" by the rules of trust.h: the opened file (one open, fstat of
+ * that fd, the text read from the same fd) is a regular file owned by root
+ * or the caller, not writable by group or others; every directory above it,
+ * as given and as resolved, is owned by root or the caller and not writable
+ * by group or others unless sticky.
+ */
+static int l_read_trusted(lua_State *L)
+{
+    const char *path = luax_checkcstring(L, 1, NULL);
+    size_t max = (size_t)luax_optrange(L, 2, 1, 64 << 20, 1 << 20);
+    return read_trusted(L, path, max);
+}
+
+/*
+ * netops.core.load_trusted(path [, env]) -> chunk | nil, message, errno_or_class
+ * The one loader of policies: the text read_trusted checked, compiled as
+ * load(text, "@"..path, "t", env).  A syntax error has class "syntax".
+ */
+static int l_load_trusted(lua_State *L)
+{
+    size_t len;
+    const char *path = luax_checkcstring(L, 1, NULL);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    int n = read_trusted(L, path, 1 << 20);
+    if (n != 1)
+        return n;
+    const char *text = lua_tolstring(L, -1, &len);
+    lua_pushfstring(L, "@%s", path);
+    if (luaL_loadbufferx(L, text, len, lua_tostring(L, -1), "t") != LUA_OK) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        lua_pushstring(L, "syntax");
+        return 3;
+    }
+    if (!lua_isnil(L, 2)) {
+        lua_pushvalue(L, 2);
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    }
     return 1;
 }
 
@@ -421,4 +456,6 @@ void netops_open_spawn(lua_State *L)
     lua_setfield(L, -2, "isatty");
     lua_pushcfunction(L, l_read_trusted);
     lua_setfield(L, -2, "read_trusted");
+    lua_pushcfunction(L, l_load_trusted);
+    lua_setfield(L, -2, "load_trusted");
 }

@@ -147,7 +147,23 @@ int proc_parse_stat(const char *text, size_t len, struct proc_stat *st)
     st->blocked = (unsigned long)field[32];
     st->ignored = (unsigned long)field[33];
     st->caught = (unsigned long)field[34];
+    st->starttime = field[22];
     return 0;
+}
+
+int proc_starttime(int pid, unsigned long long *out)
+{
+    char buf[1024];
+    struct proc_stat st;
+    int procfd = proc_open_root(), err;
+
+    if (procfd < 0)
+        return -procfd;
+    err = proc_read_stat_at(procfd, pid, buf, sizeof buf, &st);
+    close(procfd);
+    if (err == 0)
+        *out = st.starttime;
+    return err;
 }
 
 const char *proc_state_name(char state)

@@ -79,11 +79,17 @@ struct proc_stat {
     char name[PROC_NAME_MAX];   /* comm, as is */
     size_t name_len;
     unsigned long blocked, ignored, caught;
+    unsigned long long starttime;   /* field 22: clock ticks after boot; with the
+                                     * pid it names one process, across pid reuse */
 };
 
 /* Read PID/stat relative to procfd with one read() and parse it.  Returns 0
  * or an errno like proc_read_status (ESRCH when gone, EPROTO unparsable). */
 int proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_stat *st);
+
+/* The start time (stat field 22) of process pid.  Returns 0, ESRCH when it
+ * is gone, or another errno. */
+int proc_starttime(int pid, unsigned long long *out);
 
 /* Parse a stat text (NUL-terminated at text[len]).  Returns 0 or EPROTO. */
 int proc_parse_stat(const char *text, size_t len, struct proc_stat *st);

@@ -5,8 +5,9 @@
 --
 -- ctx: ctx.conntrackd (netops.conntrackd client), ctx.kernel() and ctx.count()
 -- (this namespace's kernel table), ctx.step(name, fn, ...), ctx.skip(name, why),
--- ctx.log(level, fmt, ...), ctx.run(argv), ctx.state, ctx.name, ctx.priority,
--- ctx.conntrackd_config.
+-- ctx.log(level, fmt, ...), ctx.run(argv), ctx.clock(), ctx.conntrackd_pids()
+-- (live conntrackd processes started with ctx.conntrackd_config), ctx.state,
+-- ctx.name, ctx.priority, ctx.conntrackd_config.
 
 local function cache_sizes(ctx)
   local st = ctx.conntrackd:stats()
@@ -46,12 +47,16 @@ return {
   -- Becoming the standby: make sure conntrackd runs, age out what we held,
   -- ask the new master for its sessions.
   backup = function(ctx)
-    local alive = ctx.conntrackd:stats("runtime")
+    local t0 = ctx.clock()
+    local alive, err, class = ctx.conntrackd:stats("runtime")
+    local dt = ctx.clock() - t0
+    local running = ctx.conntrackd_config and ctx.conntrackd_pids() or {}
     if alive then
       ctx.log("info", "conntrackd is alive")
-    elseif ctx.conntrackd_config then
-      -- like primary-backup.sh: its socket does not answer, so a lock file
-      -- left by the dead daemon would stop the new one from starting
+    elseif (class == "nosocket" or class == "refused") and ctx.conntrackd_config and #running == 0 then
+      -- like primary-backup.sh: nothing listens and no conntrackd runs with
+      -- this config, so a lock file left by the dead daemon would stop the
+      -- new one from starting
       local f = io.open(ctx.conntrackd_config)
       local lock = f and f:read("a"):match("\n%s*LockFile%s+(%S+)")
       if f then f:close() end
@@ -61,7 +66,14 @@ return {
       ctx.step("start_conntrackd", ctx.run, { os.getenv("CONNTRACKD_BIN") or "/usr/sbin/conntrackd",
                                               "-d", "-C", ctx.conntrackd_config })
     else
-      ctx.step("conntrackd_alive", ctx.conntrackd.stats, ctx.conntrackd, "runtime")
+      -- a timeout (a busy or stopped daemon), a conntrackd still running
+      -- with this config, or no config to start one from: a failure of this
+      -- step, and never a second daemon beside the first
+      if #running > 0 then
+        err = string.format("%s (conntrackd pid %s runs with %s: not starting another)", err,
+                            table.concat(running, ", "), ctx.conntrackd_config)
+      end
+      ctx.step("conntrackd_alive", function() return nil, string.format("%s (after %.1f ms)", err, dt * 1000) end)
     end
     ctx.step("reset_timers", ctx.conntrackd.reset_timers, ctx.conntrackd)
     ctx.step("request_resync", ctx.conntrackd.request_resync, ctx.conntrackd)

@@ -58,6 +58,7 @@ build = {
         "csrc/proc.c",
         "csrc/signals.c",
         "csrc/spawn.c",
+        "csrc/trust.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "netfilter_conntrack", "nfnetlink", "mnl" },

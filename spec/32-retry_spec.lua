@@ -267,6 +267,46 @@ describe("retry.load_policy", function()
     assert.matches("writable by others", msg)
   end)
 
+  it("refuses a file owned by another user, naming the path and the owner", function()
+    if sh.need_root("chown to another user") then return end
+    local p = policy_file("0644")
+    sh.run({ "chown", "65534", p })
+    local fn, msg, cls = retry.load_policy(p)
+    assert.is_nil(fn)
+    assert.equal("insecure", cls)
+    assert.matches(p:gsub("%p", "%%%0") .. ": refused: owned by another user[^\n]*owner uid 65534", msg)
+  end)
+
+  it("refuses a file below a directory others may change; a sticky root-owned one is fine", function()
+    if sh.need_root("a root-owned sticky directory") then return end
+    local function in_dir(name, mode)
+      local d = dir .. "/" .. name
+      sh.run({ "mkdir", "-m", mode, d })
+      local p = d .. "/policy.lua"
+      sh.write(p, "return function() return 'stop' end")
+      sh.run({ "chmod", "0644", p })
+      return p, d
+    end
+    local p, d = in_dir("open", "0777")
+    local fn, msg, cls = retry.load_policy(p)
+    assert.is_nil(fn)
+    assert.equal("insecure", cls)
+    assert.matches("refused: directory " .. d:gsub("%p", "%%%0") .. " is writable by others and not sticky", msg)
+    p, d = in_dir("grp", "0770")
+    fn, msg, cls = retry.load_policy(p)
+    assert.is_nil(fn)
+    assert.equal("insecure", cls)
+    assert.matches("refused: directory " .. d:gsub("%p", "%%%0") .. " is writable by its group", msg)
+    p = in_dir("sticky", "1777")
+    fn, msg = retry.load_policy(p)
+    assert.is_function(fn, msg)
+    assert.equal("stop", fn())
+  end)
+
+  it("a path with a NUL byte is misuse and raises", function()
+    assert.has_error(function() retry.load_policy(dir .. "/policy.lua\0.evil") end)
+  end)
+
   it("refuses a FIFO at once instead of waiting for a writer", function()
     local fifo = dir .. "/policy.lua"
     sh.run({ "mkfifo", "-m", "0600", fifo })

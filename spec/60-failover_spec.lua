@@ -121,11 +121,87 @@ describe("netops-failover", function()
   it("skips a queued call whose process died instead of waiting for it", function()
     local p = policy(RECORD:format(dir .. "/rec"))
     local dead = tonumber((sh.run("sh -c 'echo $$'"):match("%d+")))   -- exited already
-    sh.write(dir .. "/lock", string.format("next 2\nserving 1\n1 %d G1 master\n", dead))
+    sh.write(dir .. "/lock", string.format("next 2\nserving 1\n1 %d 0 G1 master\n", dead))
+    sh.run({ "chmod", "0600", dir .. "/lock" })
     local out, code = sh.run(cmd(p, "--wait", "5", "GROUP", "G2", "BACKUP", "0"), { stderr = true })
     assert.equal(0, code, out)
     assert.equal("start backup GROUP G2 0\nend backup GROUP G2 0\n", sh.read(dir .. "/rec"))
     assert.matches("call #2", sh.read(dir .. "/log"))
+  end)
+
+  it("refuses a lock file owned by another user or readable by others, naming it", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock = dir .. "/lock"
+    -- planted: pid 1 is always alive, so this queue would block every call
+    sh.write(lock, "next 6\nserving 5\n5 1 0 - backup\n")
+    sh.run({ "chmod", "0644", lock })
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.matches("lock file " .. lock:gsub("%p", "%%%0") .. ": refused: mode is not 0600 %(mode 0644", out)
+    if not sh.need_root("chown to another user") then
+      sh.run({ "chmod", "0600", lock })
+      sh.run({ "chown", "65534", lock })
+      out, code = sh.run(cmd(p, "primary"), { stderr = true })
+      assert.equal(1, code, out)
+      assert.matches("lock file " .. lock:gsub("%p", "%%%0") .. ": refused: owned by another user "
+        .. "%(mode 0600, owner uid 65534%)", out)
+    end
+    assert.is_nil(sh.read(dir .. "/rec"))
+    -- a missing lock file is created 0600 whatever the umask
+    os.remove(lock)
+    out, code = sh.run("umask 0 && " .. sh.join(cmd(p, "primary")), { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal("600", (sh.run({ "stat", "-c", "%a", lock }):gsub("%s+$", "")))
+  end)
+
+  it("a queued caller counts as alive only while its pid has the start time it had", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock = dir .. "/lock"
+    local start1 = sh.read("/proc/1/stat"):match("%) (.*)$")
+    local fields = {}
+    for w in start1:gmatch("%S+") do fields[#fields + 1] = w end
+    start1 = fields[20]                 -- field 22 counted from the pid
+    -- the caller that queued as pid 1 with this start time is still there: wait for it
+    sh.write(lock, string.format("next 2\nserving 1\n1 1 %s G1 master\n", start1))
+    sh.run({ "chmod", "0600", lock })
+    local out, code = sh.run(cmd(p, "--wait", "1", "GROUP", "G2", "BACKUP", "0"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.matches("GROUP G2 BACKUP: waited 1s for earlier call #1 to finish", sh.read(dir .. "/log"))
+    assert.is_nil(sh.read(dir .. "/rec"))
+    -- pid 1 now is another process than the one that queued: its entry is dead
+    sh.write(lock, string.format("next 2\nserving 1\n1 1 %d G1 master\n", tonumber(start1) + 1))
+    out, code = sh.run(cmd(p, "--wait", "5", "GROUP", "G2", "BACKUP", "0"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal("start backup GROUP G2 0\nend backup GROUP G2 0\n", sh.read(dir .. "/rec"))
+  end)
+
+  it("keeps an instance name with spaces in the queue: calls still run one at a time", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local _, code = sh.run("HOLD=1 " .. sh.join(cmd(p, "INSTANCE", "VI 1", "MASTER", "100")) .. " & sleep 0.4; "
+      .. "HOLD=0 " .. sh.join(cmd(p, "INSTANCE", "VI 1", "BACKUP", "100")) .. " & sleep 0.2; "
+      .. "HOLD=0 " .. sh.join(cmd(p, "INSTANCE", "VI_2", "FAULT", "100")) .. " & wait")
+    assert.equal(0, code)
+    assert.equal("start master INSTANCE VI 1 100\nend master INSTANCE VI 1 100\n"
+      .. "start backup INSTANCE VI 1 100\nend backup INSTANCE VI 1 100\n"
+      .. "start fault INSTANCE VI_2 100\nend fault INSTANCE VI_2 100\n", sh.read(dir .. "/rec"))
+  end)
+
+  it("--wait behind a held lock logs the wait and exits 1", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock = dir .. "/lock"
+    sh.write(lock, "")
+    sh.run({ "chmod", "0600", lock })
+    -- another process holds the lock for 3 s; the call may wait 1 s
+    local argv = sh.cmd("netops-failover", "--policy", p, "--lock", lock, "--log", "stderr", "--wait", "1",
+                        "primary")
+    local out = sh.run("flock " .. sh.quote(lock) .. " sh -c 'touch " .. sh.quote(dir .. "/held")
+      .. "; exec sleep 3' & while [ ! -e " .. sh.quote(dir .. "/held") .. " ]; do sleep 0.05; done; "
+      .. sh.join(argv) .. "; echo \"exit=$?\"; wait", { stderr = true })
+    assert.matches("exit=1\n", out)
+    assert.matches("netops%-failover%[%d+%] err: MASTER: lock file " .. lock:gsub("%p", "%%%0")
+      .. ": still held by another call after 1%.?0?s", out)
+    assert.is_nil(out:find("traceback", 1, true), out)
+    assert.is_nil(sh.read(dir .. "/rec"))
   end)
 
   it("backup starts conntrackd when it is down and its config is known", function()
@@ -151,6 +227,52 @@ describe("netops-failover", function()
       assert.is_table((require("netops.conntrackd").open { socket = dir .. "/conntrackd.ctl" }:stats()))
     end)
     sh.netns_cleanup()                                -- kills the daemon it started (by pid)
+    assert(ok, err)
+  end)
+
+  it("backup does not start a second conntrackd beside one that does not answer", function()
+    if sh.need_root("a namespace for conntrackd") then return end
+    local lab = require "lab.lab"
+    local ns = sh.netns("bkslow")
+    sh.nsrun(ns, { "ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync1" })
+    sh.nsrun(ns, { "ip", "addr", "add", "203.0.113.1/30", "dev", "sync0" })
+    sh.nsrun(ns, { "ip", "link", "set", "sync0", "up" })
+    sh.nsrun(ns, { "ip", "link", "set", "sync1", "up" })
+    local conf = dir .. "/conntrackd.conf"
+    sh.write(conf, lab.conntrackd_conf(dir, "203.0.113.1", "203.0.113.2", "sync0", {}))
+    -- `ip netns exec` execs conntrackd: $! is the daemon's pid
+    local pid = tonumber(sh.run(sh.join { "ip", "netns", "exec", ns, "conntrackd", "-C", conf }
+      .. " >" .. sh.quote(dir .. "/ctd.out") .. " 2>&1 </dev/null & echo $!"):match("%d+"))
+    local function conntrackds()
+      local n = 0
+      for p in sh.run({ "ip", "netns", "pids", ns }):gmatch("%d+") do
+        if (sh.read("/proc/" .. p .. "/comm") or "") == "conntrackd\n" then n = n + 1 end
+      end
+      return n
+    end
+    local ok, err = pcall(function()
+      for _ = 1, 100 do
+        if select(2, sh.run({ "test", "-S", dir .. "/conntrackd.ctl" })) == 0 then break end
+        lab.sleep(0.1)
+      end
+      assert.equal("conntrackd\n", sh.read("/proc/" .. pid .. "/comm"))
+      assert.is_table((require("netops.conntrackd").open { socket = dir .. "/conntrackd.ctl" }:stats("runtime")))
+      sh.run({ "kill", "-STOP", tostring(pid) })     -- alive, holds its lock, does not answer
+      local out, code = sh.nsrun(ns, sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua",
+                                            "--lock", dir .. "/lock", "--log", dir .. "/log", "--socket",
+                                            dir .. "/conntrackd.ctl", "--conntrackd-config", conf,
+                                            "--timeout", "1", "backup"), { stderr = true })
+      local log = sh.read(dir .. "/log") or ""
+      assert.equal(1, code, out .. log)
+      assert.matches("BACKUP: step conntrackd_alive FAILED in [%d.]+ ms: conntrackd: [^\n]*timeout[^\n]*"
+        .. "conntrackd pid " .. pid .. " runs with", log)
+      assert.is_nil(log:find("start_conntrackd", 1, true), log)
+      assert.is_nil(log:find("removed stale lock", 1, true), log)
+      assert.equal(1, conntrackds(), log)
+      assert.is_not_nil(sh.read(dir .. "/conntrackd.lock"), "the running daemon's lock file was removed")
+    end)
+    sh.run({ "kill", "-CONT", tostring(pid) })
+    sh.netns_cleanup()                                -- kills the daemon (by pid)
     assert(ok, err)
   end)
 
@@ -189,13 +311,84 @@ describe("netops-failover", function()
     local p = policy(RECORD:format(dir .. "/rec"), "0664")
     local out, code = sh.run(cmd(p, "primary"), { stderr = true })
     assert.equal(2, code)
-    assert.matches("writable by group", out)
+    assert.matches("writable by its group", out)
     assert.matches("chmod go%-w", out)
     assert.is_nil(sh.read(dir .. "/rec"))
     local p2 = policy(RECORD:format(dir .. "/rec"), "0646")
     out, code = sh.run(cmd(p2, "primary"), { stderr = true })
     assert.equal(2, code)
     assert.matches("writable by others", out)
+  end)
+
+  it("refuses a policy owned by another user, naming the path and the owner", function()
+    if sh.need_root("chown to another user") then return end
+    local p = policy(RECORD:format(dir .. "/rec"), "0644")
+    sh.run({ "chown", "65534", p })
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches(p:gsub("%p", "%%%0") .. ": refused: owned by another user[^\n]*owner uid 65534", out)
+    assert.is_nil(sh.read(dir .. "/rec"))
+  end)
+
+  it("refuses a policy below a directory others may change; a sticky root-owned one is fine", function()
+    if sh.need_root("chown to another user") then return end
+    local text = RECORD:format(dir .. "/rec")
+    local function in_dir(name, mode, owner)
+      local d = dir .. "/" .. name
+      sh.run({ "mkdir", "-m", mode, d })
+      if owner then sh.run({ "chown", owner, d }) end
+      local p = d .. "/policy.lua"
+      sh.write(p, text)
+      sh.run({ "chmod", "0644", p })
+      return p, d
+    end
+    local p, d = in_dir("open", "0777")
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("refused: directory " .. d:gsub("%p", "%%%0") .. " is writable by others and not sticky", out)
+    p, d = in_dir("grp", "0775")
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("refused: directory " .. d:gsub("%p", "%%%0") .. " is writable by its group", out)
+    p, d = in_dir("theirs", "0755", "65534")
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("refused: directory " .. d:gsub("%p", "%%%0") .. " is owned by another user[^\n]*uid 65534", out)
+    assert.is_nil(sh.read(dir .. "/rec"))
+    -- like /tmp: sticky, world-writable, owned by root
+    p = in_dir("sticky", "1777")
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.matches("start master", sh.read(dir .. "/rec"))
+  end)
+
+  it("checks the file a symlink leads to and the directories on both paths", function()
+    if sh.need_root("chown to another user") then return end
+    local good = dir .. "/etc"
+    sh.run({ "mkdir", "-m", "0755", good, dir .. "/open", dir .. "/sticky" })
+    sh.run({ "chmod", "0777", dir .. "/open" })
+    sh.run({ "chmod", "1777", dir .. "/sticky" })
+    local target = good .. "/policy.lua"
+    sh.write(target, RECORD:format(dir .. "/rec"))
+    sh.run({ "chmod", "0644", target })
+    -- a link in a directory where anyone may swap it: refused
+    sh.run({ "ln", "-s", target, dir .. "/open/p.lua" })
+    local out, code = sh.run(cmd(dir .. "/open/p.lua", "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("directory [^\n]*/open is writable by others", out)
+    -- a link in a sticky directory to a trusted file: the file opened is checked and run
+    sh.run({ "ln", "-s", target, dir .. "/sticky/p.lua" })
+    out, code = sh.run(cmd(dir .. "/sticky/p.lua", "primary"), { stderr = true })
+    assert.equal(0, code, out)
+    -- a link to a file owned by another user: the opened file is refused
+    local theirs = good .. "/theirs.lua"
+    sh.write(theirs, RECORD:format(dir .. "/rec2"))
+    sh.run({ "chown", "65534", theirs })
+    sh.run({ "ln", "-s", theirs, dir .. "/sticky/q.lua" })
+    out, code = sh.run(cmd(dir .. "/sticky/q.lua", "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("q%.lua: refused: owned by another user[^\n]*uid 65534", out)
+    assert.is_nil(sh.read(dir .. "/rec2"))
   end)
 
   it("reports a policy that does not load or return handlers", function()

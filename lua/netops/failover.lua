@@ -4,7 +4,8 @@
 -- * parse_args(args): both call shapes, `primary|backup|fault` (notify_master
 --   "... primary") and the generic notify `INSTANCE|GROUP NAME STATE PRIORITY`.
 -- * load_policy(path): an operator-editable Lua file returning handlers
---   { master =, backup =, fault =, stop = }; refused when group/other-writable.
+--   { master =, backup =, fault =, stop = }; refused unless root (or the
+--   caller) alone can change it and the directories above it.
 -- * run(opts): runs the handler under an exclusive lock, in arrival order;
 --   a call whose state was superseded by a later call does nothing.  Every
 --   step is logged with its duration and result.
@@ -41,24 +42,9 @@ end
 
 --- Load a policy file.  Returns the handler table or nil, message.
 function M.load_policy(path)
-  local mode, uid = F.mode(path)
-  if not mode then return nil, "policy " .. uid end
-  if mode & 18 ~= 0 then   -- 0022
-    return nil, string.format("policy %s is writable by %s (mode %04o): refused, as keepalived's "
-      .. "script security would; fix: chmod go-w %s", path,
-      (mode & 16 ~= 0 and mode & 2 ~= 0) and "group and others" or (mode & 16 ~= 0 and "group" or "others"),
-      mode, path)
-  end
-  local dir = path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" then
-    local dmode = F.mode(dir)
-    if dmode and dmode & 18 ~= 0 and dmode & 512 == 0 then
-      return nil, string.format("policy %s is in a directory writable by group or others (%s, "
-        .. "mode %04o): refused; fix: chmod go-w %s", path, dir, dmode, dir)
-    end
-  end
+  -- core.load_trusted: the one loader of policies (sssh's and retry's too)
   local env = setmetatable({}, { __index = _G })
-  local chunk, err = loadfile(path, "t", env)
+  local chunk, err = core.load_trusted(path, env)
   if not chunk then return nil, "policy " .. err end
   local ok, pol = pcall(chunk)
   if not ok then return nil, "policy " .. path .. ": " .. tostring(pol) end
@@ -97,18 +83,31 @@ function M.logger(where, ident)
   end
 end
 
--- The queue kept in the lock file: "next N", "serving S", "ticket pid key state".
+-- The queue kept in the lock file: "next N", "serving S", and one line per
+-- waiting call, "ticket pid starttime key state".  The start time (from
+-- /proc/PID/stat) tells a live caller from another program that reused its
+-- pid.  Key and state are %XX-escaped, so an instance name with spaces, a
+-- newline or a "%" stays one field.
+local function esc(s)
+  return (s:gsub("[%%%s%c]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function unesc(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
 local function parse_queue(text)
   local q = { next = 1, serving = 1, pending = {} }
+  local int = math.tointeger
   for line in text:gmatch("[^\n]+") do
     local k, n = line:match("^(%a+) (%d+)$")
     if k == "next" or k == "serving" then
-      q[k] = math.tointeger(tonumber(n))
+      q[k] = int(tonumber(n))
     else
-      local t, pid, key, state = line:match("^(%d+) (%d+) (%S+) (%S+)$")
+      local t, pid, start, key, state = line:match("^(%d+) (%d+) (%d+) (%S+) (%S+)$")
       if t then
-        q.pending[math.tointeger(tonumber(t))] = { pid = math.tointeger(tonumber(pid)),
-                                                   key = key, state = state }
+        q.pending[int(tonumber(t))] = { pid = int(tonumber(pid)), start = int(tonumber(start)),
+                                        key = unesc(key), state = unesc(state) }
       end
     end
   end
@@ -122,9 +121,16 @@ local function format_queue(q)
   table.sort(ts)
   for _, t in ipairs(ts) do
     local p = q.pending[t]
-    out[#out + 1] = string.format("%d %d %s %s", t, p.pid, p.key, p.state)
+    out[#out + 1] = string.format("%d %d %d %s %s", t, p.pid, p.start or 0, esc(p.key), esc(p.state))
   end
   return table.concat(out, "\n") .. "\n"
+end
+
+-- Is the queued caller p still running (same pid, same start time)?
+local function queued_alive(p)
+  if not p.pid or p.pid < 1 then return false end
+  if p.start and p.start > 0 then return F.alive(p.pid, p.start) end
+  return F.alive(p.pid)
 end
 
 local function with_lock(lf, timeout, fn)
@@ -144,11 +150,12 @@ function M.enqueue(lockpath, key, state, timeout)
   local lf, err = F.lockfile(lockpath)
   if not lf then return nil, err end
   local pid = F.pid()
+  local start = F.starttime(pid) or 0
   local deadline = F.clock() + timeout
   local ticket, e2 = with_lock(lf, timeout, function(q)
     local t = q.next
     q.next = t + 1
-    q.pending[t] = { pid = pid, key = key, state = state }
+    q.pending[t] = { pid = pid, start = start, key = key, state = state }
     return t
   end)
   if not ticket then lf:close(); return nil, e2 end
@@ -156,7 +163,7 @@ function M.enqueue(lockpath, key, state, timeout)
     local mine, waiting, later = with_lock(lf, math.max(0, deadline - F.clock()), function(q)
       while q.serving < ticket do
         local p = q.pending[q.serving]
-        if p and F.alive(p.pid) and p.pid ~= pid then break end
+        if p and p.pid ~= pid and queued_alive(p) then break end
         q.pending[q.serving] = nil      -- finished, or its caller died
         q.serving = q.serving + 1
       end
@@ -270,6 +277,30 @@ function M.context(opts, call, log)
     ctx.failed[#ctx.failed + 1] = name
     ctx.log("err", "step %s FAILED in %s: %s", name, fmt_ms(dt), msg)
     return nil, msg
+  end
+  --- Monotonic seconds (for timing what is not a step).
+  ctx.clock = F.clock
+  --- The live conntrackd processes started with this call's conntrackd
+  -- config (`-C FILE` on their command line, or none given when the config
+  -- is conntrackd's default): their pids, ascending; empty without a config.
+  function ctx.conntrackd_pids()
+    local conf, out = opts.conntrackd_config, {}
+    if not conf then return out end
+    for _, pid in ipairs(core.conntrackd.daemons()) do
+      local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
+      local cmdline = f and f:read("a") or ""
+      if f then f:close() end
+      local args, given = {}, nil
+      for a in cmdline:gmatch("[^%z]+") do args[#args + 1] = a end
+      for i = 2, #args do
+        if args[i - 1] == "-C" then given = args[i] end
+      end
+      if #args > 0 and (given == conf or (given == nil and conf == "/etc/conntrackd/conntrackd.conf")) then
+        out[#out + 1] = pid
+      end
+    end
+    table.sort(out)
+    return out
   end
   --- Note that a step was skipped (logged, not a failure).
   function ctx.skip(name, why) ctx.log("notice", "step %s skipped: %s", name, why) end

@@ -320,14 +320,14 @@ M.now = core.monotime
 
 --- Load a policy from a file an operator edits: a Lua chunk returning the
 -- policy function.  It sees the standard library and `retry` (this module).
--- Returns the function, or nil, message, class: a file writable by group or
--- others (or owned by another user) is refused with class "insecure".
+-- Returns the function, or nil, message, class.  The file is read and
+-- compiled by core.load_trusted, the one loader of policies: a file owned by
+-- another user, writable by group or others, or below a directory others
+-- could change is refused with class "insecure".
 function M.load_policy(path)
-  local text, err, cls = core.read_trusted(path)
-  if not text then return nil, "policy " .. err, cls end
   local env = setmetatable({ retry = M }, { __index = _G })
-  local chunk, perr = load(text, "@" .. path, "t", env)
-  if not chunk then return nil, "policy " .. perr, "syntax" end
+  local chunk, err, cls = core.load_trusted(path, env)
+  if not chunk then return nil, "policy " .. err, cls end
   local ok, fn = pcall(chunk)
   if not ok then return nil, "policy " .. path .. ": " .. tostring(fn), "error" end
   if type(fn) ~= "function" then
