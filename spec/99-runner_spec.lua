@@ -191,6 +191,17 @@ describe("spec/run.sh", function()
     assert.are_not.equal(0, code)
   end)
 
+  it("does not double a C test's output under valgrind when a forked child calls _exit", function()
+    local d = new {
+      ["spec/c/forks.c"] = '#include <stdio.h>\n#include <sys/wait.h>\n#include <unistd.h>\n'
+        .. 'int main(void) { puts("ok 1 - before the fork"); pid_t p = fork(); if (p == 0) _exit(0);\n'
+        .. '  waitpid(p, NULL, 0); puts("1..1"); return 0; }\n',
+    }
+    local out, code, last = runner(d, "NETOPS_PASSES=valgrind")
+    assert.equal("1 passed, 0 failed, 0 skipped", last, out)
+    assert.equal(0, code)
+  end)
+
   it("counts pending tests and TAP SKIP lines as skipped, with their reasons", function()
     local d = new {
       ["spec/a_spec.lua"] = [[describe("a", function()
