@@ -177,8 +177,9 @@ local function run_spec(file, env, logdir)
   if not ended then
     why = "busted " .. (how or "exited 0") .. " before the end of the file"
           .. (current and (" (during \"" .. current .. "\")") or "")
-  elseif how and not failed and #errors == 0 then
-    why = "busted " .. how .. " with no failed test"
+  elseif how and (not how:match("^exited %d+$") or not failed and #errors == 0) then
+    -- busted exits with the number of failures; anything else is news
+    why = "busted " .. how .. (failed and "" or " with no failed test")
   end
   if why then
     add(unit, file, "the file's busted process", "fail", why .. "; stderr " .. logs .. ".err:\n" .. tail(logs .. ".err", 10))
