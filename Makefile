@@ -54,33 +54,29 @@ ctest: $(CTESTS)
 
 helpers: $(HELPERS)
 
-# Every test: busted specs under Lua 5.4, packaging, the C tests, all of
-# them again against an ASan+UBSan build, the C tests under valgrind; one
-# closing line.
+# Every test: busted specs under Lua 5.4 (each file in its own process),
+# packaging, the C tests; the specs and C tests again against an ASan+UBSan
+# build; the C tests under valgrind.  A line for each pass, then one closing
+# line counting each distinct test once (spec/run.sh).
 check: deps
 	@$(MAKE) --no-print-directory build ctest
 	@$(MAKE) --no-print-directory $(ASAN_MAKE) build ctest
-	@NETOPS_BUILD=$(BUILD) NETOPS_SANITIZE_BUILD=build-asan NETOPS_VALGRIND=1 sh spec/run.sh
+	@NETOPS_BUILD=$(BUILD) NETOPS_SANITIZE_BUILD=build-asan NETOPS_PASSES="plain asan valgrind" sh spec/run.sh
 
 test: build ctest
-	@NETOPS_BUILD=$(BUILD) sh spec/run.sh
+	@NETOPS_BUILD=$(BUILD) NETOPS_PASSES=plain sh spec/run.sh
 
-# The suite again with the C core built under ASan and UBSan.
-ASAN_RT := $(shell $(CC) -print-file-name=libasan.so)
+# The specs and C tests against the C core built under ASan and UBSan.
 ASAN_MAKE = BUILD=build-asan \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined"
 sanitize: deps
 	@$(MAKE) --no-print-directory $(ASAN_MAKE) build ctest
-	@NETOPS_BUILD=build-asan LD_PRELOAD=$(ASAN_RT) \
-	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 sh spec/run.sh
+	@NETOPS_BUILD=$(BUILD) NETOPS_SANITIZE_BUILD=build-asan NETOPS_PASSES=asan sh spec/run.sh
 
 # The C tests under valgrind (leaks and invalid accesses fail them).
 valgrind: build ctest
-	@set -e; for t in $(CTESTS); do \
-	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite $$t >/dev/null; \
-	  echo "valgrind clean: $$t"; done
+	@NETOPS_BUILD=$(BUILD) NETOPS_PASSES=valgrind sh spec/run.sh
 
 # Fuzz each target for FUZZ_SECONDS; a crash or sanitizer report fails.
 $(BUILD)/fuzz/%: spec/fuzz/%.c $(PURE_SRC) $(HDR)
