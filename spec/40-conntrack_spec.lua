@@ -313,6 +313,71 @@ describe("netops.conntrack in namespaces", function()
     assert.equal(2, code)   -- ENOENT
   end)
 
+  it("leaves the caller's network namespace as it was, on success and on every failure path", function()
+    if sh.need_root("network namespaces") then return end
+    local pid = sh.run("echo $PPID"):match("%d+")   -- this process (busted)
+    -- the namespace of every thread of this process, as /proc shows it
+    local function where()
+      return sh.run("readlink /proc/" .. pid .. "/task/*/ns/net | sort -u")
+    end
+    local home = where()
+    assert.matches("^net:%[%d+%]\n$", home)
+    local ns = sh.netns("ctself")
+    -- success: the handle acts in ns, this process stays home
+    local h = assert(ct.open { netns = ns })
+    assert.equal(home, where(), "after a successful open")
+    local e = { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 1, dport = 53, timeout = 60 }
+    assert.equal(1, assert(h:commit { e }).created)
+    assert.truthy(lab.quiet(ns, { "conntrack", "-L" }):find("src=192.0.2.1 dst=198.51.100.1 sport=1 dport=53 ", 1, true))
+    assert.equal(home, where(), "after a commit")
+    h:close()
+    -- a name with no namespace behind it
+    local name = "nt-no-such-ns-" .. pid
+    local none, err, code = ct.open { netns = name }
+    assert.is_nil(none)
+    assert.equal("conntrack: network namespace '" .. name .. "': no such namespace (/run/netns/" .. name
+      .. " does not exist)", err)
+    assert.equal(2, code)   -- ENOENT
+    assert.equal(home, where(), "after a namespace that does not exist")
+    -- a file under /run/netns that is not a namespace: setns refuses it
+    local fake = "nt-notns-" .. pid
+    sh.write("/run/netns/" .. fake, "")
+    local r = table.pack(pcall(ct.open, { netns = fake }))
+    os.remove("/run/netns/" .. fake)
+    assert.same({ true, nil, "conntrack: network namespace '" .. fake .. "': Invalid argument", 22, n = 4 }, r)
+    assert.equal(home, where(), "after a path that is not a namespace")
+    -- a namespace entered, then the socket refused: no fd left for it (a
+    -- child with a low fd limit leaves 1, 2, 3 fds free in turn)
+    local child = [[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = "]] .. sh.build .. [[/?.so;" .. package.cpath
+      local ct = require("netops").conntrack
+      local function where()
+        local p = io.popen("readlink /proc/$PPID/task/*/ns/net | sort -u")
+        local s = p:read("a"); p:close(); return s
+      end
+      local home = where()
+      for free = 1, 3 do
+        local files = {}
+        for _ = 1, 100 do
+          local f = io.open("/dev/null")
+          if not f then break end
+          files[#files + 1] = f
+        end
+        for _ = 1, free do table.remove(files):close() end
+        local h, err, code = ct.open { netns = "]] .. ns .. [[" }
+        if h then h:close() end
+        for _, f in ipairs(files) do f:close() end
+        print(free, h and "opened" or err, code, where() == home and "home" or "MOVED")
+      end
+    ]]
+    local out, status = sh.run({ "prlimit", "--nofile=32:32", "lua5.4", "-e", child }, { stderr = true })
+    assert.equal(0, status, out)
+    assert.equal("1\tconntrack in netns " .. ns .. ": ctnetlink socket: Too many open files\t24\thome\n"
+      .. "2\topened\tnil\thome\n"
+      .. "3\topened\tnil\thome\n", out)
+  end)
+
   it("lists real TCP/UDP/ICMP v4+v6 traffic exactly as conntrack -L shows it", function()
     if sh.need_root("network namespaces and nftables") then return end
     local l = lab.build("ctl")
@@ -864,14 +929,21 @@ describe("netops.conntrack in namespaces", function()
       package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
       package.cpath = "]] .. sh.build .. [[/?.so;" .. package.cpath
       local ct = require("netops").conntrack
+      local function where()
+        local p = io.popen("readlink /proc/$PPID/task/*/ns/net | sort -u")
+        local s = p:read("a"); p:close(); return s
+      end
+      local home = where()
       local h = assert(ct.open())
       print(select(2, h:count()), select(3, h:count()))
       print(select(2, ct.open { netns = "]] .. ns .. [[" }))
+      print(where() == home and "namespace unchanged" or "namespace MOVED")
     ]]
     local out = sh.run({ "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                          "lua5.4", "-e", code }, { stderr = true })
     assert.matches("count: permission denied %(needs CAP_NET_ADMIN: run as root%)\t1", out)
     assert.matches("network namespace '" .. ns:gsub("%-", "%%-") .. "': permission denied", out)
+    assert.matches("\nnamespace unchanged\n$", out)
   end)
 
   it("refuses a filter with an unknown field instead of widening it", function()
