@@ -692,6 +692,70 @@ describe("netops.conntrack in namespaces", function()
     assert(h:flush())
   end)
 
+  it("commit with create_only fails the entries that exist with EEXIST and creates the others", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctexcl")
+    local h <close> = assert(ct.open { netns = ns })
+    local function e(sport, mark, timeout)
+      return { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = sport, dport = 53,
+               mark = mark, timeout = timeout }
+    end
+    assert.equal(3, assert(h:commit { e(1, 1, 100), e(3, 1, 100), e(5, 1, 100) }).created)
+    local list = { e(1, 2, 900), e(2, 2, 900), e(3, 2, 900), e(4, 2, 900), e(5, 2, 900) }
+    local r = assert(h:commit(list, { create_only = true }))
+    assert.same({ 2, 0, 3 }, { r.created, r.updated, r.failed })
+    local errs = {}
+    for _, x in ipairs(r.errors) do
+      errs[#errs + 1] = { x.index, x.errno, x.message }
+      assert.equal(list[x.index], x.entry)
+    end
+    assert.same({ { 1, 17, "entry already exists" }, { 3, 17, "entry already exists" },
+                  { 5, 17, "entry already exists" } }, errs)
+    -- as conntrack -L shows: the existing ones untouched, the others new
+    local got = {}
+    for _, t in ipairs(conntrack_text(ns)) do
+      got[#got + 1] = ("sport=%d mark=%d %s"):format(t.orig.sport, t.mark, t.timeout <= 100 and "old" or "new")
+    end
+    assert.same({ "sport=1 mark=1 old", "sport=2 mark=2 new", "sport=3 mark=1 old", "sport=4 mark=2 new",
+                  "sport=5 mark=1 old" }, sorted(got))
+  end)
+
+  it("refuses to change the timeout of FIXED_TIMEOUT entries with EPERM", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctfixed")
+    -- made by conntrack-tools, one with FIXED_TIMEOUT and one without
+    for _, x in ipairs { { "1", "FIXED_TIMEOUT,ASSURED" }, { "2", "ASSURED" } } do
+      local out, code = sh.nsrun(ns, { "conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1",
+        "--sport", x[1], "--dport", "53", "-t", "100", "-u", x[2] }, { stderr = true })
+      assert.equal(0, code, out)
+    end
+    local h <close> = assert(ct.open { netns = ns })
+    local fixed = assert(h:get { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 1, dport = 53 })
+    assert.is_true(fixed.status.FIXED_TIMEOUT)
+    local function timeouts()
+      local t = {}
+      for _, x in ipairs(conntrack_text(ns)) do t[x.orig.sport] = x.timeout end
+      return t
+    end
+    -- set_timeout: the fixed one fails, the other changes
+    assert.same({ 1, 1 }, { h:set_timeout({ proto = "udp" }, 500) })
+    local t = timeouts()
+    assert.is_true(t[1] <= 100, "FIXED_TIMEOUT entry's timeout changed to " .. t[1])
+    assert.is_true(t[2] > 400, "the other entry's timeout not changed: " .. t[2])
+    -- a commit updating it (every commit carries a timeout): EPERM for it alone
+    local list = {
+      { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 1, dport = 53, timeout = 700 },
+      { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 2, dport = 53, timeout = 700 },
+    }
+    local r = assert(h:commit(list))
+    assert.same({ 0, 1, 1 }, { r.created, r.updated, r.failed })
+    assert.same({ 1, 1, "operation not permitted (needs CAP_NET_ADMIN; or the entry has FIXED_TIMEOUT)" },
+                { r.errors[1].index, r.errors[1].errno, r.errors[1].message })
+    t = timeouts()
+    assert.is_true(t[1] <= 100, "FIXED_TIMEOUT entry's timeout changed to " .. t[1])
+    assert.is_true(t[2] > 600, "the other entry not updated: " .. t[2])
+  end)
+
   it("commits every good entry of a mix and reports every bad one with its index", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctmix")
