@@ -895,6 +895,34 @@ describe("netops.conntrack in namespaces", function()
     assert.truthy(gone, "no destroy event after delete")
   end)
 
+  it("reports a change to an existing entry as an update event with its fields", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctupd")
+    local h <close> = assert(ct.open { netns = ns })
+    local a = { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 7, dport = 53, timeout = 600 }
+    assert.equal(1, assert(h:commit { a }).created)
+    local it, s, c, cl = assert(h:events("update", { timeout = 2 }))
+    -- conntrack-tools changes its mark; a new entry (not an update) meanwhile
+    for _, argv in ipairs {
+      { "conntrack", "-U", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1", "--sport", "7", "--dport", "53", "-m", "5" },
+      { "conntrack", "-I", "-p", "udp", "-s", "192.0.2.2", "-d", "198.51.100.1", "--sport", "8", "--dport", "53", "-t", "60" },
+    } do
+      local out, code = sh.nsrun(ns, argv, { stderr = true })
+      assert.equal(0, code, out)
+    end
+    -- and a commit updates it again
+    a.mark = 6
+    assert.equal(1, assert(h:commit { a }).updated)
+    local got = {}
+    for ev in it, s, c, cl do
+      local e = ev.entry
+      got[#got + 1] = ("%s %s %s %s %d %d mark=%d"):format(ev.kind, e.proto, e.src, e.dst, e.sport, e.dport, e.mark)
+      assert.same({ src = "198.51.100.1", dst = "192.0.2.1", sport = 53, dport = 7 }, e.reply)
+      if #got == 10 then break end
+    end
+    assert.same({ "update udp 192.0.2.1 198.51.100.1 7 53 mark=5", "update udp 192.0.2.1 198.51.100.1 7 53 mark=6" }, got)
+  end)
+
   it("ends an event wait at its timeout while events its filter drops keep coming", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctevto")
