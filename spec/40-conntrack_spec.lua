@@ -17,25 +17,66 @@ local function keyset(list)
   return s, n
 end
 
-local function status_bits(e)
-  return { SEEN_REPLY = e.status and e.status.SEEN_REPLY or nil,
-           ASSURED = e.status and e.status.ASSURED or nil }
+-- conntrack-tools' own listing (`conntrack -L`, its default text format),
+-- read with this file's own pattern: netops' parser plays no part, so a bug
+-- in it cannot shape the expectation.  One table per line: family, proto,
+-- timeout, state, orig and reply ({ src, dst, sport, dport, type, code, id }),
+-- flags ({ ASSURED = true, UNREPLIED = true }), mark, zone.
+local function conntrack_text(ns)
+  local out = {}
+  for _, fam in ipairs { "ipv4", "ipv6" } do
+    for line in lab.quiet(ns, { "conntrack", "-L", "-f", fam }):gmatch("[^\n]+") do
+      local proto, timeout, rest = line:match("^(%a[%w]*)%s+%d+%s+(%d+)%s+(.*)$")
+      assert(proto, "a conntrack -L line not understood: " .. line)
+      local t = { line = line, family = fam, proto = proto, timeout = tonumber(timeout),
+                  state = rest:match("^(%u[%u_]*) "), orig = {}, reply = {}, flags = {}, zone = 0 }
+      local side = t.orig
+      for word in rest:gmatch("%S+") do
+        local k, v = word:match("^(%a+)=(%S+)$")
+        if k == "src" and side.src then side = t.reply end   -- the reply tuple starts
+        if k == "src" or k == "dst" then
+          side[k] = v
+        elseif k == "sport" or k == "dport" or k == "type" or k == "code" or k == "id" then
+          side[k] = tonumber(v)
+        elseif k == "mark" or k == "zone" then
+          t[k] = tonumber(v)
+        elseif not k and word:match("^%[%u+%]$") then
+          t.flags[word:sub(2, -2)] = true
+        end
+      end
+      out[#out + 1] = t
+    end
+  end
+  return out
 end
 
--- What a user compares between netops and conntrack-tools, field by field.
-local function same_entry(a, b)
-  assert.equal(a.family, b.family)
-  assert.equal(a.proto, b.proto)
-  assert.equal(a.src, b.src); assert.equal(a.dst, b.dst)
-  assert.equal(a.sport, b.sport); assert.equal(a.dport, b.dport)
-  assert.same(a.reply.src, b.reply.src); assert.same(a.reply.dst, b.reply.dst)
-  assert.same(a.reply.sport, b.reply.sport); assert.same(a.reply.dport, b.reply.dport)
-  assert.equal(a.state, b.state)
-  assert.equal(a.zone or 0, b.zone or 0)
-  assert.same(a.icmp, b.icmp)
-  assert.same(status_bits(a), status_bits(b))
+-- One flow, as this file names it: protocol, addresses, ports or ICMP id/type.
+local function text_key(t)
+  return table.concat({ t.proto, t.orig.src, t.orig.dst, t.orig.sport or t.orig.id, t.orig.dport or t.orig.type }, " ")
+end
+local function entry_key(e)
+  return table.concat({ e.proto, e.src, e.dst, e.sport or e.icmp.id, e.dport or e.icmp.type }, " ")
+end
+local function sorted(list) table.sort(list) return list end
+
+-- A netops entry against the line conntrack -L printed for it, field by field.
+local function same_as_text(e, t)
+  local what = t.line
+  assert.equal(t.family, e.family, what)
+  assert.same({ t.orig.src, t.orig.dst, t.orig.sport, t.orig.dport }, { e.src, e.dst, e.sport, e.dport }, what)
+  assert.same({ t.reply.src, t.reply.dst, t.reply.sport, t.reply.dport },
+              { e.reply.src, e.reply.dst, e.reply.sport, e.reply.dport }, what)
+  if t.orig.type then
+    assert.same({ type = t.orig.type, code = t.orig.code, id = t.orig.id }, e.icmp, what)
+  else
+    assert.is_nil(e.icmp, what)
+  end
+  assert.equal(t.state, e.state, what)
+  assert.equal(t.flags.ASSURED or false, e.status.ASSURED or false, what)
+  assert.equal(not t.flags.UNREPLIED, e.status.SEEN_REPLY or false, what)
+  assert.equal(t.mark, e.mark, what); assert.equal(t.zone, e.zone, what)
   -- both read the same kernel timer a moment apart
-  assert.is_true(math.abs(a.timeout - b.timeout) <= 2, "timeouts " .. a.timeout .. " vs " .. b.timeout)
+  assert.is_true(math.abs(e.timeout - t.timeout) <= 2, "timeouts " .. e.timeout .. " vs " .. t.timeout)
 end
 
 describe("netops.conntrack without the kernel", function()
@@ -272,27 +313,125 @@ describe("netops.conntrack in namespaces", function()
     assert.equal(2, code)   -- ENOENT
   end)
 
-  it("lists real TCP/UDP/ICMP v4+v6 traffic exactly as conntrack -L -o save does", function()
+  it("leaves the caller's network namespace as it was, on success and on every failure path", function()
+    if sh.need_root("network namespaces") then return end
+    local pid = sh.run("echo $PPID"):match("%d+")   -- this process (busted)
+    -- the namespace of every thread of this process, as /proc shows it
+    local function where()
+      return sh.run("readlink /proc/" .. pid .. "/task/*/ns/net | sort -u")
+    end
+    local home = where()
+    assert.matches("^net:%[%d+%]\n$", home)
+    local ns = sh.netns("ctself")
+    -- success: the handle acts in ns, this process stays home
+    local h = assert(ct.open { netns = ns })
+    assert.equal(home, where(), "after a successful open")
+    local e = { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 1, dport = 53, timeout = 60 }
+    assert.equal(1, assert(h:commit { e }).created)
+    assert.truthy(lab.quiet(ns, { "conntrack", "-L" }):find("src=192.0.2.1 dst=198.51.100.1 sport=1 dport=53 ", 1, true))
+    assert.equal(home, where(), "after a commit")
+    h:close()
+    -- a name with no namespace behind it
+    local name = "nt-no-such-ns-" .. pid
+    local none, err, code = ct.open { netns = name }
+    assert.is_nil(none)
+    assert.equal("conntrack: network namespace '" .. name .. "': no such namespace (/run/netns/" .. name
+      .. " does not exist)", err)
+    assert.equal(2, code)   -- ENOENT
+    assert.equal(home, where(), "after a namespace that does not exist")
+    -- a file under /run/netns that is not a namespace: setns refuses it
+    local fake = "nt-notns-" .. pid
+    sh.write("/run/netns/" .. fake, "")
+    local r = table.pack(pcall(ct.open, { netns = fake }))
+    os.remove("/run/netns/" .. fake)
+    assert.same({ true, nil, "conntrack: network namespace '" .. fake .. "': Invalid argument", 22, n = 4 }, r)
+    assert.equal(home, where(), "after a path that is not a namespace")
+    -- a namespace entered, then the socket refused: no fd left for it (a
+    -- child with a low fd limit leaves 1, 2, 3 fds free in turn)
+    local child = [[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = "]] .. sh.build .. [[/?.so;" .. package.cpath
+      local ct = require("netops").conntrack
+      local function where()
+        local p = io.popen("readlink /proc/$PPID/task/*/ns/net | sort -u")
+        local s = p:read("a"); p:close(); return s
+      end
+      local home = where()
+      for free = 1, 3 do
+        local files = {}
+        for _ = 1, 100 do
+          local f = io.open("/dev/null")
+          if not f then break end
+          files[#files + 1] = f
+        end
+        for _ = 1, free do table.remove(files):close() end
+        local h, err, code = ct.open { netns = "]] .. ns .. [[" }
+        if h then h:close() end
+        for _, f in ipairs(files) do f:close() end
+        print(free, h and "opened" or err, code, where() == home and "home" or "MOVED")
+      end
+    ]]
+    local out, status = sh.run({ "prlimit", "--nofile=32:32", "lua5.4", "-e", child }, { stderr = true })
+    assert.equal(0, status, out)
+    assert.equal("1\tconntrack in netns " .. ns .. ": ctnetlink socket: Too many open files\t24\thome\n"
+      .. "2\topened\tnil\thome\n"
+      .. "3\topened\tnil\thome\n", out)
+  end)
+
+  it("lists real TCP/UDP/ICMP v4+v6 traffic exactly as conntrack -L shows it", function()
     if sh.need_root("network namespaces and nftables") then return end
     local l = lab.build("ctl")
     lab.traffic(l)
     local h = assert(ct.open { netns = l.fw })
     local mine = assert(h:list())
-    local theirs = lab.conntrack_save(l.fw, ct)
-    local seen = {}
-    for _, e in ipairs(mine) do seen[e.proto .. "/" .. e.family] = true end
-    for _, want in ipairs { "tcp/ipv4", "tcp/ipv6", "udp/ipv4", "udp/ipv6", "icmp/ipv4", "icmpv6/ipv6" } do
-      assert.truthy(seen[want], "no " .. want .. " entry in the firewall's table")
+    local text = conntrack_text(l.fw)
+    -- the lab's six flows, as conntrack-tools prints them (ports and ICMP
+    -- ids the kernel picks left out)
+    local flows = {}
+    for _, t in ipairs(text) do
+      local f = {}
+      for k in pairs(t.flags) do f[#f + 1] = "[" .. k .. "]" end
+      flows[#flows + 1] = table.concat({ t.family, t.proto, t.orig.src, t.orig.dst,
+        t.orig.dport and ("dport=" .. t.orig.dport) or ("type=" .. t.orig.type), t.state or "-",
+        table.concat(sorted(f), ""), "mark=" .. t.mark }, " ")
     end
-    local a, na = keyset(mine)
-    local b, nb = keyset(theirs)
-    assert.equal(nb, na)
-    for k, e in pairs(b) do
-      assert.truthy(a[k], "netops misses " .. k)
-      same_entry(a[k], e)
+    assert.same(sorted {
+      "ipv4 tcp 192.0.2.1 198.51.100.1 dport=8080 ESTABLISHED [ASSURED] mark=0",
+      "ipv6 tcp 2001:db8:1::1 2001:db8:2::1 dport=8081 ESTABLISHED [ASSURED] mark=0",
+      "ipv4 udp 192.0.2.1 198.51.100.1 dport=5353 - [UNREPLIED] mark=0",
+      "ipv6 udp 2001:db8:1::1 2001:db8:2::1 dport=5354 - [UNREPLIED] mark=0",
+      "ipv4 icmp 192.0.2.1 198.51.100.1 type=8 -  mark=0",
+      "ipv6 icmpv6 2001:db8:1::1 2001:db8:2::1 type=128 -  mark=0",
+    }, sorted(flows))
+    -- netops lists exactly these, each with the fields conntrack -L shows
+    assert.equal(#text, #mine)
+    local by_key = {}
+    for _, e in ipairs(mine) do
+      assert.is_nil(by_key[entry_key(e)], "listed twice: " .. entry_key(e))
+      by_key[entry_key(e)] = e
     end
-    -- filters: in the kernel (family, mark) and in C (proto, addresses, ports)
-    for _, e in ipairs(assert(h:list { family = "ipv6" })) do assert.equal("ipv6", e.family) end
+    for _, t in ipairs(text) do
+      local e = by_key[text_key(t)]
+      assert.truthy(e, "netops misses " .. t.line)
+      same_as_text(e, t)
+    end
+    -- filters: in the kernel (family, mark, status) and in C (proto,
+    -- addresses, ports); each keeps exactly the flows conntrack -L shows
+    local function keys(list)
+      local out = {}
+      for _, e in ipairs(list) do out[#out + 1] = entry_key(e) end
+      return sorted(out)
+    end
+    local function text_keys(pick)
+      local out = {}
+      for _, t in ipairs(text) do if pick(t) then out[#out + 1] = text_key(t) end end
+      return sorted(out)
+    end
+    for _, fam in ipairs { "ipv4", "ipv6" } do
+      local want = text_keys(function(t) return t.family == fam end)
+      assert.equal(3, #want)
+      assert.same(want, keys(assert(h:list { family = fam })))
+    end
     local tcp4 = assert(h:list { proto = "tcp", family = "ipv4", dport = 8080, src = lab.client4 })
     assert.equal(1, #tcp4)
     assert.equal("ESTABLISHED", tcp4[1].state)
@@ -300,11 +439,9 @@ describe("netops.conntrack in namespaces", function()
     local n = 0
     for _ in h:dump { proto = "icmpv6" } do n = n + 1 end
     assert.equal(1, n)
-    local assured = assert(h:list { status = { ASSURED = true } })
-    for _, e in ipairs(assured) do assert.is_true(e.status.ASSURED) end
-    local want = 0
-    for _, e in ipairs(mine) do if e.status.ASSURED then want = want + 1 end end
-    assert.equal(want, #assured)
+    local assured = text_keys(function(t) return t.flags.ASSURED end)
+    assert.equal(2, #assured)   -- the two TCP connections
+    assert.same(assured, keys(assert(h:list { status = { ASSURED = true } })))
     h:close()
   end)
 
@@ -562,6 +699,70 @@ describe("netops.conntrack in namespaces", function()
     assert(h:flush())
   end)
 
+  it("commit with create_only fails the entries that exist with EEXIST and creates the others", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctexcl")
+    local h <close> = assert(ct.open { netns = ns })
+    local function e(sport, mark, timeout)
+      return { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = sport, dport = 53,
+               mark = mark, timeout = timeout }
+    end
+    assert.equal(3, assert(h:commit { e(1, 1, 100), e(3, 1, 100), e(5, 1, 100) }).created)
+    local list = { e(1, 2, 900), e(2, 2, 900), e(3, 2, 900), e(4, 2, 900), e(5, 2, 900) }
+    local r = assert(h:commit(list, { create_only = true }))
+    assert.same({ 2, 0, 3 }, { r.created, r.updated, r.failed })
+    local errs = {}
+    for _, x in ipairs(r.errors) do
+      errs[#errs + 1] = { x.index, x.errno, x.message }
+      assert.equal(list[x.index], x.entry)
+    end
+    assert.same({ { 1, 17, "entry already exists" }, { 3, 17, "entry already exists" },
+                  { 5, 17, "entry already exists" } }, errs)
+    -- as conntrack -L shows: the existing ones untouched, the others new
+    local got = {}
+    for _, t in ipairs(conntrack_text(ns)) do
+      got[#got + 1] = ("sport=%d mark=%d %s"):format(t.orig.sport, t.mark, t.timeout <= 100 and "old" or "new")
+    end
+    assert.same({ "sport=1 mark=1 old", "sport=2 mark=2 new", "sport=3 mark=1 old", "sport=4 mark=2 new",
+                  "sport=5 mark=1 old" }, sorted(got))
+  end)
+
+  it("refuses to change the timeout of FIXED_TIMEOUT entries with EPERM", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctfixed")
+    -- made by conntrack-tools, one with FIXED_TIMEOUT and one without
+    for _, x in ipairs { { "1", "FIXED_TIMEOUT,ASSURED" }, { "2", "ASSURED" } } do
+      local out, code = sh.nsrun(ns, { "conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1",
+        "--sport", x[1], "--dport", "53", "-t", "100", "-u", x[2] }, { stderr = true })
+      assert.equal(0, code, out)
+    end
+    local h <close> = assert(ct.open { netns = ns })
+    local fixed = assert(h:get { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 1, dport = 53 })
+    assert.is_true(fixed.status.FIXED_TIMEOUT)
+    local function timeouts()
+      local t = {}
+      for _, x in ipairs(conntrack_text(ns)) do t[x.orig.sport] = x.timeout end
+      return t
+    end
+    -- set_timeout: the fixed one fails, the other changes
+    assert.same({ 1, 1 }, { h:set_timeout({ proto = "udp" }, 500) })
+    local t = timeouts()
+    assert.is_true(t[1] <= 100, "FIXED_TIMEOUT entry's timeout changed to " .. t[1])
+    assert.is_true(t[2] > 400, "the other entry's timeout not changed: " .. t[2])
+    -- a commit updating it (every commit carries a timeout): EPERM for it alone
+    local list = {
+      { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 1, dport = 53, timeout = 700 },
+      { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 2, dport = 53, timeout = 700 },
+    }
+    local r = assert(h:commit(list))
+    assert.same({ 0, 1, 1 }, { r.created, r.updated, r.failed })
+    assert.same({ 1, 1, "operation not permitted (needs CAP_NET_ADMIN; or the entry has FIXED_TIMEOUT)" },
+                { r.errors[1].index, r.errors[1].errno, r.errors[1].message })
+    t = timeouts()
+    assert.is_true(t[1] <= 100, "FIXED_TIMEOUT entry's timeout changed to " .. t[1])
+    assert.is_true(t[2] > 600, "the other entry not updated: " .. t[2])
+  end)
+
   it("commits every good entry of a mix and reports every bad one with its index", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctmix")
@@ -701,6 +902,34 @@ describe("netops.conntrack in namespaces", function()
     assert.truthy(gone, "no destroy event after delete")
   end)
 
+  it("reports a change to an existing entry as an update event with its fields", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctupd")
+    local h <close> = assert(ct.open { netns = ns })
+    local a = { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 7, dport = 53, timeout = 600 }
+    assert.equal(1, assert(h:commit { a }).created)
+    local it, s, c, cl = assert(h:events("update", { timeout = 2 }))
+    -- conntrack-tools changes its mark; a new entry (not an update) meanwhile
+    for _, argv in ipairs {
+      { "conntrack", "-U", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1", "--sport", "7", "--dport", "53", "-m", "5" },
+      { "conntrack", "-I", "-p", "udp", "-s", "192.0.2.2", "-d", "198.51.100.1", "--sport", "8", "--dport", "53", "-t", "60" },
+    } do
+      local out, code = sh.nsrun(ns, argv, { stderr = true })
+      assert.equal(0, code, out)
+    end
+    -- and a commit updates it again
+    a.mark = 6
+    assert.equal(1, assert(h:commit { a }).updated)
+    local got = {}
+    for ev in it, s, c, cl do
+      local e = ev.entry
+      got[#got + 1] = ("%s %s %s %s %d %d mark=%d"):format(ev.kind, e.proto, e.src, e.dst, e.sport, e.dport, e.mark)
+      assert.same({ src = "198.51.100.1", dst = "192.0.2.1", sport = 53, dport = 7 }, e.reply)
+      if #got == 10 then break end
+    end
+    assert.same({ "update udp 192.0.2.1 198.51.100.1 7 53 mark=5", "update udp 192.0.2.1 198.51.100.1 7 53 mark=6" }, got)
+  end)
+
   it("ends an event wait at its timeout while events its filter drops keep coming", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctevto")
@@ -799,14 +1028,21 @@ describe("netops.conntrack in namespaces", function()
       package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
       package.cpath = "]] .. sh.build .. [[/?.so;" .. package.cpath
       local ct = require("netops").conntrack
+      local function where()
+        local p = io.popen("readlink /proc/$PPID/task/*/ns/net | sort -u")
+        local s = p:read("a"); p:close(); return s
+      end
+      local home = where()
       local h = assert(ct.open())
       print(select(2, h:count()), select(3, h:count()))
       print(select(2, ct.open { netns = "]] .. ns .. [[" }))
+      print(where() == home and "namespace unchanged" or "namespace MOVED")
     ]]
     local out = sh.run({ "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                          "lua5.4", "-e", code }, { stderr = true })
     assert.matches("count: permission denied %(needs CAP_NET_ADMIN: run as root%)\t1", out)
     assert.matches("network namespace '" .. ns:gsub("%-", "%%-") .. "': permission denied", out)
+    assert.matches("\nnamespace unchanged\n$", out)
   end)
 
   it("refuses a filter with an unknown field instead of widening it", function()
