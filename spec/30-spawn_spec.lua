@@ -223,6 +223,31 @@ describe("netops.spawn", function()
     assert.has_error(function() p:wait(-1) end)
     p:wait(); p:close()
   end)
+
+  it("raises on a NUL byte in argv, env, cwd or a stdio mode, which C would cut, and runs nothing", function()
+    local path, f = tmpfile()
+    local function refused(argv, opts, what)
+      opts = opts or {}
+      opts.stdout = f
+      local ok, err = pcall(netops.spawn, argv, opts)
+      assert.is_false(ok, what)
+      assert.matches("NUL", tostring(err), 1, true)
+    end
+    refused({ "printf", "[%s]\n", "safe\0; rm -rf /" }, nil, "argv word")
+    refused({ "printf\0x", "[%s]\n", "a" }, nil, "program name")
+    refused({ "printf", "[%s]\n", "a" }, { env = { ["A\0B"] = "v" } }, "env name")
+    refused({ "printf", "[%s]\n", "a" }, { env = { A = "v\0w" } }, "env value")
+    refused({ "printf", "[%s]\n", "a" }, { env = { "A\0B=v\0w" } }, "env entry")
+    refused({ "printf", "[%s]\n", "a" }, { cwd = "/tmp\0/nonexistent" }, "cwd")
+    refused({ "printf", "[%s]\n", "a" }, { stdin = "null\0x" }, "stdin mode")
+    refused({ "printf", "[%s]\n", "a" }, { stderr = "tee\0x" }, "stderr mode")
+    -- an env name holding '=' would change which variable the child sees
+    assert.has_error(function() netops.spawn({ "true" }, { env = { ["A=B"] = "v" } }) end)
+    assert.has_error(function() netops.spawn({ "true" }, { env = { "=v" } }) end)
+    f:close()
+    assert.equal("", sh.read(path))
+    os.remove(path)
+  end)
 end)
 
 describe("signals while a child runs", function()

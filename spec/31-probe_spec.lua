@@ -125,6 +125,19 @@ describe("netops.probe", function()
     assert.has_error(function() netops.probe("127.0.0.1", 22, { family = "ipx" }) end)
     assert.has_error(function() netops.probe("127.0.0.1", 22, { timeout = -1 }) end)
   end)
+
+  it("raises on a NUL byte in the host, port, family or banner instead of probing what C sees", function()
+    for _, args in ipairs {
+      { "127.0.0.1\0evil", 1 },
+      { "127.0.0.1", "1\0 22" },
+      { "127.0.0.1", 1, { family = "inet\0x" } },
+      { "127.0.0.1", 1, { banner = "SSH-\0x" } },
+    } do
+      local ok, err = pcall(netops.probe, table.unpack(args))
+      assert.is_false(ok, tostring(args[1]) .. " " .. tostring(args[2]))
+      assert.matches("NUL", tostring(err), 1, true)
+    end
+  end)
 end)
 
 describe("netops.probe in a namespace", function()
