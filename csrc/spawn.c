@@ -401,6 +401,18 @@ static void close_child_fds(struct spawn_proc *p)
     }
 }
 
+/* Whether we have a controlling terminal and are its foreground process
+ * group: only then is there a shell to take the terminal back and `fg` us. */
+static int in_tty_foreground(void)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    pid_t fg = tcgetpgrp(fd);
+    close(fd);
+    return fg > 0 && fg == getpgrp();
+}
+
 static int reap(struct spawn_proc *p, int flags)
 {
     int st;
@@ -412,7 +424,11 @@ static int reap(struct spawn_proc *p, int flags)
         return 0;
     if (r > 0 && WIFSTOPPED(st)) {
         /* ssh's ~^Z stops it: stop too, so the shell takes the terminal
-           back; `fg` continues our process group; make sure it goes on */
+           back; `fg` continues our process group; make sure it goes on.
+           Without a terminal in our foreground nobody would continue us
+           (keepalived does not): leave the child stopped and keep waiting */
+        if (!in_tty_foreground())
+            return 0;
         int s = WSTOPSIG(st);
         kill(getpid(), (s == SIGTSTP || s == SIGTTIN || s == SIGTTOU) ? s : SIGSTOP);
         kill(p->pid, SIGCONT);
@@ -462,6 +478,7 @@ int spawn_wait(struct spawn_proc *p, double timeout)
         /* the child's own timeout: SIGTERM, then SIGKILL after the grace */
         if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
             kill(p->pid, SIGTERM);
+            kill(p->pid, SIGCONT);      /* a stopped child acts on it only when running */
             p->timed_out = 1;
             p->term_sent = now;
         } else if (p->timed_out == 1 && now - p->term_sent >= p->grace) {

@@ -8,8 +8,12 @@
  * the same process group and terminal, gets them from the terminal itself);
  * SIGTERM and SIGHUP are forwarded to every running child and recorded, so
  * the caller can refuse to retry after them.  SIGCHLD is read the same way:
- * when the child stops (ssh's ~^Z), the caller stops too, so the shell gets
- * the terminal back, and continues it when continued.  The child starts with default
+ * when the child stops (ssh's ~^Z) and the caller is the foreground process
+ * group of its controlling terminal, the caller stops too, so the shell gets
+ * the terminal back, and continues it when continued; otherwise (no terminal,
+ * a background job, keepalived) the child stays stopped and waits go on.
+ * The child's timeout sends SIGCONT after SIGTERM, so a stopped child acts
+ * on it.  The child starts with default
  * dispositions and an empty mask; every fd of ours is close-on-exec in it.
  *
  * No Lua here: this file is linked into C tests and benchmarks as it is.

@@ -291,23 +291,61 @@ describe("signals while a child runs", function()
 end)
 
 describe("a child that stops (ssh's ~^Z)", function()
-  it("stops the caller too, and both go on when the caller is continued", function()
-    local h = P.lua([[
+  local pre = ('package.path="lua/?.lua;lua/?/init.lua;"..package.path;'
+    .. 'package.cpath="%s/?.so;"..package.cpath;'):format(sh.build)
+
+  it("in the terminal's foreground: stops the caller too, and both go on when the caller is continued", function()
+    -- ptyrun: a new session whose terminal has the caller in its foreground
+    local h = P.start({ sh.build .. "/helpers/ptyrun", "lua5.4", "-e", pre .. [[
+      local f = io.open("/proc/self/stat"); print("luapid", f:read("a"):match("^%d+")); f:close()
       local core = require "netops.core"
       local p = core.spawn({ "sh", "-c", "kill -STOP $$; echo child-resumed" })
       local r = p:wait()
       print("code", r.code)
-    ]])
-    local stat = "/proc/" .. h.proc.pid .. "/stat"
+    ]] })
+    local pid = h.until_(function() return h.stdout():match("luapid\t(%d+)") end, 20)
+    assert.truthy(pid, h.stdout())
+    local stat = "/proc/" .. pid .. "/stat"
     local stopped = h.until_(function()
       return ((sh.read(stat) or ""):match("^%d+ %b() (%S)")) == "T"
     end, 20)
     assert.truthy(stopped, "the caller did not stop")
-    h.proc:kill("CONT")
+    sh.run("kill -CONT " .. pid)
     local r = h.wait(30)
     assert.is_nil(r.hung)
+    assert.equal(0, r.code, h.stdout())
+    assert.matches("child%-resumed\r?\ncode\t0\r?\n", h.stdout())
+    h.close()
+  end)
+
+  it("without a controlling terminal: the caller never stops, wait times out, opts.timeout still ends it", function()
+    -- setsid: no controlling terminal, as under keepalived; were the caller
+    -- stopped, nobody would continue it and h.wait would find it hung
+    local h = P.start({ "setsid", "timeout", "-s", "KILL", "30", "lua5.4", "-e", pre .. [[
+      local core = require "netops.core"
+      local function stop(p)
+        core.spawn({ "kill", "-STOP", tostring(p.pid) }):wait()
+        local st
+        repeat
+          core.sleep(0.01)
+          local f = io.open("/proc/" .. p.pid .. "/stat"); st = f:read("a"):match("^%d+ %b() (%S)"); f:close()
+        until st == "T"
+      end
+      local p = core.spawn({ "sleep", "30" })
+      stop(p)
+      local r = p:wait(0.5)
+      print("wait", r.status, r.running, r.elapsed >= 0.5)
+      p:close()
+      local q = core.spawn({ "sleep", "30" }, { timeout = 0.3, grace = 20 })
+      stop(q)
+      r = q:wait()
+      print("timeout", r.status, r.signal_name)
+    ]] })
+    local r = h.wait(40)
+    assert.is_nil(r.hung, "the caller hung (stopped?): " .. h.stdout() .. h.stderr())
     assert.equal(0, r.code, h.stderr())
-    assert.equal("child-resumed\ncode\t0\n", h.stdout())
+    -- the stopped child still gets its SIGTERM (with a SIGCONT), before the grace runs out
+    assert.equal("wait\ttimeout\ttrue\ttrue\ntimeout\ttimeout\tSIGTERM\n", h.stdout())
     h.close()
   end)
 end)
