@@ -26,6 +26,8 @@
 #include <sys/types.h>
 
 #define SPAWN_TAIL 4096     /* bytes of stderr kept for classification */
+#define SPAWN_DRAIN (1 << 20)   /* at most this much stderr is read after the end */
+#define SPAWN_DRAIN_SECONDS 1.0 /* nor for longer than this (our stderr may be stuck) */
 
 enum spawn_stdio { SPAWN_INHERIT = 0, SPAWN_NULL, SPAWN_FD, SPAWN_TEE, SPAWN_CAPTURE };
 
@@ -57,6 +59,8 @@ struct spawn_proc {
     int forwarded;              /* SIGTERM/SIGHUP forwarded to it */
     size_t tail_len, tail_pos;  /* ring buffer of the last stderr bytes */
     char tail[SPAWN_TAIL];
+    size_t echo_off, echo_len;  /* tee: bytes read, not yet copied to our stderr */
+    char echo_buf[4096];
     struct spawn_proc *next;    /* list of running children */
 };
 
@@ -79,7 +83,12 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
 
 /*
  * Wait up to timeout seconds (< 0: forever) for the child to end, copying
- * its stderr when teed and forwarding signals.  Returns 1 when it ended (the
+ * its stderr when teed and forwarding signals.  The copy never holds the
+ * wait past its timeout: while our stderr takes no more, the tee pipe is not
+ * read and the child waits, as it would writing to our stderr itself.  After
+ * the end, at most SPAWN_DRAIN bytes left in the pipe (a grandchild may hold
+ * it) are read, for at most SPAWN_DRAIN_SECONDS (or what is left of timeout);
+ * what our stderr does not take by then is kept in the tail only.  Returns 1 when it ended (the
  * status fields are set), 0 on timeout, -1 with errno on a system error.
  */
 int spawn_wait(struct spawn_proc *p, double timeout);
