@@ -205,6 +205,16 @@ static int open_null(int flags)
     return open("/dev/null", flags | O_CLOEXEC);
 }
 
+/* SIGHUP, SIGINT or SIGQUIT ignored in the caller (nohup, a shell's `&`):
+ * the user asked for that, so the child keeps ignoring it. */
+static int keep_ignored(int s)
+{
+    struct sigaction old;
+    if (s != SIGHUP && s != SIGINT && s != SIGQUIT)
+        return 0;
+    return sigaction(s, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
+}
+
 /* In the child: only async-signal-safe calls from here to exec. */
 static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
 {
@@ -213,7 +223,7 @@ static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
     for (int s = 1; s < NSIG; s++) {
-        if (s == SIGKILL || s == SIGSTOP)
+        if (s == SIGKILL || s == SIGSTOP || keep_ignored(s))
             continue;
         if (sigaction(s, &sa, NULL) < 0) {
             /* glibc keeps 32 and 33 for itself; the kernel does not */

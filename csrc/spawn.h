@@ -13,8 +13,9 @@
  * the terminal back, and continues it when continued; otherwise (no terminal,
  * a background job, keepalived) the child stays stopped and waits go on.
  * The child's timeout sends SIGCONT after SIGTERM, so a stopped child acts
- * on it.  The child starts with default
- * dispositions and an empty mask; every fd of ours is close-on-exec in it.
+ * on it.  The child starts with an empty mask and default dispositions,
+ * except that SIGHUP, SIGINT and SIGQUIT stay ignored when the caller ignores
+ * them (nohup, a shell's `&`); every fd of ours is close-on-exec in it.
  *
  * No Lua here: this file is linked into C tests and benchmarks as it is.
  */
