@@ -32,7 +32,7 @@ static char ident_buf[64];
 static int l_open(lua_State *L)
 {
     size_t len;
-    const char *ident = luaL_checklstring(L, 1, &len);
+    const char *ident = luax_checkcstring(L, 1, &len);
     int fac = fac_values[luaL_checkoption(L, 2, "daemon", fac_names)];
     if (len >= sizeof ident_buf)
         luaL_argerror(L, 1, "ident longer than 63 bytes");
@@ -45,7 +45,7 @@ static int l_open(lua_State *L)
 static int l_write(lua_State *L)
 {
     int prio = prio_values[luaL_checkoption(L, 1, NULL, prio_names)];
-    const char *msg = luaL_checkstring(L, 2);
+    const char *msg = luax_checkcstring(L, 2, NULL);
     syslog(prio, "%s", msg);
     return 0;
 }

@@ -26,12 +26,12 @@ static const char *signame(int sig, char buf[SIG_NAME_MAX])
  */
 static int l_probe(lua_State *L)
 {
-    const char *host = luaL_checkstring(L, 1);
+    const char *host = luax_checkcstring(L, 1, NULL);
     char port[16];
     if (lua_type(L, 2) == LUA_TNUMBER) {
         snprintf(port, sizeof port, "%d", (int)luax_checkrange(L, 2, 1, 65535));
     } else {
-        const char *s = luaL_checkstring(L, 2);
+        const char *s = luax_checkcstring(L, 2, NULL);
         char *end;
         long v = strtol(s, &end, 10);
         if (*s == 0 || *end != 0 || v < 1 || v > 65535)
@@ -57,7 +57,8 @@ static int l_probe(lua_State *L)
         lua_pop(L, 1);
         lua_getfield(L, 3, "family");
         if (!lua_isnil(L, -1)) {
-            const char *f = lua_tostring(L, -1);
+            const char *f = lua_type(L, -1) == LUA_TSTRING
+                ? luax_tocstring(L, -1, "bad option 'family' to 'probe'") : lua_tostring(L, -1);
             if (f && (strcmp(f, "inet") == 0 || strcmp(f, "4") == 0)) o.family = AF_INET;
             else if (f && (strcmp(f, "inet6") == 0 || strcmp(f, "6") == 0)) o.family = AF_INET6;
             else if (f && strcmp(f, "any") == 0) o.family = AF_UNSPEC;
@@ -66,7 +67,7 @@ static int l_probe(lua_State *L)
         lua_pop(L, 1);
         lua_getfield(L, 3, "banner");
         if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0)
-            o.banner = lua_tostring(L, -1);        /* anchored by opts */
+            o.banner = luax_tocstring(L, -1, "bad option 'banner' to 'probe'");  /* anchored by opts */
         else if (lua_toboolean(L, -1) && lua_type(L, -1) == LUA_TBOOLEAN)
             o.banner = "SSH-";
         else if (!lua_isnil(L, -1) && lua_toboolean(L, -1))

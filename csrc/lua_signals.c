@@ -33,7 +33,7 @@ static int l_number(lua_State *L)
         return 1;
     }
     size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
+    const char *s = luax_checkcstring(L, 1, &len);
     n = sig_number(s, len);
     if (n == 0 && len > 0 && s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == len)
         return luax_fail(L, EINVAL, "no signal %s on this system (1..%d)", s, sig_max());
@@ -76,7 +76,7 @@ static int push_decoded(lua_State *L, const char *hex, size_t len)
 static int l_decode(lua_State *L)
 {
     size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
+    const char *s = luax_checkcstring(L, 1, &len);
     if (!push_decoded(L, s, len))
         return luax_fail(L, EINVAL, "not a signal mask: '%s' (hex digits expected, at most %d)",
                          s, SIG_MASK_MAX_DIGITS);

@@ -31,7 +31,7 @@ static int check_signal(lua_State *L, int arg)
     if (lua_type(L, arg) == LUA_TNUMBER)
         return (int)luax_checkrange(L, arg, 0, NSIG - 1);
     size_t len;
-    const char *s = luaL_checklstring(L, arg, &len);
+    const char *s = luax_checkcstring(L, arg, &len);
     int sig = sig_number(s, len);
     if (sig == 0)
         return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", s));
@@ -65,7 +65,9 @@ static enum spawn_stdio stdio_opt(lua_State *L, int opts, const char *field, int
     if (lua_isnil(L, -1)) {
         r = SPAWN_INHERIT;
     } else if (lua_type(L, -1) == LUA_TSTRING) {
-        const char *s = lua_tostring(L, -1);
+        char what[48];
+        snprintf(what, sizeof what, "bad option '%s' to 'spawn'", field);
+        const char *s = luax_tocstring(L, -1, what);
         if (strcmp(s, "inherit") == 0) r = SPAWN_INHERIT;
         else if (strcmp(s, "null") == 0) r = SPAWN_NULL;
         else if (tee_ok && strcmp(s, "tee") == 0) r = SPAWN_TEE;
@@ -98,6 +100,31 @@ static double seconds_opt(lua_State *L, int opts, const char *field, double def)
     return v;
 }
 
+/*
+ * The env entry under lua_next's key and value as one "NAME=value" string,
+ * pushed; raises on anything else: a name that is empty or holds '=', a
+ * list entry without '=', a NUL byte anywhere (C would cut the entry).
+ */
+static void push_env_entry(lua_State *L)
+{
+    static const char what[] = "bad option 'env' to 'spawn'";
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+        const char *name = luax_tocstring(L, -2, what);
+        const char *value = luax_tocstring(L, -1, what);
+        if (*name == 0 || strchr(name, '='))
+            luaL_error(L, "%s (name '%s' must be non-empty and without '=')", what, name);
+        lua_pushfstring(L, "%s=%s", name, value);
+    } else if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TSTRING) {
+        const char *entry = luax_tocstring(L, -1, what);
+        const char *eq = strchr(entry, '=');
+        if (!eq || eq == entry)
+            luaL_error(L, "%s (\"NAME=value\" expected, got '%s')", what, entry);
+        lua_pushvalue(L, -1);
+    } else {
+        luaL_error(L, "%s (NAME = \"value\" or \"NAME=value\" entries expected)", what);
+    }
+}
+
 /* netops.spawn(argv [, opts]) -> process | nil, message, errno */
 static int l_spawn(lua_State *L)
 {
@@ -115,6 +142,8 @@ static int l_spawn(lua_State *L)
     for (lua_Integer i = 1; i <= n; i++) {
         if (lua_rawgeti(L, 1, i) != LUA_TSTRING)
             luaL_argerror(L, 1, lua_pushfstring(L, "argv[%I] must be a string", i));
+        if (lua_rawlen(L, -1) != strlen(lua_tostring(L, -1)))
+            luaL_argerror(L, 1, lua_pushfstring(L, "argv[%I] contains a NUL byte", i));
         argv[i - 1] = (char *)lua_tostring(L, -1);   /* anchored by the argv table */
         lua_pop(L, 1);
     }
@@ -131,13 +160,7 @@ static int l_spawn(lua_State *L)
             int k = 0;
             lua_pushnil(L);
             while (lua_next(L, 5)) {
-                if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING)
-                    lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
-                else if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TSTRING
-                         && strchr(lua_tostring(L, -1), '='))
-                    lua_pushvalue(L, -1);
-                else
-                    return luaL_error(L, "bad option 'env' to 'spawn' (NAME = \"value\" or \"NAME=value\" entries expected)");
+                push_env_entry(L);
                 lua_rawseti(L, 4, ++k);
                 lua_pop(L, 1);
                 if (k > 100000)
@@ -158,7 +181,7 @@ static int l_spawn(lua_State *L)
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) != LUA_TSTRING)
                 return luaL_error(L, "bad option 'cwd' to 'spawn' (string expected)");
-            o.cwd = lua_tostring(L, -1);                /* anchored by opts */
+            o.cwd = luax_tocstring(L, -1, "bad option 'cwd' to 'spawn'");  /* anchored by opts */
         }
         lua_pop(L, 1);
         o.in = stdio_opt(L, 2, "stdin", &o.in_fd, 0);

@@ -55,6 +55,57 @@ static int fail(struct probe_result *r, const char *cls, const char *fmt, ...)
     return -1;
 }
 
+/* A lookup through getaddrinfo_a; it must outlive a probe that gives up
+ * on it while the resolver, which cannot cancel it, still works on it. */
+struct req {
+    struct gaicb cb;
+    struct addrinfo hints;
+    struct req *next;
+    char buf[];
+};
+
+static struct req *orphans;         /* given up on, still in the resolver */
+static int n_orphans;
+
+static void free_req(struct req *q)
+{
+    if (q->cb.ar_result)
+        freeaddrinfo(q->cb.ar_result);
+    free(q);
+}
+
+/* Free the orphans whose lookups have ended meanwhile. */
+static void reap_orphans(void)
+{
+    for (struct req **pq = &orphans; *pq;) {
+        struct req *q = *pq;
+        if (gai_error(&q->cb) == EAI_INPROGRESS) {
+            pq = &q->next;
+            continue;
+        }
+        *pq = q->next;
+        n_orphans--;
+        free_req(q);
+    }
+}
+
+/*
+ * Give up on q: free it if it has ended, else keep it as an orphan until it
+ * does.  No gai_cancel: cancelling a lookup still queued loses glibc's slot
+ * for it (__gai_remove_request does not put it back on the free list), a
+ * leak per timed-out probe; PROBE_MAX_PENDING bounds what is left running.
+ */
+static void abandon(struct req *q)
+{
+    if (gai_error(&q->cb) == EAI_INPROGRESS) {
+        q->next = orphans;
+        orphans = q;
+        n_orphans++;
+    } else {
+        free_req(q);
+    }
+}
+
 /*
  * Resolve with a deadline: numeric addresses at once, names through
  * getaddrinfo_a so that a slow resolver cannot hold us past the timeout
@@ -68,15 +119,14 @@ static int resolve(const char *host, const char *port, const struct probe_opts *
     hints.ai_family = o->family;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    reap_orphans();
     if (getaddrinfo(host, port, &hints, res) == 0)
         return 0;
+    if (n_orphans >= PROBE_MAX_PENDING)
+        return fail(r, "dns_transient", "%s: resolve: resolver busy (%d earlier lookups still pending)",
+                    host, n_orphans);
 
-    /* the request must outlive us if the resolver cannot be cancelled */
-    struct req {
-        struct gaicb cb;
-        struct addrinfo hints;
-        char buf[];
-    } *q;
+    struct req *q;
     size_t hl = strlen(host) + 1, pl = strlen(port) + 1;
     q = calloc(1, sizeof *q + hl + pl);
     if (!q)
@@ -101,11 +151,7 @@ static int resolve(const char *host, const char *port, const struct probe_opts *
         int sig = signalled(o->sigfd);
         double left = deadline - spawn_now();
         if (sig || left <= 0) {
-            if (gai_cancel(&q->cb) == EAI_NOTCANCELED && gai_error(&q->cb) == EAI_INPROGRESS)
-                q = NULL;               /* still in use by the resolver: leave it */
-            else if (q->cb.ar_result)
-                freeaddrinfo(q->cb.ar_result);
-            free(q);
+            abandon(q);
             if (sig) {
                 r->sig = sig;
                 return fail(r, "interrupted", "%s: resolve: interrupted by signal %d", host, sig);

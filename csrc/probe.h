@@ -10,6 +10,13 @@
 #include <netinet/in.h>
 
 #define PROBE_MAX_ADDRS 16
+/*
+ * Name lookups a probe gave up on (timeout, signal) stay with the resolver
+ * until it ends them, then the next probe frees them.  With this many still
+ * pending, a probe of a name fails at once (dns_transient, "resolver busy")
+ * instead of queueing one more.
+ */
+#define PROBE_MAX_PENDING 64
 
 struct probe_opts {
     double timeout;         /* whole probe, seconds (resolution included) */

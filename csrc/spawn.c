@@ -205,6 +205,16 @@ static int open_null(int flags)
     return open("/dev/null", flags | O_CLOEXEC);
 }
 
+/* SIGHUP, SIGINT or SIGQUIT ignored in the caller (nohup, a shell's `&`):
+ * the user asked for that, so the child keeps ignoring it. */
+static int keep_ignored(int s)
+{
+    struct sigaction old;
+    if (s != SIGHUP && s != SIGINT && s != SIGQUIT)
+        return 0;
+    return sigaction(s, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
+}
+
 /* In the child: only async-signal-safe calls from here to exec. */
 static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
 {
@@ -213,7 +223,7 @@ static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
     for (int s = 1; s < NSIG; s++) {
-        if (s == SIGKILL || s == SIGSTOP)
+        if (s == SIGKILL || s == SIGSTOP || keep_ignored(s))
             continue;
         if (sigaction(s, &sa, NULL) < 0) {
             /* glibc keeps 32 and 33 for itself; the kernel does not */
@@ -347,44 +357,78 @@ size_t spawn_tail(const struct spawn_proc *p, char *buf)
     return p->tail_len;
 }
 
-static void write_all(int fd, const char *b, size_t n)
+/* Copy pending tee bytes to our stderr, waiting up to ms for it to take
+ * some.  When our stderr is gone, stop copying (the tail is still kept). */
+static void echo_some(struct spawn_proc *p, int ms)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                struct pollfd pf = { fd, POLLOUT, 0 };
-                poll(&pf, 1, 1000);
-                continue;
-            }
-            return;                     /* our stderr is gone: keep the tail */
+    while (p->echo_len > 0) {
+        struct pollfd pf = { 2, POLLOUT, 0 };
+        int k = poll(&pf, 1, ms);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k == 0)
+            return;
+        ssize_t w = k < 0 ? -1 : write(2, p->echo_buf + p->echo_off, p->echo_len);
+        if (w < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (w <= 0) {
+            p->echo = 0;                /* our stderr is gone: keep the tail */
+            p->echo_len = 0;
+            return;
         }
-        b += w;
-        n -= (size_t)w;
+        p->echo_off += (size_t)w;
+        p->echo_len -= (size_t)w;
+        ms = 0;
     }
 }
 
-/* Copy what the tee pipe holds; returns 0 at EOF (fd closed), 1 otherwise. */
-static int pump(struct spawn_proc *p)
+/*
+ * Read one chunk of the tee pipe, unless the last one is still waiting for
+ * our stderr.  Returns the bytes read, 0 at EOF (the fd is closed), -1 when
+ * nothing was read now.
+ */
+static ssize_t pump(struct spawn_proc *p)
 {
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(p->errfd, buf, sizeof buf);
-        if (n > 0) {
-            if (p->echo)
-                write_all(2, buf, (size_t)n);
-            tail_add(p, buf, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return 1;
+    if (p->echo_len > 0)
+        return -1;
+    ssize_t n;
+    do n = read(p->errfd, p->echo_buf, sizeof p->echo_buf); while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return -1;
+    if (n <= 0) {
         close(p->errfd);
         p->errfd = -1;
         return 0;
+    }
+    tail_add(p, p->echo_buf, (size_t)n);
+    if (p->echo) {
+        p->echo_off = 0;
+        p->echo_len = (size_t)n;
+        echo_some(p, 0);
+    }
+    return n;
+}
+
+/* After the child's end: what is left in the tee pipe, within the bounds
+ * of spawn.h (SPAWN_DRAIN bytes, until the monotonic time until). */
+static void drain(struct spawn_proc *p, double until)
+{
+    size_t budget = SPAWN_DRAIN;
+    while (p->errfd >= 0 || p->echo_len > 0) {
+        if (p->echo_len > 0) {
+            double left = until - spawn_now();
+            if (left <= 0)
+                p->echo_len = 0;        /* our stderr takes no more: tail only */
+            else
+                echo_some(p, spawn_poll_ms(left));
+            continue;
+        }
+        if (budget == 0)
+            break;
+        ssize_t n = pump(p);
+        if (n <= 0)
+            break;
+        budget = (size_t)n < budget ? budget - (size_t)n : 0;
     }
 }
 
@@ -401,7 +445,21 @@ static void close_child_fds(struct spawn_proc *p)
     }
 }
 
-static int reap(struct spawn_proc *p, int flags)
+/* Whether we have a controlling terminal and are its foreground process
+ * group: only then is there a shell to take the terminal back and `fg` us. */
+static int in_tty_foreground(void)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    pid_t fg = tcgetpgrp(fd);
+    close(fd);
+    return fg > 0 && fg == getpgrp();
+}
+
+/* Reap the child if it ended (flags as wait4's); until bounds the drain
+ * of its stderr.  1 when it ended, 0 when not, -1 with errno. */
+static int reap(struct spawn_proc *p, int flags, double until)
 {
     int st;
     pid_t r;
@@ -412,7 +470,11 @@ static int reap(struct spawn_proc *p, int flags)
         return 0;
     if (r > 0 && WIFSTOPPED(st)) {
         /* ssh's ~^Z stops it: stop too, so the shell takes the terminal
-           back; `fg` continues our process group; make sure it goes on */
+           back; `fg` continues our process group; make sure it goes on.
+           Without a terminal in our foreground nobody would continue us
+           (keepalived does not): leave the child stopped and keep waiting */
+        if (!in_tty_foreground())
+            return 0;
         int s = WSTOPSIG(st);
         kill(getpid(), (s == SIGTSTP || s == SIGTTIN || s == SIGTTOU) ? s : SIGSTOP);
         kill(p->pid, SIGCONT);
@@ -437,8 +499,7 @@ static int reap(struct spawn_proc *p, int flags)
         p->status = SPAWN_SIGNALED;
         p->sig = WTERMSIG(st);
     }
-    if (p->errfd >= 0)
-        pump(p);                        /* what is left; grandchildren may hold it */
+    drain(p, until);                    /* what is left; grandchildren may hold it */
     close_child_fds(p);
     /* a signal that came with the end still belongs to this child */
     while (spawn_guard_read(guard_fd) > 0)
@@ -455,13 +516,16 @@ int spawn_wait(struct spawn_proc *p, double timeout)
     double now = spawn_now();
     double end = timeout < 0 ? -1 : now + timeout;
     for (;;) {
-        int r = reap(p, WNOHANG | WUNTRACED);
+        now = spawn_now();
+        double until = now + SPAWN_DRAIN_SECONDS;
+        int r = reap(p, WNOHANG | WUNTRACED, end >= 0 && end < until ? end : until);
         if (r != 0)
             return r;
         now = spawn_now();
         /* the child's own timeout: SIGTERM, then SIGKILL after the grace */
         if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
             kill(p->pid, SIGTERM);
+            kill(p->pid, SIGCONT);      /* a stopped child acts on it only when running */
             p->timed_out = 1;
             p->term_sent = now;
         } else if (p->timed_out == 1 && now - p->term_sent >= p->grace) {
@@ -480,7 +544,10 @@ int spawn_wait(struct spawn_proc *p, double timeout)
         int n = 0;
         if (guard_fd >= 0)
             pf[n++] = (struct pollfd){ guard_fd, POLLIN, 0 };
-        if (p->errfd >= 0)
+        int echo_i = -1;
+        if (p->echo_len > 0)            /* our stderr first, then more of the child's */
+            pf[echo_i = n++] = (struct pollfd){ 2, POLLOUT, 0 };
+        else if (p->errfd >= 0)
             pf[n++] = (struct pollfd){ p->errfd, POLLIN, 0 };
         if (p->pidfd >= 0)
             pf[n++] = (struct pollfd){ p->pidfd, POLLIN, 0 };
@@ -494,7 +561,9 @@ int spawn_wait(struct spawn_proc *p, double timeout)
         for (int i = 0; i < n; i++) {
             if (!pf[i].revents)
                 continue;
-            if (pf[i].fd == guard_fd)
+            if (i == echo_i)
+                echo_some(p, 0);
+            else if (pf[i].fd == guard_fd)
                 while (spawn_guard_read(guard_fd) > 0)
                     ;
             else if (pf[i].fd == p->errfd)
@@ -514,7 +583,7 @@ void spawn_release(struct spawn_proc *p)
 {
     if (p->pid > 0 && p->status == SPAWN_RUNNING) {
         kill(p->pid, SIGKILL);
-        reap(p, 0);
+        reap(p, 0, spawn_now());        /* dropped: no waiting for our stderr */
     }
     close_child_fds(p);
 }

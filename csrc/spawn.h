@@ -8,9 +8,14 @@
  * the same process group and terminal, gets them from the terminal itself);
  * SIGTERM and SIGHUP are forwarded to every running child and recorded, so
  * the caller can refuse to retry after them.  SIGCHLD is read the same way:
- * when the child stops (ssh's ~^Z), the caller stops too, so the shell gets
- * the terminal back, and continues it when continued.  The child starts with default
- * dispositions and an empty mask; every fd of ours is close-on-exec in it.
+ * when the child stops (ssh's ~^Z) and the caller is the foreground process
+ * group of its controlling terminal, the caller stops too, so the shell gets
+ * the terminal back, and continues it when continued; otherwise (no terminal,
+ * a background job, keepalived) the child stays stopped and waits go on.
+ * The child's timeout sends SIGCONT after SIGTERM, so a stopped child acts
+ * on it.  The child starts with an empty mask and default dispositions,
+ * except that SIGHUP, SIGINT and SIGQUIT stay ignored when the caller ignores
+ * them (nohup, a shell's `&`); every fd of ours is close-on-exec in it.
  *
  * No Lua here: this file is linked into C tests and benchmarks as it is.
  */
@@ -22,6 +27,8 @@
 #include <sys/types.h>
 
 #define SPAWN_TAIL 4096     /* bytes of stderr kept for classification */
+#define SPAWN_DRAIN (1 << 20)   /* at most this much stderr is read after the end */
+#define SPAWN_DRAIN_SECONDS 1.0 /* nor for longer than this (our stderr may be stuck) */
 
 enum spawn_stdio { SPAWN_INHERIT = 0, SPAWN_NULL, SPAWN_FD, SPAWN_TEE, SPAWN_CAPTURE };
 
@@ -53,6 +60,8 @@ struct spawn_proc {
     int forwarded;              /* SIGTERM/SIGHUP forwarded to it */
     size_t tail_len, tail_pos;  /* ring buffer of the last stderr bytes */
     char tail[SPAWN_TAIL];
+    size_t echo_off, echo_len;  /* tee: bytes read, not yet copied to our stderr */
+    char echo_buf[4096];
     struct spawn_proc *next;    /* list of running children */
 };
 
@@ -75,7 +84,12 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
 
 /*
  * Wait up to timeout seconds (< 0: forever) for the child to end, copying
- * its stderr when teed and forwarding signals.  Returns 1 when it ended (the
+ * its stderr when teed and forwarding signals.  The copy never holds the
+ * wait past its timeout: while our stderr takes no more, the tee pipe is not
+ * read and the child waits, as it would writing to our stderr itself.  After
+ * the end, at most SPAWN_DRAIN bytes left in the pipe (a grandchild may hold
+ * it) are read, for at most SPAWN_DRAIN_SECONDS (or what is left of timeout);
+ * what our stderr does not take by then is kept in the tail only.  Returns 1 when it ended (the
  * status fields are set), 0 on timeout, -1 with errno on a system error.
  */
 int spawn_wait(struct spawn_proc *p, double timeout);

@@ -742,3 +742,19 @@ describe("checksignals", function()
     assert.matches("usage: checksignals", out)
   end)
 end)
+
+describe("strings with a NUL byte, which C would cut", function()
+  local core = require "netops.core"
+  it("raise in signals.number, signals.decode and the syslog binding", function()
+    for _, f in ipairs {
+      function() core.signals.number("TERM\0junk") end,
+      function() core.signals.decode("4a02\0ff") end,
+      function() core.log.open("netops-test\0junk") end,
+      function() core.log.write("info", "step ok\0 and more") end,
+    } do
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      assert.matches("NUL", tostring(err), 1, true)
+    end
+  end)
+end)

@@ -81,10 +81,12 @@ describe("netops.spawn", function()
     h.close()
   end)
 
-  it("the child starts with default dispositions and an empty mask", function()
-    -- the parent ignores SIGINT and SIGQUIT (inherited from the shell) and
-    -- blocks signals while the child runs: none of that may reach the child
-    local h = P.start({ "sh", "-c", "trap '' INT QUIT USR1; exec lua5.4 -e '" ..
+  it("the child starts with an empty mask and default dispositions, but keeps an ignored SIGHUP/SIGQUIT (nohup)", function()
+    -- the parent blocks signals while the child runs: that may not reach the
+    -- child; what the user ignored (nohup, sh's `&`) stays ignored, anything
+    -- else a parent ignores does not.  (lua5.4 itself catches SIGINT while it
+    -- runs a chunk, so an ignored SIGINT is lost before netops sees it.)
+    local h = P.start({ "sh", "-c", "trap '' HUP INT QUIT USR1 PIPE; exec lua5.4 -e '" ..
       'package.cpath="' .. sh.build .. '/?.so;"..package.cpath;' ..
       'local p = require("netops.core").spawn({"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"}); p:wait()' ..
       "'" })
@@ -92,7 +94,10 @@ describe("netops.spawn", function()
     local out = h.stdout()
     assert.matches("SigBlk:%s+0+\n", out)
     local ign = tonumber(out:match("SigIgn:%s+(%x+)"), 16)
-    for _, sig in ipairs { 2, 3, 10 } do          -- INT, QUIT, USR1
+    for _, sig in ipairs { 1, 3 } do              -- HUP, QUIT
+      assert.equal(1, (ign >> (sig - 1)) & 1, "signal " .. sig .. " no longer ignored: " .. out)
+    end
+    for _, sig in ipairs { 10, 13 } do            -- USR1, PIPE
       assert.equal(0, (ign >> (sig - 1)) & 1, "signal " .. sig .. " still ignored: " .. out)
     end
     h.close()
@@ -223,6 +228,31 @@ describe("netops.spawn", function()
     assert.has_error(function() p:wait(-1) end)
     p:wait(); p:close()
   end)
+
+  it("raises on a NUL byte in argv, env, cwd or a stdio mode, which C would cut, and runs nothing", function()
+    local path, f = tmpfile()
+    local function refused(argv, opts, what)
+      opts = opts or {}
+      opts.stdout = f
+      local ok, err = pcall(netops.spawn, argv, opts)
+      assert.is_false(ok, what)
+      assert.matches("NUL", tostring(err), 1, true)
+    end
+    refused({ "printf", "[%s]\n", "safe\0; rm -rf /" }, nil, "argv word")
+    refused({ "printf\0x", "[%s]\n", "a" }, nil, "program name")
+    refused({ "printf", "[%s]\n", "a" }, { env = { ["A\0B"] = "v" } }, "env name")
+    refused({ "printf", "[%s]\n", "a" }, { env = { A = "v\0w" } }, "env value")
+    refused({ "printf", "[%s]\n", "a" }, { env = { "A\0B=v\0w" } }, "env entry")
+    refused({ "printf", "[%s]\n", "a" }, { cwd = "/tmp\0/nonexistent" }, "cwd")
+    refused({ "printf", "[%s]\n", "a" }, { stdin = "null\0x" }, "stdin mode")
+    refused({ "printf", "[%s]\n", "a" }, { stderr = "tee\0x" }, "stderr mode")
+    -- an env name holding '=' would change which variable the child sees
+    assert.has_error(function() netops.spawn({ "true" }, { env = { ["A=B"] = "v" } }) end)
+    assert.has_error(function() netops.spawn({ "true" }, { env = { "=v" } }) end)
+    f:close()
+    assert.equal("", sh.read(path))
+    os.remove(path)
+  end)
 end)
 
 describe("signals while a child runs", function()
@@ -266,23 +296,61 @@ describe("signals while a child runs", function()
 end)
 
 describe("a child that stops (ssh's ~^Z)", function()
-  it("stops the caller too, and both go on when the caller is continued", function()
-    local h = P.lua([[
+  local pre = ('package.path="lua/?.lua;lua/?/init.lua;"..package.path;'
+    .. 'package.cpath="%s/?.so;"..package.cpath;'):format(sh.build)
+
+  it("in the terminal's foreground: stops the caller too, and both go on when the caller is continued", function()
+    -- ptyrun: a new session whose terminal has the caller in its foreground
+    local h = P.start({ sh.build .. "/helpers/ptyrun", "lua5.4", "-e", pre .. [[
+      local f = io.open("/proc/self/stat"); print("luapid", f:read("a"):match("^%d+")); f:close()
       local core = require "netops.core"
       local p = core.spawn({ "sh", "-c", "kill -STOP $$; echo child-resumed" })
       local r = p:wait()
       print("code", r.code)
-    ]])
-    local stat = "/proc/" .. h.proc.pid .. "/stat"
+    ]] })
+    local pid = h.until_(function() return h.stdout():match("luapid\t(%d+)") end, 20)
+    assert.truthy(pid, h.stdout())
+    local stat = "/proc/" .. pid .. "/stat"
     local stopped = h.until_(function()
       return ((sh.read(stat) or ""):match("^%d+ %b() (%S)")) == "T"
     end, 20)
     assert.truthy(stopped, "the caller did not stop")
-    h.proc:kill("CONT")
+    sh.run("kill -CONT " .. pid)
     local r = h.wait(30)
     assert.is_nil(r.hung)
+    assert.equal(0, r.code, h.stdout())
+    assert.matches("child%-resumed\r?\ncode\t0\r?\n", h.stdout())
+    h.close()
+  end)
+
+  it("without a controlling terminal: the caller never stops, wait times out, opts.timeout still ends it", function()
+    -- setsid: no controlling terminal, as under keepalived; were the caller
+    -- stopped, nobody would continue it and h.wait would find it hung
+    local h = P.start({ "setsid", "timeout", "-s", "KILL", "30", "lua5.4", "-e", pre .. [[
+      local core = require "netops.core"
+      local function stop(p)
+        core.spawn({ "kill", "-STOP", tostring(p.pid) }):wait()
+        local st
+        repeat
+          core.sleep(0.01)
+          local f = io.open("/proc/" .. p.pid .. "/stat"); st = f:read("a"):match("^%d+ %b() (%S)"); f:close()
+        until st == "T"
+      end
+      local p = core.spawn({ "sleep", "30" })
+      stop(p)
+      local r = p:wait(0.5)
+      print("wait", r.status, r.running, r.elapsed >= 0.5)
+      p:close()
+      local q = core.spawn({ "sleep", "30" }, { timeout = 0.3, grace = 20 })
+      stop(q)
+      r = q:wait()
+      print("timeout", r.status, r.signal_name)
+    ]] })
+    local r = h.wait(40)
+    assert.is_nil(r.hung, "the caller hung (stopped?): " .. h.stdout() .. h.stderr())
     assert.equal(0, r.code, h.stderr())
-    assert.equal("child-resumed\ncode\t0\n", h.stdout())
+    -- the stopped child still gets its SIGTERM (with a SIGCONT), before the grace runs out
+    assert.equal("wait\ttimeout\ttrue\ttrue\ntimeout\ttimeout\tSIGTERM\n", h.stdout())
     h.close()
   end)
 end)

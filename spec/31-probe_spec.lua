@@ -125,6 +125,19 @@ describe("netops.probe", function()
     assert.has_error(function() netops.probe("127.0.0.1", 22, { family = "ipx" }) end)
     assert.has_error(function() netops.probe("127.0.0.1", 22, { timeout = -1 }) end)
   end)
+
+  it("raises on a NUL byte in the host, port, family or banner instead of probing what C sees", function()
+    for _, args in ipairs {
+      { "127.0.0.1\0evil", 1 },
+      { "127.0.0.1", "1\0 22" },
+      { "127.0.0.1", 1, { family = "inet\0x" } },
+      { "127.0.0.1", 1, { banner = "SSH-\0x" } },
+    } do
+      local ok, err = pcall(netops.probe, table.unpack(args))
+      assert.is_false(ok, tostring(args[1]) .. " " .. tostring(args[2]))
+      assert.matches("NUL", tostring(err), 1, true)
+    end
+  end)
 end)
 
 describe("netops.probe in a namespace", function()
@@ -183,5 +196,55 @@ describe("netops.probe in a namespace", function()
     assert.is_nil(r.hung)
     assert.matches("interrupted by SIGINT\tinterrupted\tSIGINT", h.stdout())
     h.close()
+  end)
+
+  describe("with a resolver that never answers", function()
+    -- ip netns exec mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf;
+    -- its name server is in the blackhole, so every lookup of a name runs
+    -- into the resolver's own timeout (1 s) while the probe's (0.02 s) ends
+    local ns, dir
+    before_each(function()
+      if not sh.is_root() then return end
+      ns = sh.netns("probe")
+      blackhole(ns)
+      dir = "/etc/netns/" .. ns
+      sh.run({ "mkdir", "-p", dir })
+      local f = assert(io.open(dir .. "/resolv.conf", "w"))
+      f:write("nameserver 198.51.100.2\noptions timeout:1 attempts:1\n")
+      f:close()
+    end)
+    after_each(function()
+      if dir then sh.run({ "rm", "-rf", dir }) end
+      dir = nil
+    end)
+
+    it("probes that time out during the lookup leave no memory behind once it ends (sssh probes in a loop)", function()
+      if sh.need_root("network namespaces") then return end
+      -- spec/helpers/probeleak: two rounds of 40 timed-out probes, the heap
+      -- in use compared around the second; each lost lookup costs > 130 bytes
+      local out = sh.nsrun(ns, { sh.build .. "/helpers/probeleak", "40", "4" }, { stderr = true })
+      local timeouts, busy, leaked = out:match("^timeouts (%d+) busy (%d+) leaked (%-?%d+)\n$")
+      assert.equal("40", timeouts, out)
+      assert.equal("0", busy, out)
+      assert.is_true(tonumber(leaked) < 1024, out)
+    end)
+
+    it("past " .. 64 .. " lookups still pending, a probe of a name fails at once as resolver busy", function()
+      if sh.need_root("network namespaces") then return end
+      local out = sh.nsrun(ns, { sh.build .. "/helpers/probeleak", "100", "0" }, { stderr = true })
+      local timeouts, busy = out:match("^timeouts (%d+) busy (%d+) ")
+      assert.truthy(timeouts, out)
+      assert.is_true(tonumber(busy) > 0 and tonumber(timeouts) + tonumber(busy) == 100, out)
+      -- and from Lua: the class a retry policy retries on
+      local lua = ('package.path="lua/?.lua;lua/?/init.lua;"..package.path; package.cpath="%s/?.so;"..package.cpath;')
+        :format(sh.build) .. [[
+        local netops = require "netops"
+        local last
+        for i = 1, 300 do last = { netops.probe("busy" .. i .. ".example", 22, { timeout = 0.01 }) } end
+        print(last[3], last[2])
+      ]]
+      out = sh.nsrun(ns, { "lua5.4", "-e", lua }, { stderr = true })
+      assert.matches("^dns_transient\t.*resolver busy %(64 earlier lookups still pending%)", out)
+    end)
   end)
 end)

@@ -57,6 +57,49 @@ static void ok(int cond, const char *what)
     printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
 }
 
+/*
+ * A teed child floods stderr while our own stderr (a pipe nobody reads) is
+ * full: wait(1) must still return at its timeout, and the child's timeout
+ * must still end it (SIGTERM, ignored here, then SIGKILL after the grace).
+ * Before, copying to our stderr blocked the wait for good (alarm ends it).
+ */
+static void flood_into_stuck_stderr(void)
+{
+    int ep[2];
+    int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    if (saved < 0 || pipe2(ep, O_CLOEXEC) < 0 || dup2(ep[1], 2) < 0) {
+        ok(0, "a pipe for our stderr");
+        return;
+    }
+    struct spawn_proc p;
+    struct spawn_opts o;
+    char err[256];
+    char *argv[] = { "sh", "-c", "trap '' TERM; exec yes flood >&2", NULL };
+    memset(&o, 0, sizeof o);
+    o.argv = argv;
+    o.err = SPAWN_TEE;
+    o.timeout = 0.3;
+    o.grace = 1.5;
+    alarm(60);
+    int started = spawn_start(&p, &o, err, sizeof err) == 0;
+    double t0 = spawn_now();
+    int w = started ? spawn_wait(&p, 1.0) : -1;
+    double waited = spawn_now() - t0;
+    int w2 = started ? spawn_wait(&p, 30) : -1;
+    alarm(0);
+    dup2(saved, 2);
+    close(saved);
+    close(ep[0]);
+    close(ep[1]);
+    ok(w == 0 && waited >= 1.0, "a stderr flood into our full stderr: wait(1) returns at its timeout");
+    ok(w2 == 1 && p.status == SPAWN_SIGNALED && p.sig == SIGKILL && p.timed_out == 2,
+       "and the child's timeout ends it: SIGTERM ignored, SIGKILL after the grace");
+    char tail[SPAWN_TAIL];
+    size_t len = spawn_tail(&p, tail);
+    ok(len > 12 && memmem(tail, len, "flood\nflood\n", 12), "the tail holds what it wrote");
+    spawn_release(&p);
+}
+
 int main(void)
 {
     struct spawn_proc p;
@@ -98,6 +141,8 @@ int main(void)
     len = spawn_tail(&p, tail);
     ok(len == SPAWN_TAIL && memcmp(tail + SPAWN_TAIL - 3, "END", 3) == 0 && tail[0] == 'x', "tail is the last 4 KiB");
     spawn_release(&p);
+
+    flood_into_stuck_stderr();
 
     struct probe_opts po = { .timeout = 2, .family = AF_UNSPEC, .banner = NULL, .stagger = 0.25, .sigfd = -1 };
     struct probe_result pr;
