@@ -36,6 +36,30 @@ local function cmd(p, ...)
   return argv
 end
 
+-- Run calls in the background, `pause` seconds apart, and wait for each by
+-- its pid (a bare `wait` exits 0 whatever the calls did).  calls[i] = { env
+-- = "HOLD=1", argv = {...}, pause = seconds before the next }.  Returns the
+-- exit status and the pid of each call (the shell execs each one, so the pid
+-- is the one the call logs).
+local function concurrently(calls)
+  local parts = {}
+  for i, c in ipairs(calls) do
+    parts[#parts + 1] = (c.env and (c.env .. " ") or "") .. sh.join(c.argv) .. " & p" .. i .. "=$!"
+    if c.pause then parts[#parts + 1] = "sleep " .. c.pause end
+  end
+  for i = 1, #calls do
+    parts[#parts + 1] = "wait $p" .. i .. "; echo \"call " .. i .. " pid $p" .. i .. " exit $?\""
+  end
+  local out, code = sh.run(table.concat(parts, "; "), { stderr = true })
+  assert.equal(0, code, out)
+  local codes, pids = {}, {}
+  for i, pid, c in out:gmatch("call (%d+) pid (%d+) exit (%d+)") do
+    codes[tonumber(i)], pids[tonumber(i)] = tonumber(c), tonumber(pid)
+  end
+  assert.equal(#calls, #codes, out)
+  return codes, pids, out
+end
+
 describe("netops-failover", function()
   before_each(function() dir = sh.tmpdir() end)
   after_each(function() sh.rmtree(dir) end)
@@ -77,13 +101,13 @@ describe("netops-failover", function()
   it("runs parallel calls one at a time, in arrival order", function()
     local p = policy(RECORD:format(dir .. "/rec"))
     -- five calls for different instances, started 0.2 s apart, each holding 0.6 s
-    local parts = {}
+    local calls = {}
     for i = 1, 5 do
-      parts[#parts + 1] = "HOLD=0.6 " .. sh.join(cmd(p, "INSTANCE", "VI_" .. i, i % 2 == 0 and "BACKUP" or "MASTER",
-                                                     tostring(i))) .. " & sleep 0.2"
+      calls[i] = { env = "HOLD=0.6", pause = 0.2,
+                   argv = cmd(p, "INSTANCE", "VI_" .. i, i % 2 == 0 and "BACKUP" or "MASTER", tostring(i)) }
     end
-    local _, code = sh.run(table.concat(parts, "; ") .. "; wait")
-    assert.equal(0, code)
+    local codes, _, out = concurrently(calls)
+    assert.same({ 0, 0, 0, 0, 0 }, codes, out)
     local rec = sh.read(dir .. "/rec")
     local expect = {}
     for i = 1, 5 do
@@ -98,13 +122,36 @@ describe("netops-failover", function()
     local p = policy(RECORD:format(dir .. "/rec"))
     -- MASTER holds the lock; BACKUP then FAULT for the same group queue behind it;
     -- BACKUP is superseded by FAULT
-    local _, code = sh.run("HOLD=1 " .. sh.join(cmd(p, "GROUP", "G1", "MASTER", "0")) .. " & sleep 0.4; "
-      .. "HOLD=0 " .. sh.join(cmd(p, "GROUP", "G1", "BACKUP", "0")) .. " & sleep 0.3; "
-      .. "HOLD=0 " .. sh.join(cmd(p, "GROUP", "G1", "FAULT", "0")) .. " & wait")
-    assert.equal(0, code)
+    local codes, pids, out = concurrently {
+      { env = "HOLD=1", argv = cmd(p, "GROUP", "G1", "MASTER", "0"), pause = 0.4 },
+      { env = "HOLD=0", argv = cmd(p, "GROUP", "G1", "BACKUP", "0"), pause = 0.3 },
+      { env = "HOLD=0", argv = cmd(p, "GROUP", "G1", "FAULT", "0") },
+    }
+    -- the superseded call exits 0 like the others (README: "0 all steps ok (or superseded)")
+    assert.same({ 0, 0, 0 }, codes, out)
     assert.equal("start master GROUP G1 0\nend master GROUP G1 0\nstart fault GROUP G1 0\nend fault GROUP G1 0\n",
                  sh.read(dir .. "/rec"))
-    assert.matches("GROUP G1 BACKUP: superseded by FAULT", sh.read(dir .. "/log"))
+    local log = sh.read(dir .. "/log")
+    local lines = {}
+    for line in log:gmatch("[^\n]*%[" .. pids[2] .. "%][^\n]*") do lines[#lines + 1] = line:gsub("^%S+ ", "") end
+    assert.same({ "netops-failover[" .. pids[2] .. "] notice: GROUP G1 BACKUP: superseded by FAULT "
+                  .. "(call #3, arrived later): nothing done" }, lines, log)
+  end)
+
+  it("a call that waits longer than --wait for a running call exits 1; the others exit 0", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local codes, pids, out = concurrently {
+      { env = "HOLD=2", argv = cmd(p, "GROUP", "G1", "MASTER", "0"), pause = 0.4 },
+      { env = "HOLD=0", argv = cmd(p, "--wait", "0.5", "GROUP", "G2", "BACKUP", "0"), pause = 0.1 },
+      { env = "HOLD=0", argv = cmd(p, "GROUP", "G3", "FAULT", "0") },
+    }
+    assert.same({ 0, 1, 0 }, codes, out)
+    local log = sh.read(dir .. "/log")
+    assert.matches("\n?[^\n]* netops%-failover%[" .. pids[2] .. "%] err: GROUP G2 BACKUP: waited 0%.5s for "
+      .. "earlier call #1 to finish\n", log)
+    -- the call that gave up is skipped, not waited for: G3 runs right after G1
+    assert.equal("start master GROUP G1 0\nend master GROUP G1 0\nstart fault GROUP G3 0\nend fault GROUP G3 0\n",
+                 sh.read(dir .. "/rec"))
   end)
 
   it("a failing step gives a non-zero exit status and a log line", function()
@@ -177,10 +224,12 @@ describe("netops-failover", function()
 
   it("keeps an instance name with spaces in the queue: calls still run one at a time", function()
     local p = policy(RECORD:format(dir .. "/rec"))
-    local _, code = sh.run("HOLD=1 " .. sh.join(cmd(p, "INSTANCE", "VI 1", "MASTER", "100")) .. " & sleep 0.4; "
-      .. "HOLD=0 " .. sh.join(cmd(p, "INSTANCE", "VI 1", "BACKUP", "100")) .. " & sleep 0.2; "
-      .. "HOLD=0 " .. sh.join(cmd(p, "INSTANCE", "VI_2", "FAULT", "100")) .. " & wait")
-    assert.equal(0, code)
+    local codes, _, out = concurrently {
+      { env = "HOLD=1", argv = cmd(p, "INSTANCE", "VI 1", "MASTER", "100"), pause = 0.4 },
+      { env = "HOLD=0", argv = cmd(p, "INSTANCE", "VI 1", "BACKUP", "100"), pause = 0.2 },
+      { env = "HOLD=0", argv = cmd(p, "INSTANCE", "VI_2", "FAULT", "100") },
+    }
+    assert.same({ 0, 0, 0 }, codes, out)
     assert.equal("start master INSTANCE VI 1 100\nend master INSTANCE VI 1 100\n"
       .. "start backup INSTANCE VI 1 100\nend backup INSTANCE VI 1 100\n"
       .. "start fault INSTANCE VI_2 100\nend fault INSTANCE VI_2 100\n", sh.read(dir .. "/rec"))
@@ -395,9 +444,10 @@ describe("netops-failover", function()
     local out, code = sh.run(cmd(policy("return 42"), "primary"), { stderr = true })
     assert.equal(2, code)
     assert.matches("must return a table of handlers", out)
-    out, code = sh.run(cmd(policy("return {"), "primary"), { stderr = true })
+    local p = policy("return {")
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
     assert.equal(2, code)
-    assert.matches("policy", out)
+    assert.equal("netops-failover: policy " .. p .. ":1: unexpected symbol near <eof>\n", out)
   end)
 end)
 
