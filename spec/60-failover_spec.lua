@@ -196,9 +196,12 @@ describe("netops-failover", function()
     assert.is_nil(sh.read(dir .. "/rec"))
     -- a missing lock file is created 0600 whatever the umask
     os.remove(lock)
-    out, code = sh.run("umask 0 && " .. sh.join(cmd(p, "primary")), { stderr = true })
-    assert.equal(0, code, out)
-    assert.equal("600", (sh.run({ "stat", "-c", "%a", lock }):gsub("%s+$", "")))
+    for _, umask in ipairs { "0", "0277" } do
+      os.remove(lock)
+      out, code = sh.run("umask " .. umask .. " && " .. sh.join(cmd(p, "primary")), { stderr = true })
+      assert.equal(0, code, out)
+      assert.equal("600", (sh.run({ "stat", "-c", "%a", lock }):gsub("%s+$", "")), "umask " .. umask)
+    end
   end)
 
   it("a queued caller counts as alive only while its pid has the start time it had", function()
@@ -251,6 +254,47 @@ describe("netops-failover", function()
       .. ": still held by another call after 1%.?0?s", out)
     assert.is_nil(out:find("traceback", 1, true), out)
     assert.is_nil(sh.read(dir .. "/rec"))
+  end)
+
+  it("refuses a symlink planted at the lock path, leaving the file it points to untouched", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock, target = dir .. "/lock", dir .. "/precious"
+    -- a file the caller owns with mode 0600 would pass every check once followed
+    sh.write(target, "precious\n")
+    sh.run({ "chmod", "0600", target })
+    sh.run({ "ln", "-s", target, lock })
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.equal("netops-failover: lock file " .. lock .. ": Too many levels of symbolic links\n", out)
+    assert.equal("precious\n", sh.read(target))
+    -- a dangling link: the file it names is not created
+    os.remove(lock)
+    sh.run({ "ln", "-s", dir .. "/created", lock })
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.equal("netops-failover: lock file " .. lock .. ": Too many levels of symbolic links\n", out)
+    assert.is_nil(sh.read(dir .. "/created"))
+    assert.is_nil(sh.read(dir .. "/rec"))
+  end)
+
+  it("lock(timeout) on a lock held elsewhere waits the timeout, then gives the class \"timeout\"", function()
+    local F = require("netops.core").failover
+    local lock = dir .. "/lock"
+    local holder = assert(F.lockfile(lock))
+    assert.equal("600", (sh.run({ "stat", "-c", "%a", lock }):gsub("%s+$", "")))
+    assert.is_true(holder:lock(1))
+    -- flock locks belong to the open file: a second open of the same file waits
+    local lf = assert(F.lockfile(lock))
+    local t0 = F.clock()
+    local ok, msg, cls = lf:lock(0.3)
+    local waited = F.clock() - t0
+    assert.same({ nil, "lock file " .. lock .. ": still held by another call after 0.3s", "timeout" },
+                { ok, msg, cls })
+    assert.is_true(waited >= 0.3, "returned after " .. waited .. " s, before its timeout")
+    holder:unlock()
+    assert.is_true(lf:lock(0.3))
+    lf:close()
+    holder:close()
   end)
 
   it("backup starts conntrackd when it is down and its config is known", function()
