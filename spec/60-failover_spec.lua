@@ -60,6 +60,56 @@ local function concurrently(calls)
   return codes, pids, out
 end
 
+-- Run argv with syslog(3)'s /dev/log leading to a socket this test reads:
+-- in a private mount namespace, /dev is a fresh tmpfs holding /dev/null and
+-- /dev/log, a symlink to a datagram socket socat listens on.  Returns the
+-- messages received, each "<PRI>ident[pid]: text" (the timestamp cut), and
+-- the command's output and exit status.
+local function under_syslog(argv)
+  local core = require "netops.core"
+  local d = sh.tmpdir()
+  local sock, got = d .. "/log.sock", d .. "/got"
+  local listener = assert(core.spawn({ "socat", "-u", "UNIX-RECV:" .. sock, "OPEN:" .. got .. ",creat,append" },
+                                     { stdin = "null", stdout = "null", stderr = "null" }))
+  local ok, a, b, c = pcall(function()
+    for _ = 1, 250 do
+      if select(2, sh.run({ "test", "-S", sock })) == 0 then break end
+      core.sleep(0.02)
+    end
+    local script = table.concat({
+      "mkdir " .. sh.quote(d .. "/dev"), "mount --bind /dev " .. sh.quote(d .. "/dev"),
+      "mount -t tmpfs -o mode=0755 tmpfs /dev", "touch /dev/null",
+      "mount --bind " .. sh.quote(d .. "/dev/null") .. " /dev/null",
+      "ln -s " .. sh.quote(sock) .. " /dev/log", "exec " .. sh.join(argv) }, " && ")
+    local out, code = sh.run({ "unshare", "-m", "--propagation", "private", "sh", "-c", script }, { stderr = true })
+    -- datagrams on one socket arrive in order: once this marker is in, all are
+    local _, lc = sh.run({ "logger", "-u", sock, "netops-test-end" })
+    assert.equal(0, lc, "logger could not send to " .. sock)
+    local text
+    for _ = 1, 250 do
+      text = sh.read(got) or ""
+      if text:find("netops-test-end", 1, true) then break end
+      core.sleep(0.02)
+    end
+    local HDR = "<%d+>%a%a%a [ %d]%d %d%d:%d%d:%d%d "
+    local starts, msgs = {}, {}
+    local i = text:find(HDR)
+    while i do starts[#starts + 1] = i; i = text:find(HDR, i + 1) end
+    for k, at in ipairs(starts) do
+      local m = text:sub(at, (starts[k + 1] or #text + 1) - 1):gsub("^(<%d+>)%a%a%a [ %d]%d %d%d:%d%d:%d%d ", "%1")
+      if not m:find("netops-test-end", 1, true) then msgs[#msgs + 1] = m end
+    end
+    assert.equal(#starts, #msgs + 1, text)
+    return msgs, out, code
+  end)
+  listener:kill("TERM")
+  listener:wait()
+  listener:close()
+  sh.rmtree(d)
+  assert(ok, a)
+  return a, b, c
+end
+
 describe("netops-failover", function()
   before_each(function() dir = sh.tmpdir() end)
   after_each(function() sh.rmtree(dir) end)
@@ -392,6 +442,22 @@ describe("netops-failover", function()
     assert.matches("MASTER: done in [%d.]+ ms, 2 steps ok", log)
   end)
 
+  it("logs to syslog by default, facility daemon", function()
+    if sh.need_root("a private mount namespace for /dev/log") then return end
+    local p = policy([[return { master = function(ctx) ctx.step("x", function() return true end) end }]])
+    local msgs, out, code = under_syslog(sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock",
+                                                "--socket", dir .. "/none.ctl", "primary"))
+    assert.equal(0, code, out)
+    assert.equal("", out)
+    assert.equal(3, #msgs, table.concat(msgs, "\n"))
+    local pid = msgs[1]:match("^<29>netops%-failover%[(%d+)%]: MASTER: start %(call #1, waited [%d.]+ ms for "
+      .. "earlier calls%)$")
+    assert.is_not_nil(pid, msgs[1])
+    -- daemon is facility 3: notice <29>, info <30>
+    assert.matches("^<30>netops%-failover%[" .. pid .. "%]: MASTER: step x ok in [%d.]+ ms$", msgs[2])
+    assert.matches("^<29>netops%-failover%[" .. pid .. "%]: MASTER: done in [%d.]+ ms, 1 steps ok$", msgs[3])
+  end)
+
   it("logs to stderr when asked", function()
     local p = policy([[return { backup = function(ctx) ctx.step("x", function() return true end) end }]])
     local out, code = sh.run(sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock", "--log", "stderr",
@@ -529,11 +595,31 @@ describe("failover-tester", function()
 end)
 
 describe("netops.core.log (syslog)", function()
-  it("opens, writes, closes; misuse raises", function()
+  it("sends each message to /dev/log with its ident, pid, facility and priority", function()
+    if sh.need_root("a private mount namespace for /dev/log") then return end
+    local msgs, out, code = under_syslog { sh.lua, "-e", [[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = "]] .. sh.build .. [[/?.so;" .. package.cpath
+      local core = require "netops.core"
+      local log = core.log
+      log.open("netops-test", "user")
+      log.write("info", "netops test message")
+      log.write("err", "second message")
+      log.close()
+      log.open("netops-test2", "local3")
+      log.write("warning", "third message")
+      log.close()
+      print(core.failover.pid())]] }
+    assert.equal(0, code, out)
+    local pid = assert(out:match("^(%d+)\n$"), out)
+    -- PRI = facility * 8 + severity: user 1, local3 19; info 6, err 3, warning 4
+    assert.same({ "<14>netops-test[" .. pid .. "]: netops test message",
+                  "<11>netops-test[" .. pid .. "]: second message",
+                  "<156>netops-test2[" .. pid .. "]: third message" }, msgs)
+  end)
+
+  it("misuse raises", function()
     local log = require("netops.core").log
-    log.open("netops-test", "user")
-    log.write("info", "netops test message")
-    log.close()
     assert.has_error(function() log.write("loud", "x") end)
     assert.has_error(function() log.open("x", "kernel") end)
     assert.has_error(function() log.open(string.rep("x", 100)) end)
