@@ -584,6 +584,48 @@ describe("failover-tester", function()
     assert.matches("summary: 0 failovers forced, 2 failed", out)
   end)
 
+  it("restarts through a real ssh and sshd on each host in turn and counts what failed", function()
+    if not sh.read("/usr/sbin/sshd") then pending("needs /usr/sbin/sshd (openssh-server)"); return end
+    local SSHD = require "helpers.sshd"
+    local s = SSHD.new()
+    local ok, err = pcall(function()
+      s:start()
+      -- the tester runs `SSH -o BatchMode=yes USER@HOST -- COMMAND...`: this ssh
+      -- adds the test server's client config (port, keys, known_hosts)
+      local ssh = s.dir .. "/ssh"
+      sh.write(ssh, "#!/bin/sh\nexec ssh -F " .. sh.quote(s.ssh_config) .. ' "$@"\n')
+      sh.run({ "chmod", "0755", ssh })
+      local marks = s.dir .. "/restarts"
+      local function tester(hosts, count, command)
+        return sh.run(sh.cmd("failover-tester", "--ssh", ssh, "--user", s.user, "--hosts", hosts, "--count", count,
+                             "--min", "0", "--max", "0", "--command", command), { stderr = true })
+      end
+      -- the remote shell expands $SSH_CONNECTION: which address each restart reached
+      local out, code = tester("127.0.0.1,::1", "3", "echo restarted $SSH_CONNECTION >> " .. marks)
+      assert.equal(0, code, out .. s:log())
+      assert.matches("failover 1: restarting keepalived on 127%.0%.0%.1\n", out)
+      assert.matches("failover 2: restarting keepalived on ::1\n", out)
+      assert.matches("failover 3: restarting keepalived on 127%.0%.0%.1\n", out)
+      assert.matches("\nsummary: 3 failovers forced, 0 failed, %d+ s, hosts 127%.0%.0%.1, ::1\n$", out)
+      local port = tostring(s.port)
+      local got = {}
+      for a, p in (sh.read(marks) or ""):gmatch("restarted %S+ %d+ (%S+) (%d+)\n") do got[#got + 1] = a .. " " .. p end
+      assert.same({ "127.0.0.1 " .. port, "::1 " .. port, "127.0.0.1 " .. port }, got)
+      -- the remote command's own exit status is a failed restart
+      out, code = tester("127.0.0.1", "1", "exit 3")
+      assert.equal(1, code, out)
+      assert.matches("\n  FAILED: exited 3\nsummary: 0 failovers forced, 1 failed", out)
+      -- sshd gone: ssh's own status 255 and its message
+      s:kill_all()
+      out, code = tester("127.0.0.1", "1", "true")
+      assert.equal(1, code, out)
+      assert.matches("connect to host 127%.0%.0%.1 port " .. port .. ": Connection refused", out)
+      assert.matches("\n  FAILED: exited 255\nsummary: 0 failovers forced, 1 failed", out)
+    end)
+    s:cleanup()
+    assert(ok, err)
+  end)
+
   it("rejects bad options", function()
     local out, code = sh.run(sh.cmd("failover-tester", "--min", "10", "--max", "5"), { stderr = true })
     assert.equal(2, code)
