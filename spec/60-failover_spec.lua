@@ -36,6 +36,80 @@ local function cmd(p, ...)
   return argv
 end
 
+-- Run calls in the background, `pause` seconds apart, and wait for each by
+-- its pid (a bare `wait` exits 0 whatever the calls did).  calls[i] = { env
+-- = "HOLD=1", argv = {...}, pause = seconds before the next }.  Returns the
+-- exit status and the pid of each call (the shell execs each one, so the pid
+-- is the one the call logs).
+local function concurrently(calls)
+  local parts = {}
+  for i, c in ipairs(calls) do
+    parts[#parts + 1] = (c.env and (c.env .. " ") or "") .. sh.join(c.argv) .. " & p" .. i .. "=$!"
+    if c.pause then parts[#parts + 1] = "sleep " .. c.pause end
+  end
+  for i = 1, #calls do
+    parts[#parts + 1] = "wait $p" .. i .. "; echo \"call " .. i .. " pid $p" .. i .. " exit $?\""
+  end
+  local out, code = sh.run(table.concat(parts, "; "), { stderr = true })
+  assert.equal(0, code, out)
+  local codes, pids = {}, {}
+  for i, pid, c in out:gmatch("call (%d+) pid (%d+) exit (%d+)") do
+    codes[tonumber(i)], pids[tonumber(i)] = tonumber(c), tonumber(pid)
+  end
+  assert.equal(#calls, #codes, out)
+  return codes, pids, out
+end
+
+-- Run argv with syslog(3)'s /dev/log leading to a socket this test reads:
+-- in a private mount namespace, /dev is a fresh tmpfs holding /dev/null and
+-- /dev/log, a symlink to a datagram socket socat listens on.  Returns the
+-- messages received, each "<PRI>ident[pid]: text" (the timestamp cut), and
+-- the command's output and exit status.
+local function under_syslog(argv)
+  local core = require "netops.core"
+  local d = sh.tmpdir()
+  local sock, got = d .. "/log.sock", d .. "/got"
+  local listener = assert(core.spawn({ "socat", "-u", "UNIX-RECV:" .. sock, "OPEN:" .. got .. ",creat,append" },
+                                     { stdin = "null", stdout = "null", stderr = "null" }))
+  local ok, a, b, c = pcall(function()
+    for _ = 1, 250 do
+      if select(2, sh.run({ "test", "-S", sock })) == 0 then break end
+      core.sleep(0.02)
+    end
+    local script = table.concat({
+      "mkdir " .. sh.quote(d .. "/dev"), "mount --bind /dev " .. sh.quote(d .. "/dev"),
+      "mount -t tmpfs -o mode=0755 tmpfs /dev", "touch /dev/null",
+      "mount --bind " .. sh.quote(d .. "/dev/null") .. " /dev/null",
+      "ln -s " .. sh.quote(sock) .. " /dev/log", "exec " .. sh.join(argv) }, " && ")
+    local out, code = sh.run({ "unshare", "-m", "--propagation", "private", "sh", "-c", script }, { stderr = true })
+    -- datagrams on one socket arrive in order: once this marker is in, all are
+    local _, lc = sh.run({ "logger", "-u", sock, "netops-test-end" })
+    assert.equal(0, lc, "logger could not send to " .. sock)
+    local text
+    for _ = 1, 250 do
+      text = sh.read(got) or ""
+      if text:find("netops-test-end", 1, true) then break end
+      core.sleep(0.02)
+    end
+    local HDR = "<%d+>%a%a%a [ %d]%d %d%d:%d%d:%d%d "
+    local starts, msgs = {}, {}
+    local i = text:find(HDR)
+    while i do starts[#starts + 1] = i; i = text:find(HDR, i + 1) end
+    for k, at in ipairs(starts) do
+      local m = text:sub(at, (starts[k + 1] or #text + 1) - 1):gsub("^(<%d+>)%a%a%a [ %d]%d %d%d:%d%d:%d%d ", "%1")
+      if not m:find("netops-test-end", 1, true) then msgs[#msgs + 1] = m end
+    end
+    assert.equal(#starts, #msgs + 1, text)
+    return msgs, out, code
+  end)
+  listener:kill("TERM")
+  listener:wait()
+  listener:close()
+  sh.rmtree(d)
+  assert(ok, a)
+  return a, b, c
+end
+
 describe("netops-failover", function()
   before_each(function() dir = sh.tmpdir() end)
   after_each(function() sh.rmtree(dir) end)
@@ -77,13 +151,13 @@ describe("netops-failover", function()
   it("runs parallel calls one at a time, in arrival order", function()
     local p = policy(RECORD:format(dir .. "/rec"))
     -- five calls for different instances, started 0.2 s apart, each holding 0.6 s
-    local parts = {}
+    local calls = {}
     for i = 1, 5 do
-      parts[#parts + 1] = "HOLD=0.6 " .. sh.join(cmd(p, "INSTANCE", "VI_" .. i, i % 2 == 0 and "BACKUP" or "MASTER",
-                                                     tostring(i))) .. " & sleep 0.2"
+      calls[i] = { env = "HOLD=0.6", pause = 0.2,
+                   argv = cmd(p, "INSTANCE", "VI_" .. i, i % 2 == 0 and "BACKUP" or "MASTER", tostring(i)) }
     end
-    local _, code = sh.run(table.concat(parts, "; ") .. "; wait")
-    assert.equal(0, code)
+    local codes, _, out = concurrently(calls)
+    assert.same({ 0, 0, 0, 0, 0 }, codes, out)
     local rec = sh.read(dir .. "/rec")
     local expect = {}
     for i = 1, 5 do
@@ -98,13 +172,36 @@ describe("netops-failover", function()
     local p = policy(RECORD:format(dir .. "/rec"))
     -- MASTER holds the lock; BACKUP then FAULT for the same group queue behind it;
     -- BACKUP is superseded by FAULT
-    local _, code = sh.run("HOLD=1 " .. sh.join(cmd(p, "GROUP", "G1", "MASTER", "0")) .. " & sleep 0.4; "
-      .. "HOLD=0 " .. sh.join(cmd(p, "GROUP", "G1", "BACKUP", "0")) .. " & sleep 0.3; "
-      .. "HOLD=0 " .. sh.join(cmd(p, "GROUP", "G1", "FAULT", "0")) .. " & wait")
-    assert.equal(0, code)
+    local codes, pids, out = concurrently {
+      { env = "HOLD=1", argv = cmd(p, "GROUP", "G1", "MASTER", "0"), pause = 0.4 },
+      { env = "HOLD=0", argv = cmd(p, "GROUP", "G1", "BACKUP", "0"), pause = 0.3 },
+      { env = "HOLD=0", argv = cmd(p, "GROUP", "G1", "FAULT", "0") },
+    }
+    -- the superseded call exits 0 like the others (README: "0 all steps ok (or superseded)")
+    assert.same({ 0, 0, 0 }, codes, out)
     assert.equal("start master GROUP G1 0\nend master GROUP G1 0\nstart fault GROUP G1 0\nend fault GROUP G1 0\n",
                  sh.read(dir .. "/rec"))
-    assert.matches("GROUP G1 BACKUP: superseded by FAULT", sh.read(dir .. "/log"))
+    local log = sh.read(dir .. "/log")
+    local lines = {}
+    for line in log:gmatch("[^\n]*%[" .. pids[2] .. "%][^\n]*") do lines[#lines + 1] = line:gsub("^%S+ ", "") end
+    assert.same({ "netops-failover[" .. pids[2] .. "] notice: GROUP G1 BACKUP: superseded by FAULT "
+                  .. "(call #3, arrived later): nothing done" }, lines, log)
+  end)
+
+  it("a call that waits longer than --wait for a running call exits 1; the others exit 0", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local codes, pids, out = concurrently {
+      { env = "HOLD=2", argv = cmd(p, "GROUP", "G1", "MASTER", "0"), pause = 0.4 },
+      { env = "HOLD=0", argv = cmd(p, "--wait", "0.5", "GROUP", "G2", "BACKUP", "0"), pause = 0.1 },
+      { env = "HOLD=0", argv = cmd(p, "GROUP", "G3", "FAULT", "0") },
+    }
+    assert.same({ 0, 1, 0 }, codes, out)
+    local log = sh.read(dir .. "/log")
+    assert.matches("\n?[^\n]* netops%-failover%[" .. pids[2] .. "%] err: GROUP G2 BACKUP: waited 0%.5s for "
+      .. "earlier call #1 to finish\n", log)
+    -- the call that gave up is skipped, not waited for: G3 runs right after G1
+    assert.equal("start master GROUP G1 0\nend master GROUP G1 0\nstart fault GROUP G3 0\nend fault GROUP G3 0\n",
+                 sh.read(dir .. "/rec"))
   end)
 
   it("a failing step gives a non-zero exit status and a log line", function()
@@ -149,9 +246,12 @@ describe("netops-failover", function()
     assert.is_nil(sh.read(dir .. "/rec"))
     -- a missing lock file is created 0600 whatever the umask
     os.remove(lock)
-    out, code = sh.run("umask 0 && " .. sh.join(cmd(p, "primary")), { stderr = true })
-    assert.equal(0, code, out)
-    assert.equal("600", (sh.run({ "stat", "-c", "%a", lock }):gsub("%s+$", "")))
+    for _, umask in ipairs { "0", "0277" } do
+      os.remove(lock)
+      out, code = sh.run("umask " .. umask .. " && " .. sh.join(cmd(p, "primary")), { stderr = true })
+      assert.equal(0, code, out)
+      assert.equal("600", (sh.run({ "stat", "-c", "%a", lock }):gsub("%s+$", "")), "umask " .. umask)
+    end
   end)
 
   it("a queued caller counts as alive only while its pid has the start time it had", function()
@@ -177,10 +277,12 @@ describe("netops-failover", function()
 
   it("keeps an instance name with spaces in the queue: calls still run one at a time", function()
     local p = policy(RECORD:format(dir .. "/rec"))
-    local _, code = sh.run("HOLD=1 " .. sh.join(cmd(p, "INSTANCE", "VI 1", "MASTER", "100")) .. " & sleep 0.4; "
-      .. "HOLD=0 " .. sh.join(cmd(p, "INSTANCE", "VI 1", "BACKUP", "100")) .. " & sleep 0.2; "
-      .. "HOLD=0 " .. sh.join(cmd(p, "INSTANCE", "VI_2", "FAULT", "100")) .. " & wait")
-    assert.equal(0, code)
+    local codes, _, out = concurrently {
+      { env = "HOLD=1", argv = cmd(p, "INSTANCE", "VI 1", "MASTER", "100"), pause = 0.4 },
+      { env = "HOLD=0", argv = cmd(p, "INSTANCE", "VI 1", "BACKUP", "100"), pause = 0.2 },
+      { env = "HOLD=0", argv = cmd(p, "INSTANCE", "VI_2", "FAULT", "100") },
+    }
+    assert.same({ 0, 0, 0 }, codes, out)
     assert.equal("start master INSTANCE VI 1 100\nend master INSTANCE VI 1 100\n"
       .. "start backup INSTANCE VI 1 100\nend backup INSTANCE VI 1 100\n"
       .. "start fault INSTANCE VI_2 100\nend fault INSTANCE VI_2 100\n", sh.read(dir .. "/rec"))
@@ -202,6 +304,47 @@ describe("netops-failover", function()
       .. ": still held by another call after 1%.?0?s", out)
     assert.is_nil(out:find("traceback", 1, true), out)
     assert.is_nil(sh.read(dir .. "/rec"))
+  end)
+
+  it("refuses a symlink planted at the lock path, leaving the file it points to untouched", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock, target = dir .. "/lock", dir .. "/precious"
+    -- a file the caller owns with mode 0600 would pass every check once followed
+    sh.write(target, "precious\n")
+    sh.run({ "chmod", "0600", target })
+    sh.run({ "ln", "-s", target, lock })
+    local out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.equal("netops-failover: lock file " .. lock .. ": Too many levels of symbolic links\n", out)
+    assert.equal("precious\n", sh.read(target))
+    -- a dangling link: the file it names is not created
+    os.remove(lock)
+    sh.run({ "ln", "-s", dir .. "/created", lock })
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.equal("netops-failover: lock file " .. lock .. ": Too many levels of symbolic links\n", out)
+    assert.is_nil(sh.read(dir .. "/created"))
+    assert.is_nil(sh.read(dir .. "/rec"))
+  end)
+
+  it("lock(timeout) on a lock held elsewhere waits the timeout, then gives the class \"timeout\"", function()
+    local F = require("netops.core").failover
+    local lock = dir .. "/lock"
+    local holder = assert(F.lockfile(lock))
+    assert.equal("600", (sh.run({ "stat", "-c", "%a", lock }):gsub("%s+$", "")))
+    assert.is_true(holder:lock(1))
+    -- flock locks belong to the open file: a second open of the same file waits
+    local lf = assert(F.lockfile(lock))
+    local t0 = F.clock()
+    local ok, msg, cls = lf:lock(0.3)
+    local waited = F.clock() - t0
+    assert.same({ nil, "lock file " .. lock .. ": still held by another call after 0.3s", "timeout" },
+                { ok, msg, cls })
+    assert.is_true(waited >= 0.3, "returned after " .. waited .. " s, before its timeout")
+    holder:unlock()
+    assert.is_true(lf:lock(0.3))
+    lf:close()
+    holder:close()
   end)
 
   it("backup starts conntrackd when it is down and its config is known", function()
@@ -297,6 +440,22 @@ describe("netops-failover", function()
     assert.matches("MASTER: step one ok in [%d.]+ ms", log)
     assert.matches("MASTER: step two ok in [%d.]+ ms", log)
     assert.matches("MASTER: done in [%d.]+ ms, 2 steps ok", log)
+  end)
+
+  it("logs to syslog by default, facility daemon", function()
+    if sh.need_root("a private mount namespace for /dev/log") then return end
+    local p = policy([[return { master = function(ctx) ctx.step("x", function() return true end) end }]])
+    local msgs, out, code = under_syslog(sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock",
+                                                "--socket", dir .. "/none.ctl", "primary"))
+    assert.equal(0, code, out)
+    assert.equal("", out)
+    assert.equal(3, #msgs, table.concat(msgs, "\n"))
+    local pid = msgs[1]:match("^<29>netops%-failover%[(%d+)%]: MASTER: start %(call #1, waited [%d.]+ ms for "
+      .. "earlier calls%)$")
+    assert.is_not_nil(pid, msgs[1])
+    -- daemon is facility 3: notice <29>, info <30>
+    assert.matches("^<30>netops%-failover%[" .. pid .. "%]: MASTER: step x ok in [%d.]+ ms$", msgs[2])
+    assert.matches("^<29>netops%-failover%[" .. pid .. "%]: MASTER: done in [%d.]+ ms, 1 steps ok$", msgs[3])
   end)
 
   it("logs to stderr when asked", function()
@@ -395,9 +554,10 @@ describe("netops-failover", function()
     local out, code = sh.run(cmd(policy("return 42"), "primary"), { stderr = true })
     assert.equal(2, code)
     assert.matches("must return a table of handlers", out)
-    out, code = sh.run(cmd(policy("return {"), "primary"), { stderr = true })
+    local p = policy("return {")
+    out, code = sh.run(cmd(p, "primary"), { stderr = true })
     assert.equal(2, code)
-    assert.matches("policy", out)
+    assert.equal("netops-failover: policy " .. p .. ":1: unexpected symbol near <eof>\n", out)
   end)
 end)
 
@@ -424,6 +584,48 @@ describe("failover-tester", function()
     assert.matches("summary: 0 failovers forced, 2 failed", out)
   end)
 
+  it("restarts through a real ssh and sshd on each host in turn and counts what failed", function()
+    if not sh.read("/usr/sbin/sshd") then pending("needs /usr/sbin/sshd (openssh-server)"); return end
+    local SSHD = require "helpers.sshd"
+    local s = SSHD.new()
+    local ok, err = pcall(function()
+      s:start()
+      -- the tester runs `SSH -o BatchMode=yes USER@HOST -- COMMAND...`: this ssh
+      -- adds the test server's client config (port, keys, known_hosts)
+      local ssh = s.dir .. "/ssh"
+      sh.write(ssh, "#!/bin/sh\nexec ssh -F " .. sh.quote(s.ssh_config) .. ' "$@"\n')
+      sh.run({ "chmod", "0755", ssh })
+      local marks = s.dir .. "/restarts"
+      local function tester(hosts, count, command)
+        return sh.run(sh.cmd("failover-tester", "--ssh", ssh, "--user", s.user, "--hosts", hosts, "--count", count,
+                             "--min", "0", "--max", "0", "--command", command), { stderr = true })
+      end
+      -- the remote shell expands $SSH_CONNECTION: which address each restart reached
+      local out, code = tester("127.0.0.1,::1", "3", "echo restarted $SSH_CONNECTION >> " .. marks)
+      assert.equal(0, code, out .. s:log())
+      assert.matches("failover 1: restarting keepalived on 127%.0%.0%.1\n", out)
+      assert.matches("failover 2: restarting keepalived on ::1\n", out)
+      assert.matches("failover 3: restarting keepalived on 127%.0%.0%.1\n", out)
+      assert.matches("\nsummary: 3 failovers forced, 0 failed, %d+ s, hosts 127%.0%.0%.1, ::1\n$", out)
+      local port = tostring(s.port)
+      local got = {}
+      for a, p in (sh.read(marks) or ""):gmatch("restarted %S+ %d+ (%S+) (%d+)\n") do got[#got + 1] = a .. " " .. p end
+      assert.same({ "127.0.0.1 " .. port, "::1 " .. port, "127.0.0.1 " .. port }, got)
+      -- the remote command's own exit status is a failed restart
+      out, code = tester("127.0.0.1", "1", "exit 3")
+      assert.equal(1, code, out)
+      assert.matches("\n  FAILED: exited 3\nsummary: 0 failovers forced, 1 failed", out)
+      -- sshd gone: ssh's own status 255 and its message
+      s:kill_all()
+      out, code = tester("127.0.0.1", "1", "true")
+      assert.equal(1, code, out)
+      assert.matches("connect to host 127%.0%.0%.1 port " .. port .. ": Connection refused", out)
+      assert.matches("\n  FAILED: exited 255\nsummary: 0 failovers forced, 1 failed", out)
+    end)
+    s:cleanup()
+    assert(ok, err)
+  end)
+
   it("rejects bad options", function()
     local out, code = sh.run(sh.cmd("failover-tester", "--min", "10", "--max", "5"), { stderr = true })
     assert.equal(2, code)
@@ -435,11 +637,31 @@ describe("failover-tester", function()
 end)
 
 describe("netops.core.log (syslog)", function()
-  it("opens, writes, closes; misuse raises", function()
+  it("sends each message to /dev/log with its ident, pid, facility and priority", function()
+    if sh.need_root("a private mount namespace for /dev/log") then return end
+    local msgs, out, code = under_syslog { sh.lua, "-e", [[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = "]] .. sh.build .. [[/?.so;" .. package.cpath
+      local core = require "netops.core"
+      local log = core.log
+      log.open("netops-test", "user")
+      log.write("info", "netops test message")
+      log.write("err", "second message")
+      log.close()
+      log.open("netops-test2", "local3")
+      log.write("warning", "third message")
+      log.close()
+      print(core.failover.pid())]] }
+    assert.equal(0, code, out)
+    local pid = assert(out:match("^(%d+)\n$"), out)
+    -- PRI = facility * 8 + severity: user 1, local3 19; info 6, err 3, warning 4
+    assert.same({ "<14>netops-test[" .. pid .. "]: netops test message",
+                  "<11>netops-test[" .. pid .. "]: second message",
+                  "<156>netops-test2[" .. pid .. "]: third message" }, msgs)
+  end)
+
+  it("misuse raises", function()
     local log = require("netops.core").log
-    log.open("netops-test", "user")
-    log.write("info", "netops test message")
-    log.close()
     assert.has_error(function() log.write("loud", "x") end)
     assert.has_error(function() log.open("x", "kernel") end)
     assert.has_error(function() log.open(string.rep("x", 100)) end)
