@@ -37,24 +37,128 @@ describe("netops.conntrackd client", function()
     assert.equal("/var/run/conntrackd.ctl", ctd.open():path())
   end)
 
-  it("a missing socket says so, and whether conntrackd runs at all", function()
-    local h = ctd.open { socket = "/tmp/netops-no-such-dir/conntrackd.ctl" }
-    local ok, msg, cls = h:commit()
-    assert.is_nil(ok)
-    assert.equal("nosocket", cls)
-    assert.matches("/tmp/netops%-no%-such%-dir/conntrackd.ctl", msg)
-    assert.matches("no such socket", msg)
-    assert.truthy(msg:find("no conntrackd process runs", 1, true) or msg:find("conntrackd runs (pid", 1, true)
-                  or msg:find("conntrackd processes run", 1, true), msg)
+  -- Whether conntrackd runs is read from /proc: other tests on this host may
+  -- run conntrackd at any moment.  So the client runs as pid 1 of a pid
+  -- namespace of its own, with its own /proc (and in network namespace ns),
+  -- where the only conntrackd is the one the test starts.  Prints the pid
+  -- of that conntrackd (when CONF is given), then the class and the message.
+  local PIDNS_CLIENT = [[
+    package.path = 'lua/?.lua;' .. package.path
+    package.cpath = os.getenv'BUILD' .. '/?.so;' .. package.cpath
+    local c = require 'netops.conntrackd'
+    local conf, pid = os.getenv'CONF', '-'
+    if conf then
+      local p = io.popen('exec conntrackd -C ' .. conf .. ' >/dev/null 2>&1 & echo $!')
+      pid = p:read'n'; p:close()
+      for _ = 1, 100 do
+        if os.execute('test -S ' .. os.getenv'LISTEN') then break end
+        os.execute('sleep 0.1')
+      end
+    end
+    local ok, msg, cls = c.open{ socket = os.getenv'SOCK', timeout = 2 }:commit()
+    io.write(pid, '\n', tostring(cls), '\n', tostring(msg), '\n')
+  ]]
+  local function pidns_client(ns, sock, conf, listen)
+    local out, code = sh.run({ "ip", "netns", "exec", ns, "env", "BUILD=" .. sh.build, "SOCK=" .. sock,
+                               conf and "CONF=" .. conf or "NOCONF=1", "LISTEN=" .. (listen or ""),
+                               "unshare", "--pid", "--fork", "--mount-proc", "lua5.4", "-e", PIDNS_CLIENT },
+                             { stderr = true })
+    assert.equal(0, code, out)
+    local pid, cls, msg = out:match("^([^\n]*)\n([^\n]*)\n([^\n]*)\n$")
+    assert.is_string(msg, out)
+    return tonumber(pid), cls, msg
+  end
+  local function stale_socket(path)
+    local _, code = sh.run(python("import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close()", path))
+    assert.equal(0, code)
+  end
+  local conntrackd_pids, hint
+  local NONE = "no conntrackd process runs on this host: start it (conntrackd -d -C CONFIG)"
+  local function ONE(pid)
+    return "conntrackd runs (pid " .. pid .. ") but not at this path: check UNIX { Path } in its config"
+  end
+
+  -- pids of the processes named conntrackd, ascending; and the client's
+  -- words for them
+  function conntrackd_pids()
+    local pids = {}
+    for pid in sh.run("grep -lx conntrackd /proc/[0-9]*/comm 2>/dev/null"):gmatch("/proc/(%d+)/comm") do
+      pids[#pids + 1] = tonumber(pid)
+    end
+    table.sort(pids)
+    return pids
+  end
+  function hint(pids)
+    if #pids == 0 then return NONE end
+    if #pids == 1 then return ONE(pids[1]) end
+    return #pids .. " conntrackd processes run (pid " .. pids[1] .. ", " .. pids[2] .. " ...) but none at "
+      .. "this path: check UNIX { Path } in their configs"
+  end
+
+  describe("an unreachable socket: the exact message", function()
+    local dir
+    after_each(function()
+      sh.netns_cleanup()   -- kills what still runs in the namespace
+      if dir then sh.rmtree(dir) end
+      dir = nil
+    end)
+
+    it("a missing socket, no conntrackd running", function()
+      if sh.need_root("a pid namespace") then return end
+      dir = sh.tmpdir()
+      local pid, cls, msg = pidns_client(sh.netns("c5m"), dir .. "/conntrackd.ctl")
+      assert.is_nil(pid)
+      assert.equal("nosocket", cls)
+      assert.equal("conntrackd: " .. dir .. "/conntrackd.ctl: no such socket (" .. NONE .. ")", msg)
+    end)
+
+    it("a stale socket (nobody listening), no conntrackd running", function()
+      if sh.need_root("a pid namespace") then return end
+      dir = sh.tmpdir()
+      stale_socket(dir .. "/stale.ctl")
+      local pid, cls, msg = pidns_client(sh.netns("c5s"), dir .. "/stale.ctl")
+      assert.is_nil(pid)
+      assert.equal("refused", cls)
+      assert.equal("conntrackd: " .. dir .. "/stale.ctl: connection refused, stale socket (" .. NONE .. ")", msg)
+    end)
+
+    local function with_daemon(sock)
+      local ns = sh.netns("c5d")
+      sh.nsrun(ns, { "ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync1" })
+      sh.nsrun(ns, { "ip", "addr", "add", "203.0.113.1/30", "dev", "sync0" })
+      sh.nsrun(ns, { "ip", "link", "set", "sync0", "up" })
+      sh.write(dir .. "/conntrackd.conf", require("lab.lab").conntrackd_conf(dir, "203.0.113.1", "203.0.113.2", "sync0"))
+      local pid, cls, msg = pidns_client(ns, sock, dir .. "/conntrackd.conf", dir .. "/conntrackd.ctl")
+      assert.is_number(pid, msg)
+      return pid, cls, msg
+    end
+
+    it("a missing socket while a conntrackd runs elsewhere names its pid", function()
+      if sh.need_root("a pid namespace") then return end
+      dir = sh.tmpdir()
+      local pid, cls, msg = with_daemon(dir .. "/other.ctl")
+      assert.equal("nosocket", cls)
+      assert.equal("conntrackd: " .. dir .. "/other.ctl: no such socket (" .. ONE(pid) .. ")", msg)
+    end)
+
+    it("a stale socket while a conntrackd runs elsewhere names its pid", function()
+      if sh.need_root("a pid namespace") then return end
+      dir = sh.tmpdir()
+      stale_socket(dir .. "/stale.ctl")
+      local pid, cls, msg = with_daemon(dir .. "/stale.ctl")
+      assert.equal("refused", cls)
+      assert.equal("conntrackd: " .. dir .. "/stale.ctl: connection refused, stale socket (" .. ONE(pid) .. ")", msg)
+    end)
   end)
 
   it("a file that is not a socket is reported", function()
     local dir = sh.tmpdir()
     sh.write(dir .. "/plain", "x")
-    local ok, msg = ctd.open { socket = dir .. "/plain" }:stats()
+    local ok, msg, cls = ctd.open { socket = dir .. "/plain" }:stats()
     sh.rmtree(dir)
     assert.is_nil(ok)
-    assert.matches("plain", msg)
+    assert.equal("io", cls)   -- not "refused, stale socket": nothing ever listened there
+    assert.equal("conntrackd: " .. dir .. "/plain: not a socket", msg)
   end)
 
   it("a stale socket (nobody listening) is refused, not hung", function()
@@ -373,10 +477,23 @@ describe("netops.conntrackd client", function()
       local b = ctd.open { socket = P:sock("b"), timeout = 2 }
       assert.is_table((b:stats()))
       P:stop_ctd("b")
-      local ok, msg, cls = b:stats()
+      -- conntrackd removes its socket when it exits on SIGTERM; a's daemon
+      -- (and those of other tests on this host) still run: the message names
+      -- them as /proc lists them, read here before and after the request
+      -- (again when one started or stopped in between)
+      local ok, msg, cls, expect
+      for _ = 1, 5 do
+        local before = conntrackd_pids()
+        ok, msg, cls = b:stats()
+        if table.concat(before, " ") == table.concat(conntrackd_pids(), " ") then
+          expect = hint(before)
+          break
+        end
+      end
       assert.is_nil(ok)
-      assert.truthy(cls == "nosocket" or cls == "refused", cls)
-      assert.matches(P:sock("b"):gsub("%p", "%%%0"), msg)
+      assert.equal("nosocket", cls)
+      assert.is_string(expect, "conntrackd processes kept changing")
+      assert.equal("conntrackd: " .. P:sock("b") .. ": no such socket (" .. expect .. ")", msg)
       -- kill (-k) asks the daemon to exit: afterwards its socket is gone
       local a = ctd.open { socket = P:sock("a"), timeout = 5 }
       assert.is_true((a:kill()))
