@@ -367,6 +367,26 @@ describe("netops.conntrackd client", function()
       assert.is_true(t.general.allocated_queue_nodes >= 0, text)
     end)
 
+    it("the C client (build/ctest/conntrackd SOCKET N) against the real daemon", function()
+      if sh.need_root("conntrackd in network namespaces") then return end
+      setup()
+      local out, code = sh.run({ sh.build .. "/ctest/conntrackd", P:sock("a"), "20" }, { stderr = true })
+      assert.equal("ok 1 - commit: an empty reply then EOF is success\n"
+        .. "ok 2 - stats: the whole text, the internal cache's count first\n"
+        .. "ok 3 - internal dump answered\n"
+        .. "ok 4 - internal dump: one line per entry\n"
+        .. "ok 5 - no descriptor leaked\n"
+        .. "1..5\n", out)
+      assert.equal(0, code)
+      -- and through the Lua binding: the raw text and the seconds
+      local h = require("netops.core").conntrackd.open(P:sock("a"), 10, 1 << 20)
+      local text, secs = h:request(ctd.codes.ALL_COMMIT)
+      assert.equal("", text)
+      assert.is_number(secs)
+      text = assert(h:request(ctd.codes.STATS))
+      assert.matches("^cache internal:\ncurrent active connections:%s+20\n", text)
+    end)
+
     it("dumps parse into entries and commit puts the peer's sessions in the kernel table", function()
       if sh.need_root("conntrackd in network namespaces") then return end
       setup()
