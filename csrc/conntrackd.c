@@ -121,6 +121,8 @@ static int connect_failed(const char *path, int e, double timeout, const char **
         return fail(cls, CTD_ENOSOCKET, e, err, errlen,
                     "conntrackd: %s: no such socket (%s)", path, hint);
     case ECONNREFUSED:
+        if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))   /* Linux: ECONNREFUSED */
+            return fail(cls, CTD_EIO, ENOTSOCK, err, errlen, "conntrackd: %s: not a socket", path);
         daemon_hint(hint, sizeof hint);
         return fail(cls, CTD_EREFUSED, e, err, errlen,
                     "conntrackd: %s: connection refused, stale socket (%s)", path, hint);

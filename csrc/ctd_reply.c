@@ -132,15 +132,61 @@ static int add_field(struct netops_ctd_statline *out, const char *label, size_t 
     return 0;
 }
 
-/* Every "label: N" pair; a label starts at a letter after the previous pair
- * and holds letters, blanks, - / ( ).  0 (out->n may stay 0) or EINVAL. */
+/* "creation OK/failed: N/M": creation_ok = N, creation_failed = M (the word
+ * before the slash, then the word after it, in the rest of the label). */
+static int add_slash(struct netops_ctd_statline *out, const char *label, size_t len,
+                     long long x, long long y)
+{
+    const char *slash = memchr(label, '/', len);
+    char buf[2 * NETOPS_CTD_KEYMAX];
+    size_t p, a, b;
+
+    if (!slash)
+        return bad(&out->why, "two numbers for one statistics label");
+    if (len >= sizeof buf)
+        return bad(&out->why, "statistics label too long");
+    p = (size_t)(slash - label);
+    for (a = p; a > 0 && is_alnum(label[a - 1]); a--)
+        ;
+    for (b = p + 1; b < len && is_alnum(label[b]); b++)
+        ;
+    memcpy(buf, label, p);
+    memcpy(buf + p, label + b, len - b);
+    if (add_field(out, buf, p + len - b, x, 0) != 0)
+        return EINVAL;
+    memcpy(buf, label, a);
+    memcpy(buf + a, label + p + 1, len - p - 1);
+    return add_field(out, buf, a + len - p - 1, y, 0);
+}
+
+/* A second number "/ M" after a value ending at s[d]: 1 and *y, *end (past
+ * it), or 0 when there is none. */
+static int second_number(const char *s, size_t n, size_t d, long long *y, size_t *end)
+{
+    size_t v = d + 1, e;
+
+    if (d >= n || s[d] != '/')
+        return 0;
+    while (v < n && is_blank(s[v]))
+        v++;
+    for (e = v; e < n && is_digit(s[e]); e++)
+        ;
+    if (e == v || decimal(s + v, e - v, 0x7fffffffffffffffLL, y) < 0)
+        return 0;
+    *end = e;
+    return 1;
+}
+
+/* Every "label: N" (or "a/b label: N/M") pair; a label starts at a letter
+ * after the previous pair and holds letters, blanks, - / ( ).  0 (out->n
+ * may stay 0) or EINVAL. */
 static int pairs(const char *s, size_t n, struct netops_ctd_statline *out)
 {
     size_t floor = 0;
 
     for (size_t c = 0; c < n; c++) {
         size_t a = c, v = c + 1, d;
-        long long x;
+        long long x, y;
         if (s[c] != ':')
             continue;
         while (a > floor && label_char(s[a - 1]))
@@ -158,8 +204,12 @@ static int pairs(const char *s, size_t n, struct netops_ctd_statline *out)
         }
         if (decimal(s + v, d - v, 0x7fffffffffffffffLL, &x) < 0)
             return bad(&out->why, "number out of range");
-        if (add_field(out, s + a, c - a, x, out->n > 0) != 0)
+        if (second_number(s, n, d, &y, &d)) {
+            if (add_slash(out, s + a, c - a, x, y) != 0)
+                return EINVAL;
+        } else if (add_field(out, s + a, c - a, x, out->n > 0) != 0) {
             return EINVAL;
+        }
         floor = d;
         c = d - 1;
     }
@@ -197,8 +247,35 @@ static int columns(const char *s, size_t n, struct netops_ctd_statline *out)
     return 0;
 }
 
+/* A leading "name:name" word followed by fields ("cache:internal\tactive
+ * objects: 20", from `-s cache`) names the section those fields open: its
+ * length, with out->section and out->opens set, or 0. */
+static size_t section_word(const char *s, size_t n, struct netops_ctd_statline *out)
+{
+    size_t i = 0, colon = 0;
+
+    while (i < n && !is_blank(s[i])) {
+        if (s[i] == ':') {
+            if (colon)
+                return 0;
+            colon = i;
+        } else if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-') {
+            return 0;
+        }
+        i++;
+    }
+    if (colon == 0 || i == n || !is_alpha(s[0]) || !is_alpha(s[colon + 1]))
+        return 0;
+    if (make_key(s, i, out->section) < 0)
+        return 0;
+    out->opens = 1;
+    return i;
+}
+
 int netops_ctd_stats_line(const char *s, size_t n, struct netops_ctd_statline *out)
 {
+    size_t k;
+
     memset(out, 0, sizeof *out);
     out->kind = NETOPS_CTD_BLANK;
     if (bad_bytes(s, n))
@@ -210,8 +287,13 @@ int netops_ctd_stats_line(const char *s, size_t n, struct netops_ctd_statline *o
     if (s[n - 1] == ':')
         return is_blank(s[0]) ? 0 : heading(s, n, 1, out);
     out->kind = NETOPS_CTD_FIELDS;
-    if (pairs(s, n, out) != 0)
+    k = section_word(s, n, out);
+    if (pairs(s + k, n - k, out) != 0)
         return EINVAL;
+    if (out->n == 0) {
+        out->opens = 0;
+        out->section[0] = '\0';
+    }
     if (out->n == 0 && columns(s, n, out) != 0)
         return EINVAL;
     if (out->n > 0)

@@ -29,7 +29,10 @@ enum netops_ctd_statkind {
 
 struct netops_ctd_statline {
     enum netops_ctd_statkind kind;
-    char section[NETOPS_CTD_KEYMAX];   /* SECTION: its key ("cache_internal") */
+    char section[NETOPS_CTD_KEYMAX];   /* SECTION, or FIELDS that open one:
+                                          its key ("cache_internal") */
+    int opens;                         /* FIELDS: the line opens `section`
+                                          ("cache:internal\tactive objects: 20") */
     int has_info;                      /* SECTION: text in parentheses */
     struct netops_ctd_span info;
     int n;                             /* FIELDS: how many */
@@ -43,7 +46,8 @@ struct netops_ctd_statline {
 /*
  * One statistics line: 0 and *out, or EINVAL and out->why.  Keys are the
  * labels lowercased, each run of other characters one "_"; a "failed: N"
- * after "label: N" is "label_failed".
+ * after "label: N" is "label_failed"; "creation OK/failed: N/M" gives
+ * creation_ok = N and creation_failed = M.
  */
 int netops_ctd_stats_line(const char *s, size_t n, struct netops_ctd_statline *out);
 

@@ -340,6 +340,8 @@ static void stats_line(lua_State *L, int out, const char *line,
             lua_pop(L, 1);
         }
     } else if (st->kind == NETOPS_CTD_FIELDS) {
+        if (st->opens)
+            memcpy(sect, st->section, NETOPS_CTD_KEYMAX);
         section(L, out, sect);
         for (int i = 0; i < st->n; i++) {
             lua_pushinteger(L, (lua_Integer)st->f[i].value);

@@ -1,5 +1,8 @@
 /* TAP tests for the conntrackd control client (csrc/conntrackd.c), no daemon
- * needed: a forked child plays conntrackd on a UNIX socket in a temp dir. */
+ * needed: a forked child plays conntrackd on a UNIX socket in a temp dir.
+ * `conntrackd SOCKET N` instead checks the client against the real conntrackd
+ * at SOCKET whose internal cache holds N TCP sessions (the busted spec runs
+ * it against the lab's daemon). */
 #include "conntrackd.h"
 
 #include <dirent.h>
@@ -200,13 +203,50 @@ static void hostile(const char *path)
     reap(pid, path);
 }
 
-int main(void)
+/* Against a real conntrackd at path with `want` entries in its internal cache. */
+static int real(const char *path, long want)
+{
+    struct ctd_reply r;
+    const char *cls = NULL, *p;
+    char err[512];
+    long count = -1, lines = 0, good = 0;
+    int fds = count_fds();
+
+    ok(ctd_request(path, CTD_ALL_COMMIT, 10, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
+       r.len == 0 && r.text && r.text[0] == '\0' && r.elapsed >= 0 && r.elapsed <= 10,
+       "commit: an empty reply then EOF is success");
+    free(r.text);
+    ok(ctd_request(path, CTD_STATS, 10, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
+       r.len == strlen(r.text) && r.len > 0 && r.text[r.len - 1] == '\n' &&
+       sscanf(r.text, "cache internal:\ncurrent active connections:%ld", &count) == 1 &&
+       count == want, "stats: the whole text, the internal cache's count first");
+    if (count != want)
+        printf("# %s\n", cls ? err : r.text);
+    free(r.text);
+    ok(ctd_request(path, CTD_CT_DUMP_INTERNAL, 10, 1 << 20, &r, &cls, err, sizeof err) == 0,
+       "internal dump answered");
+    for (p = r.text; p && *p; p = strchr(p, '\n') + 1) {
+        lines++;
+        good += strncmp(p, "tcp      6 ESTABLISHED src=", 27) == 0;
+        if (!strchr(p, '\n'))
+            break;
+    }
+    ok(lines == want && good == want, "internal dump: one line per entry");
+    free(r.text);
+    ok(count_fds() == fds, "no descriptor leaked");
+    printf("1..%d\n", n);
+    return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
 {
     char dir[] = "/tmp/netops-ctest.XXXXXX", path[64], err[512];
     struct ctd_reply r;
     const char *cls = NULL;
     int fds;
 
+    if (argc == 3)
+        return real(argv[1], strtol(argv[2], NULL, 10));
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
