@@ -152,7 +152,7 @@ if #ssh_args == 0 then die("no ssh arguments\n" .. USAGE) end
 
 -- ------------------------------------------------------------- which ssh
 -- sssh may be installed under the name "ssh" (a copy, a symlink, the
--- luarocks wrapper that runs this script).  Each PATH candidate is opened,
+-- shell wrapper that runs this script).  Each PATH candidate is opened,
 -- following symlinks, and skipped when it is this very script or a wrapper
 -- naming it (MARKER is for copies of other versions).  Beyond what that can
 -- see (a wrapper of a wrapper), every ssh sssh starts gets GUARD in its

@@ -163,6 +163,16 @@ describe("rockspec", function()
     assert.is_false(rs.deploy and rs.deploy.wrap_bin_scripts)
   end)
 
+  it("each command starts with the same launcher lines (up to the first `end`)", function()
+    local first
+    for name, file in pairs(rs.build.install.bin) do
+      local head = assert(sh.read(file), file):match("^(.-\nend\n)")
+      assert.truthy(head and head:find("share/lua/5.4", 1, true), name .. ": no launcher in " .. file)
+      first = first or head
+      assert.equal(first, head, file)
+    end
+  end)
+
   it("lists every Lua module under lua/netops/", function()
     for f in sh.run("ls lua/netops/*.lua"):gmatch("%S+") do
       local mod = f:match("lua/netops/(.-)%.lua$")
