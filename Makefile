@@ -7,15 +7,26 @@ CC         ?= gcc
 BUILD      ?= build
 PKGS        = lua5.4 libnetfilter_conntrack libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs libnetfilter_conntrack libmnl 2>/dev/null)
+# Only the ctnetlink module, and the C tests and fuzzers of its area, link these.
+CT_LIBS    := $(shell pkg-config --libs libnetfilter_conntrack libmnl 2>/dev/null)
 WARN        = -Wall -Wextra -Wmissing-prototypes -Wshadow -Werror
 CFLAGS     ?= -O2 -g
 ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(PKG_CFLAGS) $(CFLAGS)
 
 SRC         = $(sort $(wildcard csrc/*.c))
 HDR         = $(wildcard csrc/*.h)
-# Area code free of Lua: linked into C tests, fuzzers and C benchmarks.
-PURE_SRC    = $(filter-out csrc/lua_% csrc/core.c csrc/luax.c,$(SRC))
+# Two C modules, split by what they link.  netops.ctnetlink: the kernel
+# conntrack binding, with libnetfilter_conntrack, libnfnetlink and libmnl,
+# plus the libc-only code it calls (compiled into it again: Lua loads each C
+# module with its symbols private).  netops.core: everything else, libc only.
+CT_SRC      = csrc/conntrack.c csrc/lua_conntrack.c
+CT_SHARED   = csrc/luax.c csrc/inet.c csrc/spawn.c
+CORE_SRC    = $(filter-out $(CT_SRC),$(SRC))
+# Area code free of Lua: linked into C tests, fuzzers and C benchmarks; those
+# that include conntrack.h also get conntrack.c and its libraries.
+PURE_SRC    = $(filter-out csrc/lua_% csrc/core.c csrc/luax.c csrc/conntrack.c,$(SRC))
+CT_USERS   := $(shell grep -l '^\#include "conntrack.h"' spec/c/*.c spec/fuzz/*.c 2>/dev/null)
+ct_src      = $(if $(filter $(CT_USERS),$<),csrc/conntrack.c $(CT_LIBS))
 CTESTS      = $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*.c))
 HELPERS     = $(patsubst spec/helpers/%.c,$(BUILD)/helpers/%,$(wildcard spec/helpers/*.c))
 FUZZERS     = $(patsubst spec/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard spec/fuzz/*.c))
@@ -36,15 +47,19 @@ all: build
 deps:
 	@sh .ci/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 
-build: $(BUILD)/netops/core.so $(HELPERS)
+build: $(BUILD)/netops/core.so $(BUILD)/netops/ctnetlink.so $(HELPERS)
 
-$(BUILD)/netops/core.so: $(SRC) $(HDR) Makefile
+$(BUILD)/netops/core.so: $(CORE_SRC) $(HDR) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRC) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(LDFLAGS)
 
-$(BUILD)/ctest/%: spec/c/%.c $(PURE_SRC) $(HDR)
+$(BUILD)/netops/ctnetlink.so: $(CT_SRC) $(CT_SHARED) $(HDR) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(PURE_SRC) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(CT_SRC) $(CT_SHARED) $(CT_LIBS) $(LDFLAGS)
+
+$(BUILD)/ctest/%: spec/c/%.c $(PURE_SRC) csrc/conntrack.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(PURE_SRC) $(ct_src) $(LDFLAGS)
 
 $(BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)
@@ -82,10 +97,10 @@ valgrind: build ctest
 	@NETOPS_BUILD=$(BUILD) NETOPS_PASSES=valgrind sh spec/run.sh
 
 # Fuzz each target for FUZZ_SECONDS; a crash or sanitizer report fails.
-$(BUILD)/fuzz/%: spec/fuzz/%.c $(PURE_SRC) $(HDR)
+$(BUILD)/fuzz/%: spec/fuzz/%.c $(PURE_SRC) csrc/conntrack.c $(HDR)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icsrc -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=all -o $@ $< $(PURE_SRC) $(PKG_LIBS)
+	  -fno-sanitize-recover=all -o $@ $< $(PURE_SRC) $(ct_src)
 
 fuzz: deps $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \

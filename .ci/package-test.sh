@@ -29,17 +29,26 @@ step "luarocks install ./netops-scm-1.src.rock" sh -c "cd '$tmp' && luarocks --l
 for tree in make inst; do
   step "require netops from the $tree tree" sh -c "eval \"\$(luarocks --lua-version 5.4 --tree '$tmp/$tree' path)\" && \
     cd / && lua5.4 -e 'local n = require \"netops\"; assert(n.core, \"no core\"); print(n._VERSION)'"
+  step "netops.conntrack loads its C module netops.ctnetlink from the $tree tree" sh -c "eval \"\$(luarocks --lua-version 5.4 --tree '$tmp/$tree' path)\" && \
+    cd / && lua5.4 -e 'assert(require(\"netops.conntrack\").open); assert(package.loaded[\"netops.ctnetlink\"])'"
   for cmd in $(sed -n '/bin = {/,/}/s/.*\["\([a-z-]*\)"\].*/\1/p' "$top/rockspec/netops-scm-1.rockspec"); do
     step "$cmd installed in the $tree tree" test -x "$tmp/$tree/bin/$cmd"
+    # the launcher itself, not luarocks' shell wrapper (which loads luarocks.loader at every start)
+    step "$cmd in the $tree tree is the Lua launcher" sh -c "head -1 '$tmp/$tree/bin/$cmd' | grep -qx '#!/usr/bin/env lua5.4'"
   done
 done
+# The installed commands find their own tree: no LUA_PATH, another directory.
+noenv="env -u LUA_PATH -u LUA_PATH_5_4 -u LUA_CPATH -u LUA_CPATH_5_4 -u LUA_INIT -u LUA_INIT_5_4"
 [ -f "$top/examples/normalize.lua" ] &&
-  step "installed normalize runs" sh -c "echo 2001:0DB8::0001 | '$tmp/inst/bin/normalize' | grep -qx '2001:db8::1'"
+  step "installed normalize runs" sh -c "cd / && echo 2001:0DB8::0001 | $noenv '$tmp/inst/bin/normalize' | grep -qx '2001:db8::1'"
+step "installed checksignals runs from another directory" sh -c "cd / && \
+  $noenv '$tmp/inst/bin/checksignals' --all --ignoring TERM >/dev/null && $noenv '$tmp/inst/bin/checksignals' 1 >/dev/null"
+step "installed commands run as bin/NAME from their tree" sh -c "cd '$tmp/inst' && echo 2001:DB8::2 | $noenv bin/normalize | grep -qx '2001:db8::2'"
 # Installed, netops-failover finds its default policy (shipped with the rock)
 # without a checkout: the policy's fault handler runs (and fails: no conntrackd).
 step "installed netops-failover finds the default policy" sh -c "eval \"\$(luarocks --lua-version 5.4 --tree '$tmp/inst' path)\" && \
   cd / && lua5.4 -e 'assert(package.searchpath(\"netops.policies.primary_backup\", package.path))' && \
-  '$tmp/inst/bin/netops-failover' --log stderr --socket /nonexistent/ctl --lock '$tmp/lock' fault 2>&1 | \
+  $noenv '$tmp/inst/bin/netops-failover' --log stderr --socket /nonexistent/ctl --lock '$tmp/lock' fault 2>&1 | \
   grep -q 'FAULT: step reset_timers FAILED'"
 echo "1..$n"
 exit $((fails > 0))

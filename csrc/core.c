@@ -1,4 +1,9 @@
-/* core.c - luaopen_netops_core: the C module behind require "netops". */
+/*
+ * core.c - luaopen_netops_core: the C module behind require "netops", with
+ * no library beyond libc.  The kernel conntrack binding, which links
+ * libnetfilter_conntrack and libmnl, is the module netops.ctnetlink
+ * (lua_conntrack.c), loaded only by netops.conntrack.
+ */
 #include "luax.h"
 
 LUAMOD_API int luaopen_netops_core(lua_State *L);
@@ -11,7 +16,6 @@ LUAMOD_API int luaopen_netops_core(lua_State *L)
     netops_open_signals(L);
     netops_open_spawn(L);
     netops_open_probe(L);
-    netops_open_conntrack(L);
     netops_open_conntrackd(L);
     netops_open_log(L);
     netops_open_file(L);

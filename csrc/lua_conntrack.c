@@ -1,7 +1,10 @@
 /*
- * lua_conntrack.c - Lua bindings for the conntrack area: core.conntrack.open
- * and the handle "netops.Conntrack" (see lua/netops/conntrack.lua and the
- * README section "netops.conntrack").  Entries cross as plain tables.
+ * lua_conntrack.c - Lua bindings for the conntrack area: the C module
+ * netops.ctnetlink (open, names, check) and the handle "netops.Conntrack"
+ * (see lua/netops/conntrack.lua, its only user, and the README section
+ * "netops.conntrack").  Entries cross as plain tables.  A module of its own
+ * because it links libnetfilter_conntrack, libnfnetlink and libmnl, which
+ * netops.core and the commands that need no kernel table do without.
  */
 #include "luax.h"
 #include "conntrack.h"
@@ -980,7 +983,7 @@ static int ct_events(lua_State *L)
     return 4;
 }
 
-/* core.conntrack.names() -> { protos = {...}, states = { tcp = {...}, sctp = {...} }, status = {...} } */
+/* netops.ctnetlink.names() -> { protos = {...}, states = { tcp = {...}, sctp = {...} }, status = {...} } */
 static int ct_names(lua_State *L)
 {
     lua_createtable(L, 0, 3);
@@ -1018,7 +1021,7 @@ static int ct_names(lua_State *L)
     return 1;
 }
 
-/* core.conntrack.check(entry) -> true, or nil, message  (validation only) */
+/* netops.ctnetlink.check(entry) -> true, or nil, message  (validation only) */
 static int ct_check(lua_State *L)
 {
     struct netops_ct_entry e;
@@ -1057,7 +1060,9 @@ static const luaL_Reg funcs[] = {
     { NULL, NULL },
 };
 
-void netops_open_conntrack(lua_State *L)
+LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L);
+
+LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L)
 {
     luax_newclass(L, CT_TYPE, ct_methods, ct_close);
     luaL_getmetatable(L, CT_TYPE);
@@ -1066,5 +1071,5 @@ void netops_open_conntrack(lua_State *L)
     lua_pop(L, 1);
     luax_newclass(L, CURSOR_TYPE, cursor_methods, cursor_close);
     luaL_newlib(L, funcs);
-    lua_setfield(L, -2, "conntrack");
+    return 1;
 }

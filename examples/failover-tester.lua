@@ -1,10 +1,14 @@
 #!/usr/bin/env lua5.4
--- In a checkout (lua5.4 examples/NAME.lua) use its modules; installed, a no-op.
-local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]+$")
-if root then
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/" .. (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
+-- Where netops is: run as CHECKOUT/examples/NAME.lua, the checkout's lua/ and
+-- build/; installed as PREFIX/bin/NAME, that tree's share/lua/5.4 and
+-- lib/lua/5.4; else Lua's own path (LUA_PATH, as `luarocks path` sets it).
+local top, leaf = ((arg and arg[0] or ""):match("^(.*/)") or ""):match("^(.-)([^/]*)/$")
+if leaf == "examples" then
+  package.path = top .. "lua/?.lua;" .. top .. "lua/?/init.lua;" .. package.path
+  package.cpath = top .. (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
+elseif leaf == "bin" then
+  package.path = top .. "share/lua/5.4/?.lua;" .. top .. "share/lua/5.4/?/init.lua;" .. package.path
+  package.cpath = top .. "lib/lua/5.4/?.so;" .. package.cpath
 end
 
 -- failover-tester: the seed's forced-failover loop.  Restarts keepalived on

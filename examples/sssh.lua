@@ -1,10 +1,14 @@
 #!/usr/bin/env lua5.4
--- In a checkout (lua5.4 examples/NAME.lua) use its modules; installed, a no-op.
-local root = (arg and arg[0] or ""):match("^(.-)/?examples/[^/]+$")
-if root then
-  root = root == "" and "." or root
-  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/" .. (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
+-- Where netops is: run as CHECKOUT/examples/NAME.lua, the checkout's lua/ and
+-- build/; installed as PREFIX/bin/NAME, that tree's share/lua/5.4 and
+-- lib/lua/5.4; else Lua's own path (LUA_PATH, as `luarocks path` sets it).
+local top, leaf = ((arg and arg[0] or ""):match("^(.*/)") or ""):match("^(.-)([^/]*)/$")
+if leaf == "examples" then
+  package.path = top .. "lua/?.lua;" .. top .. "lua/?/init.lua;" .. package.path
+  package.cpath = top .. (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
+elseif leaf == "bin" then
+  package.path = top .. "share/lua/5.4/?.lua;" .. top .. "share/lua/5.4/?/init.lua;" .. package.path
+  package.cpath = top .. "lib/lua/5.4/?.so;" .. package.cpath
 end
 -- sssh: sticky ssh.  (This marker line lets sssh skip copies of itself in PATH.)
 --
@@ -148,7 +152,7 @@ if #ssh_args == 0 then die("no ssh arguments\n" .. USAGE) end
 
 -- ------------------------------------------------------------- which ssh
 -- sssh may be installed under the name "ssh" (a copy, a symlink, the
--- luarocks wrapper that runs this script).  Each PATH candidate is opened,
+-- shell wrapper that runs this script).  Each PATH candidate is opened,
 -- following symlinks, and skipped when it is this very script or a wrapper
 -- naming it (MARKER is for copies of other versions).  Beyond what that can
 -- see (a wrapper of a wrapper), every ssh sssh starts gets GUARD in its

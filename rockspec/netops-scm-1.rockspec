@@ -33,19 +33,23 @@ external_dependencies = {
     library = "mnl",
   },
 }
+-- The commands find their own tree (see the launchers' first lines), so they
+-- are installed as they are, without luarocks' shell wrapper and the
+-- `require "luarocks.loader"` it runs at every start.
+deploy = {
+  wrap_bin_scripts = false,
+}
 build = {
   type = "builtin",
   modules = {
+    -- libc only: everything but the kernel conntrack binding
     ["netops.core"] = {
       sources = {
         "csrc/conntrackd.c",
+        "csrc/core.c",
         "csrc/ctd_reply.c",
         "csrc/file.c",
-        "csrc/core.c",
-        "csrc/luax.c",
-        "csrc/conntrack.c",
         "csrc/inet.c",
-        "csrc/lua_conntrack.c",
         "csrc/lua_conntrackd.c",
         "csrc/lua_file.c",
         "csrc/lua_inet.c",
@@ -54,11 +58,25 @@ build = {
         "csrc/lua_proc.c",
         "csrc/lua_signals.c",
         "csrc/lua_spawn.c",
+        "csrc/luax.c",
         "csrc/probe.c",
         "csrc/proc.c",
         "csrc/signals.c",
         "csrc/spawn.c",
         "csrc/trust.c",
+      },
+      defines = { "_GNU_SOURCE" },
+    },
+    -- the kernel conntrack binding, loaded only by netops.conntrack; with
+    -- the libc-only code it calls (luax.c, inet.c, spawn.c), compiled in
+    -- again because Lua keeps each C module's symbols to itself
+    ["netops.ctnetlink"] = {
+      sources = {
+        "csrc/conntrack.c",
+        "csrc/lua_conntrack.c",
+        "csrc/luax.c",
+        "csrc/inet.c",
+        "csrc/spawn.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "netfilter_conntrack", "nfnetlink", "mnl" },

@@ -45,15 +45,132 @@ describe("netops module", function()
   end)
 end)
 
+describe("C modules, split by what they link", function()
+  -- the shared objects a fresh lua5.4 maps after `require "MOD"`
+  local function maps_after(mod)
+    local out, code = sh.run({ "lua5.4", "-e",
+      'package.path="lua/?.lua;lua/?/init.lua;"..package.path;'
+      .. 'package.cpath="' .. sh.build .. '/?.so;"..package.cpath;'
+      .. 'require "' .. mod .. '" '
+      .. 'for l in io.lines("/proc/self/maps") do print(l:match("%S+$")) end' }, { stderr = true })
+    assert.equal(0, code, out)
+    return out
+  end
+
+  for _, mod in ipairs { "netops", "netops.inet", "netops.signals", "netops.proc",
+                         "netops.failover", "netops.conntrackd" } do
+    it("loading " .. mod .. " maps neither libnetfilter_conntrack nor libnfnetlink nor libmnl", function()
+      local maps = maps_after(mod)
+      assert.matches("/netops/core%.so", maps)     -- the C core is loaded
+      assert.not_matches("libnetfilter_conntrack", maps)
+      assert.not_matches("libnfnetlink", maps)
+      assert.not_matches("libmnl", maps)
+      assert.not_matches("ctnetlink", maps)
+    end)
+  end
+
+  it("loading netops.conntrack maps them, through netops.ctnetlink", function()
+    local maps = maps_after("netops.conntrack")
+    assert.matches("/netops/ctnetlink%.so", maps)
+    assert.matches("libnetfilter_conntrack", maps)
+    assert.matches("libmnl", maps)
+  end)
+
+  it("C tests outside the conntrack area link no conntrack library", function()
+    local dir = sh.build .. "/ctest"
+    local tests = sh.run("ls " .. sh.quote(dir) .. " 2>/dev/null")
+    if tests == "" then pending("no C tests built in " .. dir .. " (make ctest)") return end
+    local checked = 0
+    for name in tests:gmatch("%S+") do
+      local src = sh.read("spec/c/" .. name .. ".c")
+      if src then
+        local needed = sh.run({ "readelf", "-d", dir .. "/" .. name })
+        if src:find('#include "conntrack.h"', 1, true) then
+          assert.matches("libnetfilter_conntrack", needed, name)
+        else
+          assert.not_matches("libnetfilter_conntrack", needed, name)
+          assert.not_matches("libnfnetlink", needed, name)
+          assert.not_matches("libmnl", needed, name)
+          checked = checked + 1
+        end
+      end
+    end
+    assert.is_true(checked > 0)
+  end)
+end)
+
 describe("rockspec", function()
   local spec = sh.read("rockspec/netops-scm-1.rockspec")
 
-  it("lists every C source under csrc/ and nothing else", function()
-    local listed, present = {}, {}
-    for f in spec:gmatch('"(csrc/[%w_]+%.c)"') do listed[#listed + 1] = f end
-    for f in sh.run("ls csrc/*.c"):gmatch("%S+") do present[#present + 1] = f end
-    table.sort(listed); table.sort(present)
-    assert.same(present, listed)
+  -- the rockspec as luarocks reads it
+  local rs = {}
+  assert(load(spec, "rockspec", "t", rs))()
+  local function set(list) local t = {} for _, f in ipairs(list or {}) do t[f] = true end return t end
+  -- the Makefile's lists of the same: `NAME = word...`
+  local function make_list(name)
+    local line = assert(sh.read("Makefile"):match("\n" .. name .. "%s*=%s*([^\n]*)"), name)
+    local t = {} for w in line:gmatch("%S+") do t[#t + 1] = w end
+    table.sort(t)
+    return t
+  end
+
+  it("builds every C source under csrc/ into one of two modules, by what it links", function()
+    local core = rs.build.modules["netops.core"]
+    local ct = rs.build.modules["netops.ctnetlink"]
+    local ct_own = make_list("CT_SRC")          -- csrc/conntrack.c csrc/lua_conntrack.c
+    local shared = make_list("CT_SHARED")       -- libc-only code the binding calls
+    assert.same({ "csrc/conntrack.c", "csrc/lua_conntrack.c" }, ct_own)
+    local home = {}   -- file -> the one module it belongs to
+    for f in sh.run("ls csrc/*.c"):gmatch("%S+") do
+      home[f] = set(ct_own)[f] and "netops.ctnetlink" or "netops.core"
+    end
+    local in_core, in_ct = set(core.sources), set(ct.sources)
+    for f, mod in pairs(home) do
+      if mod == "netops.core" then
+        assert.truthy(in_core[f], f .. " is not built into netops.core")
+      else
+        assert.truthy(in_ct[f], f .. " is not built into netops.ctnetlink")
+        assert.falsy(in_core[f], f .. " (ctnetlink) is built into netops.core")
+      end
+    end
+    -- no file twice in a module, nothing that is not in csrc/
+    for name, m in pairs { ["netops.core"] = core, ["netops.ctnetlink"] = ct } do
+      local seen = {}
+      for _, f in ipairs(m.sources) do
+        assert.truthy(home[f], name .. " lists " .. f .. ", which is not in csrc/")
+        assert.falsy(seen[f], name .. " lists " .. f .. " twice"); seen[f] = true
+      end
+    end
+    -- netops.ctnetlink holds its own files plus the shared libc-only ones,
+    -- the same lists the Makefile builds it from
+    local ct_sources = {}
+    for f in pairs(in_ct) do ct_sources[#ct_sources + 1] = f end
+    table.sort(ct_sources)
+    local want = {}
+    for _, f in ipairs(ct_own) do want[#want + 1] = f end
+    for _, f in ipairs(shared) do
+      assert.equal("netops.core", home[f], f .. " shared into netops.ctnetlink is not a core file")
+      want[#want + 1] = f
+    end
+    table.sort(want)
+    assert.same(want, ct_sources)
+    -- only the ctnetlink module links libraries (and needs the external dependencies)
+    assert.is_nil(core.libraries)
+    assert.same({ "netfilter_conntrack", "nfnetlink", "mnl" }, ct.libraries)
+  end)
+
+  it("installs the commands without luarocks' wrapper (they find their own tree)", function()
+    assert.is_false(rs.deploy and rs.deploy.wrap_bin_scripts)
+  end)
+
+  it("each command starts with the same launcher lines (up to the first `end`)", function()
+    local first
+    for name, file in pairs(rs.build.install.bin) do
+      local head = assert(sh.read(file), file):match("^(.-\nend\n)")
+      assert.truthy(head and head:find("share/lua/5.4", 1, true), name .. ": no launcher in " .. file)
+      first = first or head
+      assert.equal(first, head, file)
+    end
   end)
 
   it("lists every Lua module under lua/netops/", function()

@@ -322,9 +322,10 @@ end
     assert.equal("real-ssh\n", h.stdout())
   end)
 
-  -- The installed command (luarocks wrapper), installed as ssh first in
-  -- PATH.  Each lua5.4 start appends to a file (LUA_INIT_5_4), which also
-  -- stops a runaway chain at 20; timeout(1) bounds the whole group.
+  -- The installed command, copied or linked as ssh into a directory first in
+  -- PATH.  Outside its tree it finds netops through LUA_PATH, as `luarocks
+  -- path` sets it.  Each lua5.4 start appends to a file (LUA_INIT_5_4),
+  -- which also stops a runaway chain at 20; timeout(1) bounds the whole group.
   describe("installed as ssh", function()
     local tree
     lazy_setup(function()
@@ -348,13 +349,15 @@ end
       for _, a in ipairs(args or { "127.0.0.1", "echo real-ssh" }) do argv[#argv + 1] = a end
       local h = P.start(argv,
         { dir = s.dir, home = s.dir,
-          env = { PATH = bin .. ":" .. os.getenv("PATH"), SSSH_RUNS = runs, LUA_INIT_5_4 = COUNT } })
+          env = { PATH = bin .. ":" .. os.getenv("PATH"), SSSH_RUNS = runs, LUA_INIT_5_4 = COUNT,
+                  LUA_PATH_5_4 = tree .. "/share/lua/5.4/?.lua;" .. tree .. "/share/lua/5.4/?/init.lua;;",
+                  LUA_CPATH_5_4 = tree .. "/lib/lua/5.4/?.so;;" } })
       local r = h.wait(90)
       local _, n = (sh.read(runs) or ""):gsub("run\n", "")
       return h, r, n
     end
 
-    it("the luarocks wrapper copied as ssh finds the real ssh", function()
+    it("the installed sssh copied as ssh finds the real ssh", function()
       if need() then return end
       local h, r, n = installed_ssh(function(ssh) sh.run({ "cp", tree .. "/bin/sssh", ssh }) end)
       assert.equal(1, n, h.stderr())
@@ -385,8 +388,11 @@ end
     it("a wrapper it cannot recognise as sssh: one clear line, exit 255, two runs", function()
       if need() then return end
       local h, r, n = installed_ssh(function(ssh)
-        sh.write(ssh, ("#!/bin/sh\nexec %s \"$@\"\n"):format(sh.quote(tree .. "/bin/sssh")))
-        sh.run({ "chmod", "0755", ssh })
+        -- a wrapper of a wrapper: ssh names neither sssh nor its path
+        local inner = s.dir .. "/inner-wrapper"
+        sh.write(inner, ("#!/bin/sh\nexec %s \"$@\"\n"):format(sh.quote(tree .. "/bin/sssh")))
+        sh.write(ssh, ("#!/bin/sh\nexec %s \"$@\"\n"):format(sh.quote(inner)))
+        sh.run({ "chmod", "0755", ssh, inner })
       end)
       assert.equal(2, n, h.stderr())
       assert.equal(255, r.code, h.stderr())

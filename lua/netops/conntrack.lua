@@ -7,8 +7,8 @@
 -- The handle's methods are in C (csrc/lua_conntrack.c); this file adds
 -- diff, save and load, which need no kernel.  See README "netops.conntrack".
 -- Errors: misuse raises; failures of the world return nil, message, errno.
-local core = require "netops.core"
-local C = core.conntrack
+local core = require "netops.core"        -- shared things: file_new
+local C = require "netops.ctnetlink"      -- the C binding, with its libraries
 
 local M = {}
 
