@@ -120,30 +120,56 @@ describe("sssh", function()
     assert.matches("sssh: cannot resolve host name netops%-no%-such%-host%.invalid", h.stderr())
   end)
 
-  it("exits 130 promptly on SIGINT while waiting", function()
+  -- README: 130 when SIGINT arrives while waiting, 143 for SIGTERM, 129
+  -- for SIGHUP; each sent by pid to the real sssh
+  local WAITING = { { "INT", 130 }, { "TERM", 143 }, { "HUP", 129 } }
+
+  for _, c in ipairs(WAITING) do
+    it(("exits %d on SIG%s while probing a refused port, and runs no ssh"):format(c[2], c[1]), function()
+      if need() then return end
+      -- sshd is not started: the port refuses; with no --max-wait sssh
+      -- would probe it for good
+      local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "true" })
+      assert.truthy(h.until_(function() return h.stderr():find("waiting for") end, 30), h.stderr())
+      core.sleep(0.3)
+      assert.is_true(h.proc:wait(0).running, h.stderr())
+      h.proc:kill(c[1])
+      local r = h.wait(20)
+      assert.is_nil(r.hung)
+      assert.equal("exited", r.status)
+      assert.equal(c[2], r.code, h.stderr())
+      -- the waiting line and nothing else: no ssh ran, it did not give up
+      assert.equal(("sssh: waiting for 127.0.0.1:%d - connection refused\n"):format(s.port), h.stderr())
+    end)
+
+    it(("exits %d on SIG%s in the delay between ssh runs (--no-probe), with no further ssh")
+        :format(c[2], c[1]), function()
+      if need() then return end
+      -- a real ssh to the refused port, then a 30 s delay before the 2nd (and last) run
+      local h = sssh({ "--no-probe", "--interval", "30", "--max-attempts", "2", "-F", s.ssh_config,
+                       "127.0.0.1", "true" })
+      assert.truthy(h.until_(function() return h.stderr():find("sssh: waiting for") end, 30), h.stderr())
+      core.sleep(0.3)
+      assert.equal(0, #SSHD.descendants(h.proc.pid))    -- ssh has ended: sssh is in the delay
+      h.proc:kill(c[1])
+      local r = h.wait(60)
+      assert.is_nil(r.hung)
+      assert.equal("exited", r.status)
+      assert.equal(c[2], r.code, h.stderr())
+      assert.equal(("ssh: connect to host 127.0.0.1 port %d: Connection refused\r\n"
+                    .. "sssh: waiting for 127.0.0.1:%d - connection refused\n"):format(s.port, s.port), h.stderr())
+    end)
+  end
+
+  it("dies of a signal it does not handle (SIGUSR1) while waiting: a shell sees 128+10", function()
     if need() then return end
     local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "true" })
     assert.truthy(h.until_(function() return h.stderr():find("waiting for") end, 30), h.stderr())
-    h.proc:kill("INT")
+    h.proc:kill("USR1")
     local r = h.wait(20)
     assert.is_nil(r.hung)
-    assert.equal(130, r.code, h.stderr())
-  end)
-
-  it("forwards SIGTERM during a session to ssh and does not retry", function()
-    if need() then return end
-    s:start()
-    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo started; sleep 60" })
-    assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
-    local kids = SSHD.descendants(h.proc.pid)
-    assert.equal(1, #kids)
-    h.proc:kill("TERM")
-    local r = h.wait(30)
-    assert.is_nil(r.hung)
-    assert.equal("exited", r.status)
-    assert.equal(255, r.code)             -- ssh's own status after SIGTERM
-    assert.is_nil(sh.read("/proc/" .. kids[1] .. "/stat"))
-    assert.equal(1, accepted())
+    assert.equal("signaled", r.status)
+    assert.equal(10, r.signal)
   end)
 
   it("exits 130 on SIGINT during a session (ssh gets it too) and does not retry", function()
