@@ -248,7 +248,7 @@ sleep 60 & wait
     end)
   end
 
-  it("probes a host that is down before running any ssh, and says so at once", function()
+  it("probes a host that is down before running any ssh, and says it is waiting", function()
     if need() then return end
     -- sshd is not started: the port refuses.  A stand-in ssh records each run.
     local fake = s.dir .. "/fake-ssh"
