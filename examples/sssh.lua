@@ -409,6 +409,12 @@ local function main()
     end
     exit(255)
   end
+  -- a signal in retry.run's delay between ssh runs (none was running, so
+  -- none was forwarded or shared): sssh was waiting, like in the probes
+  local sig = result.stop_reason
+  if signal_status[sig] and not result.forwarded and not result.interrupted then
+    exit(signal_status[sig])
+  end
   local class = last_class
   local code = result.status == "exited" and result.code or 128 + (result.signal or 0)
   if code == 255 and say then

@@ -8,28 +8,30 @@ local core = require "netops.core"
 -- whatever a test started is killed, reaped and cleaned up, even when it fails
 after_each(function() P.cleanup() end)
 
--- ssh 9.2's messages (facts section 4), each with the class it must get.
+-- ssh 9.2's messages (facts section 4), each with the class it must get and
+-- the ssh policy's verdict on an exit 255 carrying it (README: retry while
+-- ssh could not reach a session; stop on auth, host key, permanent DNS).
 local messages = {
-  { "ssh: connect to host h port 22: Connection refused", "refused" },
-  { "ssh: connect to host h port 22: No route to host", "unreachable" },
-  { "ssh: connect to host h port 22: Network is unreachable", "unreachable" },
-  { "ssh: connect to host h port 22: Connection timed out", "timeout" },
-  { "ssh: Could not resolve hostname h: Name or service not known", "dns_permanent" },
-  { "ssh: Could not resolve hostname h: Temporary failure in name resolution", "dns_transient" },
-  { "kex_exchange_identification: read: Connection reset by peer", "reset" },
-  { "kex_exchange_identification: Connection closed by remote host", "reset" },
-  { "Connection timed out during banner exchange", "banner_timeout" },
-  { "root@h: Permission denied (publickey).", "auth" },
-  { "Host key verification failed.", "hostkey" },
-  { "Connection to h closed by remote host.", "closed" },
+  { "ssh: connect to host h port 22: Connection refused", "refused", "retry" },
+  { "ssh: connect to host h port 22: No route to host", "unreachable", "retry" },
+  { "ssh: connect to host h port 22: Network is unreachable", "unreachable", "retry" },
+  { "ssh: connect to host h port 22: Connection timed out", "timeout", "retry" },
+  { "ssh: Could not resolve hostname h: Name or service not known", "dns_permanent", "stop" },
+  { "ssh: Could not resolve hostname h: Temporary failure in name resolution", "dns_transient", "retry" },
+  { "kex_exchange_identification: read: Connection reset by peer", "reset", "retry" },
+  { "kex_exchange_identification: Connection closed by remote host", "reset", "retry" },
+  { "Connection timed out during banner exchange", "banner_timeout", "retry" },
+  { "root@h: Permission denied (publickey).", "auth", "stop" },
+  { "Host key verification failed.", "hostkey", "stop" },
+  { "Connection to h closed by remote host.", "closed", "retry" },
   { "System is booting up. Unprivileged users are not permitted to log in yet. "
-    .. "Please come back later. For technical details, see pam_nologin(8).", "booting" },
-  { "Timeout, server h not responding.", "timeout" },
-  { "client_loop: send disconnect: Broken pipe", "reset" },
-  { "banner exchange: Connection to 192.0.2.1 port 22 timed out", "timeout" },
-  { "Connection closed by 192.0.2.1 port 22", "reset" },
+    .. "Please come back later. For technical details, see pam_nologin(8).", "booting", "retry" },
+  { "Timeout, server h not responding.", "timeout", "retry" },
+  { "client_loop: send disconnect: Broken pipe", "reset", "retry" },
+  { "banner exchange: Connection to 192.0.2.1 port 22 timed out", "timeout", "retry" },
+  { "Connection closed by 192.0.2.1 port 22", "reset", "retry" },
   { "Received disconnect from 192.0.2.1 port 22:2: Too many authentication failures\n"
-    .. "Disconnected from 192.0.2.1 port 22", "auth" },
+    .. "Disconnected from 192.0.2.1 port 22", "auth", "stop" },
 }
 
 local function exited(code, text)
@@ -79,8 +81,7 @@ describe("retry.policies", function()
 
   it("ssh retries while ssh failed to reach a session", function()
     for _, m in ipairs(messages) do
-      local want = retry.transient[m[2]] and "retry" or "stop"
-      assert.equal(want, verdict(retry.policies.ssh, exited(255, m[1])), m[1])
+      assert.equal(m[3], verdict(retry.policies.ssh, exited(255, m[1])), m[1])
     end
   end)
 
@@ -118,6 +119,26 @@ exit 0
   end
   local function count() return tonumber(sh.read(dir .. "/count") or "0") end
 
+  -- Runs fn with retry.run's clock (retry.now) reading a virtual time that
+  -- only the delays advance, and core.sleep recording each delay it is asked
+  -- for instead of sleeping: the delays and the deadline are then exact.
+  -- The programs still run for real.  Returns the delays, in order;
+  -- on_sleep(delay), when given, sees each as it comes.
+  local function virtual_time(fn, on_sleep)
+    local t, slept = 0, {}
+    local now, sleep = retry.now, core.sleep
+    retry.now = function() return t end
+    core.sleep = function(d)
+      slept[#slept + 1] = d
+      t = t + d
+      if on_sleep then on_sleep(d) end
+    end
+    local ok, err = pcall(fn)
+    retry.now, core.sleep = now, sleep
+    if not ok then error(err, 0) end
+    return slept
+  end
+
   it("retries until the policy says stop and returns the last result and the attempts", function()
     local seen = {}
     local r, n = retry.run{ argv = flaky(3), interval = 0.01, jitter = 0,
@@ -137,15 +158,36 @@ exit 0
     assert.equal(1, n)
   end)
 
-  it("max_attempts and deadline bound the loop", function()
+  it("max_attempts bounds the loop", function()
     local r, n = retry.run{ argv = flaky(100), interval = 0.01, max_attempts = 5, spawn = { stderr = "capture" } }
     assert.equal(5, n)
+    assert.equal(5, count())
     assert.equal(255, r.code)
     assert.equal("max_attempts", r.stop_reason)
+  end)
+
+  it("deadline: gives up instead of starting a delay that would end past it", function()
+    -- time passes only in the delays (see virtual_time): after run k the
+    -- clock reads 0.25 * (k - 1); the 5th run's delay would end at 1.25
+    local slept = virtual_time(function()
+      local r, n = retry.run{ argv = flaky(100), interval = 0.25, backoff = 1, jitter = 0, deadline = 1,
+        spawn = { stderr = "capture" } }
+      assert.equal(5, n)
+      assert.equal(5, count())
+      assert.equal(255, r.code)
+      assert.equal("deadline", r.stop_reason)
+    end)
+    assert.same({ 0.25, 0.25, 0.25, 0.25 }, slept)
+    -- backing off: runs at 0, 0.25 and 0.75; the next delay (1) would end at 1.75
     os.remove(dir .. "/count")
-    r, n = retry.run{ argv = flaky(100), interval = 0.05, backoff = 1, deadline = 0.3, spawn = { stderr = "capture" } }
-    assert.equal("deadline", r.stop_reason)
-    assert.is_true(n >= 1 and n < 100)
+    slept = virtual_time(function()
+      local r, n = retry.run{ argv = flaky(100), interval = 0.25, backoff = 2, jitter = 0, deadline = 1,
+        spawn = { stderr = "capture" } }
+      assert.equal(3, n)
+      assert.equal(3, count())
+      assert.equal("deadline", r.stop_reason)
+    end)
+    assert.same({ 0.25, 0.5 }, slept)
   end)
 
   it("a policy may set the delay and see the attempt number", function()
@@ -172,6 +214,68 @@ exit 0
     retry.run{ argv = { "sh", "-c", "sleep 0.2; " .. table.concat(flaky(2), " ") }, interval = 0.01,
       backoff = 2, max_interval = 0.1, jitter = 0, spawn = { stderr = "capture" }, on_attempt = record }
     assert.same({ 0.01, 0.01, 0.01 }, delays)
+  end)
+
+  it("jitter spreads each delay both ways within the fraction given, the same for the same seed", function()
+    local base = { 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28 }
+    local function delays(seed, jitter)
+      os.remove(dir .. "/count")
+      math.randomseed(seed)
+      return virtual_time(function()
+        local _, n = retry.run{ argv = flaky(100), interval = 0.01, backoff = 2, jitter = jitter,
+          max_attempts = 9, spawn = { stderr = "capture" } }
+        assert.equal(9, n)
+      end)
+    end
+    assert.same(base, delays(7, 0))                  -- jitter = 0: the backoff values exactly
+    for _, case in ipairs { { 0.5, delays(7, 0.5) }, { 0.1, delays(7) } } do   -- given, and the default 0.1
+      local jitter, got = case[1], case[2]
+      assert.equal(#base, #got)
+      local below, above = 0, 0
+      for i, d in ipairs(got) do
+        assert.is_true(d >= base[i] * (1 - jitter) and d <= base[i] * (1 + jitter),
+          ("delay %d: %.17g outside %g +- %g"):format(i, d, base[i], jitter))
+        if d < base[i] then below = below + 1 elseif d > base[i] then above = above + 1 end
+      end
+      -- seed 7 puts some on each side: a jitter that only lengthens, or none, fails here
+      assert.is_true(below >= 2 and above >= 2, ("%d below, %d above"):format(below, above))
+    end
+    assert.same(delays(7, 0.5), delays(7, 0.5))       -- math.randomseed makes it repeatable
+    assert.are_not.same(delays(7, 0.5), delays(8, 0.5))
+  end)
+
+  it("before(state) runs after each delay, before each retry, and its result table stops the run", function()
+    local events = {}
+    local stop = { status = "gave_up", code = 42 }
+    local r, n
+    local slept = virtual_time(function()
+      r, n = retry.run{ argv = flaky(100), interval = 0.25, backoff = 1, jitter = 0, spawn = { stderr = "capture" },
+        on_attempt = function(_, st) events[#events + 1] = "run " .. st.attempt end,
+        before = function(st)
+          events[#events + 1] = ("before %d %s %s"):format(st.attempt, st.class, st.last and st.last.code)
+          if st.attempt == 3 then return stop end
+        end }
+    end, function(d) events[#events + 1] = "sleep " .. d end)
+    assert.same({ "run 1", "sleep 0.25", "before 1 refused 255", "run 2", "sleep 0.25", "before 2 refused 255",
+                  "run 3", "sleep 0.25", "before 3 refused 255" }, events)
+    assert.same({ 0.25, 0.25, 0.25 }, slept)
+    assert.equal(stop, r)                            -- the very table, returned as the result
+    assert.equal(42, r.code)
+    assert.equal("before", r.stop_reason)
+    assert.equal(3, n)                               -- the runs made; none after before said stop
+    assert.equal(3, count())
+    -- a stop_reason of before's own is kept; nil goes on
+    os.remove(dir .. "/count")
+    local calls = 0
+    r, n = retry.run{ argv = flaky(2), interval = 0, spawn = { stderr = "capture" },
+      before = function() calls = calls + 1 end }
+    assert.equal(0, r.code)
+    assert.equal(3, n)
+    assert.equal(2, calls)
+    r, n = retry.run{ argv = flaky(100), interval = 0, spawn = { stderr = "capture" },
+      before = function() return { status = "interrupted", stop_reason = "mine" } end }
+    assert.equal("mine", r.stop_reason)
+    assert.equal(1, n)
   end)
 
   it("ssh = true: a real ssh's log is read and copied, a remote-looking stderr is not classified", function()

@@ -120,31 +120,95 @@ describe("sssh", function()
     assert.matches("sssh: cannot resolve host name netops%-no%-such%-host%.invalid", h.stderr())
   end)
 
-  it("exits 130 promptly on SIGINT while waiting", function()
+  -- README: 130 when SIGINT arrives while waiting, 143 for SIGTERM, 129
+  -- for SIGHUP; each sent by pid to the real sssh
+  local WAITING = { { "INT", 130 }, { "TERM", 143 }, { "HUP", 129 } }
+
+  for _, c in ipairs(WAITING) do
+    it(("exits %d on SIG%s while probing a refused port, and runs no ssh"):format(c[2], c[1]), function()
+      if need() then return end
+      -- sshd is not started: the port refuses; with no --max-wait sssh
+      -- would probe it for good
+      local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "true" })
+      assert.truthy(h.until_(function() return h.stderr():find("waiting for") end, 30), h.stderr())
+      core.sleep(0.3)
+      assert.is_true(h.proc:wait(0).running, h.stderr())
+      h.proc:kill(c[1])
+      local r = h.wait(20)
+      assert.is_nil(r.hung)
+      assert.equal("exited", r.status)
+      assert.equal(c[2], r.code, h.stderr())
+      -- the waiting line and nothing else: no ssh ran, it did not give up
+      assert.equal(("sssh: waiting for 127.0.0.1:%d - connection refused\n"):format(s.port), h.stderr())
+    end)
+
+    it(("exits %d on SIG%s in the delay between ssh runs (--no-probe), with no further ssh")
+        :format(c[2], c[1]), function()
+      if need() then return end
+      -- a real ssh to the refused port, then a 30 s delay before the 2nd (and last) run
+      local h = sssh({ "--no-probe", "--interval", "30", "--max-attempts", "2", "-F", s.ssh_config,
+                       "127.0.0.1", "true" })
+      assert.truthy(h.until_(function() return h.stderr():find("sssh: waiting for") end, 30), h.stderr())
+      core.sleep(0.3)
+      assert.equal(0, #SSHD.descendants(h.proc.pid))    -- ssh has ended: sssh is in the delay
+      h.proc:kill(c[1])
+      local r = h.wait(60)
+      assert.is_nil(r.hung)
+      assert.equal("exited", r.status)
+      assert.equal(c[2], r.code, h.stderr())
+      assert.equal(("ssh: connect to host 127.0.0.1 port %d: Connection refused\r\n"
+                    .. "sssh: waiting for 127.0.0.1:%d - connection refused\n"):format(s.port, s.port), h.stderr())
+    end)
+  end
+
+  it("dies of a signal it does not handle (SIGUSR1) while waiting: a shell sees 128+10", function()
     if need() then return end
     local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "true" })
     assert.truthy(h.until_(function() return h.stderr():find("waiting for") end, 30), h.stderr())
-    h.proc:kill("INT")
+    h.proc:kill("USR1")
     local r = h.wait(20)
     assert.is_nil(r.hung)
-    assert.equal(130, r.code, h.stderr())
+    assert.equal("signaled", r.status)
+    assert.equal(10, r.signal)
   end)
 
-  it("forwards SIGTERM during a session to ssh and does not retry", function()
-    if need() then return end
-    s:start()
-    local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo started; sleep 60" })
-    assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
-    local kids = SSHD.descendants(h.proc.pid)
-    assert.equal(1, #kids)
-    h.proc:kill("TERM")
-    local r = h.wait(30)
-    assert.is_nil(r.hung)
-    assert.equal("exited", r.status)
-    assert.equal(255, r.code)             -- ssh's own status after SIGTERM
-    assert.is_nil(sh.read("/proc/" .. kids[1] .. "/stat"))
-    assert.equal(1, accepted())
-  end)
+  for _, sig in ipairs { "TERM", "HUP" } do
+    it(("forwards SIG%s during a session to ssh, exits with ssh's status and does not retry"):format(sig), function()
+      if need() then return end
+      s:start()
+      local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo started; sleep 60" })
+      assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
+      local kids = SSHD.descendants(h.proc.pid)
+      assert.equal(1, #kids)
+      h.proc:kill(sig)
+      local r = h.wait(30)
+      assert.is_nil(r.hung)
+      assert.equal("exited", r.status)
+      assert.equal(255, r.code, h.stderr())  -- ssh's own status after the signal, not 143/129
+      assert.is_nil(sh.read("/proc/" .. kids[1] .. "/stat"))
+      assert.equal(1, accepted())
+    end)
+  end
+
+  -- README: 128+n if ssh was killed by signal n (one it does not catch)
+  for _, c in ipairs { { "KILL", 9 }, { "USR1", 10 } } do
+    it(("exits 128+%d when ssh is killed by SIG%s during a session, and does not retry"):format(c[2], c[1]), function()
+      if need() then return end
+      s:start()
+      local h = sssh({ "-F", s.ssh_config, "127.0.0.1", "echo started; sleep 60" })
+      assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
+      local kids = SSHD.descendants(h.proc.pid)
+      assert.equal(1, #kids)
+      local _, code = sh.run({ "kill", "-" .. c[1], tostring(kids[1]) })   -- to ssh, by pid
+      assert.equal(0, code)
+      local r = h.wait(30)
+      assert.is_nil(r.hung)
+      assert.equal("exited", r.status)
+      assert.equal(128 + c[2], r.code, h.stderr())
+      assert.equal(1, accepted())
+      assert.equal(0, #SSHD.descendants(h.proc.pid))
+    end)
+  end
 
   it("exits 130 on SIGINT during a session (ssh gets it too) and does not retry", function()
     if need() then return end
@@ -158,27 +222,33 @@ describe("sssh", function()
     assert.equal(1, accepted())
   end)
 
-  it("SIGTERM reaches the ssh program itself (a stand-in that reports it)", function()
-    if need() then return end
-    s:start()   -- the port accepts, so sssh starts its ssh (the stand-in)
-    local fake = s.dir .. "/fake-ssh"
-    sh.write(fake, ([[#!/bin/sh
+  for _, sig in ipairs { "TERM", "HUP" } do
+    it(("SIG%s reaches the ssh program itself, and sssh exits with its status (a stand-in that reports it)")
+        :format(sig), function()
+      if need() then return end
+      s:start()   -- the port accepts, so sssh starts its ssh (the stand-in)
+      local fake = s.dir .. "/fake-ssh"
+      sh.write(fake, ([[#!/bin/sh
 if [ "$1" = -G ]; then echo "hostname 127.0.0.1"; echo "port %d"; exit 0; fi
-trap 'echo got-TERM > %s/term; exit 7' TERM
+echo run >> %s/runs
+trap 'echo got-%s > %s/sig; exit 7' %s
 echo started
 sleep 60 & wait
-]]):format(s.port, s.dir))
-    sh.run({ "chmod", "0755", fake })
-    local h = sssh({ "--ssh", fake, "127.0.0.1", "x" })
-    assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
-    core.sleep(0.3)
-    h.proc:kill("TERM")
-    local r = h.wait(30)
-    assert.equal(7, r.code)
-    assert.equal("got-TERM\n", sh.read(s.dir .. "/term"))
-  end)
+]]):format(s.port, s.dir, sig, s.dir, sig))
+      sh.run({ "chmod", "0755", fake })
+      local h = sssh({ "--ssh", fake, "127.0.0.1", "x" })
+      assert.truthy(h.until_(function() return h.stdout():find("started") end, 30), h.stderr())
+      core.sleep(0.3)
+      h.proc:kill(sig)
+      local r = h.wait(30)
+      assert.is_nil(r.hung)
+      assert.equal(7, r.code, h.stderr())
+      assert.equal("got-" .. sig .. "\n", sh.read(s.dir .. "/sig"))
+      assert.equal("run\n", sh.read(s.dir .. "/runs"))
+    end)
+  end
 
-  it("probes a host that is down before running any ssh, and says so at once", function()
+  it("probes a host that is down before running any ssh, and says it is waiting", function()
     if need() then return end
     -- sshd is not started: the port refuses.  A stand-in ssh records each run.
     local fake = s.dir .. "/fake-ssh"
@@ -304,8 +374,12 @@ end
     if need() then return end
     local h = sssh({ "--max-wait", "1", "-F", s.ssh_config, "127.0.0.1", "true" })
     local r = h.wait(30)
+    assert.is_nil(r.hung)
     assert.equal(255, r.code)
-    assert.matches("sssh: gave up on 127%.0%.0%.1", h.stderr())
+    -- the outage it reports is at least the --max-wait it was given
+    local waited = h.stderr():match("sssh: gave up on 127%.0%.0%.1:%d+ after (%d+) s %- connection refused\n")
+    assert.truthy(waited, h.stderr())
+    assert.is_true(tonumber(waited) >= 1, h.stderr())
   end)
 
   it("will not run itself when installed as ssh", function()
