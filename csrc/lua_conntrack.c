@@ -114,29 +114,21 @@ static void push_addr(lua_State *L, AddrCache *cache, const unsigned char *a, in
     lua_pushlstring(L, buf, n);
 }
 
-static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
+static void push_proto(lua_State *L, uint8_t proto)
+{
+    const char *pn = netops_ct_proto_name(proto);
+    if (pn)
+        lua_pushstring(L, pn);
+    else
+        lua_pushinteger(L, proto);
+}
+
+/* entry.reply into the table at the top; s, d: the original src and dst
+ * strings, reused when the reply is their inverse (no NAT). */
+static void set_reply(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache,
+                      int s, int d)
 {
     int alen = e->family == AF_INET ? 4 : 16;
-    /* the two original addresses, formatted once: without NAT the reply
-     * tuple reuses them */
-    push_addr(L, cache, e->orig.src, e->family);
-    push_addr(L, cache, e->orig.dst, e->family);
-    int s = lua_gettop(L) - 1, d = s + 1;
-    lua_createtable(L, 0, 16);
-    set_str(L, "family", family_name(e->family));
-    const char *pn = netops_ct_proto_name(e->proto);
-    if (pn)
-        set_str(L, "proto", pn);
-    else
-        set_int(L, "proto", e->proto);
-    lua_pushvalue(L, s);
-    lua_setfield(L, -2, "src");
-    lua_pushvalue(L, d);
-    lua_setfield(L, -2, "dst");
-    if (e->has & NETOPS_CT_HAS_PORTS) {
-        set_int(L, "sport", e->orig.sport);
-        set_int(L, "dport", e->orig.dport);
-    }
     lua_createtable(L, 0, 4);
     if (memcmp(e->reply.src, e->orig.dst, alen) == 0)
         lua_pushvalue(L, d);
@@ -153,6 +145,11 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache 
         set_int(L, "dport", e->reply.dport);
     }
     lua_setfield(L, -2, "reply");
+}
+
+/* entry.state, entry.vtag, entry.icmp (where the entry has them). */
+static void set_protoinfo(lua_State *L, const struct netops_ct_entry *e)
+{
     if (e->has & NETOPS_CT_HAS_STATE) {
         const char *sn = netops_ct_state_name(e->proto, e->state);
         if (sn)
@@ -173,38 +170,68 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache 
         set_int(L, "id", e->icmp_id);
         lua_setfield(L, -2, "icmp");
     }
-    if (e->has & NETOPS_CT_HAS_TIMEOUT)
-        set_int(L, "timeout", e->timeout);
-    set_int(L, "mark", e->mark);
-    set_int(L, "zone", e->zone);
+}
+
+/* entry.status = { NAME = true } for each bit set. */
+static void set_status(lua_State *L, uint32_t status)
+{
     size_t nn;
     const char *const *names = netops_ct_status_names(&nn);
     lua_createtable(L, 0, 4);
     for (size_t i = 0; i < nn && i < 32; i++)
-        if (e->status & (1u << i)) {
+        if (status & (1u << i)) {
             lua_pushboolean(L, 1);
             lua_setfield(L, -2, names[i]);
         }
     lua_setfield(L, -2, "status");
+}
+
+static void set_master(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
+{
+    lua_createtable(L, 0, 5);
+    push_proto(L, e->master_proto);
+    lua_setfield(L, -2, "proto");
+    push_addr(L, cache, e->master.src, e->family);
+    lua_setfield(L, -2, "src");
+    push_addr(L, cache, e->master.dst, e->family);
+    lua_setfield(L, -2, "dst");
+    if (netops_ct_has_ports(e->master_proto)) {
+        set_int(L, "sport", e->master.sport);
+        set_int(L, "dport", e->master.dport);
+    }
+    lua_setfield(L, -2, "master");
+}
+
+static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
+{
+    /* the two original addresses, formatted once: without NAT the reply
+     * tuple reuses them */
+    push_addr(L, cache, e->orig.src, e->family);
+    push_addr(L, cache, e->orig.dst, e->family);
+    int s = lua_gettop(L) - 1, d = s + 1;
+    lua_createtable(L, 0, 16);
+    set_str(L, "family", family_name(e->family));
+    push_proto(L, e->proto);
+    lua_setfield(L, -2, "proto");
+    lua_pushvalue(L, s);
+    lua_setfield(L, -2, "src");
+    lua_pushvalue(L, d);
+    lua_setfield(L, -2, "dst");
+    if (e->has & NETOPS_CT_HAS_PORTS) {
+        set_int(L, "sport", e->orig.sport);
+        set_int(L, "dport", e->orig.dport);
+    }
+    set_reply(L, e, cache, s, d);
+    set_protoinfo(L, e);
+    if (e->has & NETOPS_CT_HAS_TIMEOUT)
+        set_int(L, "timeout", e->timeout);
+    set_int(L, "mark", e->mark);
+    set_int(L, "zone", e->zone);
+    set_status(L, e->status);
     if (e->has & NETOPS_CT_HAS_ID)
         set_int(L, "id", e->id);
-    if (e->has & NETOPS_CT_HAS_MASTER) {
-        lua_createtable(L, 0, 5);
-        const char *mp = netops_ct_proto_name(e->master_proto);
-        if (mp)
-            set_str(L, "proto", mp);
-        else
-            set_int(L, "proto", e->master_proto);
-        push_addr(L, cache, e->master.src, e->family);
-        lua_setfield(L, -2, "src");
-        push_addr(L, cache, e->master.dst, e->family);
-        lua_setfield(L, -2, "dst");
-        if (netops_ct_has_ports(e->master_proto)) {
-            set_int(L, "sport", e->master.sport);
-            set_int(L, "dport", e->master.dport);
-        }
-        lua_setfield(L, -2, "master");
-    }
+    if (e->has & NETOPS_CT_HAS_MASTER)
+        set_master(L, e, cache);
     lua_replace(L, s);    /* the entry where src was; drop dst */
     lua_settop(L, s);
 }
