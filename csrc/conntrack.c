@@ -111,12 +111,14 @@ const char *netops_ct_proto_name(uint8_t proto)
     return NULL;
 }
 
-int netops_ct_proto_number(const char *name)
+int netops_ct_proto_number(const char *name, uint8_t *proto)
 {
     for (size_t i = 0; i < COUNT(protos); i++)
-        if (strcmp(protos[i].name, name) == 0)
-            return protos[i].num;
-    return -1;
+        if (strcmp(protos[i].name, name) == 0) {
+            *proto = protos[i].num;
+            return 0;
+        }
+    return ENOENT;
 }
 
 const char *netops_ct_state_name(uint8_t proto, uint8_t state)
@@ -128,20 +130,29 @@ const char *netops_ct_state_name(uint8_t proto, uint8_t state)
     return NULL;
 }
 
-int netops_ct_state_number(uint8_t proto, const char *name)
+/* The index of name in names[0..n-1]: 0, or ENOENT. */
+static int lookup(const char *const *names, size_t n, const char *name, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0) {
+            *out = (uint8_t)i;
+            return 0;
+        }
+    return ENOENT;
+}
+
+int netops_ct_state_number(uint8_t proto, const char *name, uint8_t *state)
 {
     if (proto == IPPROTO_TCP) {
-        for (size_t i = 0; i < COUNT(tcp_states); i++)
-            if (strcmp(tcp_states[i], name) == 0)
-                return (int)i;
-        if (strcmp(name, "SYN_SENT2") == 0)
-            return TCP_CONNTRACK_SYN_SENT2;
-    } else if (proto == IPPROTO_SCTP) {
-        for (size_t i = 0; i < COUNT(sctp_states); i++)
-            if (strcmp(sctp_states[i], name) == 0)
-                return (int)i;
+        if (strcmp(name, "SYN_SENT2") == 0) {
+            *state = TCP_CONNTRACK_SYN_SENT2;
+            return 0;
+        }
+        return lookup(tcp_states, COUNT(tcp_states), name, state);
     }
-    return -1;
+    if (proto == IPPROTO_SCTP)
+        return lookup(sctp_states, COUNT(sctp_states), name, state);
+    return ENOENT;
 }
 
 const char *const *netops_ct_status_names(size_t *n)
@@ -428,9 +439,8 @@ static int set_nat(struct nf_conntrack *c, const struct netops_ct_entry *e)
     return snat || spat || dnat || dpat;
 }
 
-/* Fill c for a request of kind mode about e. */
-static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *c, int mode,
-                          uint32_t timeout)
+/* The original tuple: addresses, protocol, ports. */
+static void set_orig(struct nf_conntrack *c, const struct netops_ct_entry *e)
 {
     nfct_set_attr_u8(c, ATTR_L3PROTO, e->family);
     set_addr(c, e->family, ATTR_IPV4_SRC, ATTR_IPV6_SRC, e->orig.src);
@@ -440,45 +450,43 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
         nfct_set_attr_u16(c, ATTR_PORT_SRC, htons(e->orig.sport));
         nfct_set_attr_u16(c, ATTR_PORT_DST, htons(e->orig.dport));
     }
+}
+
+/* The reply tuple of a create or update: NAT (create only), the given
+ * tuple, or the inverse of the original. */
+static void set_reply(struct nf_conntrack *c, const struct netops_ct_entry *e, int mode)
+{
     int nat = mode == B_CREATE && (e->has & NETOPS_CT_HAS_REPLY) && set_nat(c, e);
-    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY) {
-        if ((e->has & NETOPS_CT_HAS_REPLY) && !nat) {
-            nfct_set_attr_u8(c, ATTR_REPL_L3PROTO, e->family);
-            nfct_set_attr_u8(c, ATTR_REPL_L4PROTO, e->proto);
-            set_addr(c, e->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, e->reply.src);
-            set_addr(c, e->family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, e->reply.dst);
-            if (e->has & NETOPS_CT_HAS_PORTS) {
-                nfct_set_attr_u16(c, ATTR_REPL_PORT_SRC, htons(e->reply.sport));
-                nfct_set_attr_u16(c, ATTR_REPL_PORT_DST, htons(e->reply.dport));
-            }
-        } else {
-            nfct_setobjopt(c, NFCT_SOPT_SETUP_REPLY);
-        }
-    }
-    /* after the reply setup: these setters fill both directions */
-    if (is_icmp(e->proto)) {
-        nfct_set_attr_u8(c, ATTR_ICMP_TYPE, e->icmp_type);
-        nfct_set_attr_u8(c, ATTR_ICMP_CODE, e->icmp_code);
-        nfct_set_attr_u16(c, ATTR_ICMP_ID, htons(e->icmp_id));
-    }
-    if (e->has & NETOPS_CT_HAS_ZONE)
-        nfct_set_attr_u16(c, ATTR_ZONE, e->zone);
-    if (mode == B_DELETE)
+    if (!(e->has & NETOPS_CT_HAS_REPLY) || nat) {
+        nfct_setobjopt(c, NFCT_SOPT_SETUP_REPLY);
         return;
-    if (mode == B_CREATE && (e->has & NETOPS_CT_HAS_MASTER)) {
-        /* create-only: the kernel refuses a master on update (EOPNOTSUPP) */
-        nfct_set_attr_u8(c, ATTR_MASTER_L3PROTO, e->family);
-        set_addr(c, e->family, ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV6_SRC, e->master.src);
-        set_addr(c, e->family, ATTR_MASTER_IPV4_DST, ATTR_MASTER_IPV6_DST, e->master.dst);
-        nfct_set_attr_u8(c, ATTR_MASTER_L4PROTO, e->master_proto);
-        if (netops_ct_has_ports(e->master_proto)) {
-            nfct_set_attr_u16(c, ATTR_MASTER_PORT_SRC, htons(e->master.sport));
-            nfct_set_attr_u16(c, ATTR_MASTER_PORT_DST, htons(e->master.dport));
-        }
     }
-    nfct_set_attr_u32(c, ATTR_TIMEOUT, timeout);
-    if (mode == B_TIMEOUT)
-        return;
+    nfct_set_attr_u8(c, ATTR_REPL_L3PROTO, e->family);
+    nfct_set_attr_u8(c, ATTR_REPL_L4PROTO, e->proto);
+    set_addr(c, e->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, e->reply.src);
+    set_addr(c, e->family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, e->reply.dst);
+    if (e->has & NETOPS_CT_HAS_PORTS) {
+        nfct_set_attr_u16(c, ATTR_REPL_PORT_SRC, htons(e->reply.sport));
+        nfct_set_attr_u16(c, ATTR_REPL_PORT_DST, htons(e->reply.dport));
+    }
+}
+
+/* The master's tuple: create-only, the kernel refuses it on update
+ * (EOPNOTSUPP). */
+static void set_master(struct nf_conntrack *c, const struct netops_ct_entry *e)
+{
+    nfct_set_attr_u8(c, ATTR_MASTER_L3PROTO, e->family);
+    set_addr(c, e->family, ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV6_SRC, e->master.src);
+    set_addr(c, e->family, ATTR_MASTER_IPV4_DST, ATTR_MASTER_IPV6_DST, e->master.dst);
+    nfct_set_attr_u8(c, ATTR_MASTER_L4PROTO, e->master_proto);
+    if (netops_ct_has_ports(e->master_proto)) {
+        nfct_set_attr_u16(c, ATTR_MASTER_PORT_SRC, htons(e->master.sport));
+        nfct_set_attr_u16(c, ATTR_MASTER_PORT_DST, htons(e->master.dport));
+    }
+}
+
+static void set_status(struct nf_conntrack *c, const struct netops_ct_entry *e, int mode)
+{
     uint32_t status = IPS_SEEN_REPLY | IPS_ASSURED;
     if (e->has & NETOPS_CT_HAS_STATUS)
         status |= e->status & IPS_FIXED_TIMEOUT;
@@ -487,11 +495,14 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
      * it (EBUSY), and libnetfilter_conntrack adds CONFIRMED on its own. */
     if ((mode == B_UPDATE || mode == B_UPDATE_ONLY) &&
         ((e->has & NETOPS_CT_HAS_MASTER) ||
-                             ((e->has & NETOPS_CT_HAS_STATUS) && (e->status & IPS_EXPECTED))))
+         ((e->has & NETOPS_CT_HAS_STATUS) && (e->status & IPS_EXPECTED))))
         status |= IPS_EXPECTED;
     nfct_set_attr_u32(c, ATTR_STATUS, status);
-    if (e->has & NETOPS_CT_HAS_MARK)
-        nfct_set_attr_u32(c, ATTR_MARK, e->mark);
+}
+
+/* TCP and SCTP state (ESTABLISHED unless given); TCP is made liberal. */
+static void set_protoinfo(struct nf_conntrack *c, const struct netops_ct_entry *e)
+{
     if (e->proto == IPPROTO_TCP) {
         uint8_t st = (e->has & NETOPS_CT_HAS_STATE) ? e->state : TCP_CONNTRACK_ESTABLISHED;
         nfct_set_attr_u8(c, ATTR_TCP_STATE, st);
@@ -505,6 +516,34 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
         nfct_set_attr_u32(c, ATTR_SCTP_VTAG_ORIG, htonl(e->vtag_orig));
         nfct_set_attr_u32(c, ATTR_SCTP_VTAG_REPL, htonl(e->vtag_reply));
     }
+}
+
+/* Fill c for a request of kind mode about e. */
+static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *c, int mode,
+                          uint32_t timeout)
+{
+    set_orig(c, e);
+    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY)
+        set_reply(c, e, mode);
+    /* after the reply setup: these setters fill both directions */
+    if (is_icmp(e->proto)) {
+        nfct_set_attr_u8(c, ATTR_ICMP_TYPE, e->icmp_type);
+        nfct_set_attr_u8(c, ATTR_ICMP_CODE, e->icmp_code);
+        nfct_set_attr_u16(c, ATTR_ICMP_ID, htons(e->icmp_id));
+    }
+    if (e->has & NETOPS_CT_HAS_ZONE)
+        nfct_set_attr_u16(c, ATTR_ZONE, e->zone);
+    if (mode == B_DELETE)
+        return;
+    if (mode == B_CREATE && (e->has & NETOPS_CT_HAS_MASTER))
+        set_master(c, e);
+    nfct_set_attr_u32(c, ATTR_TIMEOUT, timeout);
+    if (mode == B_TIMEOUT)
+        return;
+    set_status(c, e, mode);
+    if (e->has & NETOPS_CT_HAS_MARK)
+        nfct_set_attr_u32(c, ATTR_MARK, e->mark);
+    set_protoinfo(c, e);
 }
 
 /*
@@ -610,7 +649,7 @@ static void parse_protoinfo(const struct nlattr *nest, struct netops_ct_entry *e
     }
 }
 
-/* Returns 0, or -1 when the message holds no original tuple. */
+/* Returns 0, or EBADMSG when the message holds no original tuple. */
 static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
 {
     const struct nfgenmsg *nfh = mnl_nlmsg_get_payload(nlh);
@@ -618,7 +657,7 @@ static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
     int have_orig = 0;
     memset(e, 0, sizeof *e);
     if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof *nfh)
-        return -1;
+        return EBADMSG;
     e->family = nfh->nfgen_family;
     struct ptuple orig = { &e->orig, 0, 0, 0, 0, 0, 0 };
     struct ptuple reply = { &e->reply, 0, 0, 0, 0, 0, 0 };
@@ -647,7 +686,7 @@ static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
         }
     }
     if (!have_orig)
-        return -1;
+        return EBADMSG;
     e->proto = orig.proto;
     if (netops_ct_has_ports(e->proto) && orig.has_ports)
         e->has |= NETOPS_CT_HAS_PORTS;
@@ -668,26 +707,30 @@ int netops_ct_parse(const void *msg, size_t len, struct netops_ct_entry *e)
 {
     const struct nlmsghdr *nlh = msg;
     if (len < NLMSG_HDRLEN || nlh->nlmsg_len < NLMSG_HDRLEN || NLMSG_ALIGN(nlh->nlmsg_len) > len)
-        return -1;
+        return EBADMSG;
     if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
-        return -1;
+        return EBADMSG;
     return parse_entry(nlh, e);
 }
 
-size_t netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap)
+int netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap,
+                    size_t *len)
 {
     if (cap < CT_MSGMAX)
-        return 0;
+        return ENOSPC;
     struct nf_conntrack *c = nfct_new();
     if (!c)
-        return 0;
+        return ENOMEM;
     entry_to_nfct(e, c, update ? B_UPDATE : B_CREATE, e->timeout);
     struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_NEW,
                                       NLM_F_REQUEST | NLM_F_CREATE | (update ? 0 : NLM_F_EXCL),
                                       1, e->family);
     int r = nfct_nlmsg_build(nlh, c);
     nfct_destroy(c);
-    return r < 0 ? 0 : nlh->nlmsg_len;
+    if (r < 0)
+        return EINVAL;
+    *len = nlh->nlmsg_len;
+    return 0;
 }
 
 static int addr_eq(const unsigned char *a, const unsigned char *b, int family)
@@ -718,6 +761,107 @@ int netops_ct_match(const struct netops_ct_filter *f, const struct netops_ct_ent
 
 /* ---------------------------------------------------------------- batches */
 
+/* One run of requests of kind mode for e[idx[0..n-1]] (see run_batches). */
+struct batch {
+    struct netops_ct *ct;
+    const struct netops_ct_entry *e;
+    const size_t *idx;
+    size_t n;
+    int mode;
+    uint16_t type, flags;   /* of every request */
+    uint32_t timeout;       /* non-zero: overrides each entry's */
+    int *err;
+    int *enomem;
+};
+
+/*
+ * Build the requests from *k on into ct->sbuf until the batch or the buffer
+ * is full, numbered from seq0; *k moves past them.  A request that cannot
+ * be built gets its err[] and is not sent.  *used: the bytes to send; *tail:
+ * the last request in them (NULL: none).  Returns 0 or ENOMEM.
+ */
+static int fill_batch(struct batch *b, size_t *k, uint32_t seq0, size_t *used,
+                      struct nlmsghdr **tail)
+{
+    struct netops_ct *ct = b->ct;
+    size_t first = *k, off = 0;
+    *tail = NULL;
+    for (; *k < b->n && *k - first < ct->batch_max && off < CT_SENDMAX; (*k)++) {
+        const struct netops_ct_entry *x = &b->e[b->idx[*k]];
+        struct nf_conntrack *fresh = nfct_new();
+        if (!fresh)
+            return ENOMEM;
+        nfct_destroy(ct->tmp);
+        ct->tmp = fresh;
+        entry_to_nfct(x, ct->tmp, b->mode, b->timeout ? b->timeout : x->timeout);
+        struct nlmsghdr *h = put_header(ct->sbuf + off, b->type, b->flags,
+                                        seq0 + (uint32_t)(*k - first), x->family);
+        if (nfct_nlmsg_build(h, ct->tmp) < 0) {
+            b->err[*k] = errno ? errno : EINVAL;
+            continue;   /* not sent; off unchanged overwrites it */
+        }
+        b->err[*k] = 0;
+        off += NLMSG_ALIGN(h->nlmsg_len);
+        *tail = h;
+    }
+    *used = off;
+    return 0;
+}
+
+/* The errors in one received buffer into err[first..k); 1 when it holds the
+ * reply to the batch's last request (seq0 + k - first - 1 at most). */
+static int note_errors(struct batch *b, const struct nlmsghdr *h, int len, size_t first,
+                       size_t k, uint32_t seq0, uint32_t last_seq)
+{
+    int last = 0;
+    for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
+        if (h->nlmsg_type != NLMSG_ERROR)
+            continue;
+        const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
+        uint32_t s = h->nlmsg_seq - seq0;
+        if (h->nlmsg_seq == last_seq)
+            last = 1;
+        if (s < k - first && ne->error) {
+            b->err[first + s] = -ne->error;     /* the kernel's -errno */
+            if (-ne->error == ENOMEM)
+                __atomic_store_n(b->enomem, 1, __ATOMIC_RELAXED);
+        }
+    }
+    return last;
+}
+
+/* Read the replies to requests first..k-1 until the ACK of last_seq. */
+static int read_replies(struct batch *b, size_t first, size_t k, uint32_t seq0, uint32_t last_seq)
+{
+    struct netops_ct *ct = b->ct;
+    struct mmsghdr mm[CT_RVEC];
+    struct iovec iov[CT_RVEC];
+    for (int got_last = 0; !got_last;) {
+        for (int i = 0; i < CT_RVEC; i++) {
+            iov[i].iov_base = ct->rslots + (size_t)i * CT_RSLOT;
+            iov[i].iov_len = CT_RSLOT;
+            memset(&mm[i].msg_hdr, 0, sizeof mm[i].msg_hdr);
+            mm[i].msg_hdr.msg_iov = &iov[i];
+            mm[i].msg_hdr.msg_iovlen = 1;
+        }
+        int got = recvmmsg(ct->fd, mm, CT_RVEC, MSG_WAITFORONE, NULL);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && errno == ENOBUFS) {   /* replies lost: outcome unknown */
+            for (size_t j = first; j < k; j++)
+                if (!b->err[j])
+                    b->err[j] = ENOBUFS;
+            return 0;
+        }
+        if (got < 0)
+            return errno;
+        for (int i = 0; i < got; i++)
+            got_last |= note_errors(b, iov[i].iov_base, (int)mm[i].msg_len, first, k, seq0,
+                                    last_seq);
+    }
+    return 0;
+}
+
 /*
  * Send requests of kind mode for e[idx[0..n-1]], in batches; err[k] gets 0
  * or the errno of request k.  Returns 0 or a socket errno.  *enomem is set
@@ -730,99 +874,41 @@ static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
                        const size_t *idx, size_t n, int mode, uint32_t timeout_override,
                        int *err, int *enomem)
 {
-    uint16_t type = mode == B_DELETE ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW;
-    uint16_t flags = NLM_F_REQUEST;
+    struct batch b = { ct, e, idx, n, mode, IPCTNL_MSG_CT_NEW, NLM_F_REQUEST,
+                       timeout_override, err, enomem };
+    if (mode == B_DELETE)
+        b.type = IPCTNL_MSG_CT_DELETE;
     if (mode == B_CREATE)
-        flags |= NLM_F_CREATE | NLM_F_EXCL;
+        b.flags |= NLM_F_CREATE | NLM_F_EXCL;
     else if (mode == B_UPDATE)
-        flags |= NLM_F_CREATE;
-    struct mmsghdr mm[CT_RVEC];
-    struct iovec iov[CT_RVEC];
-    size_t k = 0;
+        b.flags |= NLM_F_CREATE;
     int creates = mode == B_CREATE || mode == B_UPDATE;
-    while (k < n) {
+    for (size_t k = 0; k < n;) {
         if (creates && __atomic_load_n(enomem, __ATOMIC_RELAXED)) {
             for (; k < n; k++)
                 err[k] = ENOMEM;
             return 0;
         }
-        size_t first = k, off = 0;
+        size_t first = k, off;
         uint32_t seq0 = ct->seq;
-        struct nlmsghdr *last = NULL;
-        while (k < n && k - first < ct->batch_max && off < CT_SENDMAX) {
-            const struct netops_ct_entry *x = &e[idx[k]];
-            uint32_t t = timeout_override ? timeout_override : x->timeout;
-            struct nf_conntrack *fresh = nfct_new();
-            if (!fresh)
-                return ENOMEM;
-            nfct_destroy(ct->tmp);
-            ct->tmp = fresh;
-            entry_to_nfct(x, ct->tmp, mode, t);
-            last = put_header(ct->sbuf + off, type, flags, seq0 + (uint32_t)(k - first),
-                              x->family);
-            if (nfct_nlmsg_build(last, ct->tmp) < 0) {
-                err[k] = errno ? errno : EINVAL;
-                k++;
-                continue;   /* not sent; off unchanged overwrites it */
-            }
-            err[k] = 0;
-            off += NLMSG_ALIGN(last->nlmsg_len);
-            k++;
-        }
-        if (off == 0)
+        struct nlmsghdr *tail;
+        int rc = fill_batch(&b, &k, seq0, &off, &tail);
+        if (rc)
+            return rc;
+        if (!tail)
             continue;
         /* the last request sent asks for the ACK that ends the replies */
-        struct nlmsghdr *tail = NULL;
-        for (size_t o = 0; o < off; o += NLMSG_ALIGN(((struct nlmsghdr *)(ct->sbuf + o))->nlmsg_len))
-            tail = (struct nlmsghdr *)(ct->sbuf + o);
         tail->nlmsg_flags |= NLM_F_ACK;
         uint32_t last_seq = tail->nlmsg_seq;
         ct->seq = seq0 + (uint32_t)(k - first) + 1;
-        int rc = send_all(ct->fd, ct->sbuf, off);
-        if (rc)
+        if ((rc = send_all(ct->fd, ct->sbuf, off)) != 0 ||
+            (rc = read_replies(&b, first, k, seq0, last_seq)) != 0)
             return rc;
-        int got_last = 0;
-        while (!got_last) {
-            for (int i = 0; i < CT_RVEC; i++) {
-                iov[i].iov_base = ct->rslots + (size_t)i * CT_RSLOT;
-                iov[i].iov_len = CT_RSLOT;
-                memset(&mm[i].msg_hdr, 0, sizeof mm[i].msg_hdr);
-                mm[i].msg_hdr.msg_iov = &iov[i];
-                mm[i].msg_hdr.msg_iovlen = 1;
-            }
-            int got = recvmmsg(ct->fd, mm, CT_RVEC, MSG_WAITFORONE, NULL);
-            if (got < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno == ENOBUFS) {   /* replies lost: outcome unknown */
-                    for (size_t j = first; j < k; j++)
-                        if (!err[j])
-                            err[j] = ENOBUFS;
-                    break;
-                }
-                return errno;
-            }
-            for (int i = 0; i < got; i++) {
-                const struct nlmsghdr *h = iov[i].iov_base;
-                int len = (int)mm[i].msg_len;
-                for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
-                    if (h->nlmsg_type != NLMSG_ERROR)
-                        continue;
-                    const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
-                    uint32_t s = h->nlmsg_seq - seq0;
-                    if (h->nlmsg_seq == last_seq)
-                        got_last = 1;
-                    if (s < k - first && ne->error) {
-                        err[first + s] = -ne->error;
-                        if (-ne->error == ENOMEM)
-                            __atomic_store_n(enomem, 1, __ATOMIC_RELAXED);
-                    }
-                }
-            }
-        }
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------- commit */
 
 struct commit_job {
     struct netops_ct *ct;
@@ -830,155 +916,167 @@ struct commit_job {
     size_t lo, hi;
     const unsigned char *skip;
     const struct netops_ct_commit_opts *opts;
-    int *result;
+    struct netops_ct_result *result;
     int *enomem;
     int rc;
 };
 
-/* Commit e[lo..hi) on j->ct: creates first, EEXIST ones again as updates. */
+/* One chunk of a job's range and its scratch (CT_CHUNK entries each). */
+struct chunk {
+    struct commit_job *j;
+    uint32_t tmo;             /* opts->timeout: overrides each entry's */
+    size_t *idx, *upd;        /* entries to send; those to send again */
+    int *err, *err2;          /* per request of idx, of upd */
+    size_t m;                 /* entries in idx */
+    size_t created, updated;
+};
+
+#define CT_CHUNK 4096
+
+/* Record the outcome of entry i: failed with err, else ok_outcome. */
+static void settle(struct chunk *c, size_t i, int err, int ok_outcome)
+{
+    struct netops_ct_result *r = &c->j->result[i];
+    r->outcome = err ? NETOPS_CT_FAILED : ok_outcome;
+    r->err = err;
+    if (!err && ok_outcome == NETOPS_CT_CREATED)
+        c->created++;
+    else if (!err)
+        c->updated++;
+}
+
+static int send_list(struct chunk *c, const size_t *list, size_t n, int mode, int *err)
+{
+    struct commit_job *j = c->j;
+    return run_batches(j->ct, j->e, list, n, mode, c->tmo, err, j->enomem);
+}
+
+/* The entries of e[lo..hi) to send: not skipped, with a timeout. */
+static void chunk_select(struct chunk *c, size_t lo, size_t hi)
+{
+    const struct commit_job *j = c->j;
+    c->m = c->created = c->updated = 0;
+    for (size_t i = lo; i < hi; i++) {
+        if (j->skip && j->skip[i])
+            continue;
+        if (!c->tmo && !(j->e[i].has & NETOPS_CT_HAS_TIMEOUT))
+            settle(c, i, EINVAL, 0);
+        else
+            c->idx[c->m++] = i;
+    }
+}
+
+/*
+ * Delete list[0..n) (ENOENT: was not there), then create them anew, as
+ * conntrackd does (NAT and master can only be set at creation).  Outcome:
+ * updated for those that existed, missing for the others.
+ */
+static int delete_and_create(struct chunk *c, size_t *list, size_t n, int missing)
+{
+    int rc = send_list(c, list, n, B_DELETE, c->err);
+    if (rc)
+        return rc;
+    size_t w = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (c->err[k] && c->err[k] != ENOENT) {
+            settle(c, list[k], c->err[k], 0);
+        } else {
+            list[w] = list[k];
+            c->err[w++] = c->err[k];    /* 0: existed */
+        }
+    }
+    if ((rc = send_list(c, list, w, B_CREATE, c->err2)) != 0)
+        return rc;
+    for (size_t k = 0; k < w; k++)
+        settle(c, list[k], c->err2[k], c->err[k] == 0 ? NETOPS_CT_UPDATED : missing);
+    return 0;
+}
+
+/* Entries c->upd[0..u) that exist (or may: ENOMEM): replaced, or updated
+ * (update-only on a full table: missing then means not created). */
+static int commit_existing(struct chunk *c, size_t u, int replace)
+{
+    int full = __atomic_load_n(c->j->enomem, __ATOMIC_RELAXED);
+    /* a full table: never delete what cannot be created again */
+    if (replace && !full)
+        return delete_and_create(c, c->upd, u, NETOPS_CT_UPDATED);
+    int rc = send_list(c, c->upd, u, full ? B_UPDATE_ONLY : B_UPDATE, c->err2);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < u; k++)
+        settle(c, c->upd[k], full && c->err2[k] == ENOENT ? ENOMEM : c->err2[k],
+               NETOPS_CT_UPDATED);
+    return 0;
+}
+
+/* Create; those that exist (EEXIST) again as updates, or replaced. */
+static int commit_create_first(struct chunk *c, int create_only, int replace)
+{
+    size_t u = 0;
+    int rc = send_list(c, c->idx, c->m, B_CREATE, c->err);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < c->m; k++) {
+        int err = c->err[k];
+        if ((err == EEXIST || err == ENOMEM) && !create_only)
+            c->upd[u++] = c->idx[k];   /* ENOMEM: not sent, or full; it may exist */
+        else
+            settle(c, c->idx[k], err, NETOPS_CT_CREATED);
+    }
+    return u ? commit_existing(c, u, replace) : 0;
+}
+
+/* The table held most of the last chunk: update first, and create those
+ * that are missing (ENOENT). */
+static int commit_update_first(struct chunk *c)
+{
+    size_t u = 0;
+    int rc = send_list(c, c->idx, c->m, B_UPDATE_ONLY, c->err);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < c->m; k++) {
+        if (c->err[k] == ENOENT)
+            c->upd[u++] = c->idx[k];
+        else
+            settle(c, c->idx[k], c->err[k], NETOPS_CT_UPDATED);
+    }
+    if (!u || (rc = send_list(c, c->upd, u, B_CREATE, c->err2)) != 0)
+        return rc;
+    for (size_t k = 0; k < u; k++)
+        settle(c, c->upd[k], c->err2[k], NETOPS_CT_CREATED);
+    return 0;
+}
+
+/*
+ * Commit e[lo..hi) on j->ct, chunk by chunk.  Each chunk is sent create
+ * first; when most of the previous chunk existed already, update first (or,
+ * replacing, delete first): one request per entry, not two.  Once the table
+ * is full (ENOMEM), the rest still goes through: entries that exist are
+ * updated in place, which needs no room; only the missing ones fail.
+ */
 static int commit_range(struct commit_job *j)
 {
-    size_t chunk = 4096;
-    size_t *idx = malloc(chunk * sizeof *idx), *upd = malloc(chunk * sizeof *upd);
-    int *err = malloc(chunk * sizeof *err), *err2 = malloc(chunk * sizeof *err2);
-    int rc = 0;
     const struct netops_ct_commit_opts *opts = j->opts;
-    uint32_t tmo = opts ? opts->timeout : 0;
-    int prefer_update = 0;
-    if (!idx || !upd || !err || !err2) {
-        rc = ENOMEM;
-        goto out;
-    }
-    /* once the table is full (ENOMEM), the rest still goes through: entries
-     * that exist are updated in place, which needs no room; only the
-     * missing ones fail with ENOMEM */
-    for (size_t base = j->lo; base < j->hi; base += chunk) {
-        size_t m = 0, u = 0;
-        for (size_t i = base; i < j->hi && i < base + chunk; i++) {
-            if (j->skip && j->skip[i])
-                continue;
-            if (!tmo && !(j->e[i].has & NETOPS_CT_HAS_TIMEOUT)) {
-                j->result[i] = -EINVAL;
-                continue;
-            }
-            idx[m++] = i;
-        }
-        size_t created = 0, updated = 0;
+    int create_only = opts && opts->create_only, replace = opts && opts->replace;
+    struct chunk c = { j, opts ? opts->timeout : 0, malloc(CT_CHUNK * sizeof(size_t)),
+                       malloc(CT_CHUNK * sizeof(size_t)), malloc(CT_CHUNK * sizeof(int)),
+                       malloc(CT_CHUNK * sizeof(int)), 0, 0, 0 };
+    int rc = c.idx && c.upd && c.err && c.err2 ? 0 : ENOMEM, prefer_update = 0;
+    for (size_t base = j->lo; !rc && base < j->hi; base += CT_CHUNK) {
+        chunk_select(&c, base, j->hi - base < CT_CHUNK ? j->hi : base + CT_CHUNK);
         int full = __atomic_load_n(j->enomem, __ATOMIC_RELAXED);
-        /* a full table: never delete what cannot be created again */
-        int replace = opts && opts->replace && !full;
-        if (prefer_update && replace) {
-            /* the table held most of the last chunk: delete first (ENOENT:
-             * was not there), then create all */
-            rc = run_batches(j->ct, j->e, idx, m, B_DELETE, tmo, err, j->enomem);
-            if (rc)
-                goto out;
-            size_t w = 0;
-            for (size_t k = 0; k < m; k++) {
-                if (err[k] && err[k] != ENOENT) {
-                    j->result[idx[k]] = -err[k];
-                } else {
-                    upd[w] = idx[k];
-                    err[w++] = err[k];      /* 0: existed */
-                }
-            }
-            rc = run_batches(j->ct, j->e, upd, w, B_CREATE, tmo, err2, j->enomem);
-            if (rc)
-                goto out;
-            for (size_t k = 0; k < w; k++) {
-                if (err2[k]) {
-                    j->result[upd[k]] = -err2[k];
-                } else if (err[k] == 0) {
-                    j->result[upd[k]] = NETOPS_CT_UPDATED;
-                    updated++;
-                } else {
-                    j->result[upd[k]] = NETOPS_CT_CREATED;
-                    created++;
-                }
-            }
-        } else if (!prefer_update) {
-            /* create; those that exist (EEXIST) again as updates */
-            rc = run_batches(j->ct, j->e, idx, m, B_CREATE, tmo, err, j->enomem);
-            if (rc)
-                goto out;
-            for (size_t k = 0; k < m; k++) {
-                if (err[k] == 0) {
-                    j->result[idx[k]] = NETOPS_CT_CREATED;
-                    created++;
-                } else if ((err[k] == EEXIST || err[k] == ENOMEM) &&
-                           !(opts && opts->create_only)) {
-                    upd[u++] = idx[k];   /* ENOMEM: not sent, or full; it may exist */
-                } else {
-                    j->result[idx[k]] = -err[k];
-                }
-            }
-            full = __atomic_load_n(j->enomem, __ATOMIC_RELAXED);
-            if (u && replace && !full) {
-                /* as conntrackd: delete the existing ones, create them anew
-                 * (NAT and master can only be set at creation) */
-                rc = run_batches(j->ct, j->e, upd, u, B_DELETE, tmo, err2, j->enomem);
-                if (rc)
-                    goto out;
-                size_t w = 0;
-                for (size_t k = 0; k < u; k++) {
-                    if (err2[k] && err2[k] != ENOENT)
-                        j->result[upd[k]] = -err2[k];
-                    else
-                        upd[w++] = upd[k];
-                }
-                u = w;
-                rc = run_batches(j->ct, j->e, upd, u, B_CREATE, tmo, err2, j->enomem);
-                if (rc)
-                    goto out;
-                for (size_t k = 0; k < u; k++) {
-                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_UPDATED;
-                    updated += !err2[k];
-                }
-            } else if (u) {
-                rc = run_batches(j->ct, j->e, upd, u, full ? B_UPDATE_ONLY : B_UPDATE, tmo, err2,
-                                 j->enomem);
-                if (rc)
-                    goto out;
-                for (size_t k = 0; k < u; k++) {
-                    /* update-only on a full table: missing means not created */
-                    int e2 = full && err2[k] == ENOENT ? ENOMEM : err2[k];
-                    j->result[upd[k]] = e2 ? -e2 : NETOPS_CT_UPDATED;
-                    updated += !e2;
-                }
-            }
-        } else {
-            /* the table held most of the last chunk: update first, and
-             * create those that are missing (ENOENT) */
-            rc = run_batches(j->ct, j->e, idx, m, B_UPDATE_ONLY, tmo, err, j->enomem);
-            if (rc)
-                goto out;
-            for (size_t k = 0; k < m; k++) {
-                if (err[k] == 0) {
-                    j->result[idx[k]] = NETOPS_CT_UPDATED;
-                    updated++;
-                } else if (err[k] == ENOENT) {
-                    upd[u++] = idx[k];
-                } else {
-                    j->result[idx[k]] = -err[k];
-                }
-            }
-            if (u) {
-                rc = run_batches(j->ct, j->e, upd, u, B_CREATE, tmo, err2, j->enomem);
-                if (rc)
-                    goto out;
-                for (size_t k = 0; k < u; k++) {
-                    j->result[upd[k]] = err2[k] ? -err2[k] : NETOPS_CT_CREATED;
-                    created += !err2[k];
-                }
-            }
-        }
-        prefer_update = !(opts && opts->create_only) && updated > created;
+        if (prefer_update && replace && !full)
+            rc = delete_and_create(&c, c.idx, c.m, NETOPS_CT_CREATED);
+        else if (prefer_update)
+            rc = commit_update_first(&c);
+        else
+            rc = commit_create_first(&c, create_only, replace);
+        prefer_update = !create_only && c.updated > c.created;
     }
-out:
-    free(idx);
-    free(upd);
-    free(err);
-    free(err2);
+    free(c.idx);
+    free(c.upd);
+    free(c.err);
+    free(c.err2);
     return rc;
 }
 
@@ -993,7 +1091,7 @@ static void *commit_thread(void *arg)
 
 static int commit_core(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
                        const unsigned char *skip, const struct netops_ct_commit_opts *opts,
-                       int *result, int *enomem_p)
+                       struct netops_ct_result *result, int *enomem_p)
 {
     int rc = 0;
     size_t threads = opts && opts->threads ? opts->threads : 0;
@@ -1048,13 +1146,14 @@ static int commit_core(struct netops_ct *ct, const struct netops_ct_entry *e, si
 
 int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
                      const unsigned char *skip, const struct netops_ct_commit_opts *opts,
-                     int *result, int *stopped)
+                     struct netops_ct_result *result, int *stopped)
 {
     int enomem = 0, rc;
     size_t related = 0;
     *stopped = 0;
     for (size_t i = 0; i < n; i++) {
-        result[i] = NETOPS_CT_SKIPPED;
+        result[i].outcome = NETOPS_CT_SKIPPED;
+        result[i].err = 0;
         if ((e[i].has & NETOPS_CT_HAS_MASTER) && !(skip && skip[i]))
             related++;
     }
@@ -1301,71 +1400,97 @@ static int done_status(const struct nlmsghdr *h)
     int status = 0;
     if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof status)
         memcpy(&status, mnl_nlmsg_get_payload(h), sizeof status);
-    return status < 0 ? status : 0;
+    return status < 0 ? -status : 0;
+}
+
+static int event_kind(const struct nlmsghdr *h)
+{
+    if ((h->nlmsg_type & 0xff) == IPCTNL_MSG_CT_DELETE)
+        return NETOPS_CT_EV_DESTROY;
+    return (h->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) ? NETOPS_CT_EV_NEW : NETOPS_CT_EV_UPDATE;
+}
+
+/*
+ * The next entry among the records already received: 1 with *e (and *kind),
+ * or 0 when the buffer holds no more.  The end of a dump (or its failure)
+ * sets c->done and *status (0 or an errno).
+ */
+static int cursor_take(struct netops_ct_cursor *c, int *kind, struct netops_ct_entry *e,
+                       int *status)
+{
+    while (c->pos < c->len) {
+        const struct nlmsghdr *h = (const void *)(c->buf + c->pos);
+        if (!mnl_nlmsg_ok(h, (int)(c->len - c->pos)))
+            break;
+        c->pos += NLMSG_ALIGN(h->nlmsg_len);
+        if (h->nlmsg_type == NLMSG_DONE && !c->events) {
+            c->done = 1;
+            *status = done_status(h);   /* a failed dump is not a complete one */
+            return 0;
+        }
+        if (h->nlmsg_type == NLMSG_ERROR) {
+            const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
+            if (ne->error) {
+                c->done = 1;
+                *status = -ne->error;
+                return 0;
+            }
+            continue;
+        }
+        if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK || parse_entry(h, e) != 0 ||
+            (c->has_filter && !netops_ct_match(&c->filter, e)))
+            continue;
+        if (kind)
+            *kind = event_kind(h);
+        return 1;
+    }
+    c->pos = c->len;
+    return 0;
+}
+
+/* Wait for c->fd to be readable until deadline: 0, ETIMEDOUT or an errno.
+ * It polls at least once, even past the deadline. */
+static int cursor_wait(struct netops_ct_cursor *c, double deadline, int *polled)
+{
+    for (;;) {
+        double left = deadline - spawn_now();
+        if (*polled && left <= 0)
+            return ETIMEDOUT;
+        *polled = 1;
+        struct pollfd p = { c->fd, POLLIN, 0 };
+        int r = poll(&p, 1, spawn_poll_ms(left));
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return ETIMEDOUT;
+        if (errno != EINTR)
+            return errno;
+    }
 }
 
 int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
-                   struct netops_ct_entry *e)
+                   struct netops_ct_entry *e, int *got)
 {
     /* the timeout runs from this call: events the filter drops do not
      * restart it, so a busy table cannot keep a quiet wait going */
-    int timed = c->events && timeout_ms >= 0, polled = 0;
+    int timed = c->events && timeout_ms >= 0, polled = 0, status = 0;
     double deadline = timed ? spawn_now() + timeout_ms / 1000.0 : 0;
+    *got = 0;
     for (;;) {
         if (c->done)
             return 0;
-        while (c->pos < c->len) {
-            const struct nlmsghdr *h = (const void *)(c->buf + c->pos);
-            int rest = (int)(c->len - c->pos);
-            if (!mnl_nlmsg_ok(h, rest)) {
-                c->pos = c->len;
-                break;
-            }
-            c->pos += NLMSG_ALIGN(h->nlmsg_len);
-            if (h->nlmsg_type == NLMSG_DONE && !c->events) {
-                c->done = 1;
-                return done_status(h);   /* a failed dump is not a complete one */
-            }
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
-                if (ne->error) {
-                    c->done = 1;
-                    return ne->error;
-                }
-                continue;
-            }
-            if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
-                continue;
-            if (parse_entry(h, e) < 0)
-                continue;
-            if (c->has_filter && !netops_ct_match(&c->filter, e))
-                continue;
-            int type = h->nlmsg_type & 0xff;
-            if (kind)
-                *kind = type == IPCTNL_MSG_CT_DELETE ? NETOPS_CT_EV_DESTROY
-                      : (h->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) ? NETOPS_CT_EV_NEW
-                      : NETOPS_CT_EV_UPDATE;
-            return 1;
-        }
+        if ((*got = cursor_take(c, kind, e, &status)) != 0 || c->done)
+            return status;
         if (timed) {
-            double left = deadline - spawn_now();
-            if (polled && left <= 0)
-                return 0;
-            polled = 1;
-            struct pollfd p = { c->fd, POLLIN, 0 };
-            int r = poll(&p, 1, spawn_poll_ms(left));
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return -errno;
-            if (r == 0)
-                return 0;
+            int rc = cursor_wait(c, deadline, &polled);
+            if (rc)
+                return rc == ETIMEDOUT ? 0 : rc;
         }
         ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            return errno;
         }
         c->pos = 0;
         c->len = (size_t)n;
@@ -1413,10 +1538,9 @@ static int collect(struct netops_ct *ct, const struct netops_ct_filter *f,
             v = nv;
             cap *= 2;
         }
-        int r = netops_ct_next(c, -1, NULL, &v[len]);
-        if (r < 0)
-            rc = -r;
-        if (r <= 0)
+        int got;
+        rc = netops_ct_next(c, -1, NULL, &v[len], &got);
+        if (rc || !got)
             break;
         len++;
     }

@@ -3,8 +3,9 @@
  * libnetfilter_conntrack (message building/parsing) and libmnl (netlink).
  * Pure C, no Lua: usable from C tests and benchmarks.
  *
- * Every function returning int returns 0 (or a documented count) on success
- * and a positive errno value on failure, unless said otherwise.
+ * Every function returning int returns 0 on success and a positive errno
+ * value on failure; results go through out-parameters.  (netops_ct_match
+ * and netops_ct_has_ports are predicates: 1 or 0.)
  */
 #ifndef NETOPS_CONNTRACK_H
 #define NETOPS_CONNTRACK_H
@@ -64,7 +65,12 @@ struct netops_ct_filter {
 };
 
 /* Per-entry result of a commit. */
-enum { NETOPS_CT_SKIPPED = 0, NETOPS_CT_CREATED = 1, NETOPS_CT_UPDATED = 2 };
+enum { NETOPS_CT_SKIPPED = 0, NETOPS_CT_CREATED = 1, NETOPS_CT_UPDATED = 2, NETOPS_CT_FAILED = 3 };
+
+struct netops_ct_result {
+    int outcome;           /* NETOPS_CT_SKIPPED, _CREATED, _UPDATED or _FAILED */
+    int err;               /* _FAILED: the errno the kernel (or building) gave */
+};
 
 struct netops_ct_commit_opts {
     uint32_t timeout;      /* non-zero: overrides every entry's timeout */
@@ -101,8 +107,8 @@ int netops_ct_count(struct netops_ct *ct, uint32_t *count, uint32_t *max);
  * next is sent as updates first (then creates for the missing ones), so a
  * re-commit into a full table costs one request per entry, not two.  Entries with a master
  * tuple (related entries) are sent after all the others, so their masters
- * exist when they arrive.  result[i] becomes
- * NETOPS_CT_CREATED, NETOPS_CT_UPDATED, a negative errno, or stays
+ * exist when they arrive.  result[i].outcome becomes NETOPS_CT_CREATED,
+ * NETOPS_CT_UPDATED or NETOPS_CT_FAILED (with result[i].err), or stays
  * NETOPS_CT_SKIPPED where skip is non-NULL and skip[i] is set (the caller
  * found the entry invalid), or where the table filled up (ENOMEM) and the
  * rest was not tried: then *stopped is set to ENOMEM.  Returns 0 or an errno
@@ -110,7 +116,7 @@ int netops_ct_count(struct netops_ct *ct, uint32_t *count, uint32_t *max);
  */
 int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
                      const unsigned char *skip, const struct netops_ct_commit_opts *opts,
-                     int *result, int *stopped);
+                     struct netops_ct_result *result, int *stopped);
 
 /* Read one entry (by key's original tuple and zone) into *out; ENOENT
  * when there is none. */
@@ -133,32 +139,35 @@ int netops_ct_match(const struct netops_ct_filter *f, const struct netops_ct_ent
 
 /*
  * A streaming dump on its own socket: memory stays bounded by one receive
- * buffer whatever the table size.  next returns 1 with *e filled, 0 at the
- * end, or a negative errno.
+ * buffer whatever the table size.  next sets *got to 1 with *e filled, or
+ * to 0 at the end.
  */
 int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
                          struct netops_ct_cursor **out);
 /* Events (kinds: NETOPS_CT_EV_* mask) on their own socket.  next: timeout_ms
- * < 0 waits forever; returns 1 with *kind and *e, 0 on timeout, -errno. */
+ * < 0 waits forever; *got is 1 with *kind and *e, 0 on timeout.  ENOBUFS:
+ * events were lost (the socket's buffer overflowed); the cursor goes on. */
 int netops_ct_events(struct netops_ct *ct, unsigned kinds, struct netops_ct_cursor **out);
 int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
-                   struct netops_ct_entry *e);
+                   struct netops_ct_entry *e, int *got);
 /* Only entries matching f (checked in C) come out of c from now on. */
 void netops_ct_cursor_filter(struct netops_ct_cursor *c, const struct netops_ct_filter *f);
 void netops_ct_cursor_close(struct netops_ct_cursor *c);
 
-/* One ctnetlink message (a dump record or an event) into *e: 0, or -1 when
- * it is not a conntrack entry.  Safe on any bytes (fuzzed). */
+/* One ctnetlink message (a dump record or an event) into *e: 0, or
+ * EBADMSG when it is not a conntrack entry.  Safe on any bytes (fuzzed). */
 int netops_ct_parse(const void *msg, size_t len, struct netops_ct_entry *e);
 /* The create (or update) request commit would send for e, into buf (at
- * least 1024 bytes); returns its length, 0 on failure.  For tests. */
-size_t netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap);
+ * least 1024 bytes: else ENOSPC), its length in *len.  For tests. */
+int netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap,
+                    size_t *len);
 
-/* Names: protocol, TCP/SCTP state, status bits.  NULL / -1 when unknown. */
+/* Names: protocol, TCP/SCTP state, status bits.  A name lookup returns 0
+ * or ENOENT (unknown name); a number's name is NULL when unknown. */
 const char *netops_ct_proto_name(uint8_t proto);
-int netops_ct_proto_number(const char *name);
+int netops_ct_proto_number(const char *name, uint8_t *proto);
 const char *netops_ct_state_name(uint8_t proto, uint8_t state);
-int netops_ct_state_number(uint8_t proto, const char *name);
+int netops_ct_state_number(uint8_t proto, const char *name, uint8_t *state);
 /* Status bit names, indexed by bit number (NULL for gaps); count in *n. */
 const char *const *netops_ct_status_names(size_t *n);
 

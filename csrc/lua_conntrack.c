@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #define CT_TYPE "netops.Conntrack"
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define CURSOR_TYPE "netops.ConntrackCursor"
 
 typedef struct {
@@ -116,29 +117,21 @@ static void push_addr(lua_State *L, AddrCache *cache, const unsigned char *a, in
     lua_pushlstring(L, buf, n);
 }
 
-static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
+static void push_proto(lua_State *L, uint8_t proto)
+{
+    const char *pn = netops_ct_proto_name(proto);
+    if (pn)
+        lua_pushstring(L, pn);
+    else
+        lua_pushinteger(L, proto);
+}
+
+/* entry.reply into the table at the top; s, d: the original src and dst
+ * strings, reused when the reply is their inverse (no NAT). */
+static void set_reply(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache,
+                      int s, int d)
 {
     int alen = e->family == AF_INET ? 4 : 16;
-    /* the two original addresses, formatted once: without NAT the reply
-     * tuple reuses them */
-    push_addr(L, cache, e->orig.src, e->family);
-    push_addr(L, cache, e->orig.dst, e->family);
-    int s = lua_gettop(L) - 1, d = s + 1;
-    lua_createtable(L, 0, 16);
-    set_str(L, "family", family_name(e->family));
-    const char *pn = netops_ct_proto_name(e->proto);
-    if (pn)
-        set_str(L, "proto", pn);
-    else
-        set_int(L, "proto", e->proto);
-    lua_pushvalue(L, s);
-    lua_setfield(L, -2, "src");
-    lua_pushvalue(L, d);
-    lua_setfield(L, -2, "dst");
-    if (e->has & NETOPS_CT_HAS_PORTS) {
-        set_int(L, "sport", e->orig.sport);
-        set_int(L, "dport", e->orig.dport);
-    }
     lua_createtable(L, 0, 4);
     if (memcmp(e->reply.src, e->orig.dst, alen) == 0)
         lua_pushvalue(L, d);
@@ -155,6 +148,11 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache 
         set_int(L, "dport", e->reply.dport);
     }
     lua_setfield(L, -2, "reply");
+}
+
+/* entry.state, entry.vtag, entry.icmp (where the entry has them). */
+static void set_protoinfo(lua_State *L, const struct netops_ct_entry *e)
+{
     if (e->has & NETOPS_CT_HAS_STATE) {
         const char *sn = netops_ct_state_name(e->proto, e->state);
         if (sn)
@@ -175,430 +173,478 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache 
         set_int(L, "id", e->icmp_id);
         lua_setfield(L, -2, "icmp");
     }
-    if (e->has & NETOPS_CT_HAS_TIMEOUT)
-        set_int(L, "timeout", e->timeout);
-    set_int(L, "mark", e->mark);
-    set_int(L, "zone", e->zone);
+}
+
+/* entry.status = { NAME = true } for each bit set. */
+static void set_status(lua_State *L, uint32_t status)
+{
     size_t nn;
     const char *const *names = netops_ct_status_names(&nn);
     lua_createtable(L, 0, 4);
     for (size_t i = 0; i < nn && i < 32; i++)
-        if (e->status & (1u << i)) {
+        if (status & (1u << i)) {
             lua_pushboolean(L, 1);
             lua_setfield(L, -2, names[i]);
         }
     lua_setfield(L, -2, "status");
+}
+
+static void set_master(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
+{
+    lua_createtable(L, 0, 5);
+    push_proto(L, e->master_proto);
+    lua_setfield(L, -2, "proto");
+    push_addr(L, cache, e->master.src, e->family);
+    lua_setfield(L, -2, "src");
+    push_addr(L, cache, e->master.dst, e->family);
+    lua_setfield(L, -2, "dst");
+    if (netops_ct_has_ports(e->master_proto)) {
+        set_int(L, "sport", e->master.sport);
+        set_int(L, "dport", e->master.dport);
+    }
+    lua_setfield(L, -2, "master");
+}
+
+static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
+{
+    /* the two original addresses, formatted once: without NAT the reply
+     * tuple reuses them */
+    push_addr(L, cache, e->orig.src, e->family);
+    push_addr(L, cache, e->orig.dst, e->family);
+    int s = lua_gettop(L) - 1, d = s + 1;
+    lua_createtable(L, 0, 16);
+    set_str(L, "family", family_name(e->family));
+    push_proto(L, e->proto);
+    lua_setfield(L, -2, "proto");
+    lua_pushvalue(L, s);
+    lua_setfield(L, -2, "src");
+    lua_pushvalue(L, d);
+    lua_setfield(L, -2, "dst");
+    if (e->has & NETOPS_CT_HAS_PORTS) {
+        set_int(L, "sport", e->orig.sport);
+        set_int(L, "dport", e->orig.dport);
+    }
+    set_reply(L, e, cache, s, d);
+    set_protoinfo(L, e);
+    if (e->has & NETOPS_CT_HAS_TIMEOUT)
+        set_int(L, "timeout", e->timeout);
+    set_int(L, "mark", e->mark);
+    set_int(L, "zone", e->zone);
+    set_status(L, e->status);
     if (e->has & NETOPS_CT_HAS_ID)
         set_int(L, "id", e->id);
-    if (e->has & NETOPS_CT_HAS_MASTER) {
-        lua_createtable(L, 0, 5);
-        const char *mp = netops_ct_proto_name(e->master_proto);
-        if (mp)
-            set_str(L, "proto", mp);
-        else
-            set_int(L, "proto", e->master_proto);
-        push_addr(L, cache, e->master.src, e->family);
-        lua_setfield(L, -2, "src");
-        push_addr(L, cache, e->master.dst, e->family);
-        lua_setfield(L, -2, "dst");
-        if (netops_ct_has_ports(e->master_proto)) {
-            set_int(L, "sport", e->master.sport);
-            set_int(L, "dport", e->master.dport);
-        }
-        lua_setfield(L, -2, "master");
-    }
+    if (e->has & NETOPS_CT_HAS_MASTER)
+        set_master(L, e, cache);
     lua_replace(L, s);    /* the entry where src was; drop dst */
     lua_settop(L, s);
 }
 
-/* Integer field k of the table at t in [lo, hi]: 1 found, 0 absent, -1 bad. */
-static int int_field(lua_State *L, int t, const char *k, lua_Integer lo, lua_Integer hi,
-                     lua_Integer *out, const char **err)
+/* --------------------------------------------------------- reading entries */
+
+/*
+ * Entries and filters are read with luax's field readers (luax.h): each
+ * reader below reads a few fields, leaves the stack as it found it and
+ * returns 0, or -1 with the message in the reader's buffer (an entry: a bad
+ * entry is a reported failure) or raising (a filter: misuse).
+ */
+
+static const char *const families[] = { "ipv4", "ipv6", NULL };
+static const int family_af[] = { AF_INET, AF_INET6 };
+
+/* Field k: a protocol name or a number 0..255.  1 found, 0 absent, -1 bad. */
+static int proto_field(luax_Fields *r, const char *k, int *proto)
 {
-    int ty = lua_getfield(L, t, k);
-    if (ty == LUA_TNIL) {
-        lua_pop(L, 1);
+    char name[256];
+    lua_Integer v;
+    uint8_t p;
+    int ty = luax_fieldtype(r, k);
+    if (ty == LUA_TNIL)
         return 0;
+    if (ty == LUA_TNUMBER) {
+        if (luax_intfield(r, k, 0, 255, &v) < 0)
+            return -1;
+        *proto = (int)v;
+        return 1;
     }
-    int isnum;
-    lua_Integer v = lua_tointegerx(L, -1, &isnum);
-    lua_pop(L, 1);
-    if (!isnum || ty != LUA_TNUMBER) {
-        *err = lua_pushfstring(L, "%s must be an integer", k);
+    if (ty != LUA_TSTRING)
+        return luax_fielderror(r, "%s%s must be a protocol name or a number 0..255", r->path, k);
+    if (luax_strfield(r, k, name, sizeof name, NULL) < 0)
         return -1;
-    }
-    if (v < lo || v > hi) {
-        *err = lua_pushfstring(L, "%s %I out of range %I..%I", k, v, lo, hi);
-        return -1;
-    }
-    *out = v;
+    if (netops_ct_proto_number(name, &p) != 0)
+        return luax_fielderror(r, "unknown %s%s '%s'", r->path, k, name);
+    *proto = p;
     return 1;
 }
 
-static int parse_proto(lua_State *L, int idx, const char **err)
+/* Address field k: its family (AF_*), 0 when absent, -1 bad. */
+static int addr_field(luax_Fields *r, const char *k, unsigned char out[16])
 {
-    const char *name = opt_cstr(L, idx, "proto");
-    if (name) {
-        int p = netops_ct_proto_number(name);
-        if (p < 0)
-            *err = lua_pushfstring(L, "unknown proto '%s'", name);
-        return p;
-    }
-    int isnum;
-    lua_Integer v = lua_tointegerx(L, idx, &isnum);
-    if (lua_type(L, idx) == LUA_TNUMBER && isnum && v >= 0 && v <= 255)
-        return (int)v;
-    *err = lua_pushstring(L, "proto must be a protocol name or a number 0..255");
-    return -1;
+    char s[256];
+    size_t n;
+    int got = luax_strfield(r, k, s, sizeof s, &n);
+    if (got <= 0)
+        return got;
+    memset(out, 0, 16);
+    int v = netops_addr_parse(s, n, out);
+    if (v != 4 && v != 6)
+        return luax_fielderror(r, "bad %s%s address '%s': %s", r->path, k, s,
+                               netops_addr_error(v));
+    return v == 4 ? AF_INET : AF_INET6;
 }
 
-/* Address field k of table t: returns its family (AF_*) or 0 (absent), -1 bad. */
-static int addr_field(lua_State *L, int t, const char *k, unsigned char out[16], const char **err)
+/* sport and dport of t; need: absence is bad too. */
+static int read_ports(luax_Fields *r, struct netops_ct_tuple *t, int need)
 {
-    int ty = lua_getfield(L, t, k);
-    if (ty == LUA_TNIL) {
-        lua_pop(L, 1);
+    int (*get)(luax_Fields *, const char *, lua_Integer, lua_Integer, lua_Integer *) =
+        need ? luax_needintfield : luax_intfield;
+    lua_Integer v;
+    int got = get(r, "sport", 0, 65535, &v);
+    if (got < 0)
+        return -1;
+    if (got)
+        t->sport = (uint16_t)v;
+    got = get(r, "dport", 0, 65535, &v);
+    if (got < 0)
+        return -1;
+    if (got)
+        t->dport = (uint16_t)v;
+    return 0;
+}
+
+/* family, proto and the original tuple. */
+static int read_tuple(luax_Fields *r, struct netops_ct_entry *e)
+{
+    int i = 0, p = 0, fs = 0, fd = 0;
+    int fam = luax_optionfield(r, "family", families, &i);
+    if (fam < 0)
+        return -1;
+    fam = fam ? family_af[i] : 0;
+    int got = proto_field(r, "proto", &p);
+    if (got <= 0)
+        return got < 0 ? -1 : luax_fielderror(r, "missing proto");
+    e->proto = (uint8_t)p;
+    if ((fs = addr_field(r, "src", e->orig.src)) < 0 || (fd = addr_field(r, "dst", e->orig.dst)) < 0)
+        return -1;
+    if (!fs || !fd)
+        return luax_fielderror(r, fs ? "missing dst" : "missing src");
+    if (fs != fd)
+        return luax_fielderror(r, "src and dst are of different families");
+    if (fam && fam != fs)
+        return luax_fielderror(r, "family %s does not match the addresses", family_name(fam));
+    e->family = (uint8_t)fs;
+    if ((p == IPPROTO_ICMP && fs != AF_INET) || (p == IPPROTO_ICMPV6 && fs != AF_INET6))
+        return luax_fielderror(r, "proto %s does not go with %s",
+                               p == IPPROTO_ICMP ? "icmp" : "icmpv6", family_name(fs));
+    if (!netops_ct_has_ports(p))
         return 0;
-    }
-    if (ty != LUA_TSTRING) {
-        lua_pop(L, 1);
-        *err = lua_pushfstring(L, "%s must be an address string", k);
+    e->has |= NETOPS_CT_HAS_PORTS;
+    return read_ports(r, &e->orig, 1);
+}
+
+static int read_icmp_table(luax_Fields *r, void *ud)
+{
+    struct netops_ct_entry *e = ud;
+    lua_Integer v;
+    int got = luax_intfield(r, "type", 0, 255, &v);
+    if (got <= 0)
+        return got < 0 ? -1 : luax_fielderror(r, "ICMP entry without icmp.type");
+    e->icmp_type = (uint8_t)v;
+    if ((got = luax_intfield(r, "code", 0, 255, &v)) < 0)
         return -1;
-    }
-    const char *s = luax_tocstring(L, -1, k);
-    memset(out, 0, 16);
-    int r = netops_addr_parse(s, strlen(s), out);
-    if (r != 4 && r != 6) {
-        *err = lua_pushfstring(L, "bad %s address '%s': %s", k, s, netops_addr_error(r));
-        lua_remove(L, -2);
+    e->icmp_code = got ? (uint8_t)v : 0;
+    if ((got = luax_intfield(r, "id", 0, 65535, &v)) < 0)
         return -1;
+    e->icmp_id = got ? (uint16_t)v : 0;
+    e->has |= NETOPS_CT_HAS_ICMP;
+    return 0;
+}
+
+/* icmp = { type =, code =, id = }: required for ICMP entries. */
+static int read_icmp(luax_Fields *r, struct netops_ct_entry *e)
+{
+    if (e->proto != IPPROTO_ICMP && e->proto != IPPROTO_ICMPV6)
+        return 0;
+    if (luax_fieldtype(r, "icmp") != LUA_TTABLE)
+        return luax_fielderror(r, "ICMP entry without icmp = { type =, code =, id = }");
+    return luax_tablefield(r, "icmp", read_icmp_table, e);
+}
+
+/* reply = { src =, dst =, sport =, dport = }: missing parts are the inverse's. */
+static int read_reply(luax_Fields *r, void *ud)
+{
+    struct netops_ct_entry *e = ud;
+    memcpy(e->reply.src, e->orig.dst, 16);
+    memcpy(e->reply.dst, e->orig.src, 16);
+    e->reply.sport = e->orig.dport;
+    e->reply.dport = e->orig.sport;
+    int a = addr_field(r, "src", e->reply.src);
+    if (a < 0)
+        return -1;
+    if (a && a != e->family)
+        return luax_fielderror(r, "reply.src of another family");
+    if ((a = addr_field(r, "dst", e->reply.dst)) < 0)
+        return -1;
+    if (a && a != e->family)
+        return luax_fielderror(r, "reply.dst of another family");
+    if (netops_ct_has_ports(e->proto) && read_ports(r, &e->reply, 0) < 0)
+        return -1;
+    e->has |= NETOPS_CT_HAS_REPLY;
+    return 0;
+}
+
+/* state: a TCP or SCTP state name, or its number. */
+static int read_state(luax_Fields *r, struct netops_ct_entry *e)
+{
+    char s[256];
+    lua_Integer v = -1;
+    uint8_t st;
+    int ty = luax_fieldtype(r, "state");
+    if (ty == LUA_TNIL)
+        return 0;
+    if (ty == LUA_TSTRING) {
+        if (luax_strfield(r, "state", s, sizeof s, NULL) < 0)
+            return -1;
+        if (netops_ct_state_number(e->proto, s, &st) == 0)
+            v = st;
+    } else if (ty == LUA_TNUMBER) {
+        if (luax_intfield(r, "state", 0, 15, &v) < 0)
+            return -1;
+        snprintf(s, sizeof s, "%lld", (long long)v);
+    } else {
+        snprintf(s, sizeof s, "%s", lua_typename(r->L, ty));
     }
-    lua_pop(L, 1);
-    return r == 4 ? AF_INET : AF_INET6;
+    if (v < 0 || (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP)) {
+        const char *pn = netops_ct_proto_name(e->proto);
+        return luax_fielderror(r, "bad state '%s' for proto %s", s, pn ? pn : "?");
+    }
+    e->state = (uint8_t)v;
+    e->has |= NETOPS_CT_HAS_STATE;
+    return 0;
+}
+
+/* A status table { ASSURED = true, ... } into bits (ud: uint32_t). */
+static int read_status_bits(luax_Fields *r, void *ud)
+{
+    uint32_t *bits = ud;
+    size_t nn;
+    const char *const *names = netops_ct_status_names(&nn);
+    for (size_t i = 0; i < nn; i++) {
+        int on;
+        luax_flagfield(r, names[i], &on);
+        if (on)
+            *bits |= 1u << i;
+    }
+    return 0;
+}
+
+/* timeout, mark, zone, status: each optional. */
+static int read_scalars(luax_Fields *r, struct netops_ct_entry *e)
+{
+    lua_Integer v;
+    int got = luax_intfield(r, "timeout", 0, 0xffffffffLL, &v);
+    if (got < 0)
+        return -1;
+    if (got) { e->timeout = (uint32_t)v; e->has |= NETOPS_CT_HAS_TIMEOUT; }
+    if ((got = luax_intfield(r, "mark", 0, 0xffffffffLL, &v)) < 0)
+        return -1;
+    if (got) { e->mark = (uint32_t)v; e->has |= NETOPS_CT_HAS_MARK; }
+    if ((got = luax_intfield(r, "zone", 0, 65535, &v)) < 0)
+        return -1;
+    if (got) { e->zone = (uint16_t)v; e->has |= NETOPS_CT_HAS_ZONE; }
+    /* a status that is not a table is ignored, as it always was */
+    if (luax_fieldtype(r, "status") == LUA_TTABLE) {
+        luax_tablefield(r, "status", read_status_bits, &e->status);
+        e->has |= NETOPS_CT_HAS_STATUS;
+    }
+    return 0;
+}
+
+/* master = { proto =, src =, dst =, sport =, dport = }: a related entry's. */
+static int read_master(luax_Fields *r, void *ud)
+{
+    struct netops_ct_entry *e = ud;
+    int mp = e->proto, ms = 0, md = 0;
+    if (proto_field(r, "proto", &mp) < 0)
+        return -1;
+    e->master_proto = (uint8_t)mp;
+    if ((ms = addr_field(r, "src", e->master.src)) < 0 ||
+        (md = addr_field(r, "dst", e->master.dst)) < 0)
+        return -1;
+    if (ms != e->family || md != e->family)
+        return luax_fielderror(r, "master needs src and dst of the entry's family");
+    if (netops_ct_has_ports(mp) && read_ports(r, &e->master, 1) < 0)
+        return -1;
+    e->has |= NETOPS_CT_HAS_MASTER;
+    return 0;
+}
+
+static int read_vtag_table(luax_Fields *r, void *ud)
+{
+    struct netops_ct_entry *e = ud;
+    lua_Integer v;
+    int got = luax_intfield(r, "orig", 0, 0xffffffffLL, &v);
+    if (got < 0)
+        return -1;
+    e->vtag_orig = got ? (uint32_t)v : 0;
+    if ((got = luax_intfield(r, "reply", 0, 0xffffffffLL, &v)) < 0)
+        return -1;
+    e->vtag_reply = got ? (uint32_t)v : 0;
+    e->has |= NETOPS_CT_HAS_VTAG;
+    return 0;
+}
+
+/* vtag = { orig =, reply = }: SCTP only; anything else ignores it. */
+static int read_vtag(luax_Fields *r, struct netops_ct_entry *e)
+{
+    if (e->proto != IPPROTO_SCTP || luax_fieldtype(r, "vtag") != LUA_TTABLE)
+        return 0;
+    return luax_tablefield(r, "vtag", read_vtag_table, e);
 }
 
 /*
- * Convert the entry table at idx.  Returns NULL, or a message (pushed on the
- * stack, which the caller pops) saying what is wrong with it.
+ * Convert the entry table at idx.  Returns NULL, or err (errsize bytes)
+ * holding a message saying what is wrong with it.  Misuse (a string with
+ * a NUL byte) raises.  The stack is left as it was.
  */
-static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e)
+static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e, char *err,
+                            size_t errsize)
 {
-    const char *err = NULL;
-    lua_Integer v;
+    luax_Fields r;
     memset(e, 0, sizeof *e);
-    idx = lua_absindex(L, idx);
-    if (!lua_istable(L, idx))
-        return lua_pushfstring(L, "entry must be a table, got %s", luaL_typename(L, idx));
-    int fam = 0;
-    if (lua_getfield(L, idx, "family") != LUA_TNIL) {
-        const char *f = opt_cstr(L, -1, "family");
-        if (f && strcmp(f, "ipv4") == 0)
-            fam = AF_INET;
-        else if (f && strcmp(f, "ipv6") == 0)
-            fam = AF_INET6;
-        else {
-            lua_pop(L, 1);
-            return lua_pushstring(L, "family must be \"ipv4\" or \"ipv6\"");
-        }
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, idx, "proto") == LUA_TNIL) {
-        lua_pop(L, 1);
-        return lua_pushstring(L, "missing proto");
-    }
-    int p = parse_proto(L, -1, &err);
-    if (p < 0) {
-        lua_remove(L, -2);
+    if (!lua_istable(L, idx)) {
+        snprintf(err, errsize, "entry must be a table, got %s", luaL_typename(L, idx));
         return err;
     }
-    lua_pop(L, 1);
-    e->proto = (uint8_t)p;
-    int fs = addr_field(L, idx, "src", e->orig.src, &err);
-    if (fs < 0)
+    luax_fields(&r, L, idx, 0, "", err, errsize);
+    if (read_tuple(&r, e) < 0 || read_icmp(&r, e) < 0 ||
+        luax_tablefield(&r, "reply", read_reply, e) < 0 || read_state(&r, e) < 0 ||
+        read_scalars(&r, e) < 0 || luax_tablefield(&r, "master", read_master, e) < 0 ||
+        read_vtag(&r, e) < 0)
         return err;
-    int fd = addr_field(L, idx, "dst", e->orig.dst, &err);
-    if (fd < 0)
-        return err;
-    if (!fs || !fd)
-        return lua_pushstring(L, fs ? "missing dst" : "missing src");
-    if (fs != fd)
-        return lua_pushstring(L, "src and dst are of different families");
-    if (fam && fam != fs)
-        return lua_pushfstring(L, "family %s does not match the addresses", family_name(fam));
-    e->family = (uint8_t)fs;
-    if ((p == IPPROTO_ICMP && fs != AF_INET) || (p == IPPROTO_ICMPV6 && fs != AF_INET6))
-        return lua_pushfstring(L, "proto %s does not go with %s", p == IPPROTO_ICMP ? "icmp" : "icmpv6",
-                               family_name(fs));
-    if (netops_ct_has_ports(p)) {
-        int a = int_field(L, idx, "sport", 0, 65535, &v, &err);
-        if (a < 0) return err;
-        if (!a) return lua_pushstring(L, "missing sport");
-        e->orig.sport = (uint16_t)v;
-        a = int_field(L, idx, "dport", 0, 65535, &v, &err);
-        if (a < 0) return err;
-        if (!a) return lua_pushstring(L, "missing dport");
-        e->orig.dport = (uint16_t)v;
-        e->has |= NETOPS_CT_HAS_PORTS;
-    }
-    if (p == IPPROTO_ICMP || p == IPPROTO_ICMPV6) {
-        if (lua_getfield(L, idx, "icmp") != LUA_TTABLE) {
-            lua_pop(L, 1);
-            return lua_pushstring(L, "ICMP entry without icmp = { type =, code =, id = }");
-        }
-        int it = lua_gettop(L);
-        int a = int_field(L, it, "type", 0, 255, &v, &err);
-        if (a <= 0) {
-            lua_remove(L, it);
-            return a < 0 ? err : lua_pushstring(L, "ICMP entry without icmp.type");
-        }
-        e->icmp_type = (uint8_t)v;
-        a = int_field(L, it, "code", 0, 255, &v, &err);
-        if (a < 0) { lua_remove(L, it); return err; }
-        e->icmp_code = a ? (uint8_t)v : 0;
-        a = int_field(L, it, "id", 0, 65535, &v, &err);
-        if (a < 0) { lua_remove(L, it); return err; }
-        e->icmp_id = a ? (uint16_t)v : 0;
-        lua_pop(L, 1);
-        e->has |= NETOPS_CT_HAS_ICMP;
-    }
-    /* reply tuple: optional; missing parts are those of the inverse */
-    e->reply.src[0] = 0;
-    int rt = lua_getfield(L, idx, "reply");
-    if (rt == LUA_TTABLE) {
-        int r = lua_gettop(L);
-        memcpy(e->reply.src, e->orig.dst, 16);
-        memcpy(e->reply.dst, e->orig.src, 16);
-        e->reply.sport = e->orig.dport;
-        e->reply.dport = e->orig.sport;
-        int a = addr_field(L, r, "src", e->reply.src, &err);
-        if (a < 0) { lua_remove(L, r); return err; }
-        if (a && a != fs) { lua_pop(L, 1); return lua_pushstring(L, "reply.src of another family"); }
-        a = addr_field(L, r, "dst", e->reply.dst, &err);
-        if (a < 0) { lua_remove(L, r); return err; }
-        if (a && a != fs) { lua_pop(L, 1); return lua_pushstring(L, "reply.dst of another family"); }
-        if (netops_ct_has_ports(p)) {
-            a = int_field(L, r, "sport", 0, 65535, &v, &err);
-            if (a < 0) { lua_remove(L, r); return err; }
-            if (a) e->reply.sport = (uint16_t)v;
-            a = int_field(L, r, "dport", 0, 65535, &v, &err);
-            if (a < 0) { lua_remove(L, r); return err; }
-            if (a) e->reply.dport = (uint16_t)v;
-        }
-        e->has |= NETOPS_CT_HAS_REPLY;
-    } else if (rt != LUA_TNIL) {
-        lua_pop(L, 1);
-        return lua_pushstring(L, "reply must be a table");
-    }
-    lua_pop(L, 1);
-    int st = lua_getfield(L, idx, "state");
-    if (st != LUA_TNIL) {
-        int n = -1;
-        if (st == LUA_TSTRING)
-            n = netops_ct_state_number(e->proto, luax_tocstring(L, -1, "state"));
-        else if (st == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0 &&
-                 lua_tointeger(L, -1) < 16)
-            n = (int)lua_tointeger(L, -1);
-        if (n < 0 || (p != IPPROTO_TCP && p != IPPROTO_SCTP)) {
-            const char *m = lua_pushfstring(L, "bad state '%s' for proto %s",
-                                            luaL_tolstring(L, -1, NULL),
-                                            netops_ct_proto_name(e->proto) ? netops_ct_proto_name(e->proto) : "?");
-            lua_remove(L, -2);   /* tolstring */
-            lua_remove(L, -2);   /* state */
-            return m;
-        }
-        e->state = (uint8_t)n;
-        e->has |= NETOPS_CT_HAS_STATE;
-    }
-    lua_pop(L, 1);
-    int a = int_field(L, idx, "timeout", 0, 0xffffffffLL, &v, &err);
-    if (a < 0) return err;
-    if (a) { e->timeout = (uint32_t)v; e->has |= NETOPS_CT_HAS_TIMEOUT; }
-    a = int_field(L, idx, "mark", 0, 0xffffffffLL, &v, &err);
-    if (a < 0) return err;
-    if (a) { e->mark = (uint32_t)v; e->has |= NETOPS_CT_HAS_MARK; }
-    a = int_field(L, idx, "zone", 0, 65535, &v, &err);
-    if (a < 0) return err;
-    if (a) { e->zone = (uint16_t)v; e->has |= NETOPS_CT_HAS_ZONE; }
-    if (lua_getfield(L, idx, "status") == LUA_TTABLE) {
-        size_t nn;
-        const char *const *names = netops_ct_status_names(&nn);
-        for (size_t i = 0; i < nn; i++) {
-            lua_getfield(L, -1, names[i]);
-            if (lua_toboolean(L, -1))
-                e->status |= 1u << i;
-            lua_pop(L, 1);
-        }
-        e->has |= NETOPS_CT_HAS_STATUS;
-    }
-    lua_pop(L, 1);
-    int mt = lua_getfield(L, idx, "master");
-    if (mt == LUA_TTABLE) {
-        int m = lua_gettop(L);
-        int mp = p;
-        if (lua_getfield(L, m, "proto") != LUA_TNIL) {
-            mp = parse_proto(L, -1, &err);
-            if (mp < 0) { lua_remove(L, -2); lua_remove(L, -2); return err; }
-        }
-        lua_pop(L, 1);
-        e->master_proto = (uint8_t)mp;
-        int ms = addr_field(L, m, "src", e->master.src, &err);
-        if (ms < 0) { lua_remove(L, m); return err; }
-        int md = addr_field(L, m, "dst", e->master.dst, &err);
-        if (md < 0) { lua_remove(L, m); return err; }
-        if (ms != fs || md != fs) {
-            lua_pop(L, 1);
-            return lua_pushstring(L, "master needs src and dst of the entry's family");
-        }
-        if (netops_ct_has_ports(mp)) {
-            a = int_field(L, m, "sport", 0, 65535, &v, &err);
-            if (a <= 0) { lua_remove(L, m); return a < 0 ? err : lua_pushstring(L, "missing master.sport"); }
-            e->master.sport = (uint16_t)v;
-            a = int_field(L, m, "dport", 0, 65535, &v, &err);
-            if (a <= 0) { lua_remove(L, m); return a < 0 ? err : lua_pushstring(L, "missing master.dport"); }
-            e->master.dport = (uint16_t)v;
-        }
-        e->has |= NETOPS_CT_HAS_MASTER;
-    } else if (mt != LUA_TNIL) {
-        lua_pop(L, 1);
-        return lua_pushstring(L, "master must be a table");
-    }
-    lua_pop(L, 1);
-    if (p == IPPROTO_SCTP && lua_getfield(L, idx, "vtag") == LUA_TTABLE) {
-        int vt = lua_gettop(L);
-        a = int_field(L, vt, "orig", 0, 0xffffffffLL, &v, &err);
-        if (a < 0) { lua_remove(L, vt); return err; }
-        e->vtag_orig = a ? (uint32_t)v : 0;
-        a = int_field(L, vt, "reply", 0, 0xffffffffLL, &v, &err);
-        if (a < 0) { lua_remove(L, vt); return err; }
-        e->vtag_reply = a ? (uint32_t)v : 0;
-        e->has |= NETOPS_CT_HAS_VTAG;
-        lua_pop(L, 1);
-    } else if (p == IPPROTO_SCTP) {
-        lua_pop(L, 1);
-    }
     return NULL;
 }
+
+/* ---------------------------------------------------------- reading filters */
 
 /* The fields a filter may have: any other key is a typo that would widen the
  * filter (ct:flush{protocol = "tcp"} must not flush every entry). */
 static const char *const filter_fields[] = {
-    "family", "proto", "mark", "mark_mask", "zone", "sport", "dport", "src", "dst", "status", NULL
+    "family", "proto", "mark", "mark_mask", "zone", "sport", "dport", "src", "dst", "status",
 };
+
+/* filter.status: known bit names only (a typo would match more). */
+static int read_filter_status(luax_Fields *r, void *ud)
+{
+    size_t nn;
+    const char *const *names = netops_ct_status_names(&nn);
+    if (luax_checkfieldnames(r, names, nn) < 0)
+        return -1;
+    return read_status_bits(r, ud);
+}
+
+/* An integer filter field: sets bit in f->has; 1 found, 0 absent, -1 bad. */
+static int filter_int(luax_Fields *r, const char *k, lua_Integer hi, struct netops_ct_filter *f,
+                      unsigned bit, lua_Integer *v)
+{
+    int got = luax_intfield(r, k, 0, hi, v);
+    if (got > 0)
+        f->has |= bit;
+    return got;
+}
+
+static int read_filter_numbers(luax_Fields *r, struct netops_ct_filter *f)
+{
+    lua_Integer v;
+    int got;
+    if ((got = filter_int(r, "mark", 0xffffffffLL, f, NETOPS_CTF_MARK, &v)) < 0)
+        return -1;
+    if (got) { f->mark = (uint32_t)v; f->mark_mask = 0xffffffffu; }
+    if ((got = luax_intfield(r, "mark_mask", 0, 0xffffffffLL, &v)) < 0)
+        return -1;
+    if (got && !(f->has & NETOPS_CTF_MARK))
+        return luax_fielderror(r, "%smark_mask without %smark", r->path, r->path);
+    if (got)
+        f->mark_mask = (uint32_t)v;
+    if ((got = filter_int(r, "zone", 65535, f, NETOPS_CTF_ZONE, &v)) < 0)
+        return -1;
+    if (got)
+        f->zone = (uint16_t)v;
+    if ((got = filter_int(r, "sport", 65535, f, NETOPS_CTF_SPORT, &v)) < 0)
+        return -1;
+    if (got)
+        f->sport = (uint16_t)v;
+    if ((got = filter_int(r, "dport", 65535, f, NETOPS_CTF_DPORT, &v)) < 0)
+        return -1;
+    if (got)
+        f->dport = (uint16_t)v;
+    return 0;
+}
+
+/* A filter table (ud: struct netops_ct_filter). */
+static int read_filter(luax_Fields *r, void *ud)
+{
+    struct netops_ct_filter *f = ud;
+    int i = 0, p = 0, got = 0;
+    memset(f, 0, sizeof *f);
+    if (luax_checkfieldnames(r, filter_fields, COUNT(filter_fields)) < 0 ||
+        (got = luax_optionfield(r, "family", families, &i)) < 0)
+        return -1;
+    if (got) { f->family = (uint8_t)family_af[i]; f->has |= NETOPS_CTF_FAMILY; }
+    if ((got = proto_field(r, "proto", &p)) < 0)
+        return -1;
+    if (got) { f->proto = (uint8_t)p; f->has |= NETOPS_CTF_PROTO; }
+    if (read_filter_numbers(r, f) < 0 || (got = addr_field(r, "src", f->src)) < 0)
+        return -1;
+    if (got) { f->src_family = (uint8_t)got; f->has |= NETOPS_CTF_SRC; }
+    if ((got = addr_field(r, "dst", f->dst)) < 0)
+        return -1;
+    if (got) { f->dst_family = (uint8_t)got; f->has |= NETOPS_CTF_DST; }
+    if ((got = luax_tablefield(r, "status", read_filter_status, &f->status)) < 0)
+        return -1;
+    if (got)
+        f->has |= NETOPS_CTF_STATUS;
+    return 0;
+}
 
 /* Filter table at arg (nil: none).  Misuse raises. */
 static const struct netops_ct_filter *to_filter(lua_State *L, int arg, struct netops_ct_filter *f)
 {
+    luax_Fields r;
     memset(f, 0, sizeof *f);
     if (lua_isnoneornil(L, arg))
         return NULL;
     luaL_checktype(L, arg, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, arg)) {
-        const char *k = opt_cstr(L, -2, "filter field");
-        size_t i = 0;
-        while (k && filter_fields[i] && strcmp(filter_fields[i], k) != 0)
-            i++;
-        if (!k || !filter_fields[i])
-            luaL_argerror(L, arg, lua_pushfstring(L, "unknown filter field '%s' (known: family, "
-                          "proto, mark, mark_mask, zone, sport, dport, src, dst, status)",
-                          k ? k : luaL_typename(L, -2)));
-        lua_pop(L, 1);
-    }
-    const char *err = NULL;
-    lua_Integer v;
-    if (lua_getfield(L, arg, "family") != LUA_TNIL) {
-        const char *s = opt_cstr(L, -1, "filter.family");
-        if (s && strcmp(s, "ipv4") == 0) f->family = AF_INET;
-        else if (s && strcmp(s, "ipv6") == 0) f->family = AF_INET6;
-        else luaL_argerror(L, arg, "filter.family must be \"ipv4\" or \"ipv6\"");
-        f->has |= NETOPS_CTF_FAMILY;
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, arg, "proto") != LUA_TNIL) {
-        int p = parse_proto(L, -1, &err);
-        if (p < 0)
-            luaL_argerror(L, arg, lua_pushfstring(L, "filter: %s", err));
-        f->proto = (uint8_t)p;
-        f->has |= NETOPS_CTF_PROTO;
-    }
-    lua_pop(L, 1);
-    int a = int_field(L, arg, "mark", 0, 0xffffffffLL, &v, &err);
-    if (a < 0) luaL_argerror(L, arg, lua_pushfstring(L, "filter: %s", err));
-    if (a) { f->mark = (uint32_t)v; f->mark_mask = 0xffffffffu; f->has |= NETOPS_CTF_MARK; }
-    a = int_field(L, arg, "mark_mask", 0, 0xffffffffLL, &v, &err);
-    if (a < 0) luaL_argerror(L, arg, lua_pushfstring(L, "filter: %s", err));
-    if (a) {
-        if (!(f->has & NETOPS_CTF_MARK))
-            luaL_argerror(L, arg, "filter.mark_mask without filter.mark");
-        f->mark_mask = (uint32_t)v;
-    }
-    a = int_field(L, arg, "zone", 0, 65535, &v, &err);
-    if (a < 0) luaL_argerror(L, arg, lua_pushfstring(L, "filter: %s", err));
-    if (a) { f->zone = (uint16_t)v; f->has |= NETOPS_CTF_ZONE; }
-    a = int_field(L, arg, "sport", 0, 65535, &v, &err);
-    if (a < 0) luaL_argerror(L, arg, lua_pushfstring(L, "filter: %s", err));
-    if (a) { f->sport = (uint16_t)v; f->has |= NETOPS_CTF_SPORT; }
-    a = int_field(L, arg, "dport", 0, 65535, &v, &err);
-    if (a < 0) luaL_argerror(L, arg, lua_pushfstring(L, "filter: %s", err));
-    if (a) { f->dport = (uint16_t)v; f->has |= NETOPS_CTF_DPORT; }
-    a = addr_field(L, arg, "src", f->src, &err);
-    if (a < 0) luaL_argerror(L, arg, lua_pushfstring(L, "filter: %s", err));
-    if (a) { f->src_family = (uint8_t)a; f->has |= NETOPS_CTF_SRC; }
-    a = addr_field(L, arg, "dst", f->dst, &err);
-    if (a < 0) luaL_argerror(L, arg, lua_pushfstring(L, "filter: %s", err));
-    if (a) { f->dst_family = (uint8_t)a; f->has |= NETOPS_CTF_DST; }
-    int ty = lua_getfield(L, arg, "status");
-    if (ty != LUA_TNIL) {
-        size_t nn;
-        const char *const *names = netops_ct_status_names(&nn);
-        if (ty != LUA_TTABLE)
-            luaL_argerror(L, arg, "filter.status must be a table like { ASSURED = true }");
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            const char *k = opt_cstr(L, -2, "filter.status");
-            size_t i = 0;
-            while (k && i < nn && strcmp(names[i], k) != 0)
-                i++;
-            if (!k || i == nn)
-                luaL_argerror(L, arg, lua_pushfstring(L, "filter.status: unknown status bit '%s'",
-                                                      k ? k : "?"));
-            if (lua_toboolean(L, -1))
-                f->status |= 1u << i;
-            lua_pop(L, 1);
-        }
-        f->has |= NETOPS_CTF_STATUS;
-    }
-    lua_pop(L, 1);
+    luax_fields(&r, L, arg, arg, "filter.", NULL, 0);
+    read_filter(&r, f);
     return f;
 }
 
 /* ------------------------------------------------------------------ handle */
 
+/* opts.netns of ct.open (arg 1) into netns ("" when none).  Misuse raises. */
+static void read_open_opts(lua_State *L, char netns[256])
+{
+    luax_Fields r;
+    netns[0] = '\0';
+    if (lua_isnoneornil(L, 1))
+        return;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luax_fields(&r, L, 1, 1, "opts.", NULL, 0);
+    if (luax_strfield(&r, "netns", netns, 256, NULL) > 0 &&
+        (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0))
+        luaL_argerror(L, 1, "opts.netns must be a name under /run/netns (no '/')");
+}
+
 static int ct_open(lua_State *L)
 {
-    const char *netns = NULL;
-    if (!lua_isnoneornil(L, 1)) {
-        luaL_checktype(L, 1, LUA_TTABLE);
-        int ty = lua_getfield(L, 1, "netns");
-        if (ty != LUA_TNIL) {
-            if (ty != LUA_TSTRING)
-                luaL_argerror(L, 1, "opts.netns must be a namespace name (string)");
-            netns = luax_tocstring(L, -1, "opts.netns");
-            if (strlen(netns) >= sizeof(((LCt *)0)->netns))
-                luaL_argerror(L, 1, "opts.netns too long");
-            if (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0)
-                luaL_argerror(L, 1, "opts.netns must be a name under /run/netns (no '/')");
-        }
-        /* keep it on the stack while used */
-    }
+    char netns[sizeof(((LCt *)0)->netns)];
+    read_open_opts(L, netns);
     LCt *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->ct = NULL;
-    h->netns[0] = '\0';
+    strcpy(h->netns, netns);
     luaL_setmetatable(L, CT_TYPE);
-    if (netns)
-        strcpy(h->netns, netns);
     const char *where;
-    int err = netops_ct_open(&h->ct, netns, &where);
+    int err = netops_ct_open(&h->ct, *netns ? netns : NULL, &where);
     if (err) {
         if (strcmp(where, "namespace") == 0) {
             if (err == ENOENT)
@@ -654,119 +700,158 @@ static int ct_count(lua_State *L)
     return 2;
 }
 
-static int ct_commit(lua_State *L)
+/* ct:commit's opts (arg 3).  Misuse raises. */
+static void read_commit_opts(lua_State *L, struct netops_ct_commit_opts *o)
 {
-    LCt *h = check_ct(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    struct netops_ct_commit_opts opts = { 0, 0, 0, 0 };
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lua_getfield(L, 3, "timeout");
-        if (!lua_isnil(L, -1))
-            opts.timeout = (uint32_t)luax_checkrange(L, lua_gettop(L), 1, 0xffffffffLL);
-        lua_pop(L, 1);
-        lua_getfield(L, 3, "threads");
-        if (!lua_isnil(L, -1))
-            opts.threads = (unsigned)luax_checkrange(L, lua_gettop(L), 1, 8);
-        lua_pop(L, 1);
-        lua_getfield(L, 3, "create_only");
-        opts.create_only = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        lua_getfield(L, 3, "replace");
-        opts.replace = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        if (opts.replace && opts.create_only)
-            luaL_argerror(L, 3, "opts.replace and opts.create_only exclude each other");
-    }
-    lua_Integer n = luaL_len(L, 2);
-    size_t cnt = n > 0 ? (size_t)n : 0;
-    if (cnt > ((size_t)-1 / 2) / (sizeof(struct netops_ct_entry) + sizeof(int) + 1))
-        return luaL_error(L, "conntrack commit: too many entries (%I)", n);
-    /* scratch memory as a userdata: the GC frees it if anything below raises */
-    size_t ne = cnt ? cnt : 1;
-    struct netops_ct_entry *e = lua_newuserdatauv(L, ne * (sizeof *e + sizeof(int) + 1), 0);
-    int *res = (int *)(void *)(e + ne);
-    unsigned char *skip = (unsigned char *)(res + ne);
-    memset(skip, 0, ne);
-    lua_newtable(L);                       /* bad: index -> message */
-    int bad = lua_gettop(L);
+    luax_Fields r;
+    lua_Integer v;
+    memset(o, 0, sizeof *o);
+    if (lua_isnoneornil(L, 3))
+        return;
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luax_fields(&r, L, 3, 3, "opts.", NULL, 0);
+    if (luax_intfield(&r, "timeout", 1, 0xffffffffLL, &v) > 0)
+        o->timeout = (uint32_t)v;
+    if (luax_intfield(&r, "threads", 1, 8, &v) > 0)
+        o->threads = (unsigned)v;
+    luax_flagfield(&r, "create_only", &o->create_only);
+    luax_flagfield(&r, "replace", &o->replace);
+    if (o->replace && o->create_only)
+        luaL_argerror(L, 3, "opts.replace and opts.create_only exclude each other");
+}
+
+/* Scratch memory of a commit, in a userdata: the GC frees it if anything raises. */
+struct commit_scratch {
+    struct netops_ct_entry *e;
+    struct netops_ct_result *res;
+    unsigned char *skip;
+};
+
+static void new_scratch(lua_State *L, lua_Integer n, struct commit_scratch *s)
+{
+    size_t cnt = n > 0 ? (size_t)n : 0, ne = cnt ? cnt : 1;
+    size_t each = sizeof *s->e + sizeof *s->res + 1;
+    if (cnt > ((size_t)-1 / 2) / each)
+        luaL_error(L, "conntrack commit: too many entries (%I)", n);
+    s->e = lua_newuserdatauv(L, ne * each, 0);
+    s->res = (struct netops_ct_result *)(void *)(s->e + ne);
+    s->skip = (unsigned char *)(s->res + ne);
+    memset(s->skip, 0, ne);
+}
+
+/* Read the cnt entries of arg 2; a bad one is skipped, its message in the
+ * table at bad (by index). */
+static void read_entries(lua_State *L, size_t cnt, const struct netops_ct_commit_opts *opts,
+                         struct commit_scratch *s, int bad)
+{
+    char err[256];
     for (size_t i = 0; i < cnt; i++) {
         lua_geti(L, 2, (lua_Integer)i + 1);
-        const char *m = to_entry(L, -1, &e[i]);
-        if (!m && !opts.timeout && !(e[i].has & NETOPS_CT_HAS_TIMEOUT))
-            m = lua_pushstring(L, "missing timeout (give entry.timeout or opts.timeout)");
-        if (m) {
-            skip[i] = 1;
-            lua_seti(L, bad, (lua_Integer)i + 1);   /* pops the message */
-        }
+        const char *m = to_entry(L, -1, &s->e[i], err, sizeof err);
+        if (!m && !opts->timeout && !(s->e[i].has & NETOPS_CT_HAS_TIMEOUT))
+            m = "missing timeout (give entry.timeout or opts.timeout)";
         lua_pop(L, 1);
-    }
-    int stopped = 0;
-    int err = netops_ct_commit(h->ct, e, cnt, skip, &opts, res, &stopped);
-    if (err)
-        return fail(L, h->netns, "commit", err);
-    lua_Integer created = 0, updated = 0, failed = 0, nerr = 0;
-    lua_createtable(L, 0, 4);
-    int out = lua_gettop(L);
-    lua_newtable(L);
-    int errs = lua_gettop(L);
-    for (size_t i = 0; i < cnt; i++) {
-        const char *msg = NULL;
-        int eno = 0;
-        if (res[i] == NETOPS_CT_CREATED) { created++; continue; }
-        if (res[i] == NETOPS_CT_UPDATED) { updated++; continue; }
-        if (skip[i]) {
-            lua_geti(L, bad, (lua_Integer)i + 1);
-            msg = lua_tostring(L, -1);
-            eno = EINVAL;
-        } else if (res[i] < 0) {
-            eno = -res[i];
-            if (eno == ENOENT && (e[i].has & NETOPS_CT_HAS_MASTER))
-                msg = lua_pushstring(L, "its master entry is not in the table (commit the master too)");
-            else
-                msg = lua_pushstring(L, netops_ct_strerror(eno));
-        } else {
-            eno = stopped ? stopped : EAGAIN;
-            msg = lua_pushstring(L, "not tried: the table was full (nf_conntrack_max)");
+        if (m) {
+            s->skip[i] = 1;
+            lua_pushstring(L, m);
+            lua_seti(L, bad, (lua_Integer)i + 1);
         }
-        failed++;
+    }
+}
+
+/* The message and errno of entry i that was not committed. */
+static int failure_of(lua_State *L, const struct commit_scratch *s, size_t i, int bad, int stopped,
+                      const char **msg)
+{
+    if (s->skip[i]) {
+        lua_geti(L, bad, (lua_Integer)i + 1);
+        *msg = lua_tostring(L, -1);
+        lua_pop(L, 1);      /* still held by the table bad */
+        return EINVAL;
+    }
+    if (s->res[i].outcome == NETOPS_CT_FAILED) {
+        int eno = s->res[i].err;
+        if (eno == ENOENT && (s->e[i].has & NETOPS_CT_HAS_MASTER))
+            *msg = "its master entry is not in the table (commit the master too)";
+        else
+            *msg = netops_ct_strerror(eno);
+        return eno;
+    }
+    *msg = "not tried: the table was full (nf_conntrack_max)";
+    return stopped ? stopped : EAGAIN;
+}
+
+/* { created =, updated =, failed =, errors = { { index =, entry =, message =, errno = } } } */
+static void push_commit_result(lua_State *L, size_t cnt, const struct commit_scratch *s, int bad,
+                               int stopped)
+{
+    lua_Integer created = 0, updated = 0, failed = 0;
+    lua_createtable(L, 0, 4);
+    lua_newtable(L);
+    for (size_t i = 0; i < cnt; i++) {
+        const char *msg;
+        int outcome = s->skip[i] ? NETOPS_CT_SKIPPED : s->res[i].outcome;
+        if (outcome == NETOPS_CT_CREATED) { created++; continue; }
+        if (outcome == NETOPS_CT_UPDATED) { updated++; continue; }
+        int eno = failure_of(L, s, i, bad, stopped, &msg);
         lua_createtable(L, 0, 4);
-        lua_pushinteger(L, (lua_Integer)i + 1);
-        lua_setfield(L, -2, "index");
+        set_int(L, "index", (lua_Integer)i + 1);
         lua_geti(L, 2, (lua_Integer)i + 1);
         lua_setfield(L, -2, "entry");
-        lua_pushstring(L, msg);
-        lua_setfield(L, -2, "message");
-        lua_pushinteger(L, eno);
-        lua_setfield(L, -2, "errno");
-        lua_seti(L, errs, ++nerr);
-        lua_pop(L, 1);     /* msg */
+        set_str(L, "message", msg);
+        set_int(L, "errno", eno);
+        lua_seti(L, -2, ++failed);
     }
-    lua_setfield(L, out, "errors");
+    lua_setfield(L, -2, "errors");
     set_int(L, "created", created);
     set_int(L, "updated", updated);
     set_int(L, "failed", failed);
-    if (stopped == ENOMEM) {
-        uint32_t max = 0, now = 0;
-        (void)netops_ct_count(h->ct, &now, &max);
-        luax_fail(L, ENOMEM, "conntrack%s%s: commit: table full: nf_conntrack_max (%d, global to all "
-                  "namespaces) reached after %d entries were committed (%d created, %d updated); "
-                  "raise net.netfilter.nf_conntrack_max",
-                  h->netns[0] ? " in netns " : "", h->netns, (int)max,
-                  (int)(created + updated), (int)created, (int)updated);
-        lua_pushvalue(L, out);
-        return 4;
-    }
-    return 1;
+}
+
+/* ct:commit(entries [, opts]) -> result, or nil, message, ENOMEM, result
+ * when the table filled up. */
+static int ct_commit(lua_State *L)
+{
+    LCt *h = check_ct(L);
+    struct netops_ct_commit_opts opts;
+    struct commit_scratch s;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    read_commit_opts(L, &opts);
+    lua_Integer n = luaL_len(L, 2);
+    size_t cnt = n > 0 ? (size_t)n : 0;
+    new_scratch(L, n, &s);
+    lua_newtable(L);                       /* bad: index -> message */
+    int bad = lua_gettop(L);
+    read_entries(L, cnt, &opts, &s, bad);
+    int stopped = 0;
+    int err = netops_ct_commit(h->ct, s.e, cnt, s.skip, &opts, s.res, &stopped);
+    if (err)
+        return fail(L, h->netns, "commit", err);
+    push_commit_result(L, cnt, &s, bad, stopped);
+    if (stopped != ENOMEM)
+        return 1;
+    uint32_t max = 0, now = 0;
+    lua_getfield(L, -1, "created");
+    lua_getfield(L, -2, "updated");
+    lua_Integer created = lua_tointeger(L, -2), updated = lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    (void)netops_ct_count(h->ct, &now, &max);
+    luax_fail(L, ENOMEM, "conntrack%s%s: commit: table full: nf_conntrack_max (%d, global to all "
+              "namespaces) reached after %d entries were committed (%d created, %d updated); "
+              "raise net.netfilter.nf_conntrack_max",
+              h->netns[0] ? " in netns " : "", h->netns, (int)max,
+              (int)(created + updated), (int)created, (int)updated);
+    lua_rotate(L, -4, -1);                 /* the result after the failure */
+    return 4;
 }
 
 static int ct_delete(lua_State *L)
 {
     LCt *h = check_ct(L);
     struct netops_ct_entry e;
-    const char *m = to_entry(L, 2, &e);
-    if (m)
-        return luaL_argerror(L, 2, m);
+    char why[256];
+    if (to_entry(L, 2, &e, why, sizeof why))
+        return luaL_argerror(L, 2, why);
     int err = netops_ct_delete(h->ct, &e);
     if (err)
         return fail(L, h->netns, "delete", err);
@@ -778,9 +863,9 @@ static int ct_get(lua_State *L)
 {
     LCt *h = check_ct(L);
     struct netops_ct_entry key, e;
-    const char *m = to_entry(L, 2, &key);
-    if (m)
-        return luaL_argerror(L, 2, m);
+    char why[256];
+    if (to_entry(L, 2, &key, why, sizeof why))
+        return luaL_argerror(L, 2, why);
     int err = netops_ct_get(h->ct, &key, &e);
     if (err)
         return fail(L, h->netns, "get", err);
@@ -840,19 +925,19 @@ static int cursor_iter(lua_State *L)
     if (!c->c)
         return 0;
     struct netops_ct_entry e;
-    int kind = 0;
-    int r = netops_ct_next(c->c, c->timeout_ms, &kind, &e);
-    if (r == -ENOBUFS && c->events) {
+    int kind = 0, got = 0;
+    int err = netops_ct_next(c->c, c->timeout_ms, &kind, &e, &got);
+    if (err == ENOBUFS && c->events) {
         lua_createtable(L, 0, 1);
         set_str(L, "kind", "lost");
         return 1;
     }
-    if (r <= 0) {
+    if (err || !got) {
         netops_ct_cursor_close(c->c);
         c->c = NULL;
-        if (r < 0)
+        if (err)
             return luaL_error(L, "conntrack%s%s: %s: %s", c->netns[0] ? " in netns " : "",
-                              c->netns, c->events ? "events" : "dump", netops_ct_strerror(-r));
+                              c->netns, c->events ? "events" : "dump", netops_ct_strerror(err));
         return 0;
     }
     if (c->events) {
@@ -908,64 +993,69 @@ static int ct_list(lua_State *L)
     lua_newtable(L);
     lua_Integer i = 0;
     struct netops_ct_entry e;
-    int r;
-    while ((r = netops_ct_next(c->c, -1, NULL, &e)) > 0) {
+    int got;
+    while ((err = netops_ct_next(c->c, -1, NULL, &e, &got)) == 0 && got) {
         push_entry(L, &e, &c->cache);
         lua_seti(L, -2, ++i);
     }
     netops_ct_cursor_close(c->c);
     c->c = NULL;
-    if (r < 0)
-        return fail(L, h->netns, "dump", -r);
+    if (err)
+        return fail(L, h->netns, "dump", err);
     return 1;
+}
+
+/* The event kinds at arg 2: nil (all), a kind, or an array of kinds. */
+static unsigned read_event_kinds(lua_State *L)
+{
+    unsigned kinds = 0;
+    if (lua_isnoneornil(L, 2))
+        return NETOPS_CT_EV_NEW | NETOPS_CT_EV_UPDATE | NETOPS_CT_EV_DESTROY;
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        lua_createtable(L, 1, 0);
+        lua_pushvalue(L, 2);
+        lua_seti(L, -2, 1);
+        lua_replace(L, 2);
+    }
+    luaL_checktype(L, 2, LUA_TTABLE);
+    for (int n = 1; lua_geti(L, 2, n) != LUA_TNIL; n++) {
+        const char *k = opt_cstr(L, -1, "event kind");
+        if (k && strcmp(k, "new") == 0) kinds |= NETOPS_CT_EV_NEW;
+        else if (k && strcmp(k, "update") == 0) kinds |= NETOPS_CT_EV_UPDATE;
+        else if (k && strcmp(k, "destroy") == 0) kinds |= NETOPS_CT_EV_DESTROY;
+        else luaL_argerror(L, 2, "event kinds are \"new\", \"update\", \"destroy\"");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (!kinds)
+        luaL_argerror(L, 2, "no event kind given");
+    return kinds;
+}
+
+/* ct:events' opts (arg 3): timeout (seconds) and filter.  Misuse raises. */
+static const struct netops_ct_filter *read_events_opts(lua_State *L, int *timeout_ms,
+                                                       struct netops_ct_filter *f)
+{
+    luax_Fields r;
+    double secs;
+    *timeout_ms = -1;
+    if (lua_isnoneornil(L, 3))
+        return NULL;
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luax_fields(&r, L, 3, 3, "opts.", NULL, 0);
+    if (luax_numfield(&r, "timeout", 0, 2000000, &secs) > 0)
+        *timeout_ms = (int)(secs * 1000 + 0.5);
+    return luax_tablefield(&r, "filter", read_filter, f) > 0 ? f : NULL;
 }
 
 /* ct:events([kinds [, opts]]) -> iterator of { kind =, entry = } */
 static int ct_events(lua_State *L)
 {
     LCt *h = check_ct(L);
-    unsigned kinds = 0;
-    if (lua_isnoneornil(L, 2)) {
-        kinds = NETOPS_CT_EV_NEW | NETOPS_CT_EV_UPDATE | NETOPS_CT_EV_DESTROY;
-    } else {
-        int n = 1;
-        if (lua_type(L, 2) == LUA_TSTRING) {
-            lua_createtable(L, 1, 0);
-            lua_pushvalue(L, 2);
-            lua_seti(L, -2, 1);
-            lua_replace(L, 2);
-        }
-        luaL_checktype(L, 2, LUA_TTABLE);
-        for (n = 1; lua_geti(L, 2, n) != LUA_TNIL; n++) {
-            const char *k = opt_cstr(L, -1, "event kind");
-            if (k && strcmp(k, "new") == 0) kinds |= NETOPS_CT_EV_NEW;
-            else if (k && strcmp(k, "update") == 0) kinds |= NETOPS_CT_EV_UPDATE;
-            else if (k && strcmp(k, "destroy") == 0) kinds |= NETOPS_CT_EV_DESTROY;
-            else luaL_argerror(L, 2, "event kinds are \"new\", \"update\", \"destroy\"");
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        if (!kinds)
-            luaL_argerror(L, 2, "no event kind given");
-    }
-    int timeout_ms = -1;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lua_getfield(L, 3, "timeout");
-        if (!lua_isnil(L, -1)) {
-            double s = luax_checkseconds(L, lua_gettop(L));
-            if (s > 2000000)
-                luaL_argerror(L, 3, "opts.timeout too large");
-            timeout_ms = (int)(s * 1000 + 0.5);
-        }
-        lua_pop(L, 1);
-    }
     struct netops_ct_filter f;
-    const struct netops_ct_filter *fp = NULL;
-    if (!lua_isnoneornil(L, 3) && lua_getfield(L, 3, "filter") != LUA_TNIL) {
-        luaL_argcheck(L, lua_istable(L, -1), 3, "opts.filter must be a filter table");
-        fp = to_filter(L, lua_gettop(L), &f);
-    }
+    int timeout_ms;
+    unsigned kinds = read_event_kinds(L);
+    const struct netops_ct_filter *fp = read_events_opts(L, &timeout_ms, &f);
     lua_settop(L, 1);
     LCursor *c = new_cursor(L, h);
     c->events = 1;
@@ -1025,10 +1115,10 @@ static int ct_names(lua_State *L)
 static int ct_check(lua_State *L)
 {
     struct netops_ct_entry e;
-    const char *m = to_entry(L, 1, &e);
-    if (m) {
+    char why[256];
+    if (to_entry(L, 1, &e, why, sizeof why)) {
         lua_pushnil(L);
-        lua_insert(L, -2);
+        lua_pushstring(L, why);
         return 2;
     }
     lua_pushboolean(L, 1);

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static int push_failure(lua_State *L, const char *fmt, va_list ap)
@@ -85,6 +86,206 @@ double luax_checkseconds(lua_State *L, int arg)
 double luax_optseconds(lua_State *L, int arg, double def)
 {
     return lua_isnoneornil(L, arg) ? def : luax_checkseconds(L, arg);
+}
+
+/* ------------------------------------------------------------ field readers */
+
+void luax_fields(luax_Fields *r, lua_State *L, int idx, int arg, const char *path,
+                 char *err, size_t errsize)
+{
+    r->L = L;
+    r->t = lua_absindex(L, idx);
+    r->arg = arg;
+    r->err = err;
+    r->errsize = errsize;
+    snprintf(r->path, sizeof r->path, "%s", path ? path : "");
+    if (err && errsize)
+        err[0] = '\0';
+}
+
+int luax_fielderror(luax_Fields *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (r->arg > 0)
+        luaL_argerror(r->L, r->arg, msg);
+    if (!r->err)
+        luaL_error(r->L, "%s", msg);
+    snprintf(r->err, r->errsize, "%s", msg);
+    return -1;
+}
+
+int luax_fieldtype(luax_Fields *r, const char *k)
+{
+    int ty = lua_getfield(r->L, r->t, k);
+    lua_pop(r->L, 1);
+    return ty;
+}
+
+int luax_intfield(luax_Fields *r, const char *k, lua_Integer lo, lua_Integer hi,
+                  lua_Integer *out)
+{
+    int isnum = 0;
+    int ty = lua_getfield(r->L, r->t, k);
+    lua_Integer v = ty == LUA_TNUMBER ? lua_tointegerx(r->L, -1, &isnum) : 0;
+    lua_pop(r->L, 1);
+    if (ty == LUA_TNIL)
+        return 0;
+    if (!isnum)
+        return luax_fielderror(r, "%s%s must be an integer", r->path, k);
+    if (v < lo || v > hi)
+        return luax_fielderror(r, "%s%s %lld out of range %lld..%lld", r->path, k,
+                               (long long)v, (long long)lo, (long long)hi);
+    *out = v;
+    return 1;
+}
+
+int luax_needintfield(luax_Fields *r, const char *k, lua_Integer lo, lua_Integer hi,
+                      lua_Integer *out)
+{
+    int got = luax_intfield(r, k, lo, hi, out);
+    return got ? got : luax_fielderror(r, "missing %s%s", r->path, k);
+}
+
+int luax_numfield(luax_Fields *r, const char *k, double lo, double hi, double *out)
+{
+    int ty = lua_getfield(r->L, r->t, k);
+    double v = ty == LUA_TNUMBER ? (double)lua_tonumber(r->L, -1) : 0;
+    lua_pop(r->L, 1);
+    if (ty == LUA_TNIL)
+        return 0;
+    if (ty != LUA_TNUMBER)
+        return luax_fielderror(r, "%s%s must be a number", r->path, k);
+    if (!(v >= lo && v <= hi))
+        return luax_fielderror(r, "%s%s %g out of range %g..%g", r->path, k, v, lo, hi);
+    *out = v;
+    return 1;
+}
+
+/* The string at the top (field k) as a C string: a NUL byte raises. */
+static const char *top_cstring(luax_Fields *r, const char *k, size_t *len)
+{
+    size_t n;
+    const char *s = lua_tolstring(r->L, -1, &n);
+    if (strlen(s) != n)
+        luaL_error(r->L, "%s%s: string contains a NUL byte", r->path, k);
+    if (len)
+        *len = n;
+    return s;
+}
+
+int luax_strfield(luax_Fields *r, const char *k, char *buf, size_t size, size_t *len)
+{
+    int ty = lua_getfield(r->L, r->t, k);
+    size_t n = 0;
+    const char *s = ty == LUA_TSTRING ? top_cstring(r, k, &n) : NULL;
+    if (s && n < size)
+        memcpy(buf, s, n + 1);
+    lua_pop(r->L, 1);       /* s is not used past here */
+    if (ty == LUA_TNIL)
+        return 0;
+    if (!s)
+        return luax_fielderror(r, "%s%s must be a string", r->path, k);
+    if (n >= size)
+        return luax_fielderror(r, "%s%s too long (%zu bytes, at most %zu)", r->path, k, n,
+                               size - 1);
+    if (len)
+        *len = n;
+    return 1;
+}
+
+int luax_optionfield(luax_Fields *r, const char *k, const char *const names[], int *out)
+{
+    int ty = lua_getfield(r->L, r->t, k);
+    const char *s = ty == LUA_TSTRING ? top_cstring(r, k, NULL) : NULL;
+    int i = 0;
+    while (s && names[i] && strcmp(names[i], s) != 0)
+        i++;
+    lua_pop(r->L, 1);
+    if (ty == LUA_TNIL)
+        return 0;
+    if (s && names[i]) {
+        *out = i;
+        return 1;
+    }
+    char list[256];
+    size_t used = 0;
+    list[0] = '\0';
+    for (int j = 0; names[j] && used < sizeof list; j++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s\"%s\"",
+                                 j == 0 ? "" : names[j + 1] ? ", " : " or ", names[j]);
+    return luax_fielderror(r, "%s%s must be %s", r->path, k, list);
+}
+
+int luax_flagfield(luax_Fields *r, const char *k, int *out)
+{
+    int ty = lua_getfield(r->L, r->t, k);
+    *out = lua_toboolean(r->L, -1);
+    lua_pop(r->L, 1);
+    return ty != LUA_TNIL;
+}
+
+int luax_tablefield(luax_Fields *r, const char *k, int (*read)(luax_Fields *sub, void *ud),
+                    void *ud)
+{
+    int ty = lua_getfield(r->L, r->t, k);
+    if (ty != LUA_TTABLE) {
+        lua_pop(r->L, 1);
+        return ty == LUA_TNIL ? 0 : luax_fielderror(r, "%s%s must be a table", r->path, k);
+    }
+    luax_Fields sub = *r;
+    sub.t = lua_gettop(r->L);
+    if (snprintf(sub.path, sizeof sub.path, "%s%s.", r->path, k) >= (int)sizeof sub.path)
+        sub.path[sizeof sub.path - 1] = '\0';    /* cut: it only names fields */
+    int rc = read(&sub, ud);
+    lua_settop(r->L, sub.t - 1);
+    return rc < 0 ? -1 : 1;
+}
+
+/* "filter" for the path "filter." ("" for the top level). */
+static void table_name(const luax_Fields *r, char *buf, size_t size)
+{
+    size_t n = strlen(r->path);
+    snprintf(buf, size, "%.*s", (int)(n ? n - 1 : 0), r->path);
+}
+
+static int unknown_field(luax_Fields *r, const char *key, const char *const names[], size_t n)
+{
+    char what[64], known[512];
+    size_t used = 0;
+    table_name(r, what, sizeof what);
+    known[0] = '\0';
+    for (size_t i = 0; i < n && used < sizeof known; i++)
+        if (names[i])
+            used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
+                                     used ? ", " : "", names[i]);
+    return luax_fielderror(r, "unknown %s%sfield '%s' (known: %s)", what, *what ? " " : "",
+                           key, known);
+}
+
+int luax_checkfieldnames(luax_Fields *r, const char *const names[], size_t n)
+{
+    lua_State *L = r->L;
+    char what[80], key[80];
+    table_name(r, what, sizeof what - 6);
+    strcat(what, *what ? " field" : "field");
+    lua_pushnil(L);
+    while (lua_next(L, r->t)) {
+        lua_pop(L, 1);    /* the value; the key stays for lua_next */
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? luax_tocstring(L, -1, what) : NULL;
+        size_t i = 0;
+        while (k && i < n && !(names[i] && strcmp(names[i], k) == 0))
+            i++;
+        if (!k || i == n) {
+            snprintf(key, sizeof key, "%s", k ? k : luaL_typename(L, -1));
+            lua_pop(L, 1);
+            return unknown_field(r, key, names, n);
+        }
+    }
+    return 0;
 }
 
 void luax_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,

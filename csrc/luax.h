@@ -52,6 +52,63 @@ double luax_checkseconds(lua_State *L, int arg);
 double luax_optseconds(lua_State *L, int arg, double def);
 
 /*
+ * Stack-neutral field readers for option tables and plain-data tables (an
+ * entry, a filter).  Each reads field k of the table r->t, checks its type
+ * and range, and pops what it pushed: the stack is as it was when a reader
+ * returns.  They return 1 (found, *out set), 0 (absent: nil) or -1 (bad).
+ *
+ * A bad field is reported by luax_fielderror: with r->arg > 0 it raises
+ * luaL_argerror(arg) naming the field by its path ("bad argument #1 to
+ * 'flush' (filter.sport 70000 out of range 0..65535)"); with r->arg == 0
+ * the message goes into r->err and the reader returns -1, for callers where
+ * a bad table is a reported failure, not misuse (an entry in a commit).
+ * A string with an embedded NUL byte always raises (luax_tocstring).
+ */
+typedef struct luax_Fields {
+    lua_State *L;
+    int t;            /* the table (absolute index) */
+    int arg;          /* > 0: raise, blaming this argument; 0: report into err */
+    char *err;        /* soft: the first bad field's message (errsize bytes) */
+    size_t errsize;
+    char path[64];    /* prefix naming the fields: "", "reply.", "opts." */
+} luax_Fields;
+
+/* A reader of the table at idx; path names it in messages ("" or "x."). */
+void luax_fields(luax_Fields *r, lua_State *L, int idx, int arg, const char *path,
+                 char *err, size_t errsize);
+/* Report a bad field (raise or write r->err, see above); returns -1. */
+int luax_fielderror(luax_Fields *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The Lua type of field k (LUA_TNIL when absent). */
+int luax_fieldtype(luax_Fields *r, const char *k);
+/* An integer in [lo, hi] (a float with an integer value counts). */
+int luax_intfield(luax_Fields *r, const char *k, lua_Integer lo, lua_Integer hi,
+                  lua_Integer *out);
+/* The same, and absence is bad too ("missing PATHk"). */
+int luax_needintfield(luax_Fields *r, const char *k, lua_Integer lo, lua_Integer hi,
+                      lua_Integer *out);
+/* A number in [lo, hi] (NaN refused). */
+int luax_numfield(luax_Fields *r, const char *k, double lo, double hi, double *out);
+/* A string copied into buf (size bytes, NUL-terminated; *len may be NULL). */
+int luax_strfield(luax_Fields *r, const char *k, char *buf, size_t size, size_t *len);
+/* A string that is one of names (NULL-terminated): *out is its index. */
+int luax_optionfield(luax_Fields *r, const char *k, const char *const names[], int *out);
+/* Truthiness, as Lua sees it: *out is 0 or 1 (absent: 0). */
+int luax_flagfield(luax_Fields *r, const char *k, int *out);
+/*
+ * A nested table: read(sub, ud) runs with sub reading it (path "PATHk.",
+ * same mode and err), and its result is returned; a value that is not a
+ * table is bad.  The nested table is popped whatever read returns.
+ */
+int luax_tablefield(luax_Fields *r, const char *k, int (*read)(luax_Fields *sub, void *ud),
+                    void *ud);
+/*
+ * Refuse keys that are not among names[0..n-1] (a typo would otherwise be
+ * ignored): "unknown PATH field 'KEY' (known: a, b, c)".  Returns 0 or -1.
+ */
+int luax_checkfieldnames(luax_Fields *r, const char *const names[], size_t n);
+
+/*
  * Create the metatable tname with methods in l (methods go to __index) and
  * close as close, __gc and __close.  Leaves nothing on the stack.
  */

@@ -77,11 +77,13 @@ int main(void)
     ok(netops_ct_match(&f, &icmp) == 0, "a port filter never matches an entry without ports");
 
     ok(strcmp(netops_ct_proto_name(IPPROTO_ICMPV6), "icmpv6") == 0, "icmpv6 by name");
-    ok(netops_ct_proto_number("sctp") == IPPROTO_SCTP, "sctp by number");
-    ok(netops_ct_proto_number("bogus") == -1, "unknown protocol name");
-    ok(netops_ct_state_number(IPPROTO_TCP, "TIME_WAIT") == 7, "TCP TIME_WAIT is 7");
-    ok(netops_ct_state_number(IPPROTO_TCP, "SYN_SENT2") == 9, "SYN_SENT2 is an alias of 9");
-    ok(netops_ct_state_number(IPPROTO_UDP, "ESTABLISHED") == -1, "UDP has no state");
+    uint8_t num = 0;
+    ok(netops_ct_proto_number("sctp", &num) == 0 && num == IPPROTO_SCTP, "sctp by number");
+    ok(netops_ct_proto_number("bogus", &num) == ENOENT, "unknown protocol name");
+    ok(netops_ct_state_number(IPPROTO_TCP, "TIME_WAIT", &num) == 0 && num == 7, "TCP TIME_WAIT is 7");
+    ok(netops_ct_state_number(IPPROTO_TCP, "SYN_SENT2", &num) == 0 && num == 9,
+       "SYN_SENT2 is an alias of 9");
+    ok(netops_ct_state_number(IPPROTO_UDP, "ESTABLISHED", &num) == ENOENT, "UDP has no state");
     ok(strcmp(netops_ct_state_name(IPPROTO_SCTP, 4), "ESTABLISHED") == 0, "SCTP state names");
     size_t nn;
     const char *const *names = netops_ct_status_names(&nn);
@@ -97,8 +99,9 @@ int main(void)
         in = entry("192.0.2.1", "198.51.100.2", 1000, 80);
         in.state = 3; in.timeout = 120; in.mark = 7; in.zone = 9;
         in.has |= NETOPS_CT_HAS_STATE | NETOPS_CT_HAS_TIMEOUT | NETOPS_CT_HAS_MARK | NETOPS_CT_HAS_ZONE;
-        size_t len = netops_ct_build(&in, 0, buf, sizeof buf);
-        ok(len > 0 && netops_ct_parse(buf, len, &out) == 0, "a TCP create request parses");
+        size_t len = 0;
+        ok(netops_ct_build(&in, 0, buf, sizeof buf, &len) == 0 && len > 0 &&
+           netops_ct_parse(buf, len, &out) == 0, "a TCP create request parses");
         ok(out.family == AF_INET && out.proto == IPPROTO_TCP && out.orig.sport == 1000 &&
            out.orig.dport == 80 && memcmp(out.orig.src, in.orig.src, 4) == 0, "original tuple round-trips");
         ok(out.reply.sport == 80 && out.reply.dport == 1000 && memcmp(out.reply.src, in.orig.dst, 4) == 0,
@@ -113,15 +116,16 @@ int main(void)
         inet_pton(AF_INET6, "2001:db8::2", in.orig.dst);
         in.icmp_type = 128; in.icmp_id = 4242; in.timeout = 30;
         in.has = NETOPS_CT_HAS_ICMP | NETOPS_CT_HAS_TIMEOUT;
-        len = netops_ct_build(&in, 0, buf, sizeof buf);
-        ok(len > 0 && netops_ct_parse(buf, len, &out) == 0, "an ICMPv6 create request parses");
+        len = 0;
+        ok(netops_ct_build(&in, 0, buf, sizeof buf, &len) == 0 && len > 0 &&
+           netops_ct_parse(buf, len, &out) == 0, "an ICMPv6 create request parses");
         ok(out.family == AF_INET6 && (out.has & NETOPS_CT_HAS_ICMP) && out.icmp_type == 128 &&
            out.icmp_id == 4242 && memcmp(out.reply.src, in.orig.dst, 16) == 0, "ICMPv6 tuple round-trips");
         ok(!(out.has & NETOPS_CT_HAS_PORTS) && !(out.has & NETOPS_CT_HAS_STATE), "no ports, no state for ICMP");
 
-        ok(netops_ct_parse(buf, 10, &out) == -1, "a truncated message is refused");
+        ok(netops_ct_parse(buf, 10, &out) == EBADMSG, "a truncated message is refused");
         ((struct { uint32_t len; } *)buf)->len = 100000;
-        ok(netops_ct_parse(buf, len, &out) == -1, "a length past the buffer is refused");
+        ok(netops_ct_parse(buf, len, &out) == EBADMSG, "a length past the buffer is refused");
     }
 
     printf("1..%d\n", n);
