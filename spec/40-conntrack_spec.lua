@@ -907,8 +907,10 @@ describe("netops.conntrack in namespaces", function()
     local ns = sh.netns("ctupd")
     local h <close> = assert(ct.open { netns = ns })
     local a = { proto = "udp", src = "192.0.2.1", dst = "198.51.100.1", sport = 7, dport = 53, timeout = 600 }
-    assert.equal(1, assert(h:commit { a }).created)
+    -- Subscribe first: with nf_conntrack_events = 2 (the kernel's default) an
+    -- entry created while nobody listens never reports updates.
     local it, s, c, cl = assert(h:events("update", { timeout = 2 }))
+    assert.equal(1, assert(h:commit { a }).created)
     -- conntrack-tools changes its mark; a new entry (not an update) meanwhile
     for _, argv in ipairs {
       { "conntrack", "-U", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1", "--sport", "7", "--dport", "53", "-m", "5" },
