@@ -621,6 +621,10 @@ static const struct netops_ct_filter *to_filter(lua_State *L, int arg, struct ne
 
 /* ------------------------------------------------------------------ handle */
 
+static const char *const open_fields[] = { "netns" };
+static const char *const commit_fields[] = { "timeout", "threads", "create_only", "replace" };
+static const char *const events_fields[] = { "timeout", "filter" };
+
 /* opts.netns of ct.open (arg 1) into netns ("" when none).  Misuse raises. */
 static void read_open_opts(lua_State *L, char netns[256])
 {
@@ -630,6 +634,7 @@ static void read_open_opts(lua_State *L, char netns[256])
         return;
     luaL_checktype(L, 1, LUA_TTABLE);
     luax_fields(&r, L, 1, 1, "opts.", NULL, 0);
+    luax_checkfieldnames(&r, open_fields, COUNT(open_fields));
     if (luax_strfield(&r, "netns", netns, 256, NULL) > 0 &&
         (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0))
         luaL_argerror(L, 1, "opts.netns must be a name under /run/netns (no '/')");
@@ -710,6 +715,7 @@ static void read_commit_opts(lua_State *L, struct netops_ct_commit_opts *o)
         return;
     luaL_checktype(L, 3, LUA_TTABLE);
     luax_fields(&r, L, 3, 3, "opts.", NULL, 0);
+    luax_checkfieldnames(&r, commit_fields, COUNT(commit_fields));
     if (luax_intfield(&r, "timeout", 1, 0xffffffffLL, &v) > 0)
         o->timeout = (uint32_t)v;
     if (luax_intfield(&r, "threads", 1, 8, &v) > 0)
@@ -1043,6 +1049,7 @@ static const struct netops_ct_filter *read_events_opts(lua_State *L, int *timeou
         return NULL;
     luaL_checktype(L, 3, LUA_TTABLE);
     luax_fields(&r, L, 3, 3, "opts.", NULL, 0);
+    luax_checkfieldnames(&r, events_fields, COUNT(events_fields));
     if (luax_numfield(&r, "timeout", 0, 2000000, &secs) > 0)
         *timeout_ms = (int)(secs * 1000 + 0.5);
     return luax_tablefield(&r, "filter", read_filter, f) > 0 ? f : NULL;
