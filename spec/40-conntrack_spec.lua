@@ -1083,10 +1083,10 @@ describe("netops.conntrack in namespaces", function()
     assert.has_error(function() ct.open { nets = "fw1" } end,
       "bad argument #1 to 'open' (unknown opts field 'nets' (known: netns))")
     assert.has_error(function() h:commit({}, { create_ony = true }) end,
-      "bad argument #3 to 'commit' (unknown opts field 'create_ony' (known: timeout, threads, "
+      "bad argument #2 to 'commit' (unknown opts field 'create_ony' (known: timeout, threads, "
       .. "create_only, replace))")
     assert.has_error(function() h:events("new", { timout = 1 }) end,
-      "bad argument #3 to 'events' (unknown opts field 'timout' (known: timeout, filter))")
+      "bad argument #2 to 'events' (unknown opts field 'timout' (known: timeout, filter))")
     -- a NUL-cut key would pass as a known field and then widen the filter
     assert.has_error(function() h:list { ["proto\0x"] = "tcp" } end, "filter field: string contains a NUL byte")
     assert.has_error(function() h:list { family = "ipv4\0x" } end)
