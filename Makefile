@@ -34,7 +34,8 @@ FUZZ_SECONDS ?= 60
 
 # Debian packages: the build, then what tests, benchmarks and the demo run.
 DEPS_BUILD  = lua5.4 liblua5.4-dev luarocks lua-busted libnetfilter-conntrack-dev \
-              libmnl-dev gcc make pkg-config zip unzip git
+              libmnl-dev gcc make pkg-config zip unzip git \
+              lua-argparse lua-dkjson lua-filesystem
 DEPS_TEST   = lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute2 procps \
               conntrack conntrackd keepalived nftables iptables openssh-server \
               openssh-client perl python3 util-linux strace iputils-ping socat
@@ -115,6 +116,11 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@NETOPS_BUILD=$(BUILD) sh examples/demo.sh
+
+# The rockspec's Lua dependencies come from Debian (DEPS_BUILD): the config
+# says they are installed, so luarocks works offline.
+LUAROCKS_CONFIG ?= $(CURDIR)/rockspec/luarocks-debian.lua
+export LUAROCKS_CONFIG
 
 install: deps
 	luarocks --lua-version 5.4 make rockspec/netops-scm-1.rockspec

@@ -14,6 +14,8 @@ step() { # step NAME COMMAND...
   else echo "not ok $n - package: $name"; sed 's/^/#   /' "$tmp/log" | tail -20; fails=$((fails + 1)); fi
 }
 lr() { luarocks --lua-version 5.4 "$@"; }
+# Offline: the Lua libraries the rockspec depends on are Debian's packages.
+LUAROCKS_CONFIG="$top/rockspec/luarocks-debian.lua"; export LUAROCKS_CONFIG
 
 cd "$top" || exit 1
 step "luarocks make from the checkout" lr --tree "$tmp/make" make rockspec/netops-scm-1.rockspec
@@ -44,6 +46,15 @@ noenv="env -u LUA_PATH -u LUA_PATH_5_4 -u LUA_CPATH -u LUA_CPATH_5_4 -u LUA_INIT
 step "installed checksignals runs from another directory" sh -c "cd / && \
   $noenv '$tmp/inst/bin/checksignals' --all --ignoring TERM >/dev/null && $noenv '$tmp/inst/bin/checksignals' 1 >/dev/null"
 step "installed commands run as bin/NAME from their tree" sh -c "cd '$tmp/inst' && echo 2001:DB8::2 | $noenv bin/normalize | grep -qx '2001:db8::2'"
+# The installed launchers: through a symlink on PATH, started by an older
+# lua (re-run with lua5.4), --version.
+mkdir -p "$tmp/links"; ln -s "$tmp/inst/bin/normalize" "$tmp/links/normalize"
+step "installed normalize through a symlink on PATH" sh -c "cd / && echo 2001:DB8::3 | \
+  PATH='$tmp/links:'\"\$PATH\" $noenv normalize | grep -qx '2001:db8::3'"
+for lua in lua5.1 lua5.3; do
+  step "installed normalize started by $lua" sh -c "cd / && echo 2001:DB8::4 | $noenv $lua '$tmp/inst/bin/normalize' | grep -qx '2001:db8::4'"
+done
+step "installed checksignals --version" sh -c "cd / && $noenv '$tmp/inst/bin/checksignals' --version | grep -qx 'netops [0-9]*\.[0-9]*\.[0-9]*'"
 # Installed, netops-failover finds its default policy (shipped with the rock)
 # without a checkout: the policy's fault handler runs (and fails: no conntrackd).
 step "installed netops-failover finds the default policy" sh -c "eval \"\$(luarocks --lua-version 5.4 --tree '$tmp/inst' path)\" && \

@@ -211,11 +211,46 @@ static int l_rewrite_lines(lua_State *L)
 
 #define INVALID_PREFIX "Invalid address "
 
+/* A line copied as it is: blank, or a comment (first non-blank byte '#'). */
+static int passthrough_line(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+        i++;
+    return i == len || s[i] == '#';
+}
+
+/* One line (newline excluded) into b; its ending is "\r\n" when it ends in
+ * CR, else "\n".  Returns 1 when it is no address, else 0. */
+static int normalize_line(luaL_Buffer *b, const char *s, size_t len)
+{
+    if (passthrough_line(s, len)) {
+        luaL_addlstring(b, s, len);
+        luaL_addchar(b, '\n');
+        return 0;
+    }
+    int crlf = len > 0 && s[len - 1] == '\r';
+    len -= (size_t)crlf;
+    size_t room = len + NETOPS_ADDR_MAX + sizeof INVALID_PREFIX + 1;
+    char *out = luaL_prepbuffsize(b, room);
+    long r = netops_addr_normalize(s, len, out, room);
+    size_t n = r >= 0 ? (size_t)r : sizeof INVALID_PREFIX - 1 + len;
+    if (r < 0) {
+        memcpy(out, INVALID_PREFIX, sizeof INVALID_PREFIX - 1);
+        memcpy(out + sizeof INVALID_PREFIX - 1, s, len);
+    }
+    if (crlf)
+        out[n++] = '\r';
+    out[n++] = '\n';
+    luaL_addsize(b, n);
+    return r < 0;
+}
+
 /*
  * normalize_lines(text [, final]): output, consumed, invalid.  One output
  * line per complete input line: the canonical text, or "Invalid address
- * <line>".  The bytes after the last newline are left for the next call
- * unless final is true.
+ * <line>"; blank and comment lines as they are; CRLF kept.  The bytes after
+ * the last newline are left for the next call unless final is true.
  */
 static int l_normalize_lines(lua_State *L)
 {
@@ -235,19 +270,7 @@ static int l_normalize_lines(lua_State *L)
             len = n - i;
         else
             break;
-        size_t room = len + NETOPS_ADDR_MAX + sizeof INVALID_PREFIX;
-        char *out = luaL_prepbuffsize(&b, room);
-        long r = netops_addr_normalize(s + i, len, out, room);
-        if (r >= 0) {
-            out[r] = '\n';
-            luaL_addsize(&b, (size_t)r + 1);
-        } else {
-            memcpy(out, INVALID_PREFIX, sizeof INVALID_PREFIX - 1);
-            memcpy(out + sizeof INVALID_PREFIX - 1, s + i, len);
-            out[sizeof INVALID_PREFIX - 1 + len] = '\n';
-            luaL_addsize(&b, sizeof INVALID_PREFIX + len);
-            bad++;
-        }
+        bad += normalize_line(&b, s + i, len);
         i += len + (nl != NULL);
     }
     luaL_pushresult(&b);

@@ -1,123 +1,61 @@
 #!/usr/bin/env lua5.4
--- Where netops is: run as CHECKOUT/examples/NAME.lua, the checkout's lua/ and
--- build/; installed as PREFIX/bin/NAME, that tree's share/lua/5.4 and
--- lib/lua/5.4; else Lua's own path (LUA_PATH, as `luarocks path` sets it).
-local top, leaf = ((arg and arg[0] or ""):match("^(.*/)") or ""):match("^(.-)([^/]*)/$")
-if leaf == "examples" then
-  package.path = top .. "lua/?.lua;" .. top .. "lua/?/init.lua;" .. package.path
-  package.cpath = top .. (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
-elseif leaf == "bin" then
-  package.path = top .. "share/lua/5.4/?.lua;" .. top .. "share/lua/5.4/?/init.lua;" .. package.path
-  package.cpath = top .. "lib/lua/5.4/?.so;" .. package.cpath
-end
-
--- normalize: one canonical text per address (RFC 5952 for IPv6).
---
---   normalize [FILE...]             one address a line in, one line out
---   normalize --rewrite [FILE...]   any text in, its addresses canonical
---
--- Output line N answers input line N: the canonical address, or
--- "Invalid address <input>".  Exit status 0 when every line was valid,
--- 1 when some were not, 2 on a usage error or a file that cannot be read.
--- The work is done in C a block of lines at a time (netops.inet's
--- normalize_lines and rewrite_lines); this script only moves the blocks.
-
-local inet = require "netops.inet"
-
-local USAGE = [[
-usage: normalize [--rewrite] [FILE...]
-  Reads FILEs (or standard input; "-" is standard input too).
-  Without options: each line must be one address (IPv4, or IPv6 with an
-  optional %zone, either with an optional /prefix); prints its canonical
-  form, or "Invalid address <line>".  Exit 1 if any line was invalid.
-  --rewrite  copy the text, replacing each IPv6 address found in it with its
-             canonical form (e.g. ip6tables-save | normalize --rewrite).
-  -h, --help this text.
-]]
-
-local function die(msg, code)
-  io.stderr:write("normalize: ", msg, "\n")
-  os.exit(code or 2)
-end
-
--- Each block goes out at once, so a pipeline (tail -f log | normalize
--- --rewrite) sees its lines as they come.
-local function put(s)
-  if s ~= "" then
-    local ok, err = io.stdout:write(s)
-    if ok then ok, err = io.stdout:flush() end
-    if not ok then die("standard output: " .. tostring(err)) end
-  end
-end
-
--- Complete lines as soon as one read(2) brings a newline; the partial line
--- after it waits in C, so a long line costs the same from a pipe as from a file.
-local linereader = require("netops.core").inet._linereader
-
---- Stream one file through step (normalize_lines or rewrite_lines), a block
--- of complete lines at a time.  Returns the invalid line count, or nil,
--- message on a read error.
-local function pump(f, name, step)
-  local reader <close> = linereader(f)
-  local bad = 0
-  while true do
-    local data, err = reader:read()
-    if not data then
-      if err then return nil, name .. ": " .. err end
-      return bad
-    end
-    local out, _, nbad = step(data, true)   -- complete lines, or the last one
-    put(out)
-    bad = bad + (nbad or 0)
-  end
-end
-
-local function main(args)
-  local step, files = inet.normalize_lines, {}
-  local opts = true
-  for _, a in ipairs(args) do
-    if opts and a == "--" then
-      opts = false
-    elseif opts and (a == "-h" or a == "--help") then
-      io.stdout:write(USAGE)
-      return 0
-    elseif opts and a == "--rewrite" then
-      step = inet.rewrite_lines
-    elseif opts and a:match("^%-.") then
-      io.stderr:write("normalize: unknown option ", a, "\n", USAGE)
-      return 2
-    else
-      files[#files + 1] = a
-    end
-  end
-  if #files == 0 then files[1] = "-" end
-
-  local bad, failed = 0, false
-  for _, name in ipairs(files) do
-    local f, err
-    if name == "-" then
-      f = io.stdin
-    else
-      f, err = io.open(name, "rb")
-    end
-    if not f then
-      io.stderr:write("normalize: ", err, "\n")
-      failed = true
-    else
-      local n, rerr = pump(f, name == "-" and "standard input" or name, step)
-      if f ~= io.stdin then f:close() end
-      if not n then
-        io.stderr:write("normalize: ", rerr, "\n")
-        failed = true
-      else
-        bad = bad + n
+-- A netops command launcher: these lines are the same in every command but
+-- NAME; the command is the module netops.cli.NAME (lua/netops/cli/, where
+-- init.lua says why the launcher is written this way).  Plain Lua 5.1 from
+-- here to the end, so that an older `lua` parses it and reaches the check.
+local NAME = "normalize"
+local major, minor = string.match(_VERSION or "", "(%d+)%.(%d+)")
+if (tonumber(major) or 0) * 100 + (tonumber(minor) or 0) < 504 then
+  -- An older Lua (Debian's `lua` is 5.3 or 5.1): run this file again with
+  -- lua5.4 or lua54, through the shell (no other exec before 5.4), each
+  -- argument single-quoted, and exit with its status.
+  local function q(s) return "'" .. string.gsub(s, "'", "'\\''") .. "'" end
+  local words = { q(arg[0]) }
+  for i = 1, #arg do words[#words + 1] = q(arg[i]) end
+  for _, lua in ipairs { "lua5.4", "lua54" } do
+    local found = os.execute("command -v " .. lua .. " >/dev/null 2>&1")
+    if found == 0 or found == true then
+      local a, how, code = os.execute(lua .. " " .. table.concat(words, " "))
+      if type(a) == "number" then   -- 5.1: the wait status
+        if a < 0 then os.exit(127) end
+        how, code = a % 256 == 0 and "exit" or "signal", a % 256 == 0 and (a - a % 256) / 256 or a % 128
       end
+      os.exit(how == "signal" and 128 + code or code)
     end
   end
-  local ok, err = io.stdout:flush()
-  if not ok then die("standard output: " .. tostring(err)) end
-  if failed then return 2 end
-  return bad > 0 and 1 or 0
+  io.stderr:write(NAME, ": needs Lua 5.4 (lua5.4 or lua54 in PATH); this is ", tostring(_VERSION), "\n")
+  os.exit(127)
 end
-
-os.exit(main(arg))
+-- Where netops is: beside the file this one is (following symlinks), as
+-- CHECKOUT/examples/NAME.lua (CHECKOUT/lua and build/) or PREFIX/bin/NAME
+-- (PREFIX/share/lua/5.4 and lib/lua/5.4); else Lua's own path.
+local function readable(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+local function realpath(file)   -- lfs reads links; without it, file as it is
+  local ok, lfs = pcall(require, "lfs")
+  for _ = 1, 40 do
+    local target = ok and type(lfs) == "table" and lfs.symlinkattributes(file, "target")
+    if type(target) ~= "string" then return file end
+    file = string.sub(target, 1, 1) == "/" and target or (string.match(file, "^(.*/)") or "") .. target
+  end
+  return file
+end
+local up = (string.match(realpath(arg and arg[0] or ""), "^(.*/)") or "./") .. "../"
+local build = os.getenv("NETOPS_BUILD") or "build"
+if readable(up .. "lua/netops/init.lua") then
+  package.path = up .. "lua/?.lua;" .. up .. "lua/?/init.lua;" .. package.path
+  package.cpath = (string.sub(build, 1, 1) == "/" and "" or up) .. build .. "/?.so;" .. package.cpath
+elseif readable(up .. "share/lua/5.4/netops/init.lua") then
+  package.path = up .. "share/lua/5.4/?.lua;" .. up .. "share/lua/5.4/?/init.lua;" .. package.path
+  package.cpath = up .. "lib/lua/5.4/?.so;" .. package.cpath
+end
+local module = "netops.cli." .. string.gsub(NAME, "%-", "_")
+if not package.searchpath(module, package.path) then
+  io.stderr:write(NAME, ": cannot find the Lua module ", module, " (next to ", tostring(arg and arg[0]),
+                  ", or in LUA_PATH)\n")
+  os.exit(127)
+end
+os.exit(require(module).main({ table.unpack(arg, 1, #arg) }), true)

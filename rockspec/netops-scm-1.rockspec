@@ -16,8 +16,13 @@ conntrack access through libnetfilter_conntrack and libmnl, a conntrackd
 control client and a Lua failover runtime for keepalived.]],
   license = "MIT",
 }
+-- Offline (here, CI): Debian's packages stand for these, see
+-- rockspec/luarocks-debian.lua.
 dependencies = {
   "lua >= 5.4",
+  "argparse >= 0.7",       -- the commands' option parser
+  "dkjson >= 2.5",         -- the commands' JSON output
+  "luafilesystem >= 1.7",  -- the launchers follow their symlinks with it
 }
 external_dependencies = {
   NETFILTER_CONNTRACK = {
@@ -33,7 +38,7 @@ external_dependencies = {
     library = "mnl",
   },
 }
--- The commands find their own tree (see the launchers' first lines), so they
+-- The commands find their own tree (see lua/netops/cli/init.lua), so they
 -- are installed as they are, without luarocks' shell wrapper and the
 -- `require "luarocks.loader"` it runs at every start.
 deploy = {
@@ -93,6 +98,10 @@ build = {
     ["netops.signals"] = "lua/netops/signals.lua",
     ["netops.inet"] = "lua/netops/inet.lua",
     ["netops.retry"] = "lua/netops/retry.lua",
+    -- the commands: examples/NAME.lua launches netops.cli.NAME
+    ["netops.cli"] = "lua/netops/cli/init.lua",
+    ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
+    ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
   },
   install = {
     bin = {

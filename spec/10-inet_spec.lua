@@ -468,9 +468,9 @@ end)
 describe("netops.inet.normalize_lines", function()
   it("answers each complete line, counts the invalid ones, keeps the rest", function()
     local out, used, bad = inet.normalize_lines("2001:DB8::1\nnope\n\n::1.2.3.4\n2001:D")
-    assert.equal("2001:db8::1\nInvalid address nope\nInvalid address \n::102:304\n", out)
+    assert.equal("2001:db8::1\nInvalid address nope\n\n::102:304\n", out)
     assert.equal(#"2001:DB8::1\nnope\n\n::1.2.3.4\n", used)
-    assert.equal(2, bad)
+    assert.equal(1, bad)
     out, used, bad = inet.normalize_lines("2001:DB8::2", true)
     assert.same({ "2001:db8::2\n", 11, 0 }, { out, used, bad })
   end)
@@ -534,8 +534,34 @@ describe("the normalize command", function()
     local out, code = sh.run(sh.cmd("normalize"), { stdin =
       "::1\n1::2::3\n\n 192.0.2.1\n192.0.2.1\nfe80::1%eth0/64\n2001:DB8::1" })
     assert.equal(1, code)
-    assert.same({ "::1", "Invalid address 1::2::3", "Invalid address ",
+    assert.same({ "::1", "Invalid address 1::2::3", "",
       "Invalid address  192.0.2.1", "192.0.2.1", "fe80::1%eth0/64", "2001:db8::1" }, lines_of(out))
+  end)
+
+  it("copies blank and # comment lines as they are and keeps CRLF line ends", function()
+    local input = "# routers\r\n2001:0DB8::0001\r\n\r\n\n  \t\n  # spare\n192.0.2.1\r\n::0:2"
+    local out, code = sh.run(sh.cmd("normalize"), { stdin = input })
+    assert.equal(0, code, out)
+    assert.equal("# routers\r\n2001:db8::1\r\n\r\n\n  \t\n  # spare\n192.0.2.1\r\n::2\n", out)
+    -- an invalid CRLF line: named without its CR, the CRLF kept
+    out, code = sh.run(sh.cmd("normalize"), { stdin = "1::2::3\r\n" })
+    assert.equal(1, code)
+    assert.equal("Invalid address 1::2::3\r\n", out)
+    -- --rewrite copies everything but the addresses anyway
+    out, code = sh.run(sh.cmd("normalize", "--rewrite"), { stdin = input })
+    assert.equal(0, code)
+    assert.equal(input:gsub("2001:0DB8::0001", "2001:db8::1"):gsub("::0:2$", "::2"), out)
+  end)
+
+  it("names an address given where a file was expected and says how to normalize it", function()
+    local out, code = sh.run(sh.cmd("normalize", "2001:DB8::1"), { stderr = true })
+    assert.equal(2, code)
+    assert.equal("normalize: 2001:DB8::1: No such file or directory (to normalize an address, "
+      .. "give it on standard input: echo 2001:DB8::1 | normalize)\n", out)
+    -- a missing file that is no address: the plain message
+    out, code = sh.run(sh.cmd("normalize", dir .. "/hosts"), { stderr = true })
+    assert.equal(2, code)
+    assert.equal("normalize: " .. dir .. "/hosts: No such file or directory\n", out)
   end)
 
   it("prints nothing and exits 0 on empty input", function()
@@ -572,14 +598,52 @@ describe("the normalize command", function()
     assert.equal("normalize: " .. dir .. "/missing: No such file or directory\n", err)
   end)
 
-  it("rejects an unknown option with its usage, exit 2", function()
-    local out, code = sh.run(sh.cmd("normalize", "--bogus"), { stderr = true })
+  it("refuses an unknown option in one line with a suggestion and the usage, exit 2", function()
+    local out, code = sh.run(sh.join(sh.cmd("normalize", "--rewrit")) .. " 2>&1 >/dev/null")
     assert.equal(2, code)
-    assert.matches("unknown option %-%-bogus", out)
-    assert.matches("usage: normalize", out)
-    out, code = sh.run(sh.cmd("normalize", "--help"))
+    local first, rest = out:match("^([^\n]*)\n(.*)$")
+    assert.equal("normalize: unknown option '--rewrit'; did you mean '--rewrite'?", first)
+    assert.matches("^Usage: normalize ", rest)
+    out, code = sh.run(sh.cmd("normalize", "--bogus", dir .. "/never-read"), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("^normalize: unknown option '%-%-bogus'\nUsage: normalize ", out)
+    out, code = sh.run(sh.cmd("normalize", "--rewrite=yes"), { stderr = true })
+    assert.equal(2, code)
+    assert.matches("^normalize: option '%-%-rewrite' does not take arguments\n", out)
+  end)
+
+  it("--help prints the usage and options on stdout, exit 0; --version the netops version", function()
+    local out, code = sh.run(sh.cmd("normalize", "--help"))
     assert.equal(0, code)
-    assert.matches("usage: normalize", out)
+    assert.matches("^Usage: normalize ", out)
+    assert.truthy(out:find("--rewrite", 1, true))
+    assert.truthy(out:find("Exit status", 1, true))
+    assert.equal(0, select(2, sh.run(sh.cmd("normalize", "-h"))))
+    out, code = sh.run(sh.cmd("normalize", "--version"), { stderr = true })
+    assert.equal(0, code)
+    assert.equal(require("netops")._VERSION .. "\n", out)
+    assert.matches("^netops %d+%.%d+%.%d+\n$", out)
+  end)
+
+  it("runs in-process: main(args) returns the exit status and never exits", function()
+    local main = require("netops.cli.normalize").main
+    local saved = { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr }
+    sh.write(dir .. "/in", "# list\n2001:0DB8::0001\nnope\n")
+    local status = {}
+    local ok, err = pcall(function()
+      io.stdout, io.stderr = assert(io.open(dir .. "/out", "w")), assert(io.open(dir .. "/err", "w"))
+      io.stdin = assert(io.open(dir .. "/in", "rb"))
+      status[1] = main {}                                 -- standard input
+      status[2] = main { dir .. "/in", "--rewrite" }
+      status[3] = main { "--version" }
+      status[4] = main { "--no-such-option" }
+    end)
+    for k, f in pairs(saved) do if io[k] ~= f then io[k]:close() end io[k] = f end
+    assert(ok, err)
+    assert.same({ 1, 0, 0, 2 }, status)
+    assert.equal("# list\n2001:db8::1\nInvalid address nope\n# list\n2001:db8::1\nnope\n"
+      .. require("netops")._VERSION .. "\n", sh.read(dir .. "/out"))
+    assert.matches("^normalize: unknown option '%-%-no%-such%-option'\nUsage: normalize", sh.read(dir .. "/err"))
   end)
 
   it("keeps line N answering line N across 64 KiB blocks and very long lines", function()

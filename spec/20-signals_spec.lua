@@ -739,7 +739,77 @@ describe("checksignals", function()
     end
     local out, code = run("--help")
     assert.equal(0, code)
-    assert.matches("usage: checksignals", out)
+    assert.matches("^Usage: checksignals", out)
+  end)
+
+  it("a usage error is one line with a suggestion, then the usage, on stderr; exit 2", function()
+    local out, code = sh.run(sh.join(sh.cmd("checksignals", "--all", "--ignorin", "TERM")) .. " 2>&1 >/dev/null")
+    assert.equal(2, code)
+    local first, rest = out:match("^([^\n]*)\n(.*)$")
+    assert.equal("checksignals: unknown option '--ignorin'; did you mean '--ignoring'?", first)
+    assert.matches("^Usage: checksignals ", rest)
+    -- a flag takes no value: --json=no is refused, not read as --json
+    out, code = sh.run(sh.join(sh.cmd("checksignals", "--json=no", h.pid)) .. " 2>&1 >/dev/null")
+    assert.equal(2, code)
+    assert.matches("^checksignals: option '%-%-json' does not take arguments\nUsage: checksignals ", out)
+    out, code = run("--all", "--ignoring", "NOPE")
+    assert.equal(2, code)
+    assert.matches("^checksignals: %-%-ignoring: [^\n]*NOPE[^\n]*\nUsage: checksignals ", out)
+  end)
+
+  it("takes --opt=value as --opt value", function()
+    local a, ca = sh.run(sh.cmd("checksignals", "--all", "--ignoring=TERM", "--catching=USR1"))
+    local b, cb = sh.run(sh.cmd("checksignals", "--all", "--ignoring", "TERM", "--catching", "USR1"))
+    assert.equal(0, ca)
+    assert.equal(0, cb)
+    assert.truthy(a:find(h.pid .. " sigtest\n", 1, true), a)
+    assert.truthy(b:find(h.pid .. " sigtest\n", 1, true), b)
+    assert.equal("SIGINT (2), SIGTERM (15)\n", (run("--decode=4002")))
+  end)
+
+  it("--all exits 1 when no process matched, as pgrep does", function()
+    -- no process can ignore SIGKILL (kernel threads show every bit ignored: --user)
+    local out, code = sh.run(sh.cmd("checksignals", "--all", "--user", "--ignoring", "KILL"), { stderr = true })
+    assert.equal(1, code)
+    assert.equal("", out)
+    out, code = sh.run(sh.cmd("checksignals", "--all", "--user", "--ignoring", "KILL", "--json"), { stderr = true })
+    assert.equal(1, code)
+    assert.equal("[]\n", out)
+    out, code = sh.run(sh.cmd("checksignals", "--all", "--user", "--ignoring", "TERM"), { stderr = true })
+    assert.equal(0, code, out)
+  end)
+
+  it("--version prints the netops version; --help the options and exit statuses", function()
+    local out, code = run("--version")
+    assert.equal(0, code)
+    assert.equal(require("netops")._VERSION .. "\n", out)
+    out, code = sh.run(sh.cmd("checksignals", "-h"))
+    assert.equal(0, code)
+    for _, opt in ipairs { "--threads", "--all", "--ignoring", "--decode", "--json", "--version", "pgrep" } do
+      assert.truthy(out:find(opt, 1, true), opt)
+    end
+  end)
+
+  it("runs in-process: main(args) returns the exit status and never exits", function()
+    local main = require("netops.cli.checksignals").main
+    local dir = sh.tmpdir()
+    local saved = { stdout = io.stdout, stderr = io.stderr }
+    local status = {}
+    local ok, err = pcall(function()
+      io.stdout, io.stderr = assert(io.open(dir .. "/out", "w")), assert(io.open(dir .. "/err", "w"))
+      status[1] = main { "--decode", "4a02" }
+      status[2] = main { tostring(h.pid) }
+      status[3] = main { "--all", "--user", "--ignoring", "KILL" }
+      status[4] = main { "--bogus" }
+      status[5] = main { "--decode", "xyz" }
+    end)
+    for k, f in pairs(saved) do if io[k] ~= f then io[k]:close() end io[k] = f end
+    local out, errout = sh.read(dir .. "/out"), sh.read(dir .. "/err")
+    sh.rmtree(dir)
+    assert(ok, err)
+    assert.same({ 0, 0, 1, 2, 1 }, status)
+    assert.matches("^SIGINT %(2%), SIGUSR1 %(10%), SIGUSR2 %(12%), SIGTERM %(15%)\n" .. h.pid .. " sigtest %(sleeping%)\n", out)
+    assert.matches("^checksignals: unknown option '%-%-bogus'\nUsage: checksignals .*\nchecksignals: not a signal mask: 'xyz'", errout)
   end)
 end)
 

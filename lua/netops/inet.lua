@@ -63,8 +63,9 @@ inet.rewrite = c.rewrite
 inet.rewrite_lines = c.rewrite_lines
 
 --- For streams: one output line per complete input line of `text` (all of
--- it when `final`): the canonical text, or `Invalid address <line>`.
--- Returns output, bytes consumed, number of invalid lines.
+-- it when `final`): the canonical text, or `Invalid address <line>`; a
+-- blank line, or one whose first non-blank byte is `#`, as it is; a line
+-- ending in CRLF keeps its CRLF.  Returns output, bytes consumed, number of invalid lines.
 -- @function normalize_lines
 inet.normalize_lines = c.normalize_lines
 

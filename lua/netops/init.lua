@@ -22,7 +22,7 @@ local areas = {
 }
 
 local netops = {
-  _VERSION = "netops scm-1",
+  _VERSION = "netops 0.1.0",   -- the one place of the version (`--version` of every command)
   core = core,
   spawn = core.spawn,
   probe = core.probe,
