@@ -154,16 +154,68 @@ describe("netops.spawn", function()
     assert.equal("SIGTERM", r.signal_name)
   end)
 
-  it("opts.timeout sends SIGTERM, then SIGKILL after the grace period", function()
-    local p = assert(netops.spawn({ "sh", "-c", "trap '' TERM; sleep 30" }, { timeout = 0.1, grace = 0.1 }))
+  it("opts.timeout: SIGTERM at the timeout (the child records it), SIGKILL once the grace has passed", function()
+    -- the child records each SIGTERM it gets and goes on; only SIGKILL ends it.
+    -- No wall-clock bound: the elapsed time the result reports is at least
+    -- timeout + grace, and the child saw SIGTERM before SIGKILL came.
+    local rec = sh.tmpfile()
+    local p = assert(netops.spawn({ "sh", "-c", "trap 'echo TERM $$ >> \"$0\"' TERM; while :; do sleep 0.05; done", rec },
+      { timeout = 0.5, grace = 0.6 }))
     local r = p:wait()
+    p:close()
     assert.equal("timeout", r.status)
     assert.equal(9, r.signal)
-    p:close()
-    p = assert(netops.spawn({ "sleep", "30" }, { timeout = 0.1 }))
+    assert.equal("SIGKILL", r.signal_name)
+    assert.equal("TERM " .. r.pid .. "\n", sh.read(rec))
+    assert.is_true(r.elapsed >= 0.5 + 0.6, "killed before the grace ran out: " .. r.elapsed)
+    os.remove(rec)
+    -- a child that obeys SIGTERM ends with it, no SIGKILL follows
+    p = assert(netops.spawn({ "sleep", "30" }, { timeout = 0.3, grace = 30 }))
     r = p:wait()
+    p:close()
     assert.equal("timeout", r.status)
     assert.equal(15, r.signal)
+    assert.equal("SIGTERM", r.signal_name)
+    assert.is_true(r.elapsed >= 0.3, "SIGTERM before the timeout: " .. r.elapsed)
+    -- one that ends first is not a timeout
+    p = assert(netops.spawn({ "sh", "-c", "exit 4" }, { timeout = 30 }))
+    r = p:wait()
+    p:close()
+    assert.equal("exited", r.status)
+    assert.equal(4, r.code)
+  end)
+
+  it("the result's pid, elapsed, user and system: types, and what the child itself did", function()
+    -- sh records its own pid ($$), runs a bounded CPU loop in a child it
+    -- reaps (user CPU "of the child and what it reaped"), then sleeps 0.3 s
+    local rec = sh.tmpfile()
+    local p = assert(netops.spawn({ "sh", "-c",
+      'echo $$ > "$0"; lua5.4 -e "local x = 0 for i = 1, 1e7 do x = x + i end"; sleep 0.3', rec }))
+    local pid = p.pid
+    local r = p:wait()
+    p:close()
+    assert.equal("exited", r.status)
+    assert.equal(0, r.code)
+    assert.equal("integer", math.type(r.pid))
+    assert.equal(pid, r.pid)
+    assert.equal(tostring(r.pid) .. "\n", sh.read(rec))
+    for _, k in ipairs { "elapsed", "user", "system" } do
+      assert.equal("float", math.type(r[k]), k)
+      assert.is_true(r[k] >= 0, k)
+    end
+    assert.is_true(r.elapsed >= 0.3, "elapsed shorter than the child's sleep: " .. r.elapsed)
+    assert.is_true(r.user > 0, "no user CPU time for a CPU loop")
+    -- one thread at a time: its CPU time fits in the time it ran
+    assert.is_true(r.user + r.system <= r.elapsed + 0.01,
+      ("user %g + system %g > elapsed %g"):format(r.user, r.system, r.elapsed))
+    os.remove(rec)
+    -- a wait that times out reports the time so far, and the pid
+    p = assert(netops.spawn({ "sleep", "30" }))
+    r = p:wait(0.2)
+    assert.equal("timeout", r.status)
+    assert.equal(p.pid, r.pid)
+    assert.equal("float", math.type(r.elapsed))
+    assert.is_true(r.elapsed >= 0.2, r.elapsed)
     p:close()
   end)
 
@@ -291,6 +343,25 @@ describe("signals while a child runs", function()
     local r = h.wait(30)
     assert.equal(0, r.code)
     assert.matches("status\tsignaled\tSIGINT\tinterrupted\tSIGINT", h.stdout())
+    h.close()
+  end)
+  it("SIGQUIT does not kill the parent: it is recorded in the result and, sent with kill(2), passed on", function()
+    -- the child records the SIGQUIT it was passed and exits 7; the parent
+    -- (whose default action for SIGQUIT is a core dump) goes on to print
+    local h = P.lua([[
+      local core = require "netops.core"
+      local p = core.spawn({ "sh", "-c", "trap 'echo child-got-QUIT; kill $!; exit 7' QUIT; sleep 20 & wait" })
+      io.stdout:write("ready\n"); io.stdout:flush()
+      local r = p:wait()
+      print("status", r.status, r.code, "interrupted", r.interrupted, "forwarded", r.forwarded)
+    ]])
+    assert.truthy(h.until_(function() return h.stdout():find("ready") end))
+    core.sleep(0.5)
+    h.proc:kill("QUIT")
+    local r = h.wait(30)
+    assert.equal("exited", r.status)
+    assert.equal(0, r.code, h.stderr())
+    assert.equal("ready\nchild-got-QUIT\nstatus\texited\t7\tinterrupted\tSIGQUIT\tforwarded\tnil\n", h.stdout())
     h.close()
   end)
 end)

@@ -68,14 +68,6 @@ describe("netops.probe", function()
     assert.matches(tostring(port), msg)
   end)
 
-  it("tries every address of a name: localhost on a port only ::1 or 127.0.0.1 serves", function()
-    local h, port = listener("")
-    local ok, info = netops.probe("localhost", port, { timeout = 5 })
-    assert.is_true(ok, info)
-    assert.equal("127.0.0.1", info.address)
-    h.proc:kill("KILL"); h.wait(); h.close()
-  end)
-
   it("honours the family option", function()
     local h, port = listener("")
     local ok, _, cls = netops.probe("127.0.0.1", port, { family = "inet6", timeout = 2 })
@@ -165,6 +157,131 @@ describe("netops.probe in a namespace", function()
     end
   end
 
+  -- The blackhole above, plus 198.51.100.3 and .4 as our own addresses on
+  -- va, nftables counting the SYNs we send to each of .2/.3/.4 (the
+  -- attempts a probe made), and /etc/netns/NS/hosts (which `ip netns exec`
+  -- mounts over /etc/hosts) giving the name two.test the addresses `addrs`
+  -- in this order.  Checks that getaddrinfo keeps that order.
+  local hostdirs = {}
+  after_each(function()
+    for i = #hostdirs, 1, -1 do sh.run({ "rm", "-rf", hostdirs[i] }); hostdirs[i] = nil end
+  end)
+
+  local function lan(ns, addrs)
+    blackhole(ns)
+    for _, argv in ipairs {
+      { "ip", "addr", "add", "198.51.100.3/24", "dev", "va" },
+      { "ip", "addr", "add", "198.51.100.4/24", "dev", "va" },
+    } do
+      local out, rc = sh.nsrun(ns, argv, { stderr = true })
+      assert(rc == 0, table.concat(argv, " ") .. ": " .. out)
+    end
+    local rules = { "type filter hook output priority 0" }
+    for i = 2, 4 do
+      rules[#rules + 1] = ("ip daddr 198.51.100.%d tcp flags & (syn | ack) == syn counter"):format(i)
+    end
+    local out, rc = sh.nsrun(ns, { "nft", "-f", "-" },
+      { stderr = true, stdin = "table inet probe {\nchain out {\n" .. table.concat(rules, "\n") .. "\n}\n}\n" })
+    assert(rc == 0, "nft: " .. out)
+    local dir = "/etc/netns/" .. ns
+    sh.run({ "mkdir", "-p", dir })
+    hostdirs[#hostdirs + 1] = dir
+    local lines = {}
+    for i, a in ipairs(addrs) do lines[i] = a .. " two.test\n" end
+    sh.write(dir .. "/hosts", table.concat(lines))
+    local order = {}
+    for a in sh.nsrun(ns, { "getent", "ahostsv4", "two.test" }):gmatch("(%S+)%s+STREAM") do order[#order + 1] = a end
+    assert.same(addrs, order, "getaddrinfo does not keep the hosts file's order")
+  end
+
+  -- SYNs sent so far to 198.51.100.N, by N
+  local function syns(ns)
+    local t = { 0, 0, 0, 0 }
+    local out = sh.nsrun(ns, { "nft", "list", "chain", "inet", "probe", "out" })
+    for n, pk in out:gmatch("198%.51%.100%.(%d).-counter packets (%d+)") do t[tonumber(n)] = tonumber(pk) end
+    return t
+  end
+
+  -- A listener in ns on address:port 0 that accepts and holds connections.
+  local function ns_listener(ns, address)
+    local h = P.start({ "ip", "netns", "exec", ns, "python3", "-c", [[
+import socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+s.listen(8)
+print(s.getsockname()[1], flush=True)
+conns = []
+s.settimeout(30)
+try:
+    while True:
+        conns.append(s.accept()[0])
+except socket.timeout:
+    pass
+]], address })
+    local port = h.until_(function() return tonumber(h.stdout():match("(%d+)")) end, 20)
+    assert(port, "listener did not start: " .. h.stderr())
+    return h, port
+  end
+
+  local function probe_in(ns, host, port, opts)
+    local out = in_ns(ns, ([[
+      local netops = require "netops"
+      local t = netops.core.monotime()
+      local ok, a, b = netops.probe(%q, %d, %s)
+      local took = netops.core.monotime() - t
+      if ok then print("ok", a.address, a.family, a.port, a.elapsed) else print("fail", b, a, took) end
+    ]]):format(host, port, opts))
+    local ok, f1, f2, f3, f4 = out:match("^(%a+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t?([^\t\n]*)\n$")
+    assert(ok, "unexpected output: " .. out)
+    if ok == "ok" then return true, { address = f1, family = f2, port = tonumber(f3), elapsed = tonumber(f4) } end
+    return nil, f2, f1, tonumber(f3)            -- nil, message, class, seconds it took
+  end
+
+  it("tries every address of a name: when the first refuses, the next at once, not after the stagger", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("probe")
+    lan(ns, { "198.51.100.3", "198.51.100.4" })
+    local h, port = ns_listener(ns, "198.51.100.4")     -- nothing on .3: it refuses
+    -- a stagger longer than the timeout: only .3's failure can start .4
+    local ok, info = probe_in(ns, "two.test", port, "{ stagger = 30, timeout = 10 }")
+    assert.is_true(ok, info)
+    assert.equal("198.51.100.4", info.address)
+    assert.equal("inet", info.family)
+    assert.equal(port, info.port)
+    assert.same({ 0, 0, 1, 1 }, syns(ns))                -- one attempt each, .3 then .4
+    h.close()
+  end)
+
+  it("staggers the addresses of a name: the next one starts after `stagger` (0.25 s by default) while the first still waits", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("probe")
+    -- .2 never answers; .3 and .4 would both accept
+    lan(ns, { "198.51.100.2", "198.51.100.3", "198.51.100.4" })
+    local h, port = ns_listener(ns, "0.0.0.0")
+    local before = syns(ns)
+    for _, case in ipairs { { opts = "{ timeout = 10 }", stagger = 0.25 }, { opts = "{ timeout = 10, stagger = 0.6 }", stagger = 0.6 } } do
+      local ok, info = probe_in(ns, "two.test", port, case.opts)
+      assert.is_true(ok, info)
+      assert.equal("198.51.100.3", info.address)
+      -- the reported time: .3 was not started before the stagger passed
+      assert.is_true(info.elapsed >= case.stagger, case.opts .. ": answered after " .. info.elapsed)
+      local now = syns(ns)
+      assert.is_true(now[2] > before[2], "no SYN to the first address")
+      assert.equal(before[3] + 1, now[3], "one attempt at the second")
+      assert.equal(before[4], now[4], "the third tried although the second answered")
+      before = now
+    end
+    -- a stagger past the timeout: the second address is never tried
+    local ok, msg, cls, took = probe_in(ns, "two.test", port, "{ timeout = 0.5, stagger = 30 }")
+    assert.is_nil(ok)
+    assert.equal("timeout", cls, msg)
+    assert.is_true(took >= 0.5, took)
+    local now = syns(ns)
+    assert.is_true(now[2] > before[2], "no SYN to the first address")
+    assert.equal(before[3], now[3], "the second address tried before its stagger")
+    h.close()
+  end)
+
   it("reports unreachable when there is no route", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("probe")
@@ -172,31 +289,44 @@ describe("netops.probe in a namespace", function()
     assert.matches("\tunreachable\n$", out)
   end)
 
-  it("reports timeout for an address that never answers, within the timeout", function()
+  it("waits out the whole timeout for an address that never answers, then reports timeout", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("probe")
-    -- packets to 198.51.100.2 vanish
-    blackhole(ns)
-    local out = in_ns(ns, 'local ok, m, c = require("netops").probe("198.51.100.2", 22, {timeout = 0.5}); print(ok, c, m)')
-    assert.matches("^nil\ttimeout\t", out)
+    lan(ns, {})
+    -- packets to 198.51.100.2 vanish: the SYN leaves, nothing answers
+    local ok, msg, cls, took = probe_in(ns, "198.51.100.2", 22, "{ timeout = 0.5 }")
+    assert.is_nil(ok)
+    assert.equal("timeout", cls)
+    assert.matches("198%.51%.100%.2 port 22: connection timed out after 0%.5 s", msg)
+    assert.is_true(took >= 0.5, "gave up before the timeout: " .. took)
+    assert.is_true(syns(ns)[2] >= 1, "no SYN was sent")
   end)
 
-  it("ends early with class interrupted on SIGINT", function()
-    if sh.need_root("network namespaces") then return end
-    local ns = sh.netns("probe")
-    blackhole(ns)
-    local h = P.start({ "ip", "netns", "exec", ns, "lua5.4", "-e",
+  -- run `code` in lua5.4 in ns; it prints "ready" first
+  local function start_in(ns, code)
+    return P.start({ "ip", "netns", "exec", ns, "lua5.4", "-e",
       ('package.path="lua/?.lua;lua/?/init.lua;"..package.path; package.cpath="%s/?.so;"..package.cpath;')
-        :format(sh.build) .. 'io.stdout:write("ready\\n"); io.stdout:flush();'
-        .. 'print(require("netops").probe("198.51.100.2", 22, {timeout = 30}))' })
-    assert.truthy(h.until_(function() return h.stdout():find("ready") end))
-    core.sleep(0.5)
-    h.proc:kill("INT")
-    local r = h.wait(20)
-    assert.is_nil(r.hung)
-    assert.matches("interrupted by SIGINT\tinterrupted\tSIGINT", h.stdout())
-    h.close()
-  end)
+        :format(sh.build) .. 'io.stdout:write("ready\\n"); io.stdout:flush();' .. code })
+  end
+
+  for _, sig in ipairs { "INT", "TERM", "HUP" } do
+    it("a probe waiting on a connect ends early with class interrupted on SIG" .. sig .. ", and the caller goes on", function()
+      if sh.need_root("network namespaces") then return end
+      local ns = sh.netns("probe")
+      blackhole(ns)
+      local h = start_in(ns, 'print(require("netops").probe("198.51.100.2", 22, {timeout = 30})); print("after")')
+      assert.truthy(h.until_(function() return h.stdout():find("ready") end))
+      core.sleep(0.5)
+      h.proc:kill(sig)
+      local r = h.wait(20)
+      assert.is_nil(r.hung)
+      assert.equal("exited", r.status)
+      assert.equal(0, r.code, h.stderr())
+      assert.equal(("ready\nnil\tprobe 198.51.100.2 port 22: interrupted by SIG%s\tinterrupted\tSIG%s\nafter\n")
+        :format(sig, sig), h.stdout())
+      h.close()
+    end)
+  end
 
   describe("with a resolver that never answers", function()
     -- ip netns exec mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf;
@@ -217,6 +347,24 @@ describe("netops.probe in a namespace", function()
       if dir then sh.run({ "rm", "-rf", dir }) end
       dir = nil
     end)
+
+    for _, sig in ipairs { "TERM", "HUP" } do
+      it("a probe waiting on the name lookup ends early with class interrupted on SIG" .. sig, function()
+        if sh.need_root("network namespaces") then return end
+        -- the resolver's own timeout as long as it goes (30 s): only the signal ends this
+        sh.write(dir .. "/resolv.conf", "nameserver 198.51.100.2\noptions timeout:30 attempts:1\n")
+        local h = start_in(ns, 'print(require("netops").probe("slow.example", 22, {timeout = 60})); print("after")')
+        assert.truthy(h.until_(function() return h.stdout():find("ready") end))
+        core.sleep(0.5)
+        h.proc:kill(sig)
+        local r = h.wait(20)
+        assert.is_nil(r.hung)
+        assert.equal(0, r.code, h.stderr())
+        assert.equal(("ready\nnil\tprobe slow.example port 22: interrupted by SIG%s\tinterrupted\tSIG%s\nafter\n")
+          :format(sig, sig), h.stdout())
+        h.close()
+      end)
+    end
 
     it("probes that time out during the lookup leave no memory behind once it ends (sssh probes in a loop)", function()
       if sh.need_root("network namespaces") then return end

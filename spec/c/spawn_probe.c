@@ -142,6 +142,21 @@ int main(void)
     ok(len == SPAWN_TAIL && memcmp(tail + SPAWN_TAIL - 3, "END", 3) == 0 && tail[0] == 'x', "tail is the last 4 KiB");
     spawn_release(&p);
 
+    /* opts.timeout: SIGTERM once the timeout has passed (by the times spawn
+       records, not a wall-clock bound); a child that obeys gets no SIGKILL */
+    char *a5[] = { "sleep", "30", NULL };
+    o.argv = a5;
+    o.err = SPAWN_INHERIT;
+    o.timeout = 0.2;
+    o.grace = 30;
+    ok(spawn_start(&p, &o, err, sizeof err) == 0 && spawn_wait(&p, -1) == 1 &&
+       p.status == SPAWN_SIGNALED && p.sig == SIGTERM && p.timed_out == 1 &&
+       p.term_sent - p.started >= 0.2 && p.ended >= p.term_sent,
+       "timeout: SIGTERM sent once the timeout passed, no SIGKILL for a child that obeys");
+    spawn_release(&p);
+    o.timeout = 0;
+    o.grace = 0;
+
     flood_into_stuck_stderr();
 
     struct probe_opts po = { .timeout = 2, .family = AF_UNSPEC, .banner = NULL, .stagger = 0.25, .sigfd = -1 };
