@@ -54,8 +54,8 @@ ctest: $(CTESTS)
 
 helpers: $(HELPERS)
 
-# probeleak is built from netops' own probe.c and spawn.c (it includes them)
-$(BUILD)/helpers/probeleak: csrc/probe.c csrc/probe.h csrc/spawn.c csrc/spawn.h
+# probeleak is built from netops' own probe.c, spawn.c and clock.c (it includes them)
+$(BUILD)/helpers/probeleak: csrc/probe.c csrc/probe.h csrc/spawn.c csrc/spawn.h csrc/clock.c csrc/clock.h
 
 # Every test: busted specs under Lua 5.4 (each file in its own process),
 # packaging, the C tests; the specs and C tests again against an ASan+UBSan

@@ -2,6 +2,7 @@
 #include "luax.h"
 #include "signals.h"
 #include "spawn.h"
+#include "clock.h"
 #include "trust.h"
 
 #include <errno.h>
@@ -211,7 +212,7 @@ static void push_result(lua_State *L, struct spawn_proc *p)
         lua_setfield(L, -2, "status");
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "running");
-        lua_pushnumber(L, spawn_now() - p->started);
+        lua_pushnumber(L, netops_clock_now() - p->started);
         lua_setfield(L, -2, "elapsed");
     } else {
         if (p->timed_out)
@@ -313,11 +314,12 @@ static int l_tostring(lua_State *L)
     return 1;
 }
 
-/* netops.sleep(seconds) -> nil after the full time, or the signal's name */
+/* netops.sleep(seconds) -> nil after the full time, or the name of the signal
+ * (INT, TERM, HUP) that ended it early: netops_clock_sleep, interruptible */
 static int l_sleep(lua_State *L)
 {
     double s = luax_checkseconds(L, 1);
-    int sig = spawn_sleep(s);
+    int sig = netops_clock_sleep(s, NETOPS_SLEEP_INTERRUPTIBLE);
     if (sig == 0)
         return 0;
     push_signame(L, sig);
@@ -327,7 +329,7 @@ static int l_sleep(lua_State *L)
 /* netops.core.monotime() -> seconds of the monotonic clock, a float */
 static int l_monotime(lua_State *L)
 {
-    lua_pushnumber(L, spawn_now());
+    lua_pushnumber(L, netops_clock_now());
     return 1;
 }
 

@@ -38,6 +38,7 @@ build = {
   modules = {
     ["netops.core"] = {
       sources = {
+        "csrc/clock.c",
         "csrc/conntrackd.c",
         "csrc/ctd_reply.c",
         "csrc/file.c",
