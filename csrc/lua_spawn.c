@@ -341,20 +341,6 @@ static int l_isatty(lua_State *L)
     return 1;
 }
 
-/* An fd held by a to-be-closed userdata: closed even when a Lua error
- * (out of memory in a luaL_Buffer) leaves the function early. */
-#define FDHOLDER "netops.FdHolder"
-
-static int fd_close(lua_State *L)
-{
-    int *fd = luaL_checkudata(L, 1, FDHOLDER);
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-    return 0;
-}
-
 /* Push nil, the message for a refused policy or directory, "insecure". */
 static int push_refusal(lua_State *L, const char *path, const struct trust_refusal *r)
 {
@@ -375,10 +361,7 @@ static int push_refusal(lua_State *L, const char *path, const struct trust_refus
 static int read_trusted(lua_State *L, const char *path, size_t max)
 {
     struct trust_refusal r;
-    int *held = lua_newuserdatauv(L, sizeof *held, 0);
-    *held = -1;
-    luaL_setmetatable(L, FDHOLDER);
-    lua_toclose(L, -1);                 /* closed by the caller's return */
+    int *held = luax_newfd(L);          /* closed by the caller's return */
     int err = netops_trust_open(path, geteuid(), held, &r);
     if (err && r.why)
         return push_refusal(L, path, &r);
@@ -461,8 +444,6 @@ void netops_open_spawn(lua_State *L)
         { "kill", l_kill },
         { NULL, NULL },
     };
-    static const luaL_Reg no_methods[] = { { NULL, NULL } };
-    luax_newclass(L, FDHOLDER, no_methods, fd_close);
     luax_newclass(L, PROCESS, methods, l_close);
     luaL_getmetatable(L, PROCESS);
     lua_getfield(L, -1, "__index");

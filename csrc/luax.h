@@ -58,6 +58,14 @@ double luax_optseconds(lua_State *L, int arg, double def);
 void luax_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
                    lua_CFunction close);
 
+/*
+ * The one fd holder: push a to-be-closed userdata "netops.Fd" holding -1
+ * and return its slot; store an fd there and it is closed when the calling
+ * C function returns or raises (an out-of-memory error in a luaL_Buffer, a
+ * raised argument error).  The slot is -1 again after the close.
+ */
+int *luax_newfd(lua_State *L);
+
 /* Each area's opener: adds its functions to the table at the top of the stack. */
 void netops_open_inet(lua_State *L);
 void netops_open_proc(lua_State *L);
