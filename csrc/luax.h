@@ -74,6 +74,7 @@ void netops_open_spawn(lua_State *L);
 void netops_open_probe(lua_State *L);
 void netops_open_conntrack(lua_State *L);
 void netops_open_conntrackd(lua_State *L);
+void netops_open_failover(lua_State *L);
 void netops_open_log(lua_State *L);
 void netops_open_file(lua_State *L);
 

@@ -56,9 +56,9 @@ describe("rockspec", function()
     assert.same(present, listed)
   end)
 
-  it("lists every Lua module under lua/netops/", function()
-    for f in sh.run("ls lua/netops/*.lua"):gmatch("%S+") do
-      local mod = f:match("lua/netops/(.-)%.lua$")
+  it("lists every Lua module under lua/netops/ and its subdirectories", function()
+    for f in sh.run("find lua/netops -name '*.lua'"):gmatch("%S+") do
+      local mod = f:match("lua/netops/(.-)%.lua$"):gsub("/", ".")
       local name = mod == "init" and "netops" or "netops." .. mod
       assert.truthy(spec:find('["' .. name .. '"] = "' .. f .. '"', 1, true),
         "rockspec does not install " .. f .. " as " .. name)
