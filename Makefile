@@ -20,7 +20,7 @@ HDR         = $(wildcard csrc/*.h)
 # plus the libc-only code it calls (compiled into it again: Lua loads each C
 # module with its symbols private).  netops.core: everything else, libc only.
 CT_SRC      = csrc/conntrack.c csrc/lua_conntrack.c
-CT_SHARED   = csrc/luax.c csrc/inet.c csrc/spawn.c
+CT_SHARED   = csrc/luax.c csrc/inet.c csrc/clock.c csrc/spawn.c
 CORE_SRC    = $(filter-out $(CT_SRC),$(SRC))
 # Area code free of Lua: linked into C tests, fuzzers and C benchmarks; those
 # that include conntrack.h also get conntrack.c and its libraries.
@@ -70,8 +70,8 @@ ctest: $(CTESTS)
 
 helpers: $(HELPERS)
 
-# probeleak is built from netops' own probe.c and spawn.c (it includes them)
-$(BUILD)/helpers/probeleak: csrc/probe.c csrc/probe.h csrc/spawn.c csrc/spawn.h
+# probeleak is built from netops' own probe.c, spawn.c and clock.c (it includes them)
+$(BUILD)/helpers/probeleak: csrc/probe.c csrc/probe.h csrc/spawn.c csrc/spawn.h csrc/clock.c csrc/clock.h
 
 # Every test: busted specs under Lua 5.4 (each file in its own process),
 # packaging, the C tests; the specs and C tests again against an ASan+UBSan

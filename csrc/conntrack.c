@@ -18,7 +18,7 @@
  * is nothing to restore on any error path.
  */
 #include "conntrack.h"
-#include "spawn.h"      /* spawn_now, spawn_poll_ms: the one clock */
+#include "clock.h"      /* the one clock */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1453,12 +1453,12 @@ static int cursor_take(struct netops_ct_cursor *c, int *kind, struct netops_ct_e
 static int cursor_wait(struct netops_ct_cursor *c, double deadline, int *polled)
 {
     for (;;) {
-        double left = deadline - spawn_now();
+        double left = deadline - netops_clock_now();
         if (*polled && left <= 0)
             return ETIMEDOUT;
         *polled = 1;
         struct pollfd p = { c->fd, POLLIN, 0 };
-        int r = poll(&p, 1, spawn_poll_ms(left));
+        int r = poll(&p, 1, netops_clock_poll_ms(left));
         if (r > 0)
             return 0;
         if (r == 0)
@@ -1474,7 +1474,7 @@ int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
     /* the timeout runs from this call: events the filter drops do not
      * restart it, so a busy table cannot keep a quiet wait going */
     int timed = c->events && timeout_ms >= 0, polled = 0, status = 0;
-    double deadline = timed ? spawn_now() + timeout_ms / 1000.0 : 0;
+    double deadline = timed ? netops_clock_now() + timeout_ms / 1000.0 : 0;
     *got = 0;
     for (;;) {
         if (c->done)

@@ -1,5 +1,6 @@
 /* conntrackd.c - conntrackd control-socket client; see conntrackd.h. */
 #include "conntrackd.h"
+#include "clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,22 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Milliseconds left until deadline, for poll(); never negative. */
 static int ms_left(double deadline)
 {
-    double left = deadline - now();
-    if (left <= 0)
-        return 0;
-    if (left > 2e6)
-        return 2000000000;
-    return (int)(left * 1000.0) + 1;
+    return netops_clock_poll_ms(deadline - netops_clock_now());
 }
 
 int ctd_find_daemons(pid_t *pids, int max)
@@ -148,10 +137,9 @@ static int connect_by(int fd, const struct sockaddr_un *sa, double deadline)
             continue;
         if (errno == EAGAIN) {
             /* AF_UNIX: the listen backlog is full; retry until the deadline */
-            struct timespec ts = { 0, 5 * 1000 * 1000 };
-            if (now() >= deadline)
+            if (netops_clock_now() >= deadline)
                 return ETIMEDOUT;
-            nanosleep(&ts, NULL);
+            netops_clock_sleep(0.005, NETOPS_SLEEP_FULL);
             continue;
         }
         if (errno == EINPROGRESS) {
@@ -294,7 +282,7 @@ static int read_reply(int fd, const struct rq *q, char **buf, size_t *len,
             return fail(cls, CTD_ETOOLARGE, EMSGSIZE, err, errlen, "conntrackd: %s: reply to "
                         "request %d longer than the cap of %zu bytes (max_reply)",
                         q->path, q->code, q->max);
-        if (now() >= q->deadline)
+        if (netops_clock_now() >= q->deadline)
             return fail(cls, CTD_ETIMEOUT, ETIMEDOUT, err, errlen, "conntrackd: %s: timeout "
                         "after %gs waiting for the reply to request %d (%zu bytes read; "
                         "daemon busy or hung)", q->path, q->timeout, q->code, *len);
@@ -343,7 +331,7 @@ int ctd_request(const char *path, int code, double timeout, size_t max_reply,
                 struct ctd_reply *reply, const char **cls,
                 char *err, size_t errlen)
 {
-    double start = now();
+    double start = netops_clock_now();
     struct rq q = { path, code, timeout, start + timeout, max_reply };
     char *buf = NULL;
     size_t len = 0;
@@ -369,6 +357,6 @@ int ctd_request(const char *path, int code, double timeout, size_t max_reply,
     buf[len] = '\0';
     reply->text = buf;
     reply->len = len;
-    reply->elapsed = now() - start;
+    reply->elapsed = netops_clock_now() - start;
     return 0;
 }

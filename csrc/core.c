@@ -17,6 +17,7 @@ LUAMOD_API int luaopen_netops_core(lua_State *L)
     netops_open_spawn(L);
     netops_open_probe(L);
     netops_open_conntrackd(L);
+    netops_open_failover(L);
     netops_open_log(L);
     netops_open_file(L);
     return 1;

@@ -6,6 +6,7 @@
  * opened first, whatever happens to the path meanwhile.
  */
 #include "file.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,10 +53,9 @@ static uint64_t random_bits(void)
     uint64_t r;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
         return r;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)(netops_clock_now() * 1e9);
     counter += 0x9e3779b97f4a7c15ull;
-    return ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ counter;
+    return ((uint64_t)getpid() << 32) ^ ns ^ (ns << 20) ^ counter;
 }
 
 int netops_file_new_open(struct netops_file_new *f, const char *path, unsigned mode,

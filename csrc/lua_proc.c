@@ -253,26 +253,11 @@ static int matches(const struct proc_status *st, const struct want *w)
     return 1;
 }
 
-#define ROOT_TYPE "netops.ProcRoot"
-
-static int root_close(lua_State *L)
-{
-    int *fd = luaL_checkudata(L, 1, ROOT_TYPE);
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-    return 0;
-}
-
 /* Push a to-be-closed handle of an fd of /proc and return a pointer to the
  * fd; or push the failure (3 values) and return NULL. */
 static int *open_root(lua_State *L)
 {
-    int *fd = lua_newuserdatauv(L, sizeof *fd, 0);
-    *fd = -1;
-    luaL_setmetatable(L, ROOT_TYPE);
-    lua_toclose(L, -1);
+    int *fd = luax_newfd(L);
     *fd = proc_open_root();
     if (*fd < 0) {
         char why[96];
@@ -439,8 +424,6 @@ static const luaL_Reg funcs[] = {
 
 void netops_open_proc(lua_State *L)
 {
-    static const luaL_Reg no_methods[] = { { NULL, NULL } };
-    luax_newclass(L, ROOT_TYPE, no_methods, root_close);
     luaL_newlib(L, funcs);
     lua_pushinteger(L, ESRCH);          /* the errno of "no such process" */
     lua_setfield(L, -2, "ESRCH");

@@ -2,6 +2,7 @@
 #include "luax.h"
 #include "signals.h"
 #include "spawn.h"
+#include "clock.h"
 #include "trust.h"
 
 #include <errno.h>
@@ -211,7 +212,7 @@ static void push_result(lua_State *L, struct spawn_proc *p)
         lua_setfield(L, -2, "status");
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "running");
-        lua_pushnumber(L, spawn_now() - p->started);
+        lua_pushnumber(L, netops_clock_now() - p->started);
         lua_setfield(L, -2, "elapsed");
     } else {
         if (p->timed_out)
@@ -313,11 +314,12 @@ static int l_tostring(lua_State *L)
     return 1;
 }
 
-/* netops.sleep(seconds) -> nil after the full time, or the signal's name */
+/* netops.sleep(seconds) -> nil after the full time, or the name of the signal
+ * (INT, TERM, HUP) that ended it early: netops_clock_sleep, interruptible */
 static int l_sleep(lua_State *L)
 {
     double s = luax_checkseconds(L, 1);
-    int sig = spawn_sleep(s);
+    int sig = netops_clock_sleep(s, NETOPS_SLEEP_INTERRUPTIBLE);
     if (sig == 0)
         return 0;
     push_signame(L, sig);
@@ -327,7 +329,7 @@ static int l_sleep(lua_State *L)
 /* netops.core.monotime() -> seconds of the monotonic clock, a float */
 static int l_monotime(lua_State *L)
 {
-    lua_pushnumber(L, spawn_now());
+    lua_pushnumber(L, netops_clock_now());
     return 1;
 }
 
@@ -337,20 +339,6 @@ static int l_isatty(lua_State *L)
     int fd = (int)luax_checkrange(L, 1, 0, 1 << 30);
     lua_pushboolean(L, isatty(fd));
     return 1;
-}
-
-/* An fd held by a to-be-closed userdata: closed even when a Lua error
- * (out of memory in a luaL_Buffer) leaves the function early. */
-#define FDHOLDER "netops.FdHolder"
-
-static int fd_close(lua_State *L)
-{
-    int *fd = luaL_checkudata(L, 1, FDHOLDER);
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-    return 0;
 }
 
 /* Push nil, the message for a refused policy or directory, "insecure". */
@@ -373,10 +361,7 @@ static int push_refusal(lua_State *L, const char *path, const struct trust_refus
 static int read_trusted(lua_State *L, const char *path, size_t max)
 {
     struct trust_refusal r;
-    int *held = lua_newuserdatauv(L, sizeof *held, 0);
-    *held = -1;
-    luaL_setmetatable(L, FDHOLDER);
-    lua_toclose(L, -1);                 /* closed by the caller's return */
+    int *held = luax_newfd(L);          /* closed by the caller's return */
     int err = netops_trust_open(path, geteuid(), held, &r);
     if (err && r.why)
         return push_refusal(L, path, &r);
@@ -459,8 +444,6 @@ void netops_open_spawn(lua_State *L)
         { "kill", l_kill },
         { NULL, NULL },
     };
-    static const luaL_Reg no_methods[] = { { NULL, NULL } };
-    luax_newclass(L, FDHOLDER, no_methods, fd_close);
     luax_newclass(L, PROCESS, methods, l_close);
     luaL_getmetatable(L, PROCESS);
     lua_getfield(L, -1, "__index");

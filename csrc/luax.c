@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int push_failure(lua_State *L, const char *fmt, va_list ap)
 {
@@ -302,4 +303,31 @@ void luax_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
     lua_pushcfunction(L, close);
     lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
+}
+
+#define FD_TYPE "netops.Fd"
+
+static int fd_close(lua_State *L)
+{
+    int *fd = luaL_checkudata(L, 1, FD_TYPE);
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return 0;
+}
+
+int *luax_newfd(lua_State *L)
+{
+    int *fd = lua_newuserdatauv(L, sizeof *fd, 0);
+    *fd = -1;
+    if (luaL_getmetatable(L, FD_TYPE) != LUA_TTABLE) {
+        static const luaL_Reg no_methods[] = { { NULL, NULL } };
+        lua_pop(L, 1);
+        luax_newclass(L, FD_TYPE, no_methods, fd_close);
+        luaL_getmetatable(L, FD_TYPE);
+    }
+    lua_setmetatable(L, -2);
+    lua_toclose(L, -1);
+    return fd;
 }

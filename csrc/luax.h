@@ -115,6 +115,14 @@ int luax_checkfieldnames(luax_Fields *r, const char *const names[], size_t n);
 void luax_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
                    lua_CFunction close);
 
+/*
+ * The one fd holder: push a to-be-closed userdata "netops.Fd" holding -1
+ * and return its slot; store an fd there and it is closed when the calling
+ * C function returns or raises (an out-of-memory error in a luaL_Buffer, a
+ * raised argument error).  The slot is -1 again after the close.
+ */
+int *luax_newfd(lua_State *L);
+
 /* Each area's opener: adds its functions to the table at the top of the stack. */
 void netops_open_inet(lua_State *L);
 void netops_open_proc(lua_State *L);
@@ -122,6 +130,7 @@ void netops_open_signals(lua_State *L);
 void netops_open_spawn(lua_State *L);
 void netops_open_probe(lua_State *L);
 void netops_open_conntrackd(lua_State *L);
+void netops_open_failover(lua_State *L);
 void netops_open_log(lua_State *L);
 void netops_open_file(lua_State *L);
 

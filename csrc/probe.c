@@ -1,6 +1,7 @@
 /* probe.c - non-blocking resolve and connect with a timeout.  See probe.h. */
 #include "probe.h"
 #include "spawn.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -149,7 +150,7 @@ static int resolve(const char *host, const char *port, const struct probe_opts *
         if (e != EAI_INPROGRESS)
             break;
         int sig = signalled(o->sigfd);
-        double left = deadline - spawn_now();
+        double left = deadline - netops_clock_now();
         if (sig || left <= 0) {
             abandon(q);
             if (sig) {
@@ -226,12 +227,12 @@ static int read_banner(int fd, const char *host, const char *prefix, double dead
         if (len == sizeof buf)
             return fail(r, "reset", "%s port %d: no identification line in %zu bytes",
                         host, r->port, sizeof buf);
-        double left = deadline - spawn_now();
+        double left = deadline - netops_clock_now();
         if (left <= 0)
             return fail(r, "timeout", "%s port %d: timed out waiting for the identification line",
                         host, r->port);
         struct pollfd pf[2] = { { fd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
-        int k = poll(pf, sigfd >= 0 ? 2 : 1, spawn_poll_ms(left));
+        int k = poll(pf, sigfd >= 0 ? 2 : 1, netops_clock_poll_ms(left));
         if (k < 0 && errno != EINTR)
             return fail(r, "reset", "%s port %d: poll: %s", host, r->port, strerror(errno));
         int sig = signalled(sigfd);
@@ -267,10 +268,10 @@ int probe_run(const char *host, const char *port, const struct probe_opts *o,
               struct probe_result *r)
 {
     memset(r, 0, sizeof *r);
-    double t0 = spawn_now(), deadline = t0 + o->timeout;
+    double t0 = netops_clock_now(), deadline = t0 + o->timeout;
     struct addrinfo *res = NULL;
     if (resolve(host, port, o, deadline, &res, r) < 0) {
-        r->elapsed = spawn_now() - t0;
+        r->elapsed = netops_clock_now() - t0;
         return -1;
     }
     struct attempt at[PROBE_MAX_ADDRS];
@@ -286,14 +287,14 @@ int probe_run(const char *host, const char *port, const struct probe_opts *o,
     }
     freeaddrinfo(res);
     if (na == 0) {
-        r->elapsed = spawn_now() - t0;
+        r->elapsed = netops_clock_now() - t0;
         return fail(r, "dns_permanent", "%s: no usable address", host);
     }
 
     int next = 0, winner = -1, sig = 0;
     double next_at = t0;
     for (;;) {
-        double t = spawn_now();
+        double t = netops_clock_now();
         /* start the next address when due, or at once when all others failed */
         int live = 0;
         for (int i = 0; i < next; i++)
@@ -333,7 +334,7 @@ int probe_run(const char *host, const char *port, const struct probe_opts *o,
         double wake = deadline;
         if (next < na && next_at < wake)
             wake = next_at;
-        int k = poll(pf, (nfds_t)n, spawn_poll_ms(wake - t));
+        int k = poll(pf, (nfds_t)n, netops_clock_poll_ms(wake - t));
         if (k < 0 && errno != EINTR)
             break;
         for (int j = 0; j < n && k > 0; j++) {
@@ -399,6 +400,6 @@ int probe_run(const char *host, const char *port, const struct probe_opts *o,
             fail(r, "timeout", "%s port %s: connection timed out after %.3g s", host, port, o->timeout);
         }
     }
-    r->elapsed = spawn_now() - t0;
+    r->elapsed = netops_clock_now() - t0;
     return ret;
 }

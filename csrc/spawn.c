@@ -1,6 +1,7 @@
 /* spawn.c - fork/exec from argv, stderr tee with a tail, waits that lose no
  * signal.  See spawn.h.  No Lua here. */
 #include "spawn.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,21 +41,6 @@ static void guarded_set(sigset_t *s)
     sigaddset(s, SIGTERM);
     sigaddset(s, SIGHUP);
     sigaddset(s, SIGCHLD);      /* wakes waits; says when a child stops */
-}
-
-double spawn_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int spawn_poll_ms(double seconds)
-{
-    if (!(seconds > 0))
-        return 0;
-    double ms = seconds * 1000.0 + 1;
-    return ms > 1e8 ? 100000000 : (int)ms;
 }
 
 static int block_more(void)
@@ -162,31 +148,6 @@ unsigned spawn_take_signals(void)
     return s;
 }
 
-int spawn_sleep(double seconds)
-{
-    int fd = spawn_guard_enter();
-    if (fd < 0) {
-        struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
-        nanosleep(&ts, NULL);
-        return 0;
-    }
-    double end = spawn_now() + seconds;
-    int sig = 0;
-    for (;;) {
-        sig = spawn_guard_read(fd);
-        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
-            break;
-        sig = 0;
-        double left = end - spawn_now();
-        if (left <= 0)
-            break;
-        struct pollfd pf = { fd, POLLIN, 0 };
-        poll(&pf, 1, spawn_poll_ms(left));
-    }
-    spawn_guard_leave();
-    return sig;
-}
-
 /* ---- children ------------------------------------------------------ */
 
 static void unlink_running(struct spawn_proc *p)
@@ -283,7 +244,7 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
     if (block_more() < 0)
         goto sysfail;
 
-    p->started = spawn_now();
+    p->started = netops_clock_now();
     pid_t pid = fork();
     if (pid < 0) {
         e = errno;
@@ -416,11 +377,11 @@ static void drain(struct spawn_proc *p, double until)
     size_t budget = SPAWN_DRAIN;
     while (p->errfd >= 0 || p->echo_len > 0) {
         if (p->echo_len > 0) {
-            double left = until - spawn_now();
+            double left = until - netops_clock_now();
             if (left <= 0)
                 p->echo_len = 0;        /* our stderr takes no more: tail only */
             else
-                echo_some(p, spawn_poll_ms(left));
+                echo_some(p, netops_clock_poll_ms(left));
             continue;
         }
         if (budget == 0)
@@ -480,7 +441,7 @@ static int reap(struct spawn_proc *p, int flags, double until)
         kill(p->pid, SIGCONT);
         return 0;
     }
-    p->ended = spawn_now();
+    p->ended = netops_clock_now();
     if (r < 0) {                        /* reaped behind our back (ECHILD) */
         int e = errno;
         p->status = SPAWN_EXITED;
@@ -513,15 +474,15 @@ int spawn_wait(struct spawn_proc *p, double timeout)
 {
     if (p->status != SPAWN_RUNNING)
         return 1;
-    double now = spawn_now();
+    double now = netops_clock_now();
     double end = timeout < 0 ? -1 : now + timeout;
     for (;;) {
-        now = spawn_now();
+        now = netops_clock_now();
         double until = now + SPAWN_DRAIN_SECONDS;
         int r = reap(p, WNOHANG | WUNTRACED, end >= 0 && end < until ? end : until);
         if (r != 0)
             return r;
-        now = spawn_now();
+        now = netops_clock_now();
         /* the child's own timeout: SIGTERM, then SIGKILL after the grace */
         if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
             kill(p->pid, SIGTERM);
@@ -539,7 +500,7 @@ int spawn_wait(struct spawn_proc *p, double timeout)
             wake = (wake < 0 || p->term_sent + p->grace < wake) ? p->term_sent + p->grace : wake;
         if (end >= 0 && now >= end)
             return 0;
-        int ms = wake >= 0 ? spawn_poll_ms(wake - now) : -1;
+        int ms = wake >= 0 ? netops_clock_poll_ms(wake - now) : -1;
         struct pollfd pf[3];
         int n = 0;
         if (guard_fd >= 0)
@@ -583,7 +544,7 @@ void spawn_release(struct spawn_proc *p)
 {
     if (p->pid > 0 && p->status == SPAWN_RUNNING) {
         kill(p->pid, SIGKILL);
-        reap(p, 0, spawn_now());        /* dropped: no waiting for our stderr */
+        reap(p, 0, netops_clock_now());        /* dropped: no waiting for our stderr */
     }
     close_child_fds(p);
 }

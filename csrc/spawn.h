@@ -65,16 +65,6 @@ struct spawn_proc {
     struct spawn_proc *next;    /* list of running children */
 };
 
-/* Monotonic clock in seconds. */
-double spawn_now(void);
-
-/*
- * seconds (any double) as a poll(2) timeout in ms: 0 for none left, rounded
- * up, at most 1e8 (about 28 hours: callers loop and look at the clock again),
- * so a long timeout (up to luax_checkseconds' 1e9) never overflows an int.
- */
-int spawn_poll_ms(double seconds);
-
 /*
  * Start a child.  Returns 0, or an errno value (with a message in err) when
  * the program could not be started: fork failure, exec failure (ENOENT for
@@ -122,11 +112,5 @@ int spawn_guard_read(int sigfd);
 
 /* Children started here and not yet reaped. */
 int spawn_children(void);
-
-/*
- * Sleep up to seconds; returns 0 after the full time, or the number of the
- * signal (SIGINT, SIGTERM, SIGHUP) that ended it early.
- */
-int spawn_sleep(double seconds);
 
 #endif

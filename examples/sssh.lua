@@ -230,7 +230,7 @@ local function learn()
          or (cfg.proxycommand and cfg.proxycommand ~= "none")
   probing = opt.probe and not proxied
   family = cfg.addressfamily == "inet" and "inet" or cfg.addressfamily == "inet6" and "inet6" or "any"
-  target = (host:find(":") and "[" .. host .. "]" or host) .. ":" .. port
+  target = (netops.inet.family(host) == 6 and "[" .. host .. "]" or host) .. ":" .. port
 end
 
 -- ----------------------------------------------------------- the status

@@ -455,3 +455,32 @@ describe("netops.sleep", function()
     assert.has_error(function() netops.sleep(-1) end)
   end)
 end)
+
+describe("the fd holder (read_trusted, proc)", function()
+  local function open_fds()
+    local n = 0
+    local ls = io.popen("ls /proc/$PPID/fd")     -- $PPID: this Lua process
+    for _ in ls:lines() do n = n + 1 end
+    ls:close()
+    return n
+  end
+
+  it("closes the fd read_trusted and proc.scan open, on success and on failure", function()
+    local dir = sh.tmpdir()
+    local ok_path, big, loose = dir .. "/ok.lua", dir .. "/big.lua", dir .. "/loose.lua"
+    sh.write(ok_path, "return 1\n")
+    sh.write(big, string.rep("x", 100) .. "\n")
+    sh.write(loose, "return 1\n")
+    sh.run({ "chmod", "0644", ok_path, big })
+    sh.run({ "chmod", "0666", loose })
+    local before = open_fds()
+    for _ = 1, 20 do
+      assert.equal("return 1\n", core.read_trusted(ok_path))
+      assert.equal("too_big", select(3, core.read_trusted(big, 10)))
+      assert.equal("insecure", select(3, core.read_trusted(loose)))
+      assert.is_table((core.proc.scan({ ignored = { 15 } })))
+    end
+    assert.equal(before, open_fds())
+    sh.rmtree(dir)
+  end)
+end)

@@ -24,7 +24,7 @@ local function rec(ctx, what)
 end
 local function h(ctx)
   rec(ctx, "start")
-  core.failover.sleep(tonumber(os.getenv("HOLD") or "0"))
+  core.sleep(tonumber(os.getenv("HOLD") or "0"))
   rec(ctx, "end")
 end
 return { master = h, backup = h, fault = h, stop = h }
@@ -335,9 +335,9 @@ describe("netops-failover", function()
     assert.is_true(holder:lock(1))
     -- flock locks belong to the open file: a second open of the same file waits
     local lf = assert(F.lockfile(lock))
-    local t0 = F.clock()
+    local t0 = require("netops.core").monotime()
     local ok, msg, cls = lf:lock(0.3)
-    local waited = F.clock() - t0
+    local waited = require("netops.core").monotime() - t0
     assert.same({ nil, "lock file " .. lock .. ": still held by another call after 0.3s", "timeout" },
                 { ok, msg, cls })
     assert.is_true(waited >= 0.3, "returned after " .. waited .. " s, before its timeout")
@@ -345,6 +345,24 @@ describe("netops-failover", function()
     assert.is_true(lf:lock(0.3))
     lf:close()
     holder:close()
+  end)
+
+  it("a queued call ended by SIGTERM leaves the queue, logs it and exits 143", function()
+    local p = policy(RECORD:format(dir .. "/rec"))
+    local lock = dir .. "/lock"
+    local fields = {}
+    for w in sh.read("/proc/1/stat"):match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = w end
+    -- call #1 is pid 1 with its own start time: alive, so call #2 waits behind it
+    sh.write(lock, string.format("next 2\nserving 1\n1 1 %s G1 master\n", fields[20]))
+    sh.run({ "chmod", "0600", lock })
+    local out = sh.run(sh.join(cmd(p, "--wait", "30", "GROUP", "G2", "BACKUP", "0")) .. " & pid=$!; "
+      .. "n=0; until grep -q '^2 ' " .. sh.quote(lock) .. " || [ $n -ge 100 ]; do sleep 0.05; n=$((n+1)); done; "
+      .. "sleep 0.1; kill -TERM $pid; wait $pid; echo \"exit=$?\"", { stderr = true })
+    assert.matches("exit=143\n", out)
+    assert.matches("GROUP G2 BACKUP: SIGTERM while waiting for earlier call #1: call #2 withdrawn",
+                   sh.read(dir .. "/log"))
+    assert.equal(string.format("next 3\nserving 1\n1 1 %s G1 master\n", fields[20]), sh.read(lock))
+    assert.is_nil(sh.read(dir .. "/rec"))
   end)
 
   it("backup starts conntrackd when it is down and its config is known", function()

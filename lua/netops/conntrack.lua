@@ -8,6 +8,7 @@
 -- diff, save and load, which need no kernel.  See README "netops.conntrack".
 -- Errors: misuse raises; failures of the world return nil, message, errno.
 local core = require "netops.core"        -- shared things: file_new
+local inet = require "netops.inet"
 local C = require "netops.ctnetlink"      -- the C binding, with its libraries
 
 local M = {}
@@ -32,7 +33,7 @@ function M.key(e)
   local icmp = e.icmp or {}
   local family = e.family
   if not family and type(e.src) == "string" then
-    family = e.src:find(":", 1, true) and "ipv6" or "ipv4"
+    family = inet.family(e.src) == 6 and "ipv6" or "ipv4"
   end
   return table.concat({
     tostring(e.zone or 0), tostring(family), tostring(e.proto),
@@ -212,7 +213,7 @@ function M.parse(line)
     end
     e.src = v.src or error("missing -s (source address)", 0)
     e.dst = v.dst or error("missing -d (destination address)", 0)
-    e.family = e.src:find(":", 1, true) and "ipv6" or "ipv4"
+    e.family = inet.family(e.src) == 6 and "ipv6" or "ipv4"
     if v.family and v.family ~= e.family then error("-f " .. v.family .. " does not match -s", 0) end
     if v.timeout then e.timeout = num(v.timeout, "-t", 0, 0xffffffff) end
     e.status = {}

@@ -18,6 +18,7 @@
  */
 #include "../../csrc/probe.c"
 #include "../../csrc/spawn.c"
+#include "../../csrc/clock.c"
 
 #include <malloc.h>
 
@@ -37,7 +38,7 @@ static void round_of(const char *tag, int count, double settle, int *timeouts, i
         else if (r.cls && strstr(r.msg, "busy"))
             ++*busy;
     }
-    spawn_sleep(settle);
+    netops_clock_sleep(settle, NETOPS_SLEEP_INTERRUPTIBLE);
     probe_run("127.0.0.1", "1", &o, &r);
 }
 
