@@ -44,6 +44,7 @@ build = {
         "csrc/core.c",
         "csrc/luax.c",
         "csrc/conntrack.c",
+        "csrc/ct_text.c",
         "csrc/inet.c",
         "csrc/lua_conntrack.c",
         "csrc/lua_conntrackd.c",
