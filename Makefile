@@ -57,6 +57,11 @@ helpers: $(HELPERS)
 # probeleak is built from netops' own probe.c and spawn.c (it includes them)
 $(BUILD)/helpers/probeleak: csrc/probe.c csrc/probe.h csrc/spawn.c csrc/spawn.h
 
+# ct_text_cli runs netops' own snapshot parser (csrc/ct_text.c and what it calls)
+$(BUILD)/helpers/ct_text_cli: spec/helpers/ct_text_cli.c $(PURE_SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(PURE_SRC) $(PKG_LIBS) $(LDFLAGS)
+
 # Every test: busted specs under Lua 5.4 (each file in its own process),
 # packaging, the C tests; the specs and C tests again against an ASan+UBSan
 # build; the C tests under valgrind.  A line for each pass, then one closing
