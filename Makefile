@@ -19,14 +19,15 @@ HDR         = $(wildcard csrc/*.h)
 # conntrack binding, with libnetfilter_conntrack, libnfnetlink and libmnl,
 # plus the libc-only code it calls (compiled into it again: Lua loads each C
 # module with its symbols private).  netops.core: everything else, libc only.
-CT_SRC      = csrc/conntrack.c csrc/lua_conntrack.c
+CT_SRC      = csrc/conntrack.c csrc/ct_text.c csrc/lua_conntrack.c
 CT_SHARED   = csrc/luax.c csrc/inet.c csrc/clock.c csrc/spawn.c
 CORE_SRC    = $(filter-out $(CT_SRC),$(SRC))
 # Area code free of Lua: linked into C tests, fuzzers and C benchmarks; those
 # that include conntrack.h also get conntrack.c and its libraries.
-PURE_SRC    = $(filter-out csrc/lua_% csrc/core.c csrc/luax.c csrc/conntrack.c,$(SRC))
-CT_USERS   := $(shell grep -l '^\#include "conntrack.h"' spec/c/*.c spec/fuzz/*.c 2>/dev/null)
-ct_src      = $(if $(filter $(CT_USERS),$<),csrc/conntrack.c $(CT_LIBS))
+CT_PURE     = csrc/conntrack.c csrc/ct_text.c
+PURE_SRC    = $(filter-out csrc/lua_% csrc/core.c csrc/luax.c $(CT_PURE),$(SRC))
+CT_USERS   := $(shell grep -lE '^\#include "(conntrack|ct_text).h"' spec/c/*.c spec/fuzz/*.c 2>/dev/null)
+ct_src      = $(if $(filter $(CT_USERS),$<),$(CT_PURE) $(CT_LIBS))
 CTESTS      = $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*.c))
 HELPERS     = $(patsubst spec/helpers/%.c,$(BUILD)/helpers/%,$(wildcard spec/helpers/*.c))
 FUZZERS     = $(patsubst spec/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard spec/fuzz/*.c))
@@ -58,7 +59,7 @@ $(BUILD)/netops/ctnetlink.so: $(CT_SRC) $(CT_SHARED) $(HDR) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $(CT_SRC) $(CT_SHARED) $(CT_LIBS) $(LDFLAGS)
 
-$(BUILD)/ctest/%: spec/c/%.c $(PURE_SRC) csrc/conntrack.c $(HDR)
+$(BUILD)/ctest/%: spec/c/%.c $(PURE_SRC) $(CT_PURE) $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(PURE_SRC) $(ct_src) $(LDFLAGS)
 
@@ -72,6 +73,11 @@ helpers: $(HELPERS)
 
 # probeleak is built from netops' own probe.c, spawn.c and clock.c (it includes them)
 $(BUILD)/helpers/probeleak: csrc/probe.c csrc/probe.h csrc/spawn.c csrc/spawn.h csrc/clock.c csrc/clock.h
+
+# ct_text_cli runs netops' own snapshot parser (csrc/ct_text.c and what it calls)
+$(BUILD)/helpers/ct_text_cli: spec/helpers/ct_text_cli.c $(PURE_SRC) $(CT_PURE) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ $< $(PURE_SRC) $(CT_PURE) $(CT_LIBS) $(LDFLAGS)
 
 # Every test: busted specs under Lua 5.4 (each file in its own process),
 # packaging, the C tests; the specs and C tests again against an ASan+UBSan
@@ -98,7 +104,7 @@ valgrind: build ctest
 	@NETOPS_BUILD=$(BUILD) NETOPS_PASSES=valgrind sh spec/run.sh
 
 # Fuzz each target for FUZZ_SECONDS; a crash or sanitizer report fails.
-$(BUILD)/fuzz/%: spec/fuzz/%.c $(PURE_SRC) csrc/conntrack.c $(HDR)
+$(BUILD)/fuzz/%: spec/fuzz/%.c $(PURE_SRC) $(CT_PURE) $(HDR)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icsrc -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all -o $@ $< $(PURE_SRC) $(ct_src)

@@ -83,7 +83,7 @@ struct netops_ct_cursor {
 
 static const char *const tcp_states[] = {
     "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
-    "LAST_ACK", "TIME_WAIT", "CLOSE", "LISTEN",
+    "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",   /* 9: conntrack-tools' name */
 };
 static const char *const sctp_states[] = {
     "NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED",
@@ -144,7 +144,7 @@ static int lookup(const char *const *names, size_t n, const char *name, uint8_t 
 int netops_ct_state_number(uint8_t proto, const char *name, uint8_t *state)
 {
     if (proto == IPPROTO_TCP) {
-        if (strcmp(name, "SYN_SENT2") == 0) {
+        if (strcmp(name, "LISTEN") == 0) {   /* the kernel's old name for 9, read too */
             *state = TCP_CONNTRACK_SYN_SENT2;
             return 0;
         }

@@ -26,6 +26,12 @@ enum {
     NETOPS_CT_HAS_PORTS   = 1 << 8,  /* sport/dport (tcp, udp, sctp, dccp, udplite) */
     NETOPS_CT_HAS_VTAG    = 1 << 9,  /* SCTP verification tags */
     NETOPS_CT_HAS_MASTER  = 1 << 10, /* a related entry: its master's tuple */
+    NETOPS_CT_HAS_ORIG_ZONE  = 1 << 11, /* orig_zone: a zone for the original direction */
+    NETOPS_CT_HAS_REPLY_ZONE = 1 << 12, /* reply_zone: a zone for the reply direction */
+    NETOPS_CT_HAS_GRE_KEYS   = 1 << 13, /* GRE keys in the tuples' sport (source key)
+                                           and dport (destination key), as the
+                                           kernel's GRE tuple carries them */
+    NETOPS_CT_HAS_DCCP_ROLE  = 1 << 14, /* dccp_role (state: DCCP state in state) */
 };
 
 struct netops_ct_tuple {
@@ -37,7 +43,7 @@ struct netops_ct_tuple {
 struct netops_ct_entry {
     uint8_t family;                  /* AF_INET or AF_INET6 */
     uint8_t proto;                   /* IPPROTO_* */
-    uint8_t state;                   /* TCP_CONNTRACK_* or SCTP_CONNTRACK_* */
+    uint8_t state;                   /* TCP_CONNTRACK_*, SCTP_CONNTRACK_* or DCCP_CONNTRACK_* */
     uint8_t icmp_type, icmp_code;
     uint16_t icmp_id;
     uint16_t zone;
@@ -46,6 +52,8 @@ struct netops_ct_entry {
     unsigned has;                    /* NETOPS_CT_HAS_* */
     uint8_t master_proto;            /* the master's protocol (same family) */
     struct netops_ct_tuple orig, reply, master;
+    uint16_t orig_zone, reply_zone;  /* directional zones (conntrack --orig-zone/--reply-zone) */
+    uint8_t dccp_role;               /* DCCP_CONNTRACK_ROLE_CLIENT (0) or _SERVER (1) */
 };
 
 /* Dump/flush filter: fields whose bit is set in has must match. */

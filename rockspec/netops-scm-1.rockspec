@@ -82,6 +82,7 @@ build = {
     ["netops.ctnetlink"] = {
       sources = {
         "csrc/conntrack.c",
+        "csrc/ct_text.c",
         "csrc/lua_conntrack.c",
         "csrc/luax.c",
         "csrc/inet.c",

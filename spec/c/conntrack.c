@@ -85,6 +85,13 @@ int main(void)
        "SYN_SENT2 is an alias of 9");
     ok(netops_ct_state_number(IPPROTO_UDP, "ESTABLISHED", &num) == ENOENT, "UDP has no state");
     ok(strcmp(netops_ct_state_name(IPPROTO_SCTP, 4), "ESTABLISHED") == 0, "SCTP state names");
+    {
+        uint8_t st = 0, old = 0;
+        ok(strcmp(netops_ct_state_name(IPPROTO_TCP, 9), "SYN_SENT2") == 0 &&
+           netops_ct_state_number(IPPROTO_TCP, "SYN_SENT2", &st) == 0 && st == 9 &&
+           netops_ct_state_number(IPPROTO_TCP, "LISTEN", &old) == 0 && old == 9,
+           "TCP state 9 is SYN_SENT2, as conntrack prints it (LISTEN still read)");
+    }
     size_t nn;
     const char *const *names = netops_ct_status_names(&nn);
     ok(nn >= 11 && strcmp(names[1], "SEEN_REPLY") == 0 && strcmp(names[10], "FIXED_TIMEOUT") == 0,
