@@ -431,6 +431,28 @@ end
       return h, r, n
     end
 
+    -- the installed command itself, on PATH, with no LUA_PATH: it finds its
+    -- own tree; `lua $(command -v sssh)` with lua being lua5.1 re-runs it
+    for _, how in ipairs {
+      { "sssh host", nil, 'cd / && exec sssh "$@"' },
+      { "lua $(command -v sssh) host, lua being lua5.1", "lua5.1", 'cd / && exec lua "$(command -v sssh)" "$@"' },
+    } do
+      it("installed, run as " .. how[1] .. ", runs the remote command", function()
+        if need() then return end
+        local bin = s.dir .. "/luabin"
+        sh.run({ "mkdir", bin })
+        if how[2] then sh.run({ "ln", "-s", "/usr/bin/" .. how[2], bin .. "/lua" }) end
+        s:start()
+        local h = P.start({ "sh", "-c", how[3], "sh", "-F", s.ssh_config, "127.0.0.1", "echo hi" },
+          { dir = s.dir, home = s.dir, env = { PATH = tree .. "/bin:" .. bin .. ":" .. os.getenv("PATH") } })
+        local r = h.wait(60)
+        assert.is_nil(r.hung)
+        assert.equal(0, r.code, h.stderr())
+        assert.equal("hi\n", h.stdout())
+        assert.equal(1, accepted())
+      end)
+    end
+
     it("the installed sssh copied as ssh finds the real ssh", function()
       if need() then return end
       local h, r, n = installed_ssh(function(ssh) sh.run({ "cp", tree .. "/bin/sssh", ssh }) end)
@@ -446,6 +468,18 @@ end
       assert.equal(1, n, h.stderr())
       assert.equal(0, r.code, h.stderr())
       assert.equal("real-ssh\n", h.stdout())
+    end)
+
+    it("a shell wrapper named ssh that runs the installed sssh finds the real ssh", function()
+      if need() then return end
+      local h, r, n = installed_ssh(function(ssh)
+        sh.write(ssh, ("#!/bin/sh\nexec %s \"$@\"\n"):format(sh.quote(tree .. "/bin/sssh")))
+        sh.run({ "chmod", "0755", ssh })
+      end)
+      assert.equal(1, n, h.stderr())
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("real-ssh\n", h.stdout())
+      assert.equal(1, accepted())
     end)
 
     it("a ProxyCommand's ssh -W, run from PATH, is the real ssh run once", function()
