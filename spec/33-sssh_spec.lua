@@ -687,6 +687,34 @@ exit 0
                 { sssh("--ssh", fake, "--no-probe", "-4", "--", "--max-wait") })
   end)
 
+  it("ending mid-run (ssh -G fails after a refused run) removes ssh's log file, in a process and in-process", function()
+    local bad = dir .. "/bad-ssh"
+    sh.write(bad, ([[#!/bin/sh
+if [ "$1" = -G ]; then echo "bad-ssh: no config" >&2; exit 3; fi
+echo "$2" >> %s/logs
+echo "ssh: connect to host h port 22: Connection refused" >> "$2"; exit 255
+]]):format(dir))
+    sh.run({ "chmod", "0755", bad })
+    local _, err, code = sssh("--no-probe", "--ssh", bad, "host", "true")
+    assert.same({ "ssh: connect to host h port 22: Connection refused\nbad-ssh: no config\n", 3 }, { err, code })
+    local main = require("netops.cli.sssh").main
+    local saved = io.stderr
+    local ok, res = pcall(function()
+      io.stderr = assert(io.open(dir .. "/err", "w"))
+      return main { "--no-probe", "--ssh", bad, "host", "true" }
+    end)
+    io.stderr:close()
+    io.stderr = saved
+    assert(ok, res)
+    assert.equal(3, res)
+    local logs = 0
+    for log in io.lines(dir .. "/logs") do
+      logs = logs + 1
+      assert.is_nil(io.open(log), log .. " is left behind")
+    end
+    assert.equal(2, logs)
+  end)
+
   it("runs in-process: main(args) returns the exit status and never exits", function()
     local main = require("netops.cli.sssh").main
     local saved = { stdout = io.stdout, stderr = io.stderr }
