@@ -111,6 +111,7 @@ build = {
     ["netops.cli"] = "lua/netops/cli/init.lua",
     ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
     ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
+    ["netops.cli.sssh"] = "lua/netops/cli/sssh.lua",
   },
   install = {
     bin = {

@@ -431,6 +431,28 @@ end
       return h, r, n
     end
 
+    -- the installed command itself, on PATH, with no LUA_PATH: it finds its
+    -- own tree; `lua $(command -v sssh)` with lua being lua5.1 re-runs it
+    for _, how in ipairs {
+      { "sssh host", nil, 'cd / && exec sssh "$@"' },
+      { "lua $(command -v sssh) host, lua being lua5.1", "lua5.1", 'cd / && exec lua "$(command -v sssh)" "$@"' },
+    } do
+      it("installed, run as " .. how[1] .. ", runs the remote command", function()
+        if need() then return end
+        local bin = s.dir .. "/luabin"
+        sh.run({ "mkdir", bin })
+        if how[2] then sh.run({ "ln", "-s", "/usr/bin/" .. how[2], bin .. "/lua" }) end
+        s:start()
+        local h = P.start({ "sh", "-c", how[3], "sh", "-F", s.ssh_config, "127.0.0.1", "echo hi" },
+          { dir = s.dir, home = s.dir, env = { PATH = tree .. "/bin:" .. bin .. ":" .. os.getenv("PATH") } })
+        local r = h.wait(60)
+        assert.is_nil(r.hung)
+        assert.equal(0, r.code, h.stderr())
+        assert.equal("hi\n", h.stdout())
+        assert.equal(1, accepted())
+      end)
+    end
+
     it("the installed sssh copied as ssh finds the real ssh", function()
       if need() then return end
       local h, r, n = installed_ssh(function(ssh) sh.run({ "cp", tree .. "/bin/sssh", ssh }) end)
@@ -446,6 +468,18 @@ end
       assert.equal(1, n, h.stderr())
       assert.equal(0, r.code, h.stderr())
       assert.equal("real-ssh\n", h.stdout())
+    end)
+
+    it("a shell wrapper named ssh that runs the installed sssh finds the real ssh", function()
+      if need() then return end
+      local h, r, n = installed_ssh(function(ssh)
+        sh.write(ssh, ("#!/bin/sh\nexec %s \"$@\"\n"):format(sh.quote(tree .. "/bin/sssh")))
+        sh.run({ "chmod", "0755", ssh })
+      end)
+      assert.equal(1, n, h.stderr())
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("real-ssh\n", h.stdout())
+      assert.equal(1, accepted())
     end)
 
     it("a ProxyCommand's ssh -W, run from PATH, is the real ssh run once", function()
@@ -509,6 +543,195 @@ end
     local h = sssh({})
     local r = h.wait(30)
     assert.equal(2, r.code)
-    assert.matches("usage: sssh", h.stderr())
+    assert.matches("^sssh: no ssh arguments\nUsage: sssh", h.stderr())
+  end)
+
+  -- sssh started the ways an operator starts it, with `lua` being Debian's
+  -- 5.1 or 5.3 (re-run with lua5.4), reaching the real sshd
+  for _, how in ipairs {
+    { "lua sssh.lua from examples/, lua being lua5.1", "lua5.1", 'cd examples && exec lua sssh.lua "$@"' },
+    { "lua sssh.lua from examples/, lua being lua5.3", "lua5.3", 'cd examples && exec lua sssh.lua "$@"' },
+    { "lua examples/sssh.lua from the root, lua being lua5.1", "lua5.1", 'exec lua examples/sssh.lua "$@"' },
+    { "lua5.4 sssh.lua from examples/", nil, 'cd examples && exec lua5.4 sssh.lua "$@"' },
+    { "./sssh.lua from examples/", nil, 'cd examples && exec ./sssh.lua "$@"' },
+  } do
+    it("run as " .. how[1] .. ", runs the remote command", function()
+      if need() then return end
+      local bin = s.dir .. "/luabin"
+      sh.run({ "mkdir", bin })
+      if how[2] then sh.run({ "ln", "-s", "/usr/bin/" .. how[2], bin .. "/lua" }) end
+      s:start()
+      local h = P.start({ "sh", "-c", how[3], "sh", "-F", s.ssh_config, "127.0.0.1", "echo hi" },
+        { dir = s.dir, home = s.dir, env = { PATH = bin .. ":" .. os.getenv("PATH") } })
+      local r = h.wait(60)
+      assert.is_nil(r.hung)
+      assert.equal(0, r.code, h.stderr())
+      assert.equal("hi\n", h.stdout())
+      assert.equal(1, accepted())
+    end)
+  end
+end)
+
+-- sssh's own options (argparse) and ssh's arguments, passed through.  A
+-- stand-in ssh writes what it was given to a file, one word a line;
+-- --no-probe, so sssh runs it without asking `ssh -G` first.
+describe("sssh's command line", function()
+  local dir, fake
+  before_each(function()
+    dir = sh.tmpdir()
+    fake = dir .. "/fake-ssh"
+    -- -G: the configuration sssh asks for after a failure; else $1 $2 are
+    -- the -E FILE sssh adds, and a word "fail" makes it fail as an ssh that
+    -- found the port refused
+    sh.write(fake, ([[#!/bin/sh
+if [ "$1" = -G ]; then echo "hostname 192.0.2.1"; echo "port 22"; exit 0; fi
+echo ran >> %s/runs
+log=$2; shift 2
+for a in "$@"; do printf '%%s\n' "$a"; done >> %s/args
+for a in "$@"; do
+  if [ "$a" = fail ]; then echo "ssh: connect to host h port 22: Connection refused" >> "$log"; exit 255; fi
+done
+exit 0
+]]):format(dir, dir))
+    sh.run({ "chmod", "0755", fake })
+  end)
+  after_each(function() sh.rmtree(dir) end)
+
+  -- stdout, stderr, exit status, how many times ssh ran and what it was given
+  local function sssh(...)
+    sh.run({ "rm", "-f", dir .. "/runs", dir .. "/args" })
+    local h = P.start({ "lua5.4", "examples/sssh.lua", ... }, { dir = dir })
+    local r = h.wait(30)
+    assert.is_nil(r.hung)
+    return h.stdout(), h.stderr(), r.code, #(sh.read(dir .. "/runs") or "") // 4, sh.read(dir .. "/args")
+  end
+  local VERSION = require("netops")._VERSION .. "\n"
+
+  it("--version prints the netops version and runs no ssh", function()
+    assert.same({ VERSION, "", 0, 0 }, { sssh("--version") })
+    assert.same({ VERSION, "", 0, 0 }, { sssh("--ssh", fake, "--version", "host") })
+    assert.matches("^netops %d+%.%d+%.%d+\n$", VERSION)
+  end)
+
+  it("-h and --help print the usage and every option, exit 0, no ssh", function()
+    for _, flag in ipairs { "-h", "--help" } do
+      local out, err, code, runs = sssh(flag)
+      assert.same({ "", 0, 0 }, { err, code, runs })
+      assert.matches("^Usage: sssh ", out)
+      for _, o in ipairs { "-q", "--max-wait", "--max-attempts", "--interval", "--probe-interval",
+                           "--probe-timeout", "--policy", "--ssh", "--no-probe", "--version", "Exit status" } do
+        assert.truthy(out:find(o, 1, true), o)
+      end
+    end
+  end)
+
+  it("takes --opt=value and --opt value for every option, and passes ssh's arguments as they were", function()
+    local pol = dir .. "/policy.lua"
+    sh.write(pol, "return retry.policies.ssh\n")
+    sh.run({ "chmod", "0644", pol })
+    local ssh_args = { "-p22", "-vl", "--odd-user", "-o", "--odd-option", "host", "-i", "key",
+                       "ls", "--color=never", "--max-wait", "5", "--", "-x" }
+    local want = table.concat(ssh_args, "\n") .. "\n"
+    for _, o in ipairs { { "--max-wait", "5" }, { "--max-attempts", "2" }, { "--interval", "0" },
+                         { "--probe-interval", "0.1" }, { "--probe-timeout", "1" }, { "--policy", pol },
+                         { "--ssh", fake } } do
+      for _, form in ipairs { { o[1] .. "=" .. o[2] }, { o[1], o[2] } } do
+        local argv = { "--no-probe", "--ssh", fake }
+        for _, a in ipairs(form) do argv[#argv + 1] = a end
+        for _, a in ipairs(ssh_args) do argv[#argv + 1] = a end
+        local out, err, code, runs, args = sssh(table.unpack(argv))
+        assert.same({ "", "", 0, 1, want }, { out, err, code, runs, args }, table.concat(form, " "))
+      end
+    end
+    -- the values count: --max-attempts=3 --interval=0 against an ssh that fails
+    local _, err, code, runs = sssh("-q", "--no-probe", "--ssh=" .. fake, "--max-attempts=3", "--interval=0",
+                                    "host", "fail")
+    assert.same({ 255, 3 }, { code, runs }, err)
+  end)
+
+  it("refuses a misspelt option (--maxwait 5) with exit 2 and a suggestion, and runs no ssh", function()
+    local out, err, code, runs = sssh("--ssh", fake, "--no-probe", "--maxwait", "5", "host", "true")
+    assert.same({ "", 2, 0 }, { out, code, runs })
+    assert.matches("^sssh: unknown option '%-%-maxwait'; did you mean '%-%-max%-wait'%?\nUsage: sssh ", err)
+    -- --max-wait=5 is taken
+    local args
+    out, err, code, runs, args = sssh("--ssh", fake, "--no-probe", "--max-wait=5", "host", "true")
+    assert.same({ "", "", 0, 1, "host\ntrue\n" }, { out, err, code, runs, args })
+  end)
+
+  it("refuses any unknown --long option before ssh's remote command (ssh has none)", function()
+    for _, argv in ipairs {
+      { "--frobnicate", "host" },
+      { "-F", "/dev/null", "--frobnicate", "host" },
+      { "host", "--frobnicate", "true" },            -- ssh reads options after the destination too
+    } do
+      local out, err, code, runs = sssh("--ssh", fake, "--no-probe", table.unpack(argv))
+      assert.same({ "", 2, 0 }, { out, code, runs }, table.concat(argv, " "))
+      assert.matches("^sssh: unknown option '%-%-frobnicate'\nUsage: sssh ", err)
+    end
+    local out, err, code, runs = sssh("--ssh", fake, "--no-probe", "--max-wait")
+    assert.same({ "", 2, 0 }, { out, code, runs })
+    assert.matches("^sssh: option '%-%-max%-wait' requires an argument\nUsage: sssh ", err)
+    out, err, code, runs = sssh("--ssh", fake, "--no-probe", "--max-wait=soon", "host")
+    assert.same({ "", 2, 0 }, { out, code, runs })
+    assert.matches("^sssh: %-%-max%-wait: a number of seconds expected\nUsage: sssh ", err)
+  end)
+
+  it("stops reading its options at --: the rest goes to ssh", function()
+    -- without --, --weird is refused as sssh's; with it, ssh gets it
+    local _, err, code, runs = sssh("--ssh", fake, "--no-probe", "--weird", "host")
+    assert.same({ 2, 0 }, { code, runs }, err)
+    assert.same({ "", "", 0, 1, "--weird\nhost\n" }, { sssh("--ssh", fake, "--no-probe", "--", "--weird", "host") })
+    -- after an ssh argument, -- is ssh's: passed on, and ends sssh's options too
+    assert.same({ "", "", 0, 1, "-4\n--\n--max-wait\n" },
+                { sssh("--ssh", fake, "--no-probe", "-4", "--", "--max-wait") })
+  end)
+
+  it("ending mid-run (ssh -G fails after a refused run) removes ssh's log file, in a process and in-process", function()
+    local bad = dir .. "/bad-ssh"
+    sh.write(bad, ([[#!/bin/sh
+if [ "$1" = -G ]; then echo "bad-ssh: no config" >&2; exit 3; fi
+echo "$2" >> %s/logs
+echo "ssh: connect to host h port 22: Connection refused" >> "$2"; exit 255
+]]):format(dir))
+    sh.run({ "chmod", "0755", bad })
+    local _, err, code = sssh("--no-probe", "--ssh", bad, "host", "true")
+    assert.same({ "ssh: connect to host h port 22: Connection refused\nbad-ssh: no config\n", 3 }, { err, code })
+    local main = require("netops.cli.sssh").main
+    local saved = io.stderr
+    local ok, res = pcall(function()
+      io.stderr = assert(io.open(dir .. "/err", "w"))
+      return main { "--no-probe", "--ssh", bad, "host", "true" }
+    end)
+    io.stderr:close()
+    io.stderr = saved
+    assert(ok, res)
+    assert.equal(3, res)
+    local logs = 0
+    for log in io.lines(dir .. "/logs") do
+      logs = logs + 1
+      assert.is_nil(io.open(log), log .. " is left behind")
+    end
+    assert.equal(2, logs)
+  end)
+
+  it("runs in-process: main(args) returns the exit status and never exits", function()
+    local main = require("netops.cli.sssh").main
+    local saved = { stdout = io.stdout, stderr = io.stderr }
+    local status = {}
+    local ok, err = pcall(function()
+      io.stdout, io.stderr = assert(io.open(dir .. "/out", "w")), assert(io.open(dir .. "/err", "w"))
+      status[1] = main { "--version" }
+      status[2] = main { "--ssh", fake, "--maxwait", "5", "host" }
+      status[3] = main { "-q", "--no-probe", "--ssh", fake, "--max-attempts", "2", "--interval=0", "host", "fail" }
+    end)
+    for k, f in pairs(saved) do if io[k] ~= f then io[k]:close() end io[k] = f end
+    assert(ok, err)
+    assert.same({ 0, 2, 255 }, status)
+    assert.equal(VERSION, sh.read(dir .. "/out"))
+    assert.matches("^sssh: unknown option '%-%-maxwait'; did you mean '%-%-max%-wait'%?\nUsage: sssh ",
+                   sh.read(dir .. "/err"))
+    assert.equal(2, #sh.read(dir .. "/runs") // 4)
+    assert.equal("host\nfail\nhost\nfail\n", sh.read(dir .. "/args"))
   end)
 end)
