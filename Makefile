@@ -43,7 +43,7 @@ DEPS_TEST   = lua-busted lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute
               man-db bash-completion
 
 .PHONY: all deps deps-build deps-test build check test ctest helpers sanitize valgrind \
-        fuzz bench demo man completion install uninstall rock package-test clean
+        fuzz bench demo man completion install install-rock uninstall rock package-test clean
 
 all: build
 
@@ -167,13 +167,17 @@ $(BUILD)/completion/%: $(BUILD)/netops/core.so $(wildcard doc/completion/* lua/n
 copy_sources = git ls-files -z --cached --others --exclude-standard | \
 	  tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C $(1)
 
-# The rock into PREFIX's tree (PREFIX/bin, share/lua/5.4, lib/lua/5.4), the
-# man pages, the bash completions, the default policy and sample configs.
-install: deps-build man completion
+# The rock alone into PREFIX's tree (PREFIX/bin, share/lua/5.4, lib/lua/5.4),
+# built by luarocks make in a copy of the checkout.
+install-rock: deps-build
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  $(call copy_sources,"$$tmp"); \
 	  echo "cd $$tmp && $(LUAROCKS) --tree=$(PREFIX) make rockspec/netops-scm-1.rockspec"; \
 	  cd "$$tmp" && $(LUAROCKS) --tree="$(PREFIX)" make rockspec/netops-scm-1.rockspec
+
+# The rock, the man pages, the bash completions, the default policy and the
+# sample configs.
+install: install-rock man completion
 	$(foreach m,$(MAN_PAGES),install -D -m 644 $(BUILD)/man/$(m) $(call man_dir,$(m))/$(m) &&) true
 	install -d $(PREFIX)/share/bash-completion/completions $(PREFIX)/share/doc/netops
 	install -m 644 $(COMPLETIONS) $(PREFIX)/share/bash-completion/completions/
