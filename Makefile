@@ -172,8 +172,8 @@ copy_sources = git ls-files -z --cached --others --exclude-standard | \
 install-rock: deps-build
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  $(call copy_sources,"$$tmp"); \
-	  echo "cd $$tmp && $(LUAROCKS) --tree=$(PREFIX) make rockspec/netops-scm-1.rockspec"; \
-	  cd "$$tmp" && $(LUAROCKS) --tree="$(PREFIX)" make rockspec/netops-scm-1.rockspec
+	  echo "cd $$tmp && $(LUAROCKS) --tree=$(abspath $(PREFIX)) make rockspec/netops-scm-1.rockspec"; \
+	  cd "$$tmp" && $(LUAROCKS) --tree="$(abspath $(PREFIX))" make rockspec/netops-scm-1.rockspec
 
 # The rock, the man pages, the bash completions, the default policy and the
 # sample configs.

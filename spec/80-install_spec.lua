@@ -90,6 +90,16 @@ describe("bash completion", function()
     assert.equal(0, code, out)
   end)
 
+  it("a hand-written completion (doc/completion/NAME) only for sssh and commands that are no netops.cli module", function()
+    for f in sh.run("ls doc/completion"):gmatch("%S+") do
+      assert.truthy(rockspec.build.install.bin[f], "doc/completion/" .. f .. " is no command's")
+      local module = "lua/netops/cli/" .. f:gsub("%-", "_") .. ".lua"
+      assert.truthy(f == "sssh" or not sh.read(module),
+        f .. " is a netops.cli module now: export parser() and remove doc/completion/" .. f
+        .. " (make completion then generates it from the parser)")
+    end
+  end)
+
   for _, name in ipairs(commands) do
     it(name .. ": the completion is defined and offers every --long option of --help", function()
       local file = build .. "/completion/" .. name
