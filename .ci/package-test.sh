@@ -1,7 +1,10 @@
 #!/bin/sh
-# Packaging, offline: `luarocks make` from the checkout, `luarocks pack` of a
-# source rock, `luarocks install ./netops-scm-1.src.rock`, each into a
-# throwaway tree; then the installed module and commands are exercised.
+# Packaging, offline, each into a throwaway tree: `make install PREFIX=...`
+# (luarocks make from a copy of the checkout, man pages, completions, docs),
+# `make rock` (a rocks server: source rock and manifest) and `luarocks
+# install --only-server=DIST netops` from it; then the installed module,
+# commands, man pages and completions are exercised, `make uninstall` must
+# leave nothing of netops, and the checkout must be as clean as before.
 # Prints TAP so spec/run.sh counts it.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,20 +17,34 @@ step() { # step NAME COMMAND...
   else echo "not ok $n - package: $name"; sed 's/^/#   /' "$tmp/log" | tail -20; fails=$((fails + 1)); fi
 }
 lr() { luarocks --lua-version 5.4 "$@"; }
+mk() { make --no-print-directory -C "$top" BUILD="${NETOPS_BUILD:-build}" "$@"; }
 # Offline: the Lua libraries the rockspec depends on are Debian's packages.
 LUAROCKS_CONFIG="$top/rockspec/luarocks-debian.lua"; export LUAROCKS_CONFIG
 
 cd "$top" || exit 1
-step "luarocks make from the checkout" lr --tree "$tmp/make" make rockspec/netops-scm-1.rockspec
-# A source rock needs a source: a tarball of this tree, named in a copy of
-# the rockspec.  No network, no git server.
-step "make the source tarball" sh -c "tar -C '$top' -czf '$tmp/netops-scm-1.tar.gz' \
-  --exclude=./build --exclude=./build-asan --exclude=./.git --exclude='*.o' --exclude='*.so' \
-  --exclude='*.rock' --transform 's,^\\.,netops,' ."
-sed "s|url = \"git+file:///usr/src/netops\",|url = \"file://$tmp/netops-scm-1.tar.gz\", dir = \"netops\",|" \
-  rockspec/netops-scm-1.rockspec > "$tmp/netops-scm-1.rockspec"
-step "luarocks pack" sh -c "cd '$tmp' && luarocks --lua-version 5.4 pack netops-scm-1.rockspec"
-step "luarocks install ./netops-scm-1.src.rock" sh -c "cd '$tmp' && luarocks --lua-version 5.4 --tree '$tmp/inst' install ./netops-scm-1.src.rock"
+version=$(sed -n 's/.*_VERSION = "netops \([^"]*\)".*/\1/p' lua/netops/init.lua)
+# The checkout's state, but for the build directories.
+checkout_state() { git -C "$top" status --porcelain --ignored | grep -Ev '^!! (build|build-asan)/$' | sort; }
+checkout_state > "$tmp/state-before"
+
+# `make install` needs the build dependencies only: its dry run names no
+# package of DEPS_TEST that DEPS_BUILD does not have.
+step "make -n install installs no test tool" sh -c '
+  deps() { printf "print:\n\t@echo \$(%s)\n" "$1" | make -s --no-print-directory -f Makefile -f - print; }
+  build=" $(deps DEPS_BUILD) "; test_only=""
+  for p in $(deps DEPS_TEST); do case "$build" in *" $p "*) ;; *) test_only="$test_only $p";; esac; done
+  [ -n "$test_only" ] || { echo "no DEPS_TEST"; exit 1; }
+  words=" $(make -n --no-print-directory install PREFIX=/nonexistent | tr -s " \t\\\\" "\n\n\n" | tr "\n" " ") "
+  bad=0; for p in $test_only; do case "$words" in *" $p "*) echo "make -n install names $p"; bad=1;; esac; done
+  exit $bad'
+
+step "make install PREFIX=TREE" mk install PREFIX="$tmp/make"
+step "make rock DIST=DIR: the source rock and a manifest" sh -c "make --no-print-directory -C '$top' rock DIST='$tmp/dist' && \
+  test -f '$tmp/dist/netops-$version-1.src.rock' && grep -q netops '$tmp/dist/manifest'"
+step "luarocks install --only-server=DIST netops" lr --tree "$tmp/inst" install --only-server="$tmp/dist" netops
+step "the rock ships the default policy and sample configs" sh -c "cd '$tmp/inst/lib/luarocks/rocks-5.4/netops/$version-1/conf' && \
+  cmp primary-backup.lua '$top/examples/primary-backup.lua' && cmp keepalived.conf '$top/examples/keepalived.conf' && \
+  cmp conntrackd.conf '$top/examples/conntrackd.conf'"
 for tree in make inst; do
   step "require netops from the $tree tree" sh -c "eval \"\$(luarocks --lua-version 5.4 --tree '$tmp/$tree' path)\" && \
     cd / && lua5.4 -e 'local n = require \"netops\"; assert(n.core, \"no core\"); print(n._VERSION)'"
@@ -61,5 +78,29 @@ step "installed netops-failover finds the default policy" sh -c "eval \"\$(luaro
   cd / && lua5.4 -e 'assert(package.searchpath(\"netops.policies.primary_backup\", package.path))' && \
   $noenv '$tmp/inst/bin/netops-failover' --log stderr --socket /nonexistent/ctl --lock '$tmp/lock' fault 2>&1 | \
   grep -q 'FAULT: step reset_timers FAILED'"
+
+# make install: the man pages render, the completions complete, the docs are there.
+cmds=$(sed -n '/bin = {/,/}/s/.*\["\([a-z-]*\)"\].*/\1/p' "$top/rockspec/netops-scm-1.rockspec")
+for cmd in $cmds; do
+  page=$(ls "$tmp/make/share/man/man"?/"$cmd".[18] 2>/dev/null)
+  step "man -l renders the installed $cmd page with its NAME line" sh -c "[ -n '$page' ] && \
+    MANWIDTH=80 man -l '$page' | col -bx | grep -A1 -x 'NAME' | grep -Eq '^ +$cmd +- '"
+  step "bash finds the installed completion of $cmd" bash -c ". '$tmp/make/share/bash-completion/completions/$cmd' && \
+    complete -p '$cmd'"
+done
+step "sssh completes host names without bash-completion" bash -c ". '$tmp/make/share/bash-completion/completions/sssh' && \
+  COMP_WORDS=(sssh localhos) COMP_CWORD=1 && _sssh && [ \"\${COMPREPLY[*]}\" = localhost ]"
+if [ -f /usr/share/bash-completion/bash_completion ]; then
+  step "sssh completes with ssh's completion under bash-completion" bash -c ". /usr/share/bash-completion/bash_completion && \
+    . '$tmp/make/share/bash-completion/completions/sssh' && complete -p sssh && declare -F _ssh"
+fi
+step "make install puts the default policy and sample configs in share/doc/netops" sh -c "cd '$tmp/make/share/doc/netops' && \
+  cmp primary-backup.lua '$top/examples/primary-backup.lua' && cmp keepalived.conf '$top/examples/keepalived.conf' && \
+  cmp conntrackd.conf '$top/examples/conntrackd.conf'"
+step "make uninstall PREFIX=TREE leaves nothing of netops" sh -c "make --no-print-directory -C '$top' uninstall PREFIX='$tmp/make' && \
+  left=\$(cd '$tmp/make' && find . -type f ! -path ./lib/luarocks/rocks-5.4/manifest; grep -rl netops . || :) && \
+  { [ -z \"\$left\" ] || { echo \"left: \$left\"; exit 1; }; }"
+step "the checkout is as clean as before (luarocks built elsewhere)" sh -c "checkout_state() { git -C '$top' status --porcelain --ignored | \
+  grep -Ev '^!! (build|build-asan)/\$' | sort; }; checkout_state | diff '$tmp/state-before' -"
 echo "1..$n"
 exit $((fails > 0))

@@ -3,8 +3,9 @@ rockspec_format = "3.0"
 package = "netops"
 version = "scm-1"
 source = {
-  -- `luarocks pack` works offline from a checkout: see .ci/package-test.sh,
-  -- which points this at the local clone.
+  -- The netops repository.  `luarocks make` (which `make install` runs)
+  -- builds a checkout and needs no source; `make rock` packs a source rock
+  -- of rockspec/netops-VERSION-1.rockspec, offline.
   url = "git+file:///usr/src/netops",
 }
 description = {
@@ -120,6 +121,14 @@ build = {
       ["sssh"] = "examples/sssh.lua",
       ["netops-failover"] = "examples/netops-failover.lua",
       ["failover-tester"] = "examples/failover-tester.lua",
+    },
+    -- the default failover policy and the sample configurations, to copy
+    -- and edit: in the rock's conf/ directory (`make install` also puts
+    -- them in PREFIX/share/doc/netops/)
+    conf = {
+      ["primary-backup.lua"] = "examples/primary-backup.lua",
+      ["keepalived.conf"] = "examples/keepalived.conf",
+      ["conntrackd.conf"] = "examples/conntrackd.conf",
     },
   },
 }

@@ -213,6 +213,38 @@ describe("rockspec", function()
     end
   end)
 
+  it("the versioned rockspec is the scm one but for version and source, at netops' version", function()
+    local version = require("netops")._VERSION:match("^netops (%S+)$")
+    local file = "rockspec/netops-" .. version .. "-1.rockspec"
+    local text = assert(sh.read(file), file .. " missing (lua/netops/init.lua says netops " .. version .. ")")
+    local vs = {}
+    assert(load(text, file, "t", vs))()
+    assert.equal(version .. "-1", vs.version)
+    assert.equal("scm-1", rs.version)
+    assert.equal("v" .. version, vs.source.tag)
+    assert.is_string(vs.source.url)
+    -- the rest, field by field: modules and their sources, installed files,
+    -- dependencies, description
+    for _, k in ipairs { "rockspec_format", "package", "description", "dependencies",
+                         "external_dependencies", "deploy", "build" } do
+      assert.same(rs[k], vs[k], k .. " differs between " .. file .. " and the scm rockspec")
+    end
+    local keys = {}
+    for k in pairs(vs) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.same({ "build", "dependencies", "deploy", "description", "external_dependencies", "package",
+                  "rockspec_format", "source", "version" }, keys)
+    -- no other versioned rockspec lingers
+    assert.equal("rockspec/luarocks-debian.lua\n" .. file .. "\nrockspec/netops-scm-1.rockspec\n",
+                 sh.run("ls rockspec/*"))
+  end)
+
+  it("ships the default policy and the sample configs (the rock's conf/)", function()
+    assert.same({ ["primary-backup.lua"] = "examples/primary-backup.lua",
+                  ["keepalived.conf"] = "examples/keepalived.conf",
+                  ["conntrackd.conf"] = "examples/conntrackd.conf" }, rs.build.install.conf)
+  end)
+
   it("installs each command from an existing example script", function()
     for name, file in spec:gmatch('%["([%w%-]+)"%] = "(examples/[%w%-_]+%.lua)"') do
       assert.truthy(sh.read(file), name .. ": " .. file .. " missing")

@@ -39,6 +39,9 @@ parser:option("--decode", "The signals of masks such as 0000000000004a02 or 0x4a
   :argname("<hex>"):args("*")
 parser:flag("--json", "The same data as JSON.")
 
+--- The option parser (the Makefile generates the bash completion from it).
+function M.parser() return parser end
+
 local FILTERS = { "ignoring", "catching", "blocking", "pending" }
 
 --- The command line, checked: the options, or nil and the exit status.

@@ -9,7 +9,11 @@
 -- cleaning); it writes through io.stdout and io.stderr only.  Specs call it
 -- in-process (`require("netops.cli.normalize").main { "--version" }`) as
 -- well as through a real process.  Add it to the rockspec's modules
--- (`["netops.cli.NAME"] = "lua/netops/cli/NAME.lua"`).
+-- (`["netops.cli.NAME"] = "lua/netops/cli/NAME.lua"`).  It also exports
+-- `parser()`, its argparse parser: `make completion` writes the bash
+-- completion from it (doc/completion/NAME, when present, is used instead).
+-- Its man page is doc/man/NAME.N.md (spec/80 checks that it names every
+-- option --help lists).
 --
 -- # The launcher
 -- examples/NAME.lua is the launcher, executable in git

@@ -25,6 +25,9 @@ parser:flag("--rewrite", "Copy the text, replacing each IPv6 address found in it
   .. "canonical form (e.g. ip6tables-save | normalize --rewrite).")
 parser:argument("file", 'Files to read (default, and "-": standard input).'):args("*")
 
+--- The option parser (the Makefile generates the bash completion from it).
+function M.parser() return parser end
+
 -- Each block goes out at once, so a pipeline (tail -f log | normalize
 -- --rewrite) sees its lines as they come.
 local function put(s)
