@@ -52,12 +52,15 @@ build = {
     -- libc only: everything but the kernel conntrack binding
     ["netops.core"] = {
       sources = {
+        "csrc/clock.c",
         "csrc/conntrackd.c",
         "csrc/core.c",
         "csrc/ctd_reply.c",
         "csrc/file.c",
         "csrc/inet.c",
+        "csrc/lockfile.c",
         "csrc/lua_conntrackd.c",
+        "csrc/lua_failover.c",
         "csrc/lua_file.c",
         "csrc/lua_inet.c",
         "csrc/lua_log.c",
@@ -75,14 +78,17 @@ build = {
       defines = { "_GNU_SOURCE" },
     },
     -- the kernel conntrack binding, loaded only by netops.conntrack; with
-    -- the libc-only code it calls (luax.c, inet.c, spawn.c), compiled in
-    -- again because Lua keeps each C module's symbols to itself
+    -- the libc-only code it calls (luax.c, inet.c, clock.c and the spawn.c
+    -- its sleep needs), compiled in again because Lua keeps each C module's
+    -- symbols to itself
     ["netops.ctnetlink"] = {
       sources = {
         "csrc/conntrack.c",
+        "csrc/ct_text.c",
         "csrc/lua_conntrack.c",
         "csrc/luax.c",
         "csrc/inet.c",
+        "csrc/clock.c",
         "csrc/spawn.c",
       },
       defines = { "_GNU_SOURCE" },
@@ -96,6 +102,9 @@ build = {
     ["netops.conntrack"] = "lua/netops/conntrack.lua",
     ["netops.conntrackd"] = "lua/netops/conntrackd.lua",
     ["netops.failover"] = "lua/netops/failover.lua",
+    ["netops.failover.doctor"] = "lua/netops/failover/doctor.lua",
+    ["netops.failover.log"] = "lua/netops/failover/log.lua",
+    ["netops.failover.queue"] = "lua/netops/failover/queue.lua",
     ["netops.proc"] = "lua/netops/proc.lua",
     ["netops.signals"] = "lua/netops/signals.lua",
     ["netops.inet"] = "lua/netops/inet.lua",
@@ -104,6 +113,7 @@ build = {
     ["netops.cli"] = "lua/netops/cli/init.lua",
     ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
     ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
+    ["netops.cli.sssh"] = "lua/netops/cli/sssh.lua",
   },
   install = {
     bin = {

@@ -85,7 +85,7 @@ describe("C modules, split by what they link", function()
       local src = sh.read("spec/c/" .. name .. ".c")
       if src then
         local needed = sh.run({ "readelf", "-d", dir .. "/" .. name })
-        if src:find('#include "conntrack.h"', 1, true) then
+        if src:find('#include "conntrack.h"', 1, true) or src:find('#include "ct_text.h"', 1, true) then
           assert.matches("libnetfilter_conntrack", needed, name)
         else
           assert.not_matches("libnetfilter_conntrack", needed, name)
