@@ -38,7 +38,8 @@ DEPS_BUILD  = lua5.4 liblua5.4-dev luarocks lua-busted libnetfilter-conntrack-de
               lua-argparse lua-dkjson lua-filesystem
 DEPS_TEST   = lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute2 procps \
               conntrack conntrackd keepalived nftables iptables openssh-server \
-              openssh-client perl python3 util-linux strace iputils-ping socat
+              openssh-client perl python3 util-linux strace iputils-ping socat \
+              prometheus-node-exporter curl
 
 .PHONY: all deps build check test ctest helpers sanitize valgrind fuzz bench \
         demo install package-test clean
