@@ -30,8 +30,13 @@ end
 return { master = h, backup = h, fault = h, stop = h }
 ]]
 
+-- netops-failover with its state file and metrics in this test's directory
+local function fcmd(...)
+  return sh.cmd("netops-failover", "--state-dir", dir, "--metrics-dir", dir, ...)
+end
+
 local function cmd(p, ...)
-  local argv = sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock", "--log", dir .. "/log",
+  local argv = fcmd("--policy", p, "--lock", dir .. "/lock", "--log", dir .. "/log",
                       "--socket", dir .. "/none.ctl", ...)
   return argv
 end
@@ -143,7 +148,7 @@ describe("netops-failover", function()
       for _, a in ipairs(args) do argv[#argv + 1] = a end
       local out, code = sh.run(argv, { stderr = true })
       assert.equal(2, code, table.concat(args, " "))
-      assert.matches("usage: netops%-failover", out)
+      assert.matches("Usage: netops%-failover", out)
     end
     assert.is_nil(sh.read(dir .. "/rec"))
   end)
@@ -205,7 +210,7 @@ describe("netops-failover", function()
   end)
 
   it("a failing step gives a non-zero exit status and a log line", function()
-    local out, code = sh.run(sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua", "--lock",
+    local out, code = sh.run(fcmd("--policy", "examples/primary-backup.lua", "--lock",
                                     dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/none.ctl",
                                     "--timeout", "1", "primary"), { stderr = true })
     assert.equal(1, code, out)
@@ -294,7 +299,7 @@ describe("netops-failover", function()
     sh.write(lock, "")
     sh.run({ "chmod", "0600", lock })
     -- another process holds the lock for 3 s; the call may wait 1 s
-    local argv = sh.cmd("netops-failover", "--policy", p, "--lock", lock, "--log", "stderr", "--wait", "1",
+    local argv = fcmd("--policy", p, "--lock", lock, "--log", "stderr", "--wait", "1",
                         "primary")
     local out = sh.run("flock " .. sh.quote(lock) .. " sh -c 'touch " .. sh.quote(dir .. "/held")
       .. "; exec sleep 3' & while [ ! -e " .. sh.quote(dir .. "/held") .. " ]; do sleep 0.05; done; "
@@ -376,7 +381,7 @@ describe("netops-failover", function()
     sh.write(dir .. "/conntrackd.conf", lab.conntrackd_conf(dir, "203.0.113.1", "203.0.113.2", "sync0", {}))
     sh.write(dir .. "/conntrackd.lock", "")          -- a stale lock left by a dead daemon
     local ok, err = pcall(function()
-      local out, code = sh.nsrun(ns, sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua",
+      local out, code = sh.nsrun(ns, fcmd("--policy", "examples/primary-backup.lua",
                                             "--lock", dir .. "/lock", "--log", dir .. "/log", "--socket",
                                             dir .. "/conntrackd.ctl", "--conntrackd-config",
                                             dir .. "/conntrackd.conf", "--timeout", "10", "backup"),
@@ -419,7 +424,7 @@ describe("netops-failover", function()
       assert.equal("conntrackd\n", sh.read("/proc/" .. pid .. "/comm"))
       assert.is_table((require("netops.conntrackd").open { socket = dir .. "/conntrackd.ctl" }:stats("runtime")))
       sh.run({ "kill", "-STOP", tostring(pid) })     -- alive, holds its lock, does not answer
-      local out, code = sh.nsrun(ns, sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua",
+      local out, code = sh.nsrun(ns, fcmd("--policy", "examples/primary-backup.lua",
                                             "--lock", dir .. "/lock", "--log", dir .. "/log", "--socket",
                                             dir .. "/conntrackd.ctl", "--conntrackd-config", conf,
                                             "--timeout", "1", "backup"), { stderr = true })
@@ -438,7 +443,7 @@ describe("netops-failover", function()
   end)
 
   it("backup with conntrackd down fails the liveness step", function()
-    local out, code = sh.run(sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua", "--lock",
+    local out, code = sh.run(fcmd("--policy", "examples/primary-backup.lua", "--lock",
                                     dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/none.ctl",
                                     "backup"), { stderr = true })
     assert.equal(1, code, out)
@@ -463,7 +468,7 @@ describe("netops-failover", function()
   it("logs to syslog by default, facility daemon", function()
     if sh.need_root("a private mount namespace for /dev/log") then return end
     local p = policy([[return { master = function(ctx) ctx.step("x", function() return true end) end }]])
-    local msgs, out, code = under_syslog(sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock",
+    local msgs, out, code = under_syslog(fcmd("--policy", p, "--lock", dir .. "/lock",
                                                 "--socket", dir .. "/none.ctl", "primary"))
     assert.equal(0, code, out)
     assert.equal("", out)
@@ -478,7 +483,7 @@ describe("netops-failover", function()
 
   it("logs to stderr when asked", function()
     local p = policy([[return { backup = function(ctx) ctx.step("x", function() return true end) end }]])
-    local out, code = sh.run(sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock", "--log", "stderr",
+    local out, code = sh.run(fcmd("--policy", p, "--lock", dir .. "/lock", "--log", "stderr",
                                     "backup"), { stderr = true })
     assert.equal(0, code)
     assert.matches("netops%-failover%[%d+%] info: BACKUP: step x ok", out)
