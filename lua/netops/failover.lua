@@ -9,7 +9,8 @@
 -- * run(opts): runs the handler under an exclusive lock, in arrival order
 --   (the queue: netops.failover.queue); a call whose state was superseded by
 --   a later call does nothing.  Every step is logged with its duration and
---   result (netops.failover.log).
+--   result (netops.failover.log), and recorded in the state file and the
+--   metrics file (netops.failover.history, netops.failover.metrics).
 -- * doctor(opts) and its parsers: netops.failover.doctor.
 local core = require "netops.core"
 local logger = require "netops.failover.log"
@@ -192,7 +193,10 @@ end
 
 --- Run one notify call.  opts: args (array), policy (table) or policy_path,
 -- socket, timeout, lock, log (function(level, msg)), conntrackd_config,
--- wait (queue timeout, seconds).  Returns exit code (0 ok, 1 a step failed,
+-- wait (queue timeout, seconds), state_dir (the history and counters:
+-- netops.failover.history), metrics_dir (the textfile for node_exporter:
+-- netops.failover.metrics); both written, when given, after a call that had
+-- its turn, under the queue's lock.  Returns exit code (0 ok, 1 a step failed,
 -- 2 usage/policy error, 128 + N when signal N ended its wait in the queue),
 -- message.
 function M.run(opts)
