@@ -41,7 +41,7 @@ DEPS_BUILD  = lua5.4 liblua5.4-dev luarocks libnetfilter-conntrack-dev \
 DEPS_TEST   = lua-busted lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute2 procps \
               conntrack conntrackd keepalived nftables iptables openssh-server \
               openssh-client perl python3 util-linux strace iputils-ping socat \
-              man-db bash-completion
+              man-db bash-completion prometheus-node-exporter curl
 
 .PHONY: all deps deps-build deps-test build check test ctest helpers sanitize valgrind \
         fuzz bench demo man completion install install-rock uninstall rock package-test clean

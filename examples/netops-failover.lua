@@ -1,110 +1,61 @@
 #!/usr/bin/env lua5.4
--- Where netops is: run as CHECKOUT/examples/NAME.lua, the checkout's lua/ and
--- build/; installed as PREFIX/bin/NAME, that tree's share/lua/5.4 and
--- lib/lua/5.4; else Lua's own path (LUA_PATH, as `luarocks path` sets it).
-local top, leaf = ((arg and arg[0] or ""):match("^(.*/)") or ""):match("^(.-)([^/]*)/$")
-if leaf == "examples" then
-  package.path = top .. "lua/?.lua;" .. top .. "lua/?/init.lua;" .. package.path
-  package.cpath = top .. (os.getenv("NETOPS_BUILD") or "build") .. "/?.so;" .. package.cpath
-elseif leaf == "bin" then
-  package.path = top .. "share/lua/5.4/?.lua;" .. top .. "share/lua/5.4/?/init.lua;" .. package.path
-  package.cpath = top .. "lib/lua/5.4/?.so;" .. package.cpath
-end
-
--- netops-failover: what keepalived calls on every VRRP state change.
-local USAGE = [[
-usage: netops-failover [options] primary|backup|fault
-       netops-failover [options] INSTANCE|GROUP NAME MASTER|BACKUP|FAULT|STOP PRIORITY
-       netops-failover doctor [--conntrackd-config FILE] [--keepalived-config FILE]
-                              [--socket PATH] [--ruleset FILE]
-options:
-  --policy FILE             handlers to run (default /etc/netops/failover-policy.lua
-                            if it exists, else the shipped examples/primary-backup.lua)
-  --socket PATH             conntrackd's control socket (default /var/run/conntrackd.ctl)
-  --timeout SECONDS         per conntrackd request (default 60)
-  --log syslog|stderr|FILE  where steps are logged (default syslog)
-  --lock PATH               lock/queue file (default /run/netops-failover.lock)
-  --wait SECONDS            longest wait for earlier calls (default 120)
-  --conntrackd-config FILE  lets the backup handler start conntrackd if it is down
-keepalived.conf:
-  notify_master "/usr/local/bin/netops-failover primary"   (or one generic `notify`)]]
-
-local function die(msg, code)
-  io.stderr:write("netops-failover: " .. msg .. "\n" .. USAGE .. "\n")
-  os.exit(code or 2)
-end
-
-local opts, args = { timeout = 60 }, {}
-local valued = { ["--policy"] = "policy_path", ["--socket"] = "socket", ["--timeout"] = "timeout",
-                 ["--log"] = "log", ["--lock"] = "lock", ["--wait"] = "wait",
-                 ["--conntrackd-config"] = "conntrackd_config",
-                 ["--keepalived-config"] = "keepalived_config", ["--ruleset"] = "ruleset" }
-local i = 1
-while i <= #arg do
-  local a = arg[i]
-  local k, v = a:match("^(%-%-[%w-]+)=(.*)$")
-  if not k then k = a end
-  if a == "-h" or a == "--help" then print(USAGE); os.exit(0) end
-  if valued[k] then
-    if not v then
-      i = i + 1
-      v = arg[i]
-      if v == nil then die("option " .. k .. " needs a value") end
-    end
-    opts[valued[k]] = v
-  elseif a:match("^%-%-") then
-    die("unknown option " .. a)
-  else
-    args[#args + 1] = a
-  end
-  i = i + 1
-end
-for _, k in ipairs { "timeout", "wait" } do
-  if opts[k] ~= nil then
-    local n = tonumber(opts[k])
-    if not n or n < 0 or n > 86400 then die("--" .. k .. " needs a number of seconds") end
-    opts[k] = n
-  end
-end
-
-local failover = require "netops.failover"
-
-if args[1] == "doctor" then
-  if #args > 1 then die("doctor takes options only") end
-  local findings, bad = failover.doctor(opts)
-  for _, f in ipairs(findings) do
-    io.write(string.format("%-4s %s\n", f.ok and "ok" or "FAIL", f.what))
-    if not f.ok and f.fix then io.write("     fix: " .. f.fix .. "\n") end
-  end
-  io.write(bad == 0 and "doctor: all checks passed\n" or string.format("doctor: %d problem(s)\n", bad))
-  os.exit(bad == 0 and 0 or 1)
-end
-
-local call, err = failover.parse_args(args)
-if not call then die(err) end
-
-if not opts.policy_path then
-  local f = io.open(failover.DEFAULT_POLICY)
-  if f then
-    f:close()
-    opts.policy_path = failover.DEFAULT_POLICY
-  elseif leaf == "examples" then
-    opts.policy_path = top .. "examples/primary-backup.lua"
-  else
-    -- installed: the rock ships examples/primary-backup.lua as this module file
-    opts.policy_path = package.searchpath("netops.policies.primary_backup", package.path)
-    if not opts.policy_path then
-      die("no --policy given, " .. failover.DEFAULT_POLICY .. " does not exist, "
-          .. "and the default policy netops.policies.primary_backup is not installed")
+-- A netops command launcher: these lines are the same in every command but
+-- NAME; the command is the module netops.cli.NAME (lua/netops/cli/, where
+-- init.lua says why the launcher is written this way).  Plain Lua 5.1 from
+-- here to the end, so that an older `lua` parses it and reaches the check.
+local NAME = "netops-failover"
+local major, minor = string.match(_VERSION or "", "(%d+)%.(%d+)")
+if (tonumber(major) or 0) * 100 + (tonumber(minor) or 0) < 504 then
+  -- An older Lua (Debian's `lua` is 5.3 or 5.1): run this file again with
+  -- lua5.4 or lua54, through the shell (no other exec before 5.4), each
+  -- argument single-quoted, and exit with its status.
+  local function q(s) return "'" .. string.gsub(s, "'", "'\\''") .. "'" end
+  local words = { q(arg[0]) }
+  for i = 1, #arg do words[#words + 1] = q(arg[i]) end
+  for _, lua in ipairs { "lua5.4", "lua54" } do
+    local found = os.execute("command -v " .. lua .. " >/dev/null 2>&1")
+    if found == 0 or found == true then
+      local a, how, code = os.execute(lua .. " " .. table.concat(words, " "))
+      if type(a) == "number" then   -- 5.1: the wait status
+        if a < 0 then os.exit(127) end
+        how, code = a % 256 == 0 and "exit" or "signal", a % 256 == 0 and (a - a % 256) / 256 or a % 128
+      end
+      os.exit(how == "signal" and 128 + code or code)
     end
   end
+  io.stderr:write(NAME, ": needs Lua 5.4 (lua5.4 or lua54 in PATH); this is ", tostring(_VERSION), "\n")
+  os.exit(127)
 end
-
-local where = opts.log or "syslog"
-opts.args = args
-opts.log = failover.logger(where)
-local code, msg = failover.run(opts)
-if code ~= 0 and where ~= "stderr" then
-  io.stderr:write("netops-failover: " .. tostring(msg) .. "\n")
+-- Where netops is: beside the file this one is (following symlinks), as
+-- CHECKOUT/examples/NAME.lua (CHECKOUT/lua and build/) or PREFIX/bin/NAME
+-- (PREFIX/share/lua/5.4 and lib/lua/5.4); else Lua's own path.
+local function readable(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
 end
-os.exit(code)
+local function realpath(file)   -- lfs reads links; without it, file as it is
+  local ok, lfs = pcall(require, "lfs")
+  for _ = 1, 40 do
+    local target = ok and type(lfs) == "table" and lfs.symlinkattributes(file, "target")
+    if type(target) ~= "string" then return file end
+    file = string.sub(target, 1, 1) == "/" and target or (string.match(file, "^(.*/)") or "") .. target
+  end
+  return file
+end
+local up = (string.match(realpath(arg and arg[0] or ""), "^(.*/)") or "./") .. "../"
+local build = os.getenv("NETOPS_BUILD") or "build"
+if readable(up .. "lua/netops/init.lua") then
+  package.path = up .. "lua/?.lua;" .. up .. "lua/?/init.lua;" .. package.path
+  package.cpath = (string.sub(build, 1, 1) == "/" and "" or up) .. build .. "/?.so;" .. package.cpath
+elseif readable(up .. "share/lua/5.4/netops/init.lua") then
+  package.path = up .. "share/lua/5.4/?.lua;" .. up .. "share/lua/5.4/?/init.lua;" .. package.path
+  package.cpath = up .. "lib/lua/5.4/?.so;" .. package.cpath
+end
+local module = "netops.cli." .. string.gsub(NAME, "%-", "_")
+if not package.searchpath(module, package.path) then
+  io.stderr:write(NAME, ": cannot find the Lua module ", module, " (next to ", tostring(arg and arg[0]),
+                  ", or in LUA_PATH)\n")
+  os.exit(127)
+end
+os.exit(require(module).main({ table.unpack(arg, 1, #arg) }), true)

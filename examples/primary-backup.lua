@@ -7,7 +7,9 @@
 -- (this namespace's kernel table), ctx.step(name, fn, ...), ctx.skip(name, why),
 -- ctx.log(level, fmt, ...), ctx.run(argv), ctx.clock(), ctx.conntrackd_pids()
 -- (live conntrackd processes started with ctx.conntrackd_config), ctx.state,
--- ctx.name, ctx.priority, ctx.conntrackd_config.
+-- ctx.name, ctx.priority, ctx.conntrackd_config; ctx.committed = N (the entries
+-- the commit put in the kernel, for status and the metrics), ctx.metric(name,
+-- value, labels, help, type) (a series of the policy's own).
 
 local function cache_sizes(ctx)
   local st = ctx.conntrackd:stats()
@@ -24,6 +26,8 @@ return {
     local ok, secs = ctx.step("commit", ctx.conntrackd.commit, ctx.conntrackd)
     local after = ctx.count()
     if ok then
+      -- what the commit put in the kernel: the metrics' committed_entries
+      ctx.committed = synced or (before and after and math.max(0, after - before)) or nil
       ctx.log("notice", "commit took %.1f ms for %s entries from the external cache%s",
               secs * 1000, synced and tostring(synced) or "?",
               before and after and string.format(" (kernel table %d -> %d)", before, after) or "")

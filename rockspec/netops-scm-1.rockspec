@@ -102,7 +102,9 @@ build = {
     ["netops.conntrackd"] = "lua/netops/conntrackd.lua",
     ["netops.failover"] = "lua/netops/failover.lua",
     ["netops.failover.doctor"] = "lua/netops/failover/doctor.lua",
+    ["netops.failover.history"] = "lua/netops/failover/history.lua",
     ["netops.failover.log"] = "lua/netops/failover/log.lua",
+    ["netops.failover.metrics"] = "lua/netops/failover/metrics.lua",
     ["netops.failover.queue"] = "lua/netops/failover/queue.lua",
     ["netops.proc"] = "lua/netops/proc.lua",
     ["netops.signals"] = "lua/netops/signals.lua",
@@ -111,6 +113,7 @@ build = {
     -- the commands: examples/NAME.lua launches netops.cli.NAME
     ["netops.cli"] = "lua/netops/cli/init.lua",
     ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
+    ["netops.cli.netops_failover"] = "lua/netops/cli/netops_failover.lua",
     ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
     ["netops.cli.sssh"] = "lua/netops/cli/sssh.lua",
   },

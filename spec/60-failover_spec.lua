@@ -30,8 +30,13 @@ end
 return { master = h, backup = h, fault = h, stop = h }
 ]]
 
+-- netops-failover with its state file and metrics in this test's directory
+local function fcmd(...)
+  return sh.cmd("netops-failover", "--state-dir", dir, "--metrics-dir", dir, ...)
+end
+
 local function cmd(p, ...)
-  local argv = sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock", "--log", dir .. "/log",
+  local argv = fcmd("--policy", p, "--lock", dir .. "/lock", "--log", dir .. "/log",
                       "--socket", dir .. "/none.ctl", ...)
   return argv
 end
@@ -143,7 +148,7 @@ describe("netops-failover", function()
       for _, a in ipairs(args) do argv[#argv + 1] = a end
       local out, code = sh.run(argv, { stderr = true })
       assert.equal(2, code, table.concat(args, " "))
-      assert.matches("usage: netops%-failover", out)
+      assert.matches("Usage: netops%-failover", out)
     end
     assert.is_nil(sh.read(dir .. "/rec"))
   end)
@@ -205,7 +210,7 @@ describe("netops-failover", function()
   end)
 
   it("a failing step gives a non-zero exit status and a log line", function()
-    local out, code = sh.run(sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua", "--lock",
+    local out, code = sh.run(fcmd("--policy", "examples/primary-backup.lua", "--lock",
                                     dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/none.ctl",
                                     "--timeout", "1", "primary"), { stderr = true })
     assert.equal(1, code, out)
@@ -294,7 +299,7 @@ describe("netops-failover", function()
     sh.write(lock, "")
     sh.run({ "chmod", "0600", lock })
     -- another process holds the lock for 3 s; the call may wait 1 s
-    local argv = sh.cmd("netops-failover", "--policy", p, "--lock", lock, "--log", "stderr", "--wait", "1",
+    local argv = fcmd("--policy", p, "--lock", lock, "--log", "stderr", "--wait", "1",
                         "primary")
     local out = sh.run("flock " .. sh.quote(lock) .. " sh -c 'touch " .. sh.quote(dir .. "/held")
       .. "; exec sleep 3' & while [ ! -e " .. sh.quote(dir .. "/held") .. " ]; do sleep 0.05; done; "
@@ -376,7 +381,7 @@ describe("netops-failover", function()
     sh.write(dir .. "/conntrackd.conf", lab.conntrackd_conf(dir, "203.0.113.1", "203.0.113.2", "sync0", {}))
     sh.write(dir .. "/conntrackd.lock", "")          -- a stale lock left by a dead daemon
     local ok, err = pcall(function()
-      local out, code = sh.nsrun(ns, sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua",
+      local out, code = sh.nsrun(ns, fcmd("--policy", "examples/primary-backup.lua",
                                             "--lock", dir .. "/lock", "--log", dir .. "/log", "--socket",
                                             dir .. "/conntrackd.ctl", "--conntrackd-config",
                                             dir .. "/conntrackd.conf", "--timeout", "10", "backup"),
@@ -419,7 +424,7 @@ describe("netops-failover", function()
       assert.equal("conntrackd\n", sh.read("/proc/" .. pid .. "/comm"))
       assert.is_table((require("netops.conntrackd").open { socket = dir .. "/conntrackd.ctl" }:stats("runtime")))
       sh.run({ "kill", "-STOP", tostring(pid) })     -- alive, holds its lock, does not answer
-      local out, code = sh.nsrun(ns, sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua",
+      local out, code = sh.nsrun(ns, fcmd("--policy", "examples/primary-backup.lua",
                                             "--lock", dir .. "/lock", "--log", dir .. "/log", "--socket",
                                             dir .. "/conntrackd.ctl", "--conntrackd-config", conf,
                                             "--timeout", "1", "backup"), { stderr = true })
@@ -438,7 +443,7 @@ describe("netops-failover", function()
   end)
 
   it("backup with conntrackd down fails the liveness step", function()
-    local out, code = sh.run(sh.cmd("netops-failover", "--policy", "examples/primary-backup.lua", "--lock",
+    local out, code = sh.run(fcmd("--policy", "examples/primary-backup.lua", "--lock",
                                     dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/none.ctl",
                                     "backup"), { stderr = true })
     assert.equal(1, code, out)
@@ -463,7 +468,7 @@ describe("netops-failover", function()
   it("logs to syslog by default, facility daemon", function()
     if sh.need_root("a private mount namespace for /dev/log") then return end
     local p = policy([[return { master = function(ctx) ctx.step("x", function() return true end) end }]])
-    local msgs, out, code = under_syslog(sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock",
+    local msgs, out, code = under_syslog(fcmd("--policy", p, "--lock", dir .. "/lock",
                                                 "--socket", dir .. "/none.ctl", "primary"))
     assert.equal(0, code, out)
     assert.equal("", out)
@@ -478,7 +483,7 @@ describe("netops-failover", function()
 
   it("logs to stderr when asked", function()
     local p = policy([[return { backup = function(ctx) ctx.step("x", function() return true end) end }]])
-    local out, code = sh.run(sh.cmd("netops-failover", "--policy", p, "--lock", dir .. "/lock", "--log", "stderr",
+    local out, code = sh.run(fcmd("--policy", p, "--lock", dir .. "/lock", "--log", "stderr",
                                     "backup"), { stderr = true })
     assert.equal(0, code)
     assert.matches("netops%-failover%[%d+%] info: BACKUP: step x ok", out)
@@ -576,6 +581,384 @@ describe("netops-failover", function()
     out, code = sh.run(cmd(p, "primary"), { stderr = true })
     assert.equal(2, code)
     assert.equal("netops-failover: policy " .. p .. ":1: unexpected symbol near <eof>\n", out)
+  end)
+end)
+
+describe("netops-failover command line", function()
+  it("--help, --version, --opt=value, and typos with a suggestion (exit 2)", function()
+    local out, code = sh.run(sh.cmd("netops-failover", "--help"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.matches("^Usage: netops%-failover %[options%] primary|backup|fault\n", out)
+    for _, opt in ipairs { "--policy", "--metrics-dir", "--no-metrics", "--state-dir", "--print-policy", "--json" } do
+      assert.truthy(out:find("\n   " .. opt, 1, true) or out:find(", " .. opt, 1, true), opt .. "\n" .. out)
+    end
+    assert.same({ require("netops")._VERSION .. "\n", 0 }, { sh.run(sh.cmd("netops-failover", "--version")) })
+    out, code = sh.run(sh.cmd("netops-failover", "--polcy", "x", "primary"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("^netops%-failover: unknown option '%-%-polcy'; did you mean '%-%-policy'%?\nUsage: ", out)
+    out, code = sh.run(sh.cmd("netops-failover", "--metrics-dir"), { stderr = true })
+    assert.equal(2, code, out)
+    for _, bad in ipairs { { "--json", "primary" }, { "-n", "3", "primary" }, { "status", "-n", "0" },
+                           { "status", "extra" }, { "--print-policy", "primary" }, { "--no-metrics=yes", "primary" },
+                           { "--wait=x", "primary" } } do
+      out, code = sh.run(sh.cmd("netops-failover", table.unpack(bad)), { stderr = true })
+      assert.equal(2, code, table.concat(bad, " ") .. ": " .. out)
+      assert.matches("^netops%-failover: [^\n]+\nUsage: netops%-failover", out)
+    end
+  end)
+
+  it("--print-policy prints the shipped default policy, as it is", function()
+    local out, code = sh.run(sh.cmd("netops-failover", "--print-policy"))
+    assert.equal(0, code)
+    assert.equal(sh.read("examples/primary-backup.lua"), out)
+    -- the file a call without --policy runs when /etc/netops/failover-policy.lua is missing
+    assert.equal(out, sh.read(require("netops.cli.netops_failover").shipped_policy()))
+  end)
+end)
+
+describe("netops.failover.metrics", function()
+  local metrics = require "netops.failover.metrics"
+  local prom = require "helpers.prom"
+
+  it("renders HELP and TYPE once per family, labels sorted and escaped", function()
+    local set = metrics.new()
+    set:add("x_total", 3, nil, "Things\nand \\ more.", "counter")
+    set:add("st", 1, { state = "master", instance = 'V"I\\1\n' }, "State.")
+    set:add("st", 0, { state = "backup", instance = 'V"I\\1\n' })
+    set:add("st", 0.25, { state = "master", instance = "bad\255byte" })
+    set:add("st", 1, { state = "backup", instance = 'V"I\\1\n' })       -- replaces the 0
+    set:add("big", 1 / 3):add("inf", math.huge):add("whole", 2.0)
+    assert.equal(table.concat({
+      "# HELP x_total Things\\nand \\\\ more.", "# TYPE x_total counter", "x_total 3",
+      "# HELP st State.", "# TYPE st gauge",
+      'st{instance="V\\"I\\\\1\\n",state="master"} 1',
+      'st{instance="V\\"I\\\\1\\n",state="backup"} 1',
+      'st{instance="bad\\\\xFFbyte",state="master"} 0.25',
+      "# HELP big big", "# TYPE big gauge", "big 0.3333333333333333",
+      "# HELP inf inf", "# TYPE inf gauge", "inf +Inf",
+      "# HELP whole whole", "# TYPE whole gauge", "whole 2", "" }, "\n"), set:render())
+    local fams = prom.parse(set:render())
+    assert.equal(1, prom.value(fams, "st", { state = "backup", instance = 'V"I\\1\n' }))
+    assert.equal("bad\\xFFbyte", fams.st.samples[3].labels.instance)
+    assert.equal("", metrics.new():render())
+  end)
+
+  it("raises on a bad name, label, type or value, and on a name given two types", function()
+    local set = metrics.new()
+    for _, args in ipairs { { "1x", 1 }, { "a-b", 1 }, { "ok", "1" }, { "ok", 1, { ["__x"] = "1" } },
+                            { "ok", 1, { ["a b"] = "1" } }, { "ok", 1, nil, nil, "histogram" },
+                            { "ok", 1, "labels" } } do
+      assert.has_error(function() set:add(table.unpack(args, 1, 5)) end)
+    end
+    set:add("ok", 1, nil, "Help.", "gauge")
+    assert.has_error(function() set:add("ok", 1, nil, "Help.", "counter") end)
+    assert.has_error(function() set:add("ok", 1, nil, "Other help.") end)
+  end)
+
+  it("writes atomically with mode 0644, and says why it cannot", function()
+    local d = sh.tmpdir()
+    assert.is_true(metrics.write(d .. "/m.prom", "a 1\n"))
+    assert.equal("a 1\n", sh.read(d .. "/m.prom"))
+    assert.equal("644", (sh.run({ "stat", "-c", "%a", d .. "/m.prom" }):gsub("%s+$", "")))
+    local ok, err = metrics.write(d .. "/missing/m.prom", "a 1\n")
+    assert.is_nil(ok)
+    assert.matches("^metrics " .. d:gsub("%p", "%%%0") .. "/missing/m%.prom: cannot open its directory", err)
+    assert.equal("m.prom\n", sh.run({ "ls", "-A", d }))   -- no temporary file left
+    sh.rmtree(d)
+  end)
+end)
+
+describe("netops-failover status and metrics", function()
+  local prom = require "helpers.prom"
+  local json = require "dkjson"
+  before_each(function() dir = sh.tmpdir() end)
+  after_each(function() sh.rmtree(dir) end)
+
+  local POLICY = [[
+local core = require "netops.core"
+local function one() return true end
+return {
+  master = function(ctx)
+    core.sleep(tonumber(os.getenv("HOLD") or "0"))
+    ctx.step("one", one)
+    ctx.committed = 7
+    ctx.metric("policy_runs_total", 1, { state = ctx.state }, "Runs of the policy.", "counter")
+  end,
+  backup = function(ctx) ctx.step("one", one) end,
+  fault = function(ctx)
+    ctx.step("one", one)
+    ctx.step("check", function() return nil, "link down" end)
+  end,
+}
+]]
+
+  local function status(...)
+    local out, code = sh.run(sh.cmd("netops-failover", "status", "--state-dir", dir, ...), { stderr = true })
+    assert.equal(0, code, out)
+    return out
+  end
+
+  it("status after a sequence of calls: current states, counters, each call's steps, superseded calls", function()
+    local p = policy(POLICY)
+    local codes, pids, out = concurrently {
+      { env = "HOLD=1", argv = cmd(p, "GROUP", "G1", "MASTER", "0"), pause = 0.4 },
+      { argv = cmd(p, "GROUP", "G1", "BACKUP", "0"), pause = 0.3 },
+      { argv = cmd(p, "GROUP", "G1", "FAULT", "0") },
+    }
+    assert.same({ 0, 0, 1 }, codes, out)
+    for _, args in ipairs { { "INSTANCE", "VI 1", "BACKUP", "100" }, { "primary" } } do
+      local o, c = sh.run(cmd(p, table.unpack(args)), { stderr = true })
+      assert.equal(0, c, o)
+    end
+    local st = json.decode(status("--json"))
+    assert.equal(dir .. "/failover-state.json", st.state_file)
+    -- times: Unix seconds of this run; durations: seconds, as measured
+    local now = os.time()
+    for _, c in ipairs(st.current) do
+      assert.is_true(c.since <= now and c.since > now - 120, tostring(c.since))
+      c.since = nil
+    end
+    assert.same({ { kind = "GROUP", name = "G1", state = "fault", ticket = 3 },
+                  { kind = "INSTANCE", name = "VI 1", state = "backup", ticket = 4 },
+                  { state = "master", ticket = 5 } }, st.current)
+    assert.same({ transitions = { master = 2, backup = 1, fault = 1, stop = 0 }, superseded = 1,
+                  step_failures = { one = 0, check = 1 },
+                  calls = { ok = 3, failed = 1, superseded = 1, nothing = 0, error = 0 } }, st.counters)
+    assert.equal(7, st.committed.entries)
+    assert.equal(5, #st.history)
+    for i, e in ipairs(st.history) do
+      assert.is_true(e.time <= now and e.time > now - 120)
+      assert.is_true(e.waited >= 0 and e.waited < 60)
+      if i ~= 2 then assert.is_true(e.duration >= 0 and e.duration < 60) end
+      for _, s in ipairs(e.steps or {}) do
+        assert.is_true(s.seconds >= 0 and s.seconds < 60)
+        s.seconds = nil
+      end
+      e.time, e.waited, e.duration = nil, nil, nil
+      if i <= 3 then assert.equal(pids[i], e.pid) else assert.is_true(e.pid > 0) end
+      e.pid = nil
+    end
+    assert.same({
+      { ticket = 1, kind = "GROUP", name = "G1", priority = 0, state = "master", result = "ok", code = 0,
+        steps = { { name = "one", ok = true } }, committed = 7, message = st.history[1].message },
+      { ticket = 2, kind = "GROUP", name = "G1", priority = 0, state = "backup", result = "superseded", code = 0,
+        superseded_by = { ticket = 3, state = "fault" },
+        message = "superseded by FAULT (call #3, arrived later): nothing done" },
+      { ticket = 3, kind = "GROUP", name = "G1", priority = 0, state = "fault", result = "failed", code = 1,
+        steps = { { name = "one", ok = true }, { name = "check", ok = false, message = "link down" } },
+        message = st.history[3].message },
+      { ticket = 4, kind = "INSTANCE", name = "VI 1", priority = 100, state = "backup", result = "ok", code = 0,
+        steps = { { name = "one", ok = true } }, message = st.history[4].message },
+      { ticket = 5, state = "master", result = "ok", code = 0, steps = { { name = "one", ok = true } },
+        committed = 7, message = st.history[5].message },
+    }, st.history)
+    assert.matches("^done in [%d.]+ ms, FAILED steps: check$", st.history[3].message)
+    -- -n: the last N calls
+    local last2 = json.decode(status("--json", "-n", "2")).history
+    assert.same({ 4, 5 }, { last2[1].ticket, last2[2].ticket })
+    -- the same for people
+    local text = status("-n", "3")
+    assert.matches("\nGROUP G1 FAULT since [%d-]+ [%d:]+ UTC %(call #3%)\n", text)
+    assert.matches("\nINSTANCE VI 1 BACKUP since [^\n]+ %(call #4%)\n", text)
+    assert.matches("\ntransitions: master 2, backup 1, fault 1, stop 0; superseded 1; failed steps: check 1\n", text)
+    assert.matches("\nlast 3 call%(s%), oldest first:\n[^\n]* call #3 pid %d+  GROUP G1 FAULT  FAILED in [%d.]+ ms, "
+      .. "waited [%d.]+ ms\n    step one ok in [%d.]+ ms\n    step check FAILED in [%d.]+ ms: link down\n", text)
+    assert.is_nil(text:find("call #2 ", 1, true), text)
+    assert.matches("call #2 pid %d+  GROUP G1 BACKUP  superseded by FAULT %(call #3%): nothing done",
+                   status("-n", "5"))
+    -- and the metrics file, written after the last call
+    local m = prom.parse(sh.read(dir .. "/netops_failover.prom"))
+    for _, s in ipairs { "master", "backup", "fault", "stop" } do
+      assert.equal(s == "fault" and 1 or 0, prom.value(m, "netops_failover_state",
+        { instance = "", group = "G1", state = s }), s)
+      assert.equal(s == "backup" and 1 or 0, prom.value(m, "netops_failover_state",
+        { instance = "VI 1", group = "", state = s }), s)
+      assert.equal(({ master = 2, backup = 1, fault = 1, stop = 0 })[s],
+                   prom.value(m, "netops_failover_transitions_total", { state = s }))
+    end
+    assert.equal("gauge", m.netops_failover_state.type)
+    assert.equal("counter", m.netops_failover_transitions_total.type)
+    assert.equal(1, prom.value(m, "netops_failover_superseded_total"))
+    assert.equal(1, prom.value(m, "netops_failover_step_failures_total", { step = "check" }))
+    assert.equal(0, prom.value(m, "netops_failover_step_failures_total", { step = "one" }))
+    assert.equal(7, prom.value(m, "netops_failover_committed_entries"))
+    assert.equal(2, prom.value(m, "policy_runs_total", { state = "master" }))
+    assert.equal("Runs of the policy.", m.policy_runs_total.help)
+    assert.same({ "one" }, { m.netops_failover_step_duration_seconds.samples[1].labels.step,
+                            m.netops_failover_step_duration_seconds.samples[2] })
+    assert.is_true(prom.value(m, "netops_failover_call_duration_seconds") >= 0)
+    local last = prom.value(m, "netops_failover_last_call_timestamp_seconds")
+    assert.is_true(last <= now and last > now - 120, tostring(last))
+    assert.equal("644", (sh.run({ "stat", "-c", "%a", dir .. "/netops_failover.prom" }):gsub("%s+$", "")))
+  end)
+
+  it("counters survive between calls through the state file, which keeps the last 100 calls", function()
+    local p = policy(POLICY)
+    local function counter()
+      local m = prom.parse(sh.read(dir .. "/netops_failover.prom"))
+      return prom.value(m, "netops_failover_transitions_total", { state = "master" }),
+             prom.value(m, "policy_runs_total", { state = "master" })
+    end
+    for i = 1, 3 do
+      local _, code = sh.run(cmd(p, "primary"))
+      assert.equal(0, code)
+      assert.same({ i, i }, { counter() })
+    end
+    -- without the state file they start again: the file is what they survive in
+    os.remove(dir .. "/failover-state.json")
+    assert.equal(0, select(2, sh.run(cmd(p, "primary"))))
+    assert.same({ 1, 1 }, { counter() })
+    -- bounded: a state holding 100 calls keeps 100, dropping the oldest
+    local history = require "netops.failover.history"
+    local st = history.empty()
+    for t = 1, 100 do
+      history.update(st, { time = t, ticket = t, pid = 1, state = "backup", result = "ok", code = 0, steps = {} })
+    end
+    assert.is_true(history.save(dir, st))
+    assert.equal(0, select(2, sh.run(cmd(p, "GROUP", "G9", "MASTER", "0"))))
+    local got = json.decode(status("--json", "-n", "1000"))
+    assert.equal(100, #got.history)
+    -- seeded calls 1..100 (call #1 dropped), then this one (the lock file's 5th ticket)
+    assert.same({ 2, 5, "G9" }, { got.history[1].ticket, got.history[100].ticket, got.history[100].name })
+    assert.same({ 101, 100 }, { got.counters.calls.ok, got.counters.transitions.backup })
+  end)
+
+  it("a reader polling the metrics file while many calls run always reads a whole file", function()
+    local core = require "netops.core"
+    local p = policy(POLICY)
+    local prom_file = dir .. "/netops_failover.prom"
+    local lines = {}
+    for i = 1, 30 do
+      lines[#lines + 1] = sh.join(cmd(p, "GROUP", "G" .. i % 4, ({ "MASTER", "BACKUP", "FAULT" })[i % 3 + 1], "0"))
+        .. " >/dev/null 2>&1 &"
+    end
+    lines[#lines + 1] = "wait; touch " .. sh.quote(dir .. "/done")
+    local bg = io.popen(table.concat(lines, "\n"), "r")
+    local reads, versions, seen = 0, 0, {}
+    local deadline = core.monotime() + 300
+    while not sh.read(dir .. "/done") and core.monotime() < deadline do
+      local text = sh.read(prom_file)
+      if text then
+        reads = reads + 1
+        local ok, m = pcall(prom.parse, text)
+        assert(ok, tostring(m) .. "\n--- read " .. reads .. ":\n" .. text)
+        assert.is_number(prom.value(m, "netops_failover_superseded_total"), text)
+        assert.is_number(prom.value(m, "netops_failover_transitions_total", { state = "master" }), text)
+        if not seen[text] then seen[text], versions = true, versions + 1 end
+      end
+    end
+    bg:close()
+    assert.is_not_nil(sh.read(dir .. "/done"), "the calls did not finish")
+    local m = prom.parse(sh.read(prom_file))
+    local total = 0
+    for _, s in ipairs(m.netops_failover_calls_total.samples) do total = total + s.value end
+    assert.equal(30, total)
+    -- the reader raced the writers: it saw the file change several times
+    assert.is_true(versions >= 3, versions .. " versions in " .. reads .. " reads")
+  end)
+
+  it("logs to stderr as well when stderr is a terminal", function()
+    local p = policy([[return { master = function(ctx) ctx.step("x", function() return true end) end }]])
+    local ptyrun = sh.build .. "/helpers/ptyrun"
+    local out, code = sh.run({ ptyrun, sh.lua, "examples/netops-failover.lua", "--state-dir", dir, "--no-metrics",
+                               "--policy", p, "--lock", dir .. "/lock", "--socket", dir .. "/none.ctl", "primary" })
+    assert.equal(0, code, out)
+    assert.matches("netops%-failover%[%d+%] info: MASTER: step x ok in [%d.]+ ms\r?\n", out)
+    assert.matches("netops%-failover%[%d+%] notice: MASTER: done in [%d.]+ ms, 1 steps ok\r?\n", out)
+    -- not a terminal: nothing on stderr (syslog only)
+    out, code = sh.run(fcmd("--policy", p, "--lock", dir .. "/lock", "--socket", dir .. "/none.ctl", "primary"),
+                       { stderr = true })
+    assert.same({ "", 0 }, { out, code })
+  end)
+
+  it("node_exporter's textfile collector serves the series (real prometheus-node-exporter, conntrackd)", function()
+    if sh.need_root("a namespace for conntrackd and node_exporter") then return end
+    local exporter = "/usr/bin/prometheus-node-exporter"
+    if not sh.read(exporter) then pending("needs prometheus-node-exporter (make deps)") return end
+    local lab = require "lab.lab"
+    local ns = sh.netns("prom")
+    local mdir = dir .. "/metrics"
+    sh.run({ "mkdir", mdir })
+    local pid
+    local ok, err = pcall(function()
+      sh.nsrun(ns, { "ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync1" })
+      sh.nsrun(ns, { "ip", "addr", "add", "203.0.113.1/30", "dev", "sync0" })
+      sh.nsrun(ns, { "ip", "link", "set", "sync0", "up" })
+      sh.nsrun(ns, { "ip", "link", "set", "sync1", "up" })
+      sh.write(dir .. "/conntrackd.conf", lab.conntrackd_conf(dir, "203.0.113.1", "203.0.113.2", "sync0", {}))
+      sh.run(sh.join { "ip", "netns", "exec", ns, "conntrackd", "-C", dir .. "/conntrackd.conf" } .. " >/dev/null 2>&1 &")
+      local ctd
+      for _ = 1, 100 do
+        ctd = require("netops.conntrackd").open { socket = dir .. "/conntrackd.ctl", timeout = 2 }
+        if ctd:stats("runtime") then break end
+        lab.sleep(0.1)
+      end
+      -- five sessions in the namespace's kernel table, which conntrackd learns from its events
+      for i = 1, 5 do
+        local o, c = sh.nsrun(ns, { "conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1",
+                                    "--sport", tostring(1000 + i), "--dport", "53", "-t", "600" }, { stderr = true })
+        assert.equal(0, c, o)
+      end
+      local internal
+      for _ = 1, 50 do
+        local st = ctd:stats()
+        internal = st and st.cache_internal and st.cache_internal.current_active_connections
+        if internal == 5 then break end
+        lab.sleep(0.1)
+      end
+      assert.equal(5, internal)
+      local function failover(...)
+        return sh.nsrun(ns, sh.cmd("netops-failover", "--state-dir", dir, "--metrics-dir", mdir, "--lock",
+                                   dir .. "/lock", "--log", dir .. "/log", "--socket", dir .. "/conntrackd.ctl",
+                                   "--policy", "examples/primary-backup.lua", "--timeout", "10", ...),
+                        { stderr = true })
+      end
+      for _, args in ipairs { { "primary" }, { "GROUP", "G1", "BACKUP", "0" }, { "GROUP", "G1", "MASTER", "0" } } do
+        local o, c = failover(table.unpack(args))
+        assert.equal(0, c, o .. (sh.read(dir .. "/log") or ""))
+      end
+      -- node_exporter in the namespace, on its loopback, textfile collector only
+      pid = tonumber(sh.run(sh.join { "ip", "netns", "exec", ns, exporter, "--collector.disable-defaults",
+        "--collector.textfile", "--collector.textfile.directory=" .. mdir,
+        "--web.listen-address=127.0.0.1:9100" } .. " >" .. sh.quote(dir .. "/exporter.log") .. " 2>&1 & echo $!")
+        :match("%d+"))
+      local function scrape()
+        local body, c
+        for _ = 1, 100 do
+          body, c = sh.nsrun(ns, { "curl", "-sf", "http://127.0.0.1:9100/metrics" })
+          if c == 0 then return body end
+          lab.sleep(0.1)
+        end
+        error("no scrape: " .. tostring(body) .. (sh.read(dir .. "/exporter.log") or ""))
+      end
+      local body = scrape()
+      local function has(line)
+        assert.truthy(("\n" .. body):find("\n" .. line .. "\n", 1, true), line .. "\n" .. body)
+      end
+      has("node_textfile_scrape_error 0")
+      has('netops_failover_state{group="G1",instance="",state="master"} 1')
+      has('netops_failover_state{group="G1",instance="",state="backup"} 0')
+      has('netops_failover_state{group="",instance="",state="master"} 1')
+      has('netops_failover_transitions_total{state="master"} 2')
+      has('netops_failover_transitions_total{state="backup"} 1')
+      has("netops_failover_superseded_total 0")
+      has("netops_failover_committed_entries 0")      -- the peer synced nothing: an empty external cache
+      has('netops_failover_step_failures_total{step="commit"} 0')
+      has('netops_conntrackd_cache_entries{cache="internal"} 5')
+      has('netops_conntrackd_cache_entries{cache="external"} 0')
+      has("netops_conntrack_entries 5")
+      has("# TYPE netops_failover_transitions_total counter")
+      for _, step in ipairs { "commit", "flush", "resync", "bulk_send" } do
+        assert.matches('\nnetops_failover_step_duration_seconds{step="' .. step .. '"} [%d.e-]+\n', body)
+      end
+      -- the check can fail: a file node_exporter cannot parse makes it 1
+      sh.write(mdir .. "/broken.prom", "netops broken{\n")
+      body = scrape()
+      has("node_textfile_scrape_error 1")
+    end)
+    if pid then sh.run({ "kill", tostring(pid) }) end
+    sh.netns_cleanup()
+    assert(ok, err)
   end)
 end)
 

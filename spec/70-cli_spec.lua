@@ -34,6 +34,7 @@ describe("the launchers", function()
       end
       assert.same({ VERSION, 0 }, { run("normalize", nil, "--version") })
       assert.same({ VERSION, 0 }, { run("checksignals", nil, "--version") })
+      assert.same({ VERSION, 0 }, { run("netops-failover", nil, "--version") })
       assert.same({ "2001:db8::1\nInvalid address x\n", 1 }, { run("normalize", "2001:0DB8::1\nx\n") })
       assert.same({ "SIGINT (2), SIGTERM (15)\n", 0 }, { run("checksignals", nil, "--decode", "4002") })
     end)

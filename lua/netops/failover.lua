@@ -9,12 +9,15 @@
 -- * run(opts): runs the handler under an exclusive lock, in arrival order
 --   (the queue: netops.failover.queue); a call whose state was superseded by
 --   a later call does nothing.  Every step is logged with its duration and
---   result (netops.failover.log).
+--   result (netops.failover.log), and recorded in the state file and the
+--   metrics file (netops.failover.history, netops.failover.metrics).
 -- * doctor(opts) and its parsers: netops.failover.doctor.
 local core = require "netops.core"
 local logger = require "netops.failover.log"
 local queue = require "netops.failover.queue"
 local doctor = require "netops.failover.doctor"
+local history = require "netops.failover.history"
+local metrics = require "netops.failover.metrics"
 
 local M = {}
 
@@ -171,12 +174,29 @@ function M.context(opts, call, log)
   end
   --- Note that a step was skipped (logged, not a failure).
   function ctx.skip(name, why) ctx.log("notice", "step %s skipped: %s", name, why) end
+  --- A series of the policy's own in the metrics file (and the state file,
+  -- so it stays until set again): a gauge is set to value, a counter grows
+  -- by value.  Misuse (a bad name or label, a built-in name) raises.
+  ctx.metrics = {}
+  local check = metrics.new()
+  function ctx.metric(name, value, labels, help, kind)
+    if type(name) == "string" and (name:match("^netops_failover_") or name:match("^netops_conntrack")) then
+      error("ctx.metric: " .. name .. " is a built-in series name", 2)
+    end
+    local ok, err = pcall(check.add, check, name, value, labels, help, kind)
+    if not ok then error("ctx." .. tostring(err), 2) end
+    ctx.metrics[#ctx.metrics + 1] = { name = name, value = value, labels = labels, help = help,
+                                      type = kind or "gauge" }
+  end
   return ctx
 end
 
 --- Run one notify call.  opts: args (array), policy (table) or policy_path,
 -- socket, timeout, lock, log (function(level, msg)), conntrackd_config,
--- wait (queue timeout, seconds).  Returns exit code (0 ok, 1 a step failed,
+-- wait (queue timeout, seconds), state_dir (the history and counters:
+-- netops.failover.history), metrics_dir (the textfile for node_exporter:
+-- netops.failover.metrics); both written, when given, after a call that had
+-- its turn, under the queue's lock.  Returns exit code (0 ok, 1 a step failed,
 -- 2 usage/policy error, 128 + N when signal N ended its wait in the queue),
 -- message.
 function M.run(opts)
@@ -200,17 +220,22 @@ function M.run(opts)
   end
   local waited = core.monotime() - t0
   local code, msg = 0, nil
+  local entry = { time = os.time(), ticket = turn.ticket, pid = turn.pid, kind = call.kind, name = call.name,
+                  priority = call.priority, state = call.state, waited = waited, result = "error", code = 1 }
   local ok, err = pcall(function()
     if turn.superseded then
       msg = string.format("superseded by %s (call #%d, arrived later): nothing done",
                           turn.superseded.state:upper(), turn.superseded.ticket)
       log("notice", label .. ": " .. msg)
+      entry.result, entry.superseded_by = "superseded", { ticket = turn.superseded.ticket,
+                                                          state = turn.superseded.state }
       return
     end
     local handler = pol[call.state]
     if not handler then
       msg = "policy has no handler for " .. call.state .. ": nothing to do"
       log("notice", label .. ": " .. msg)
+      entry.result = "nothing"
       return
     end
     local ctx = M.context(opts, call, log)
@@ -232,10 +257,55 @@ function M.run(opts)
     end
     pcall(ctx.conntrackd.close, ctx.conntrackd)
     if ctx._kernel and ctx._kernel.close then pcall(ctx._kernel.close, ctx._kernel) end
+    entry.result, entry.duration, entry.steps = code == 0 and "ok" or "failed", dt, ctx.steps
+    entry.committed = math.type(ctx.committed) and ctx.committed or nil
+    entry.metrics = ctx.metrics
   end)
-  queue.done(turn)
+  if ok then entry.code = code end
+  entry.message = ok and msg or tostring(err)
+  local readings = opts.metrics_dir and M.readings(opts, entry.result ~= "superseded") or {}
+  local rok, rerr = queue.done(turn, function() M.record(opts, entry, readings, log, label) end)
+  if not rok then log("warning", label .. ": not recorded: " .. tostring(rerr)) end
   if not ok then log("err", label .. ": " .. tostring(err)); return 1, tostring(err) end
   return code, msg
+end
+
+--- What the metrics carry besides the state file: conntrackd's cache sizes
+-- (asked with a short timeout, only after a call that ran the policy) and
+-- the kernel table's count and limit (/proc), each when readable.
+function M.readings(opts, ask_conntrackd)
+  local r = history.read_conntrack {}
+  if ask_conntrackd then
+    local ctd = require("netops.conntrackd").open { socket = opts.socket, timeout = math.min(opts.timeout or 1, 1) }
+    local st = ctd:stats()
+    if st then
+      r.conntrackd = { internal = st.cache_internal and st.cache_internal.current_active_connections,
+                       external = st.cache_external and st.cache_external.current_active_connections }
+    end
+    pcall(ctd.close, ctd)
+  end
+  return r
+end
+
+--- Record a call (under the queue's lock): its entry in the state file of
+-- opts.state_dir, then the metrics file in opts.metrics_dir, each when given.
+-- A failure to write is logged, never the call's failure.
+function M.record(opts, entry, readings, log, label)
+  if not opts.state_dir and not opts.metrics_dir then return end
+  local state = history.empty()
+  if opts.state_dir then
+    local st, err = history.read(opts.state_dir)
+    if st then state = st else log("warning", label .. ": " .. err .. ": starting a new one") end
+  end
+  history.update(state, entry)
+  if opts.state_dir then
+    local ok, err = history.save(opts.state_dir, state)
+    if not ok then log("warning", label .. ": not recorded: " .. err) end
+  end
+  if opts.metrics_dir then
+    local ok, err = metrics.write(opts.metrics_dir .. "/" .. metrics.FILE, history.series(state, readings):render())
+    if not ok then log("warning", label .. ": " .. err) end
+  end
 end
 
 -- The doctor's checks (netops.failover.doctor), here for the command.

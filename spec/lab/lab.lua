@@ -128,7 +128,8 @@ function Lab:failover_argv(fw)
            "/usr/bin/lua5.4", self.root .. "/examples/netops-failover.lua",
            "--policy", self.policy, "--socket", d .. "/conntrackd.ctl",
            "--conntrackd-config", d .. "/conntrackd.conf",
-           "--lock", d .. "/failover.lock", "--log", d .. "/failover.log" }
+           "--lock", d .. "/failover.lock", "--log", d .. "/failover.log",
+           "--state-dir", d, "--metrics-dir", d }
 end
 
 local function keepalived_conf(self, fw, peer, prio)

@@ -132,13 +132,22 @@ function M.enqueue(lockpath, key, state, timeout)
   end
 end
 
---- Our turn is over: the next call's comes.
-function M.done(turn)
-  with_lock(turn.lockfile, 30, function(q)
+--- Our turn is over: the next call's comes.  fn(), when given, runs first
+-- under the same lock (what netops.failover records of the call: no other
+-- call changes it meanwhile); an error it raises is returned, after the
+-- queue was updated.
+function M.done(turn, fn)
+  local ok, err = true, nil
+  local locked, lerr = with_lock(turn.lockfile, 30, function(q)
+    if fn then ok, err = pcall(fn) end
     q.pending[turn.ticket] = nil
     if q.serving == turn.ticket then q.serving = turn.ticket + 1 end
+    return true
   end)
   turn.lockfile:close()
+  if not locked then return nil, lerr end
+  if not ok then return nil, tostring(err) end
+  return true
 end
 
 return M
