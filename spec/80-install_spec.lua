@@ -16,8 +16,7 @@ local commands = {}
 for name in pairs(rockspec.build.install.bin) do commands[#commands + 1] = name end
 table.sort(commands)
 
--- The options a command's --help lists: every --long word, and each -x at
--- the start of a line of the option list.
+-- The options a command's --help lists in its option list.
 local function help_options(name)
   local build = sh.build:sub(1, 1) == "/" and sh.build or top .. "/" .. sh.build
   local out, code = sh.run({ "env", "NETOPS_BUILD=" .. build, "lua5.4", "examples/" .. name .. ".lua", "--help" },
@@ -25,10 +24,13 @@ local function help_options(name)
   assert.equal(0, code, out)
   local opts, seen = {}, {}
   local function add(o) if not seen[o] then seen[o] = true; opts[#opts + 1] = o end end
-  for o in out:gmatch("%-%-%a[%w%-]*") do add(o) end
+  -- the option list: lines that start with blanks and a dash; the names
+  -- stand before the two blanks that start the description
   for line in out:gmatch("[^\n]+") do
-    local o = line:match("^%s+(%-%a)[%s,]")
-    if o then add(o) end
+    if line:match("^%s+%-") then
+      local names = line:match("^%s+(.-)%s%s") or line
+      for o in names:gmatch("%-%-?%a[%w%-]*") do add(o) end
+    end
   end
   assert.is_true(#opts >= 2, name .. " --help lists no options:\n" .. out)
   return opts
