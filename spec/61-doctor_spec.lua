@@ -171,7 +171,7 @@ describe("netops.failover.doctor", function()
     res = run { keepalived = bad }
     local f = expect(res, "keepalived.test", "FAIL", "Unknown keyword 'bogus_keyword'")
     assert.matches("^keepalived %-t %-f " .. bad:gsub("%p", "%%%0") .. ": exit %d+", f.what)
-    assert.matches("keepalived %-t %-f", f.fix)
+    assert.matches("correct what keepalived reports, then run keepalived %-t %-f", f.fix)
   end)
 
   it("checks the policy of each notify line: missing, insecure, broken, good", function()

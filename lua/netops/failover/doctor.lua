@@ -425,8 +425,8 @@ local function how_it_ended(argv, r)
   for l in tail:gmatch("[^\n]+") do lines[#lines + 1] = l end
   tail = table.concat(lines, "; ", math.max(1, #lines - 4))
   local how = r.status == "exited" and ("exit " .. tostring(r.code))
-    or (r.status == "signaled" and ("killed by " .. tostring(r.signal_name or r.signal)
-        .. " (limit " .. M.TIMEOUT .. " s)")) or tostring(r.status)
+    or r.status == "timeout" and ("not done within " .. M.TIMEOUT .. " s, stopped")
+    or ("killed by " .. tostring(r.signal_name or r.signal))
   return table.concat(argv, " ") .. ": " .. how .. (tail ~= "" and (": " .. tail) or "")
 end
 
@@ -505,8 +505,8 @@ local function keepalived_test(c, path)
   if r.status == "exited" and r.code == 0 then
     return c.ok("keepalived.test", "keepalived -t -f " .. path .. " accepts the configuration")
   end
-  c.fail("keepalived.test", how_it_ended(argv, r), "correct what keepalived reports, then run keepalived -t -f "
-    .. path .. " again")
+  c.fail("keepalived.test", how_it_ended(argv, r), (r.status == "timeout" and "find why it hangs: run "
+    or "correct what keepalived reports, then run ") .. "keepalived -t -f " .. path .. " by hand")
 end
 
 local function executable(prog)
