@@ -8,6 +8,8 @@ local json = require "dkjson"
 local failover = require "netops.failover"
 local history = require "netops.failover.history"
 
+local doctor_mod = require "netops.failover.doctor"
+
 local M = {}
 
 M.DEFAULT_METRICS_DIR = "/var/lib/prometheus/node-exporter"
@@ -27,8 +29,8 @@ refused policy; 128+N a signal N ended the wait in the queue.]])
   :usage([[Usage: netops-failover [options] primary|backup|fault
        netops-failover [options] INSTANCE|GROUP NAME MASTER|BACKUP|FAULT|STOP PRIORITY
        netops-failover status [--json] [-n N] [--state-dir DIR]
-       netops-failover doctor [--conntrackd-config FILE] [--keepalived-config FILE]
-                              [--socket PATH] [--ruleset FILE]
+       netops-failover doctor [--conntrackd FILE] [--keepalived FILE]
+                              [--socket PATH] [--ruleset FILE] [--json]
        netops-failover --print-policy]])
 parser:argument("args", "keepalived's arguments, or status, or doctor."):args("*")
 parser:option("--policy", "Handlers to run (default " .. failover.DEFAULT_POLICY
@@ -38,9 +40,10 @@ parser:option("--timeout", "Per conntrackd request (default 60)."):argname("<sec
 parser:option("--log", "Where steps are logged: syslog (default), stderr or a file."):argname("<where>")
 parser:option("--lock", "Lock/queue file (default " .. failover.DEFAULT_LOCK .. ")."):argname("<path>")
 parser:option("--wait", "Longest wait for earlier calls (default 120)."):argname("<seconds>")
-parser:option("--conntrackd-config", "Lets the backup handler start conntrackd if it is down; "
+parser:option("--conntrackd-config --conntrackd", "Lets the backup handler start conntrackd if it is down; "
   .. "doctor: the conntrackd.conf to check."):argname("<file>")
-parser:option("--keepalived-config", "doctor: the keepalived.conf to check."):argname("<file>")
+parser:option("--keepalived-config --keepalived",
+  "doctor: the keepalived.conf to check (default /etc/keepalived/keepalived.conf)."):argname("<file>")
 parser:option("--ruleset", "doctor: nftables or iptables-save text (default: the live ruleset)."):argname("<file>")
 parser:option("--state-dir", "Where the history and counters are kept (default "
   .. history.DEFAULT_DIR .. ")."):argname("<dir>")
@@ -179,17 +182,10 @@ end
 -- Doctor ---------------------------------------------------------------------
 
 local function doctor(o)
-  local findings, bad = failover.doctor(o)
-  if o.json then
-    io.stdout:write(json.encode({ findings = findings, failed = bad }, { indent = true }), "\n")
-    return bad == 0 and 0 or 1
-  end
-  for _, f in ipairs(findings) do
-    io.stdout:write(string.format("%-4s %s\n", f.ok and "ok" or "FAIL", f.what))
-    if not f.ok and f.fix then io.stdout:write("     fix: " .. f.fix .. "\n") end
-  end
-  io.stdout:write(bad == 0 and "doctor: all checks passed\n" or string.format("doctor: %d problem(s)\n", bad))
-  return bad == 0 and 0 or 1
+  local results, status = doctor_mod.run { keepalived = o.keepalived_config,
+    conntrackd = o.conntrackd_config, ruleset = o.ruleset, socket = o.socket }
+  io.stdout:write(doctor_mod.render(results, { json = o.json }))
+  return status
 end
 
 -- A call from keepalived -------------------------------------------------------
