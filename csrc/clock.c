@@ -45,7 +45,7 @@ int netops_clock_sleep(double seconds, enum netops_sleep_mode mode)
     int sig = 0;
     for (;;) {
         sig = spawn_guard_read(fd);
-        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
             break;
         sig = 0;
         double left = end - netops_clock_now();

@@ -20,7 +20,7 @@ int netops_clock_poll_ms(double seconds);
 
 /*
  * Sleep up to seconds.
- *   NETOPS_SLEEP_INTERRUPTIBLE: SIGINT, SIGTERM and SIGHUP are held off and
+ *   NETOPS_SLEEP_INTERRUPTIBLE: SIGINT, SIGQUIT, SIGTERM and SIGHUP are held off and
  *     read while sleeping, as during a wait for a child (spawn.h's guard:
  *     recorded, TERM/HUP forwarded to running children); returns 0 after the
  *     full time, or the number of the signal that ended it early.

@@ -122,7 +122,7 @@ describe("sssh", function()
 
   -- README: 130 when SIGINT arrives while waiting, 143 for SIGTERM, 129
   -- for SIGHUP; each sent by pid to the real sssh
-  local WAITING = { { "INT", 130 }, { "TERM", 143 }, { "HUP", 129 } }
+  local WAITING = { { "INT", 130 }, { "TERM", 143 }, { "HUP", 129 }, { "QUIT", 131 } }
 
   for _, c in ipairs(WAITING) do
     it(("exits %d on SIG%s while probing a refused port, and runs no ssh"):format(c[2], c[1]), function()
