@@ -25,9 +25,8 @@ local ADDR = {
 M.ADDR = ADDR
 local PORT = 5001
 
-local function now()
-  local f = io.open("/proc/uptime"); local s = f:read("n"); f:close(); return s
-end
+-- CLOCK_MONOTONIC, the clock stream.py stamps arrivals and events with.
+local now = require("netops.core").monotime
 M.now = now
 
 local function sleep(s) sh.run({ "sleep", string.format("%.2f", s) }) end
@@ -291,6 +290,12 @@ function Lab:setup()
     self:nsmust(fw, { "nft", "-f", d .. "/ruleset.nft" })
   end
   self.say("namespaces up: client, fw1, fw2, server; LAN and WAN bridges; sync link")
+  -- address events in each firewall, time-stamped: when a VIP appeared
+  for _, fw in ipairs { "fw1", "fw2" } do
+    self.pids[fw .. ".watch"] = self:spawn(fw, { "/usr/bin/python3", self.root .. "/spec/lab/stream.py", "watch",
+                                                 self.dir .. "/" .. fw .. "/addr.watch", "ip", "-o", "monitor",
+                                                 "address" }, self.dir .. "/" .. fw .. "/watch.out")
+  end
   self:start_conntrackd("fw1"); self:start_conntrackd("fw2")
   self:start_keepalived("fw1"); self:wait_vip("fw1", 15)
   self:start_keepalived("fw2")
@@ -377,6 +382,27 @@ function Lab:holder()
   return #h == 1 and h[1] or nil
 end
 
+--- When every VIP (IPv4 and IPv6, LAN and WAN) had been added on fw after
+-- time `since` (ip monitor's events, CLOCK_MONOTONIC), or nil.
+function Lab:vip_added(fw, since)
+  local first = {}
+  for line in (sh.read(self.dir .. "/" .. fw .. "/addr.watch") or ""):gmatch("[^\n]+") do
+    local t, ev = line:match("^(%S+) (.*)$")
+    t = tonumber(t)
+    if t and t >= since and not ev:match("^Deleted") then
+      for _, k in ipairs { "lan4", "wan4", "lan6", "wan6" } do
+        if not first[k] and ev:find(" " .. ADDR.vip[k] .. "/", 1, true) then first[k] = t end
+      end
+    end
+  end
+  local last = 0
+  for _, k in ipairs { "lan4", "wan4", "lan6", "wan6" } do
+    if not first[k] then return nil end
+    last = math.max(last, first[k])
+  end
+  return last
+end
+
 function Lab:wait_vip(fw, timeout)
   local t = now() + timeout
   while now() < t do
@@ -410,6 +436,29 @@ function Lab:start_streams(n, total, seconds, stall)
       self.streams[i] = s
     end
   end
+end
+
+--- Stream i's reads: a list of { t, bytes } (CLOCK_MONOTONIC seconds), as
+-- far as the client has written them (it flushes every 0.5 s).
+function Lab:arrivals(i)
+  local r = {}
+  for t, n in (sh.read(self.streams[i].progress .. ".arrivals") or ""):gmatch("(%S+) (%d+)\n") do
+    r[#r + 1] = { tonumber(t), tonumber(n) }
+  end
+  return r
+end
+
+--- The longest time a stream received nothing around [from, to]: the
+-- largest gap between two consecutive reads where the later read came after
+-- `from` and the earlier one before `to`.  nil when nothing arrived after
+-- `from` (the stall had not ended by `to`).
+function M.longest_gap(arrivals, from, to)
+  local best
+  for k = 2, #arrivals do
+    local a, b = arrivals[k - 1][1], arrivals[k][1]
+    if b > from and a < to then best = math.max(best or 0, b - a) end
+  end
+  return best
 end
 
 function Lab:stream_bytes()
