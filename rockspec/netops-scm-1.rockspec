@@ -109,6 +109,7 @@ build = {
     -- the commands: examples/NAME.lua launches netops.cli.NAME
     ["netops.cli"] = "lua/netops/cli/init.lua",
     ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
+    ["netops.cli.failover_tester"] = "lua/netops/cli/failover_tester.lua",
     ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
   },
   install = {

@@ -592,11 +592,11 @@ describe("failover-tester", function()
 
   it("runs ssh through netops.spawn and counts failures", function()
     local out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/true", "--count", "2", "--min", "0",
-                                    "--max", "0"), { stderr = true })
+                                    "--max", "0", "192.0.2.2"), { stderr = true })
     assert.equal(0, code, out)
     assert.matches("summary: 2 failovers forced, 0 failed", out)
     out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/false", "--count", "2", "--min", "0",
-                              "--max", "0"), { stderr = true })
+                              "--max", "0", "--hosts", "192.0.2.2"), { stderr = true })
     assert.equal(1, code, out)
     assert.matches("FAILED: exited 1", out)
     assert.matches("summary: 0 failovers forced, 2 failed", out)
@@ -645,12 +645,63 @@ describe("failover-tester", function()
   end)
 
   it("rejects bad options", function()
-    local out, code = sh.run(sh.cmd("failover-tester", "--min", "10", "--max", "5"), { stderr = true })
+    local out, code = sh.run(sh.cmd("failover-tester", "--min", "10", "--max", "5", "h"), { stderr = true })
     assert.equal(2, code)
     assert.matches("below %-%-min", out)
     out, code = sh.run(sh.cmd("failover-tester", "--bogus"), { stderr = true })
     assert.equal(2, code)
-    assert.matches("usage", out)
+    assert.matches("Usage", out)
+  end)
+
+  it("has no default hosts: without any, a usage error (exit 2) and nothing run", function()
+    local out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/true", "--count", "1"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.equal("failover-tester: no hosts given (--hosts H1,H2 or HOST...)\n"
+                 .. "Usage: failover-tester [options] --hosts H1,H2,... | HOST...\n", out)
+  end)
+
+  it("answers --help and --version alone, and refuses typos with a suggestion (exit 2)", function()
+    local out, code = sh.run(sh.cmd("failover-tester", "--help"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.matches("^Usage: failover%-tester", out)
+    assert.matches("%-%-probe <host:port>", out)
+    out, code = sh.run(sh.cmd("failover-tester", "--version"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal(require("netops")._VERSION .. "\n", out)
+    out, code = sh.run(sh.cmd("failover-tester", "--hots", "192.0.2.2"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("^failover%-tester: unknown option '%-%-hots'; did you mean '%-%-hosts'%?\nUsage:", out)
+    out, code = sh.run(sh.cmd("failover-tester", "--count=x", "192.0.2.2"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("^failover%-tester: %-%-count: x is not a number", out)
+  end)
+
+  it("--probe takes HOST:PORT, [IPv6]:PORT, and refuses an IPv6 address without brackets", function()
+    local ft = require "netops.cli.failover_tester"
+    assert.same({ "198.51.100.10", "5001" }, { ft.parse_probe("198.51.100.10:5001") })
+    assert.same({ "2001:db8:2::10", "22" }, { ft.parse_probe("[2001:db8:2::10]:22") })
+    assert.same({ "fw.example", "80" }, { ft.parse_probe("fw.example:80") })
+    assert.is_nil((ft.parse_probe("2001:db8::1:80")))
+    assert.is_nil((ft.parse_probe("198.51.100.10:70000")))
+    local out, code = sh.run(sh.cmd("failover-tester", "--probe", "2001:db8::1:80", "192.0.2.2"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("^failover%-tester: %-%-probe: 2001:db8::1:80 is not HOST:PORT %(an IPv6 address as %[ADDR%]:PORT%)", out)
+  end)
+
+  it("--probe that never gets through before the first failover exits 1 without restarting", function()
+    -- nothing listens on port 1: every connect is refused
+    local out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/false", "--count", "1", "--probe",
+                                    "127.0.0.1:1", "--probe-timeout", "0.1", "192.0.2.2"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.matches("^failover%-tester: probe 127%.0%.0%.1:1: nothing got through in 5 s %(.*refused.*%)\n$", out)
+  end)
+
+  it("the stall of a failover is the longest gap between connects that got through, ending in its window", function()
+    local ft = require "netops.cli.failover_tester"
+    local oks = { 1.0, 1.05, 1.1, 1.6, 1.65, 3.0, 3.05, 3.1 }
+    assert.near(0.5, ft.stall(oks, 1.02, 2.5), 1e-9)
+    assert.near(1.35, ft.stall(oks, 2.5, 4), 1e-9)
+    assert.is_nil(ft.stall(oks, 3.2, 5))
   end)
 end)
 
@@ -848,6 +899,39 @@ describe("the HA lab", function()
     for _, m in ipairs(rep.moves) do
       assert.is_true(m.committed, "no commit logged on " .. m.to .. "\n" .. msg)
     end
+  end)
+
+  it("failover-tester --probe through the VIPs reports a finite stall for each failover", function()
+    if sh.need_root("network namespaces, keepalived, conntrackd, nftables") then return end
+    local labmod = require "lab.lab"
+    local lab = labmod.new { tag = "ft" }
+    local ok, err = pcall(function()
+      lab:setup()
+      assert.equal("fw1", lab:holder())
+      -- the tester runs in the client namespace; its ssh reaches each
+      -- firewall's namespace by its LAN address and restarts keepalived there
+      local out, code = lab:ns("client", { "env", "NETOPS_BUILD=" .. (os.getenv("NETOPS_BUILD") or "build"),
+        sh.lua, lab.root .. "/examples/failover-tester.lua", "--ssh", lab:ssh_wrapper(), "--count", "2",
+        "--min", "3", "--max", "3", "--command", "$FW_DIR/restart-keepalived",
+        "--probe", "[" .. labmod.ADDR.server.v6 .. "]:5001", labmod.ADDR.fw1.lan4, labmod.ADDR.fw2.lan4 },
+        { stderr = true })
+      local logs = out .. lab:failover_log("fw1") .. lab:failover_log("fw2")
+      assert.equal(0, code, logs)
+      assert.matches("failover 1: restarting keepalived on 192%.0%.2%.2\n", out)
+      assert.matches("failover 2: restarting keepalived on 192%.0%.2%.3\n", out)
+      for n = 1, 2 do
+        local st = tonumber(out:match("failover " .. n .. ": probe stall (%d+) ms\n"))
+        assert.is_truthy(st, out)
+        assert.is_true(st > 0 and st < math.huge, out)
+      end
+      assert.matches("probe %[2001:db8:2::10%]:5001: stall min %d+ ms, median %d+ ms, max %d+ ms over 2 failovers", out)
+      assert.matches("summary: 2 failovers forced, 0 failed", out)
+      -- the restarts moved the VIPs: fw2 became master, then fw1 again
+      assert.matches("MASTER: step commit ok", lab:failover_log("fw2"), logs)
+      assert.is_true(lab:wait_vip("fw1", 10), logs)
+    end)
+    lab:teardown()
+    assert(ok, err)
   end)
 
   it("with a policy that does nothing the sessions break", function()

@@ -358,9 +358,60 @@ function Lab:start_keepalived(fw)
   local d = self.dir .. "/" .. fw
   sh.write(d .. "/keepalived.conf", keepalived_conf(self, fw, peer, fw == "fw1" and 100 or 50))
   os.remove(d .. "/keepalived.pid"); os.remove(d .. "/vrrp.pid")
-  self.pids[fw .. ".keepalived"] = self:spawn(fw, { "keepalived", "-n", "-l", "-D", "-P",
-      "-f", d .. "/keepalived.conf", "-p", d .. "/keepalived.pid", "-r", d .. "/vrrp.pid" },
-      d .. "/keepalived.log")
+  self.pids[fw .. ".keepalived"] = self:spawn(fw, self:keepalived_argv(fw), d .. "/keepalived.log")
+end
+
+function Lab:keepalived_argv(fw)
+  local d = self.dir .. "/" .. fw
+  return { "keepalived", "-n", "-l", "-D", "-P", "-f", d .. "/keepalived.conf", "-p", d .. "/keepalived.pid",
+           "-r", d .. "/vrrp.pid" }
+end
+
+-- keepalived's own pid, from its pid file (nil when it is not running).
+function Lab:keepalived_pid(fw)
+  local pid = tonumber((sh.read(self.dir .. "/" .. fw .. "/keepalived.pid") or ""):match("%d+"))
+  local comm = pid and sh.read("/proc/" .. pid .. "/comm")
+  return comm and comm:match("^keepalived") and alive(pid) and pid or nil
+end
+
+--- An `ssh` for failover-tester against the lab (called as SSH -o
+-- BatchMode=yes USER@HOST -- WORDS...): HOST is a firewall's LAN address; the
+-- words run in its namespace through sh -c, as ssh's remote shell would,
+-- with FW_DIR set to its directory.  FW_DIR/restart-keepalived is what
+-- `systemctl restart keepalived` does: stop keepalived (by its pid file,
+-- bounded wait), start it again in the background.  Returns the wrapper's
+-- path.
+function Lab:ssh_wrapper()
+  local map = {}
+  for _, fw in ipairs { "fw1", "fw2" } do
+    local d = self.dir .. "/" .. fw
+    local kv = sh.join { "timeout", "-k", "5", "600" } .. " " .. sh.join(self:keepalived_argv(fw))
+    sh.write(d .. "/restart-keepalived", table.concat({
+      "#!/bin/sh",
+      "pid=$(cat " .. d .. "/keepalived.pid 2>/dev/null)",
+      'if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then',
+      '  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done',
+      "fi",
+      "rm -f " .. d .. "/keepalived.pid " .. d .. "/vrrp.pid",
+      "setsid " .. kv .. " >>" .. d .. "/keepalived.log 2>&1 </dev/null &",
+      "i=0; while [ ! -s " .. d .. "/keepalived.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done",
+      "" }, "\n"))
+    sh.run({ "chmod", "0700", d .. "/restart-keepalived" })
+    map[#map + 1] = string.format("  %s|%s) ns=%s; d=%s ;;", ADDR[fw].lan4, ADDR[fw].lan6, self[fw], d)
+  end
+  local path = self.dir .. "/ssh"
+  sh.write(path, table.concat({
+    "#!/bin/sh",
+    'while [ $# -gt 0 ] && [ "$1" != "--" ]; do dest=$1; shift; done',
+    "shift",
+    'case "${dest#*@}" in',
+    table.concat(map, "\n"),
+    '  *) echo "ssh: no lab firewall at ${dest#*@}" >&2; exit 255 ;;',
+    "esac",
+    'exec ip netns exec "$ns" env FW_DIR="$d" sh -c "$*"',
+    "" }, "\n"))
+  sh.run({ "chmod", "0700", path })
+  return path
 end
 
 function Lab:stop_keepalived(fw)
@@ -493,6 +544,10 @@ end
 
 function Lab:teardown(keep)
   for k, pid in pairs(self.pids) do self:stop_pid(pid, 3); self.pids[k] = nil end
+  -- keepalived started again by restart-keepalived (failover-tester)
+  for _, fw in ipairs { "fw1", "fw2" } do
+    if self.dir and self[fw] then self:stop_pid(self:keepalived_pid(fw), 3) end
+  end
   for _, s in ipairs(self.streams or {}) do self:stop_pid(s.pid, 1) end
   sh.netns_cleanup()
   if not keep and self.dir then sh.rmtree(self.dir) end
