@@ -877,13 +877,59 @@ vrrp_instance WAN {
   end)
 end)
 
+-- python3's xml.etree reads an SVG file: the number of stream paths and
+-- failover marks, or an assertion naming the parse error.
+local function svg_counts(path)
+  local out, code = sh.run({ "python3", "-c", [[
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+assert root.tag == ns + "svg", root.tag
+paths = [p for p in root.iter(ns + "path") if p.get("class") == "stream"]
+marks = [g for g in root.iter(ns + "g") if g.get("class") == "failover"]
+stalls = [t.text for g in marks for t in g.iter(ns + "text") if t.get("class") == "stall"]
+print(len(paths), len(marks), "|".join(stalls))
+]], path }, { stderr = true })
+  assert.equal(0, code, out)
+  local p, m, stalls = out:match("^(%d+) (%d+) (.-)\n$")
+  return tonumber(p), tonumber(m), stalls
+end
+
+describe("the lab's picture (spec/lab/plot.lua)", function()
+  it("is well-formed SVG with one path per stream and one mark, with its stall, per failover", function()
+    local plot = require "lab.plot"
+    local function arrivals(gap_at)
+      local a = {}
+      for k = 0, 399 do
+        local t = k * 0.05
+        if not (t > gap_at and t < gap_at + 0.3) then a[#a + 1] = { t, 1024 } end
+      end
+      return a
+    end
+    local rep = { streams = { { id = 1, family = "IPv4", arrivals = arrivals(5) },
+                              { id = 2, family = "IPv6 <&>", arrivals = arrivals(12) },
+                              { id = 3, family = "IPv6", arrivals = {} } },
+                  moves = { { t = 5, from = "fw1", to = "fw2", stall_ms = 312.4, takeover_ms = 800 },
+                            { t = 12, from = "fw2", to = "fw1", stall_ms = false } } }
+    local d = sh.tmpdir()
+    local path = d .. "/x.svg"
+    assert(plot.write(path, rep))
+    local paths, marks, stalls = svg_counts(path)
+    sh.rmtree(d)
+    assert.equal(3, paths)
+    assert.equal(2, marks)
+    assert.equal("stall 312 ms|stall ?", stalls)
+  end)
+end)
+
 describe("the HA lab", function()
   local scenario = require "lab.scenario"
 
   it("sessions survive failovers and fail-backs with the default policy", function()
     if sh.need_root("network namespaces, keepalived, conntrackd, nftables") then return end
-    local rep = scenario.run { transitions = 6, tag = "lab" }
-    local msg = table.concat(scenario.summary(rep), "\n")
+    local said = {}
+    local rep = scenario.run { transitions = 6, tag = "lab", say = function(m) said[#said + 1] = m end }
+    local msg = table.concat(said, "\n") .. "\n" .. table.concat(scenario.summary(rep), "\n")
     assert.is_nil(rep.error, msg)
     assert.equal(4, #rep.streams, msg)
     for _, s in ipairs(rep.streams) do
@@ -899,6 +945,33 @@ describe("the HA lab", function()
     for _, m in ipairs(rep.moves) do
       assert.is_true(m.committed, "no commit logged on " .. m.to .. "\n" .. msg)
     end
+    -- each failover measured: each stream's stall, the VRRP takeover, the
+    -- commit; in the timeline and the summary
+    local timeline, summary = table.concat(said, "\n"), table.concat(scenario.summary(rep), "\n")
+    local n = 0
+    for gap, streams in timeline:gmatch("stall: longest gap (%d+) ms %(streams ([%d, ]+) ms%)") do
+      n = n + 1
+      assert.is_true(tonumber(gap) > 0, msg)
+      assert.equal(4, select(2, streams:gsub("%d+", "")), msg)
+    end
+    assert.equal(6, n, msg)
+    for k, m in ipairs(rep.moves) do
+      for i = 1, 4 do
+        local v = m.stalls[i]
+        assert.is_true(type(v) == "number" and v > 0 and v < math.huge, msg)
+      end
+      assert.is_true(m.takeover_ms > 0 and m.takeover_ms < math.huge, msg)
+      assert.is_true(m.commit_ms >= 0 and m.commit_ms < math.huge, msg)
+      assert.matches(string.format("#%d %s %%-> %s at T%%+[%%d.]+s: stall %.0f ms, VRRP takeover %.0f ms, commit "
+                                   .. "[%%d.]+ ms", k, m.from, m.to, m.stall_ms, m.takeover_ms), summary)
+    end
+    -- and the picture of this run
+    local d = sh.tmpdir()
+    assert(require("lab.plot").write(d .. "/demo-failover.svg", rep))
+    local paths, marks = svg_counts(d .. "/demo-failover.svg")
+    sh.rmtree(d)
+    assert.equal(4, paths)
+    assert.equal(6, marks)
   end)
 
   it("failover-tester --probe through the VIPs reports a finite stall for each failover", function()

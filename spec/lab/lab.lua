@@ -46,12 +46,16 @@ function Lab:nsmust(name, argv)
   return must(out, code, name .. ": " .. table.concat(argv, " "))
 end
 
---- opts: root (checkout), policy (path), tag, say (function(msg) for a timeline)
+--- opts: root (checkout), policy (path), tag, say (function(msg) for a timeline),
+-- notify (function(lab, fw) -> the command keepalived's notify_master,
+-- notify_backup and notify_fault run, with primary|backup|fault appended;
+-- default netops-failover)
 function M.new(opts)
   local self = setmetatable({}, Lab)
   self.root = opts.root or (sh.run("pwd"):gsub("%s+$", ""))
   self.policy = opts.policy or (self.root .. "/examples/primary-backup.lua")
   self.say = opts.say or function() end
+  self.notify = opts.notify
   self.tag = opts.tag or "ha"
   self.dir = sh.tmpdir()
   sh.run({ "chmod", "0700", self.dir })
@@ -132,11 +136,12 @@ end
 
 local function keepalived_conf(self, fw, peer, prio)
   local a = ADDR
-  local cmd = table.concat(self:failover_argv(fw), " ")
+  local cmd = self.notify and self.notify(self, fw) or table.concat(self:failover_argv(fw), " ")
   -- fw1 uses the notify_master/backup/fault shape, fw2 keepalived's generic
-  -- notify (GROUP G1 MASTER 0): the lab exercises both call shapes
+  -- notify (GROUP G1 MASTER 0): the lab exercises both call shapes; a lab
+  -- given opts.notify uses the first shape on both
   local notify
-  if fw == "fw1" then
+  if fw == "fw1" or self.notify then
     notify = string.format('    notify_master "%s primary"\n    notify_backup "%s backup"\n'
                            .. '    notify_fault "%s fault"', cmd, cmd, cmd)
   else
