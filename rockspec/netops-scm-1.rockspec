@@ -114,6 +114,7 @@ build = {
     ["netops.cli"] = "lua/netops/cli/init.lua",
     ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
     ["netops.cli.netops_failover"] = "lua/netops/cli/netops_failover.lua",
+    ["netops.cli.failover_tester"] = "lua/netops/cli/failover_tester.lua",
     ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
     ["netops.cli.sssh"] = "lua/netops/cli/sssh.lua",
   },

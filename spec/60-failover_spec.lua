@@ -976,11 +976,11 @@ describe("failover-tester", function()
 
   it("runs ssh through netops.spawn and counts failures", function()
     local out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/true", "--count", "2", "--min", "0",
-                                    "--max", "0"), { stderr = true })
+                                    "--max", "0", "192.0.2.2"), { stderr = true })
     assert.equal(0, code, out)
     assert.matches("summary: 2 failovers forced, 0 failed", out)
     out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/false", "--count", "2", "--min", "0",
-                              "--max", "0"), { stderr = true })
+                              "--max", "0", "--hosts", "192.0.2.2"), { stderr = true })
     assert.equal(1, code, out)
     assert.matches("FAILED: exited 1", out)
     assert.matches("summary: 0 failovers forced, 2 failed", out)
@@ -1029,12 +1029,63 @@ describe("failover-tester", function()
   end)
 
   it("rejects bad options", function()
-    local out, code = sh.run(sh.cmd("failover-tester", "--min", "10", "--max", "5"), { stderr = true })
+    local out, code = sh.run(sh.cmd("failover-tester", "--min", "10", "--max", "5", "h"), { stderr = true })
     assert.equal(2, code)
     assert.matches("below %-%-min", out)
     out, code = sh.run(sh.cmd("failover-tester", "--bogus"), { stderr = true })
     assert.equal(2, code)
-    assert.matches("usage", out)
+    assert.matches("Usage", out)
+  end)
+
+  it("has no default hosts: without any, a usage error (exit 2) and nothing run", function()
+    local out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/true", "--count", "1"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.equal("failover-tester: no hosts given (--hosts H1,H2 or HOST...)\n"
+                 .. "Usage: failover-tester [options] --hosts H1,H2,... | HOST...\n", out)
+  end)
+
+  it("answers --help and --version alone, and refuses typos with a suggestion (exit 2)", function()
+    local out, code = sh.run(sh.cmd("failover-tester", "--help"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.matches("^Usage: failover%-tester", out)
+    assert.matches("%-%-probe <host:port>", out)
+    out, code = sh.run(sh.cmd("failover-tester", "--version"), { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal(require("netops")._VERSION .. "\n", out)
+    out, code = sh.run(sh.cmd("failover-tester", "--hots", "192.0.2.2"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("^failover%-tester: unknown option '%-%-hots'; did you mean '%-%-hosts'%?\nUsage:", out)
+    out, code = sh.run(sh.cmd("failover-tester", "--count=x", "192.0.2.2"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("^failover%-tester: %-%-count: x is not a number", out)
+  end)
+
+  it("--probe takes HOST:PORT, [IPv6]:PORT, and refuses an IPv6 address without brackets", function()
+    local ft = require "netops.cli.failover_tester"
+    assert.same({ "198.51.100.10", "5001" }, { ft.parse_probe("198.51.100.10:5001") })
+    assert.same({ "2001:db8:2::10", "22" }, { ft.parse_probe("[2001:db8:2::10]:22") })
+    assert.same({ "fw.example", "80" }, { ft.parse_probe("fw.example:80") })
+    assert.is_nil((ft.parse_probe("2001:db8::1:80")))
+    assert.is_nil((ft.parse_probe("198.51.100.10:70000")))
+    local out, code = sh.run(sh.cmd("failover-tester", "--probe", "2001:db8::1:80", "192.0.2.2"), { stderr = true })
+    assert.equal(2, code, out)
+    assert.matches("^failover%-tester: %-%-probe: 2001:db8::1:80 is not HOST:PORT %(an IPv6 address as %[ADDR%]:PORT%)", out)
+  end)
+
+  it("--probe that never gets through before the first failover exits 1 without restarting", function()
+    -- nothing listens on port 1: every connect is refused
+    local out, code = sh.run(sh.cmd("failover-tester", "--ssh", "/bin/false", "--count", "1", "--probe",
+                                    "127.0.0.1:1", "--probe-timeout", "0.1", "192.0.2.2"), { stderr = true })
+    assert.equal(1, code, out)
+    assert.matches("^failover%-tester: probe 127%.0%.0%.1:1: nothing got through in 5 s %(.*refused.*%)\n$", out)
+  end)
+
+  it("the stall of a failover is the longest gap between connects that got through, ending in its window", function()
+    local ft = require "netops.cli.failover_tester"
+    local oks = { 1.0, 1.05, 1.1, 1.6, 1.65, 3.0, 3.05, 3.1 }
+    assert.near(0.5, ft.stall(oks, 1.02, 2.5), 1e-9)
+    assert.near(1.35, ft.stall(oks, 2.5, 4), 1e-9)
+    assert.is_nil(ft.stall(oks, 3.2, 5))
   end)
 end)
 
@@ -1080,13 +1131,41 @@ describe("netops.failover.parse_args", function()
   end)
 end)
 
+describe("the lab's picture (spec/lab/plot.lua)", function()
+  it("is well-formed SVG with one path per stream and one mark, with its stall, per failover", function()
+    local plot = require "lab.plot"
+    local function arrivals(gap_at)
+      local a = {}
+      for k = 0, 399 do
+        local t = k * 0.05
+        if not (t > gap_at and t < gap_at + 0.3) then a[#a + 1] = { t, 1024 } end
+      end
+      return a
+    end
+    local rep = { streams = { { id = 1, family = "IPv4", arrivals = arrivals(5) },
+                              { id = 2, family = "IPv6 <&>", arrivals = arrivals(12) },
+                              { id = 3, family = "IPv6", arrivals = {} } },
+                  moves = { { t = 5, from = "fw1", to = "fw2", stall_ms = 312.4, takeover_ms = 800 },
+                            { t = 12, from = "fw2", to = "fw1", stall_ms = false } } }
+    local d = sh.tmpdir()
+    local path = d .. "/x.svg"
+    assert(plot.write(path, rep))
+    local paths, marks, stalls = svg_counts(path)
+    sh.rmtree(d)
+    assert.equal(3, paths)
+    assert.equal(2, marks)
+    assert.equal("stall 312 ms|stall ?", stalls)
+  end)
+end)
+
 describe("the HA lab", function()
   local scenario = require "lab.scenario"
 
   it("sessions survive failovers and fail-backs with the default policy", function()
     if sh.need_root("network namespaces, keepalived, conntrackd, nftables") then return end
-    local rep = scenario.run { transitions = 6, tag = "lab" }
-    local msg = table.concat(scenario.summary(rep), "\n")
+    local said = {}
+    local rep = scenario.run { transitions = 6, tag = "lab", say = function(m) said[#said + 1] = m end }
+    local msg = table.concat(said, "\n") .. "\n" .. table.concat(scenario.summary(rep), "\n")
     assert.is_nil(rep.error, msg)
     assert.equal(4, #rep.streams, msg)
     for _, s in ipairs(rep.streams) do
@@ -1102,6 +1181,66 @@ describe("the HA lab", function()
     for _, m in ipairs(rep.moves) do
       assert.is_true(m.committed, "no commit logged on " .. m.to .. "\n" .. msg)
     end
+    -- each failover measured: each stream's stall, the VRRP takeover, the
+    -- commit; in the timeline and the summary
+    local timeline, summary = table.concat(said, "\n"), table.concat(scenario.summary(rep), "\n")
+    local n = 0
+    for gap, streams in timeline:gmatch("stall: longest gap (%d+) ms %(streams ([%d, ]+) ms%)") do
+      n = n + 1
+      assert.is_true(tonumber(gap) > 0, msg)
+      assert.equal(4, select(2, streams:gsub("%d+", "")), msg)
+    end
+    assert.equal(6, n, msg)
+    for k, m in ipairs(rep.moves) do
+      for i = 1, 4 do
+        local v = m.stalls[i]
+        assert.is_true(type(v) == "number" and v > 0 and v < math.huge, msg)
+      end
+      assert.is_true(m.takeover_ms > 0 and m.takeover_ms < math.huge, msg)
+      assert.is_true(m.commit_ms >= 0 and m.commit_ms < math.huge, msg)
+      assert.matches(string.format("#%d %s %%-> %s at T%%+[%%d.]+s: stall %.0f ms, VRRP takeover %.0f ms, commit "
+                                   .. "[%%d.]+ ms", k, m.from, m.to, m.stall_ms, m.takeover_ms), summary)
+    end
+    -- and the picture of this run
+    local d = sh.tmpdir()
+    assert(require("lab.plot").write(d .. "/demo-failover.svg", rep))
+    local paths, marks = svg_counts(d .. "/demo-failover.svg")
+    sh.rmtree(d)
+    assert.equal(4, paths)
+    assert.equal(6, marks)
+  end)
+
+  it("failover-tester --probe through the VIPs reports a finite stall for each failover", function()
+    if sh.need_root("network namespaces, keepalived, conntrackd, nftables") then return end
+    local labmod = require "lab.lab"
+    local lab = labmod.new { tag = "ft" }
+    local ok, err = pcall(function()
+      lab:setup()
+      assert.equal("fw1", lab:holder())
+      -- the tester runs in the client namespace; its ssh reaches each
+      -- firewall's namespace by its LAN address and restarts keepalived there
+      local out, code = lab:ns("client", { "env", "NETOPS_BUILD=" .. (os.getenv("NETOPS_BUILD") or "build"),
+        sh.lua, lab.root .. "/examples/failover-tester.lua", "--ssh", lab:ssh_wrapper(), "--count", "2",
+        "--min", "3", "--max", "3", "--command", "$FW_DIR/restart-keepalived",
+        "--probe", "[" .. labmod.ADDR.server.v6 .. "]:5001", labmod.ADDR.fw1.lan4, labmod.ADDR.fw2.lan4 },
+        { stderr = true })
+      local logs = out .. lab:failover_log("fw1") .. lab:failover_log("fw2")
+      assert.equal(0, code, logs)
+      assert.matches("failover 1: restarting keepalived on 192%.0%.2%.2\n", out)
+      assert.matches("failover 2: restarting keepalived on 192%.0%.2%.3\n", out)
+      for n = 1, 2 do
+        local st = tonumber(out:match("failover " .. n .. ": probe stall (%d+) ms\n"))
+        assert.is_truthy(st, out)
+        assert.is_true(st > 0 and st < math.huge, out)
+      end
+      assert.matches("probe %[2001:db8:2::10%]:5001: stall min %d+ ms, median %d+ ms, max %d+ ms over 2 failovers", out)
+      assert.matches("summary: 2 failovers forced, 0 failed", out)
+      -- the restarts moved the VIPs: fw2 became master, then fw1 again
+      assert.matches("MASTER: step commit ok", lab:failover_log("fw2"), logs)
+      assert.is_true(lab:wait_vip("fw1", 10), logs)
+    end)
+    lab:teardown()
+    assert(ok, err)
   end)
 
   it("with a policy that does nothing the sessions break", function()

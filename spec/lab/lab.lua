@@ -25,9 +25,8 @@ local ADDR = {
 M.ADDR = ADDR
 local PORT = 5001
 
-local function now()
-  local f = io.open("/proc/uptime"); local s = f:read("n"); f:close(); return s
-end
+-- CLOCK_MONOTONIC, the clock stream.py stamps arrivals and events with.
+local now = require("netops.core").monotime
 M.now = now
 
 local function sleep(s) sh.run({ "sleep", string.format("%.2f", s) }) end
@@ -47,12 +46,16 @@ function Lab:nsmust(name, argv)
   return must(out, code, name .. ": " .. table.concat(argv, " "))
 end
 
---- opts: root (checkout), policy (path), tag, say (function(msg) for a timeline)
+--- opts: root (checkout), policy (path), tag, say (function(msg) for a timeline),
+-- notify (function(lab, fw) -> the command keepalived's notify_master,
+-- notify_backup and notify_fault run, with primary|backup|fault appended;
+-- default netops-failover)
 function M.new(opts)
   local self = setmetatable({}, Lab)
   self.root = opts.root or (sh.run("pwd"):gsub("%s+$", ""))
   self.policy = opts.policy or (self.root .. "/examples/primary-backup.lua")
   self.say = opts.say or function() end
+  self.notify = opts.notify
   self.tag = opts.tag or "ha"
   self.dir = sh.tmpdir()
   sh.run({ "chmod", "0700", self.dir })
@@ -134,11 +137,12 @@ end
 
 local function keepalived_conf(self, fw, peer, prio)
   local a = ADDR
-  local cmd = table.concat(self:failover_argv(fw), " ")
+  local cmd = self.notify and self.notify(self, fw) or table.concat(self:failover_argv(fw), " ")
   -- fw1 uses the notify_master/backup/fault shape, fw2 keepalived's generic
-  -- notify (GROUP G1 MASTER 0): the lab exercises both call shapes
+  -- notify (GROUP G1 MASTER 0): the lab exercises both call shapes; a lab
+  -- given opts.notify uses the first shape on both
   local notify
-  if fw == "fw1" then
+  if fw == "fw1" or self.notify then
     notify = string.format('    notify_master "%s primary"\n    notify_backup "%s backup"\n'
                            .. '    notify_fault "%s fault"', cmd, cmd, cmd)
   else
@@ -292,6 +296,12 @@ function Lab:setup()
     self:nsmust(fw, { "nft", "-f", d .. "/ruleset.nft" })
   end
   self.say("namespaces up: client, fw1, fw2, server; LAN and WAN bridges; sync link")
+  -- address events in each firewall, time-stamped: when a VIP appeared
+  for _, fw in ipairs { "fw1", "fw2" } do
+    self.pids[fw .. ".watch"] = self:spawn(fw, { "/usr/bin/python3", self.root .. "/spec/lab/stream.py", "watch",
+                                                 self.dir .. "/" .. fw .. "/addr.watch", "ip", "-o", "monitor",
+                                                 "address" }, self.dir .. "/" .. fw .. "/watch.out")
+  end
   self:start_conntrackd("fw1"); self:start_conntrackd("fw2")
   self:start_keepalived("fw1"); self:wait_vip("fw1", 15)
   self:start_keepalived("fw2")
@@ -354,9 +364,60 @@ function Lab:start_keepalived(fw)
   local d = self.dir .. "/" .. fw
   sh.write(d .. "/keepalived.conf", keepalived_conf(self, fw, peer, fw == "fw1" and 100 or 50))
   os.remove(d .. "/keepalived.pid"); os.remove(d .. "/vrrp.pid")
-  self.pids[fw .. ".keepalived"] = self:spawn(fw, { "keepalived", "-n", "-l", "-D", "-P",
-      "-f", d .. "/keepalived.conf", "-p", d .. "/keepalived.pid", "-r", d .. "/vrrp.pid" },
-      d .. "/keepalived.log")
+  self.pids[fw .. ".keepalived"] = self:spawn(fw, self:keepalived_argv(fw), d .. "/keepalived.log")
+end
+
+function Lab:keepalived_argv(fw)
+  local d = self.dir .. "/" .. fw
+  return { "keepalived", "-n", "-l", "-D", "-P", "-f", d .. "/keepalived.conf", "-p", d .. "/keepalived.pid",
+           "-r", d .. "/vrrp.pid" }
+end
+
+-- keepalived's own pid, from its pid file (nil when it is not running).
+function Lab:keepalived_pid(fw)
+  local pid = tonumber((sh.read(self.dir .. "/" .. fw .. "/keepalived.pid") or ""):match("%d+"))
+  local comm = pid and sh.read("/proc/" .. pid .. "/comm")
+  return comm and comm:match("^keepalived") and alive(pid) and pid or nil
+end
+
+--- An `ssh` for failover-tester against the lab (called as SSH -o
+-- BatchMode=yes USER@HOST -- WORDS...): HOST is a firewall's LAN address; the
+-- words run in its namespace through sh -c, as ssh's remote shell would,
+-- with FW_DIR set to its directory.  FW_DIR/restart-keepalived is what
+-- `systemctl restart keepalived` does: stop keepalived (by its pid file,
+-- bounded wait), start it again in the background.  Returns the wrapper's
+-- path.
+function Lab:ssh_wrapper()
+  local map = {}
+  for _, fw in ipairs { "fw1", "fw2" } do
+    local d = self.dir .. "/" .. fw
+    local kv = sh.join { "timeout", "-k", "5", "600" } .. " " .. sh.join(self:keepalived_argv(fw))
+    sh.write(d .. "/restart-keepalived", table.concat({
+      "#!/bin/sh",
+      "pid=$(cat " .. d .. "/keepalived.pid 2>/dev/null)",
+      'if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then',
+      '  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done',
+      "fi",
+      "rm -f " .. d .. "/keepalived.pid " .. d .. "/vrrp.pid",
+      "setsid " .. kv .. " >>" .. d .. "/keepalived.log 2>&1 </dev/null &",
+      "i=0; while [ ! -s " .. d .. "/keepalived.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done",
+      "" }, "\n"))
+    sh.run({ "chmod", "0700", d .. "/restart-keepalived" })
+    map[#map + 1] = string.format("  %s|%s) ns=%s; d=%s ;;", ADDR[fw].lan4, ADDR[fw].lan6, self[fw], d)
+  end
+  local path = self.dir .. "/ssh"
+  sh.write(path, table.concat({
+    "#!/bin/sh",
+    'while [ $# -gt 0 ] && [ "$1" != "--" ]; do dest=$1; shift; done',
+    "shift",
+    'case "${dest#*@}" in',
+    table.concat(map, "\n"),
+    '  *) echo "ssh: no lab firewall at ${dest#*@}" >&2; exit 255 ;;',
+    "esac",
+    'exec ip netns exec "$ns" env FW_DIR="$d" sh -c "$*"',
+    "" }, "\n"))
+  sh.run({ "chmod", "0700", path })
+  return path
 end
 
 function Lab:stop_keepalived(fw)
@@ -376,6 +437,27 @@ function Lab:holder()
     if lan and wan and lan6 and wan6 then h[#h + 1] = fw end
   end
   return #h == 1 and h[1] or nil
+end
+
+--- When every VIP (IPv4 and IPv6, LAN and WAN) had been added on fw after
+-- time `since` (ip monitor's events, CLOCK_MONOTONIC), or nil.
+function Lab:vip_added(fw, since)
+  local first = {}
+  for line in (sh.read(self.dir .. "/" .. fw .. "/addr.watch") or ""):gmatch("[^\n]+") do
+    local t, ev = line:match("^(%S+) (.*)$")
+    t = tonumber(t)
+    if t and t >= since and not ev:match("^Deleted") then
+      for _, k in ipairs { "lan4", "wan4", "lan6", "wan6" } do
+        if not first[k] and ev:find(" " .. ADDR.vip[k] .. "/", 1, true) then first[k] = t end
+      end
+    end
+  end
+  local last = 0
+  for _, k in ipairs { "lan4", "wan4", "lan6", "wan6" } do
+    if not first[k] then return nil end
+    last = math.max(last, first[k])
+  end
+  return last
 end
 
 function Lab:wait_vip(fw, timeout)
@@ -413,6 +495,29 @@ function Lab:start_streams(n, total, seconds, stall)
   end
 end
 
+--- Stream i's reads: a list of { t, bytes } (CLOCK_MONOTONIC seconds), as
+-- far as the client has written them (it flushes every 0.5 s).
+function Lab:arrivals(i)
+  local r = {}
+  for t, n in (sh.read(self.streams[i].progress .. ".arrivals") or ""):gmatch("(%S+) (%d+)\n") do
+    r[#r + 1] = { tonumber(t), tonumber(n) }
+  end
+  return r
+end
+
+--- The longest time a stream received nothing around [from, to]: the
+-- largest gap between two consecutive reads where the later read came after
+-- `from` and the earlier one before `to`.  nil when nothing arrived after
+-- `from` (the stall had not ended by `to`).
+function M.longest_gap(arrivals, from, to)
+  local best
+  for k = 2, #arrivals do
+    local a, b = arrivals[k - 1][1], arrivals[k][1]
+    if b > from and a < to then best = math.max(best or 0, b - a) end
+  end
+  return best
+end
+
 function Lab:stream_bytes()
   local r = {}
   for i, s in ipairs(self.streams) do
@@ -445,6 +550,10 @@ end
 
 function Lab:teardown(keep)
   for k, pid in pairs(self.pids) do self:stop_pid(pid, 3); self.pids[k] = nil end
+  -- keepalived started again by restart-keepalived (failover-tester)
+  for _, fw in ipairs { "fw1", "fw2" } do
+    if self.dir and self[fw] then self:stop_pid(self:keepalived_pid(fw), 3) end
+  end
   for _, s in ipairs(self.streams or {}) do self:stop_pid(s.pid, 1) end
   sh.netns_cleanup()
   if not keep and self.dir then sh.rmtree(self.dir) end

@@ -45,9 +45,14 @@ function M.run(opts)
       local t0 = labmod.now()
       lab:stop_keepalived(active)
       local moved = lab:wait_vip(other, 20)
-      local mv = { from = active, to = other, moved = moved, after = labmod.now() - t0 }
+      local mv = { k = k, from = active, to = other, moved = moved, after = labmod.now() - t0, t = t0 - lab.t0 }
       rep.moves[#rep.moves + 1] = mv
-      lab.say(string.format("VIPs %s %s in %.1fs", moved and "moved to" or "DID NOT move to", other, mv.after))
+      local added = moved and lab:vip_added(other, t0)
+      mv.takeover_ms = added and (added - t0) * 1000
+      lab.say(string.format("VIPs %s %s%s", moved and "moved to" or "DID NOT move to", other,
+                            mv.takeover_ms and string.format(": VRRP takeover %.0f ms (keepalived stopped on %s "
+                              .. "-> all four VIPs added on %s)", mv.takeover_ms, active, other)
+                            or string.format(" (after %.1f s)", mv.after)))
       -- wait (bounded) for the new master's notify call to finish
       local tw = labmod.now() + 10
       local log
@@ -57,7 +62,9 @@ function M.run(opts)
         labmod.sleep(0.2)
       until labmod.now() > tw
       mv.committed = log:find("step commit ok", 1, true) ~= nil
-      local ms, n = log:match("commit took ([%d.]+) ms for (%S+) entries")
+      -- the commit time as netops-failover's step log measured it
+      local ms = log:match("step commit ok in ([%d.]+) ms")
+      local n = log:match("commit took [%d.]+ ms for (%S+) entries")
       mv.commit_ms, mv.entries = tonumber(ms), tonumber(n)
       if mv.committed then
         local held = log:match("kernel table holds (%d+) sessions")
@@ -73,12 +80,27 @@ function M.run(opts)
       for i = 1, #b1 do if b1[i] > b0[i] then alive = alive + 1 end end
       mv.alive = alive
       lab.say(string.format("sessions alive: %d of %d streams moved data since the failover", alive, #b1))
+      -- each stream's longest silence around the VIP move
+      mv.stalls = {}
+      local t1, txt = labmod.now(), {}
+      for i = 1, #b1 do
+        local g = labmod.longest_gap(lab:arrivals(i), t0, t1)
+        mv.stalls[i] = g and g * 1000 or false
+        txt[i] = g and string.format("%.0f", g * 1000) or "none"
+        if g then mv.stall_ms = math.max(mv.stall_ms or 0, g * 1000) end
+      end
+      lab.say(string.format("stall: longest gap %s ms (streams %s ms)",
+                            mv.stall_ms and string.format("%.0f", mv.stall_ms) or "unknown", table.concat(txt, ", ")))
       lab:start_keepalived(active)
       lab.say("keepalived started again on " .. active .. " (it comes up as backup)")
       labmod.sleep(settle + 2)
     end
     lab.say("waiting for the streams to finish")
     rep.streams = lab:wait_streams(opts.seconds_max or 120)
+    for i, st in ipairs(rep.streams) do
+      st.arrivals = lab:arrivals(i)
+      for _, a in ipairs(st.arrivals) do a[1] = a[1] - lab.t0 end   -- seconds since the lab started
+    end
     rep.logs = { fw1 = lab:failover_log("fw1"), fw2 = lab:failover_log("fw2") }
     rep.commits = count(rep.logs.fw1 .. rep.logs.fw2, "step commit ok")
   end)
@@ -105,6 +127,12 @@ function M.summary(rep)
   for _, s in ipairs(rep.streams) do
     out[#out + 1] = string.format("stream %d (%s): %s%s", s.id, s.family, s.result,
       s.ok and (s.sha == s.expect and ", checksum equal" or ", CHECKSUM DIFFERS") or "")
+  end
+  for _, m in ipairs(rep.moves) do
+    local function ms(v) return v and string.format("%.0f ms", v) or "?" end
+    out[#out + 1] = string.format("%s #%d %s -> %s at T+%.1fs: stall %s, VRRP takeover %s, commit %s",
+      m.k % 2 == 1 and "failover" or "fail back", m.k, m.from, m.to, m.t, ms(m.stall_ms), ms(m.takeover_ms),
+      m.commit_ms and string.format("%.1f ms", m.commit_ms) or "?")
   end
   out[#out + 1] = string.format("%d of %d streams intact; VIPs moved %d of %d times; %d commits logged",
     rep.intact, #rep.streams, rep.moved, #rep.moves, rep.commits or 0)

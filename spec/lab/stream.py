@@ -6,14 +6,19 @@ server PORT LOGFILE          listen on [::]:PORT (IPv4 too); for each client rea
                              the known sequence for `seed`, paced over `seconds`.
 client ADDR PORT SEED TOTAL SECONDS STALL PROGRESS
                              receive and verify the sequence; every 0.5 s write
-                             "bytes=N" to PROGRESS; exit 0 and print
+                             "bytes=N" to PROGRESS, and append "T N" to
+                             PROGRESS.arrivals for each read (T: CLOCK_MONOTONIC
+                             seconds, N: bytes it brought); exit 0 and print
                              "OK bytes=N sha256=H" when all arrived intact, or 1 and
                              "FAIL reason at byte N" (reset, mismatch, stalled STALL s,
                              closed early).  Everything bounded in bytes and time.
+watch LOGFILE ARGV...        run ARGV (e.g. ip -o monitor address) and append each
+                             line of its output to LOGFILE as "T line" (T as above).
 """
 import hashlib, os, socket, sys, threading, time
 
 BLOCK = 4096
+CHUNK = 1024        # the server paces in chunks: arrivals every ~40 ms at 24 KiB/s
 
 def block(seed, i):
     h = hashlib.sha256(b"%d:%d" % (seed, i)).digest()
@@ -36,12 +41,14 @@ def serve_one(conn, log):
         sent, i = 0, 0
         while sent < total:
             b = block(seed, i)[: total - sent]
-            conn.sendall(b)
-            sent += len(b); i += 1
-            due = start + seconds * sent / total
-            d = due - time.monotonic()
-            if d > 0:
-                time.sleep(d)
+            for k in range(0, len(b), CHUNK):
+                conn.sendall(b[k:k + CHUNK])
+                sent += len(b[k:k + CHUNK])
+                due = start + seconds * sent / total
+                d = due - time.monotonic()
+                if d > 0:
+                    time.sleep(d)
+            i += 1
         conn.shutdown(socket.SHUT_WR)
         conn.settimeout(10)
         conn.recv(1)
@@ -69,7 +76,9 @@ def client(addr, port, seed, total, seconds, stall, progress):
     got, i, pending = 0, 0, b""
     sha = hashlib.sha256()
     last_write = 0
+    arrivals = open(progress + ".arrivals", "a")
     def report(msg, code):
+        arrivals.close()
         with open(progress, "w") as f:
             f.write("bytes=%d\n%s\n" % (got, msg))
         print(msg); sys.exit(code)
@@ -84,6 +93,7 @@ def client(addr, port, seed, total, seconds, stall, progress):
                 report("FAIL stalled %gs at byte %d" % (stall, got), 1)
             if not d:
                 report("FAIL closed early at byte %d" % got, 1)
+            arrivals.write("%.6f %d\n" % (time.monotonic(), len(d)))
             pending += d
             while len(pending) >= BLOCK or (got + len(pending) == total and pending):
                 n = min(BLOCK, len(pending))
@@ -93,6 +103,7 @@ def client(addr, port, seed, total, seconds, stall, progress):
             now = time.monotonic()
             if now - last_write > 0.5:
                 last_write = now
+                arrivals.flush()
                 with open(progress + ".tmp", "w") as f:
                     f.write("bytes=%d\n" % got)
                 os.replace(progress + ".tmp", progress)
@@ -102,12 +113,30 @@ def client(addr, port, seed, total, seconds, stall, progress):
     except OSError as e:
         report("FAIL %s at byte %d" % (e, got), 1)
 
+def watch(log, argv):
+    import signal, subprocess
+    deadline = time.monotonic() + 900          # never outlive a lab by much
+    with open(log, "a") as out:
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        def stop(*_):
+            p.terminate(); p.wait(); sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        for line in p.stdout:
+            out.write("%.6f %s" % (time.monotonic(), line.decode(errors="replace")))
+            out.flush()
+            if time.monotonic() > deadline:
+                p.terminate()
+                break
+        p.wait()
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         server(int(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "client":
         a = sys.argv[2:]
         client(a[0], int(a[1]), int(a[2]), int(a[3]), float(a[4]), float(a[5]), a[6])
+    elif sys.argv[1] == "watch":
+        watch(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "expect":     # expect SEED TOTAL: print the sha256 of the sequence
         seed, total = int(sys.argv[2]), int(sys.argv[3])
         h, n, i = hashlib.sha256(), 0, 0
