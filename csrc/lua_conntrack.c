@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#define CT_TYPE NETOPS_CTL_TYPE
+#define CT_TYPE "netops.Conntrack"      /* NETOPS_CTL_TYPE (lua_conntrack.h) */
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define CURSOR_TYPE "netops.ConntrackCursor"
 

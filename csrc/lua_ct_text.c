@@ -473,9 +473,9 @@ static int ct_restore(lua_State *L)
         return netops_ctl_fail(L, netns, "restore", err);
     else if (t.stopped == ENOMEM)
         luax_fail(L, ENOMEM, "conntrack%s%s: restore: table full: nf_conntrack_max (global to "
-                  "all namespaces) reached at line %lld of %s after %lld entries were committed; "
+                  "all namespaces) reached at line %d of %s after %d entries were committed; "
                   "raise net.netfilter.nf_conntrack_max", *netns ? " in netns " : "", netns,
-                  (long long)t.lines, path, (long long)(t.created + t.updated));
+                  (int)t.lines, path, (int)(t.created + t.updated));
     push_tally(L, &t);
     return err || t.stopped == ENOMEM ? 4 : 1;
 }
