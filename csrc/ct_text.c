@@ -1031,7 +1031,8 @@ static int put_proto(struct out *o, const struct netops_ct_entry *e, int ported,
         }
     }
     if (kind == P_TCP || kind == P_SCTP || kind == P_DCCP) {
-        const char *s = (e->has & NETOPS_CT_HAS_STATE) ? netops_ct_text_state_name(e->proto, e->state) : NULL;
+        const char *s = (e->has & NETOPS_CT_HAS_STATE)
+                        ? netops_ct_text_state_name(e->proto, e->state) : NULL;
         if (!s)
             return EINVAL;
         puts_(o, " --state ");
