@@ -19,8 +19,8 @@ HDR         = $(wildcard csrc/*.h)
 # conntrack binding, with libnetfilter_conntrack, libnfnetlink and libmnl,
 # plus the libc-only code it calls (compiled into it again: Lua loads each C
 # module with its symbols private).  netops.core: everything else, libc only.
-CT_SRC      = csrc/conntrack.c csrc/ct_text.c csrc/lua_conntrack.c
-CT_SHARED   = csrc/luax.c csrc/inet.c csrc/clock.c csrc/spawn.c
+CT_SRC      = csrc/conntrack.c csrc/ct_text.c csrc/lua_conntrack.c csrc/lua_ct_text.c
+CT_SHARED   = csrc/luax.c csrc/inet.c csrc/clock.c csrc/spawn.c csrc/file.c
 CORE_SRC    = $(filter-out $(CT_SRC),$(SRC))
 # Area code free of Lua: linked into C tests, fuzzers and C benchmarks; those
 # that include conntrack.h also get conntrack.c and its libraries.

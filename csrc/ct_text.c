@@ -450,22 +450,35 @@ static int get_nat(struct ps *p, const char *opt, const char *s, int snat)
     return 0;
 }
 
+const char *netops_ct_text_state_name(uint8_t proto, uint8_t state)
+{
+    if (proto == IPPROTO_DCCP)
+        return state < COUNT(dccp_states) ? dccp_states[state] : NULL;
+    return netops_ct_state_name(proto, state);
+}
+
+int netops_ct_text_state_number(uint8_t proto, const char *name, uint8_t *state)
+{
+    if (proto != IPPROTO_DCCP)
+        return netops_ct_state_number(proto, name, state);
+    for (size_t i = 0; i < COUNT(dccp_states); i++)
+        if (strcmp(name, dccp_states[i]) == 0) {
+            *state = (uint8_t)i;
+            return 0;
+        }
+    return ENOENT;
+}
+
+const char *netops_ct_text_role_name(uint8_t role)
+{
+    return role < COUNT(dccp_roles) ? dccp_roles[role] : NULL;
+}
+
 static int get_state(struct ps *p, const char *s)
 {
-    int st = -1;
-    if (p->kind == P_DCCP) {
-        for (size_t i = 0; i < COUNT(dccp_states); i++)
-            if (strcmp(s, dccp_states[i]) == 0)
-                st = (int)i;
-    } else {
-        uint8_t n;
-        if (netops_ct_state_number(p->proto, s, &n) == 0)
-            st = n;
-    }
-    if (st < 0)
+    if (netops_ct_text_state_number(p->proto, s, &p->state) != 0)
         return fail(p, "unknown %s state '%.40s'",
                     p->kind == P_TCP ? "TCP" : p->kind == P_SCTP ? "SCTP" : "DCCP", s);
-    p->state = (uint8_t)st;
     return 0;
 }
 
@@ -1001,13 +1014,6 @@ static int put_tuples(struct out *o, const struct netops_ct_entry *e, int ported
     return 0;
 }
 
-static const char *state_name(const struct netops_ct_entry *e)
-{
-    if (e->proto == IPPROTO_DCCP)
-        return e->state < COUNT(dccp_states) ? dccp_states[e->state] : NULL;
-    return netops_ct_state_name(e->proto, e->state);
-}
-
 /* The protocol's options; EINVAL when the entry lacks what it needs. */
 static int put_proto(struct out *o, const struct netops_ct_entry *e, int ported,
                      int completed)
@@ -1025,7 +1031,8 @@ static int put_proto(struct out *o, const struct netops_ct_entry *e, int ported,
         }
     }
     if (kind == P_TCP || kind == P_SCTP || kind == P_DCCP) {
-        const char *s = (e->has & NETOPS_CT_HAS_STATE) ? state_name(e) : NULL;
+        const char *s = (e->has & NETOPS_CT_HAS_STATE)
+                        ? netops_ct_text_state_name(e->proto, e->state) : NULL;
         if (!s)
             return EINVAL;
         puts_(o, " --state ");

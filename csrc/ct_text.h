@@ -29,6 +29,7 @@
 #define NETOPS_CT_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conntrack.h"
 
@@ -61,6 +62,13 @@ int netops_ct_text_parse(const char *line, size_t len, struct netops_ct_entry *e
  * without a name.
  */
 int netops_ct_text_format(const struct netops_ct_entry *e, char *out, size_t cap, size_t *len);
+
+/* State names (TCP and SCTP as conntrack.c names them, DCCP as conntrack
+ * does) and DCCP role names ("client", "server"): NULL or ENOENT when
+ * unknown. */
+const char *netops_ct_text_state_name(uint8_t proto, uint8_t state);
+int netops_ct_text_state_number(uint8_t proto, const char *name, uint8_t *state);
+const char *netops_ct_text_role_name(uint8_t role);
 
 /*
  * A line splitter for streaming a snapshot through a fixed buffer: memory

@@ -8,14 +8,16 @@
  */
 #include "luax.h"
 #include "conntrack.h"
+#include "ct_text.h"
 #include "inet.h"
+#include "lua_conntrack.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#define CT_TYPE "netops.Conntrack"
+#define CT_TYPE "netops.Conntrack"      /* NETOPS_CTL_TYPE (lua_conntrack.h) */
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define CURSOR_TYPE "netops.ConntrackCursor"
 
@@ -23,18 +25,6 @@ typedef struct {
     struct netops_ct *ct;
     char netns[256];
 } LCt;
-
-/*
- * Formatted addresses, cached per dump: a table holds few distinct
- * addresses (its hosts) across many entries, so most are formatted once.
- */
-#define ADDR_CACHE 256
-struct addr_slot {
-    unsigned char a[16];
-    uint8_t family, len;
-    char s[NETOPS_ADDR_MAX];
-};
-typedef struct addr_slot AddrCache[ADDR_CACHE];
 
 typedef struct {
     struct netops_ct_cursor *c;
@@ -154,7 +144,7 @@ static void set_reply(lua_State *L, const struct netops_ct_entry *e, AddrCache *
 static void set_protoinfo(lua_State *L, const struct netops_ct_entry *e)
 {
     if (e->has & NETOPS_CT_HAS_STATE) {
-        const char *sn = netops_ct_state_name(e->proto, e->state);
+        const char *sn = netops_ct_text_state_name(e->proto, e->state);
         if (sn)
             set_str(L, "state", sn);
         else
@@ -165,6 +155,13 @@ static void set_protoinfo(lua_State *L, const struct netops_ct_entry *e)
         set_int(L, "orig", e->vtag_orig);
         set_int(L, "reply", e->vtag_reply);
         lua_setfield(L, -2, "vtag");
+    }
+    if (e->has & NETOPS_CT_HAS_DCCP_ROLE) {
+        const char *rn = netops_ct_text_role_name(e->dccp_role);
+        if (rn)
+            set_str(L, "role", rn);
+        else
+            set_int(L, "role", e->dccp_role);
     }
     if (e->has & NETOPS_CT_HAS_ICMP) {
         lua_createtable(L, 0, 3);
@@ -205,6 +202,32 @@ static void set_master(lua_State *L, const struct netops_ct_entry *e, AddrCache 
     lua_setfield(L, -2, "master");
 }
 
+/* entry.gre = { key =, reply_key = }: the key each direction's packets
+ * carry (the tuples' destination keys); src_key and reply_src_key too when
+ * the tuples' source keys are not the other direction's key. */
+static void set_gre(lua_State *L, const struct netops_ct_entry *e)
+{
+    lua_createtable(L, 0, 2);
+    set_int(L, "key", e->orig.dport);
+    set_int(L, "reply_key", e->reply.dport);
+    if (e->orig.sport != e->reply.dport || e->reply.sport != e->orig.dport) {
+        set_int(L, "src_key", e->orig.sport);
+        set_int(L, "reply_src_key", e->reply.sport);
+    }
+    lua_setfield(L, -2, "gre");
+}
+
+/* orig_zone, reply_zone, gre: where the entry has them. */
+static void set_extras(lua_State *L, const struct netops_ct_entry *e)
+{
+    if (e->has & NETOPS_CT_HAS_ORIG_ZONE)
+        set_int(L, "orig_zone", e->orig_zone);
+    if (e->has & NETOPS_CT_HAS_REPLY_ZONE)
+        set_int(L, "reply_zone", e->reply_zone);
+    if (e->has & NETOPS_CT_HAS_GRE_KEYS)
+        set_gre(L, e);
+}
+
 static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
 {
     /* the two original addresses, formatted once: without NAT the reply
@@ -226,6 +249,7 @@ static void push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache 
     }
     set_reply(L, e, cache, s, d);
     set_protoinfo(L, e);
+    set_extras(L, e);
     if (e->has & NETOPS_CT_HAS_TIMEOUT)
         set_int(L, "timeout", e->timeout);
     set_int(L, "mark", e->mark);
@@ -404,7 +428,7 @@ static int read_state(luax_Fields *r, struct netops_ct_entry *e)
     if (ty == LUA_TSTRING) {
         if (luax_strfield(r, "state", s, sizeof s, NULL) < 0)
             return -1;
-        if (netops_ct_state_number(e->proto, s, &st) == 0)
+        if (netops_ct_text_state_number(e->proto, s, &st) == 0)
             v = st;
     } else if (ty == LUA_TNUMBER) {
         if (luax_intfield(r, "state", 0, 15, &v) < 0)
@@ -413,7 +437,8 @@ static int read_state(luax_Fields *r, struct netops_ct_entry *e)
     } else {
         snprintf(s, sizeof s, "%s", lua_typename(r->L, ty));
     }
-    if (v < 0 || (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP)) {
+    if (v < 0 || (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP &&
+                  e->proto != IPPROTO_DCCP)) {
         const char *pn = netops_ct_proto_name(e->proto);
         return luax_fielderror(r, "bad state '%s' for proto %s", s, pn ? pn : "?");
     }
@@ -501,6 +526,53 @@ static int read_vtag(luax_Fields *r, struct netops_ct_entry *e)
     return luax_tablefield(r, "vtag", read_vtag_table, e);
 }
 
+static int read_gre_table(luax_Fields *r, void *ud)
+{
+    struct netops_ct_entry *e = ud;
+    lua_Integer k, rk, v;
+    if (luax_needintfield(r, "key", 0, 65535, &k) < 0 ||
+        luax_needintfield(r, "reply_key", 0, 65535, &rk) < 0)
+        return -1;
+    e->orig.dport = e->reply.sport = (uint16_t)k;
+    e->reply.dport = e->orig.sport = (uint16_t)rk;
+    int got = luax_intfield(r, "src_key", 0, 65535, &v);
+    if (got < 0)
+        return -1;
+    if (got)
+        e->orig.sport = (uint16_t)v;
+    if ((got = luax_intfield(r, "reply_src_key", 0, 65535, &v)) < 0)
+        return -1;
+    if (got)
+        e->reply.sport = (uint16_t)v;
+    e->has |= NETOPS_CT_HAS_GRE_KEYS;
+    return 0;
+}
+
+/* role ("client"/"server", DCCP), orig_zone, reply_zone, gre = { key =,
+ * reply_key = [, src_key =, reply_src_key = ] } (GRE). */
+static int read_extras(luax_Fields *r, struct netops_ct_entry *e)
+{
+    static const char *const roles[] = { "client", "server", NULL };
+    lua_Integer v;
+    int i = 0, got = luax_optionfield(r, "role", roles, &i);
+    if (got < 0)
+        return -1;
+    if (got && e->proto != IPPROTO_DCCP)
+        return luax_fielderror(r, "%srole is for DCCP entries", r->path);
+    if (got) { e->dccp_role = (uint8_t)i; e->has |= NETOPS_CT_HAS_DCCP_ROLE; }
+    if ((got = luax_intfield(r, "orig_zone", 0, 65535, &v)) < 0)
+        return -1;
+    if (got) { e->orig_zone = (uint16_t)v; e->has |= NETOPS_CT_HAS_ORIG_ZONE; }
+    if ((got = luax_intfield(r, "reply_zone", 0, 65535, &v)) < 0)
+        return -1;
+    if (got) { e->reply_zone = (uint16_t)v; e->has |= NETOPS_CT_HAS_REPLY_ZONE; }
+    if (luax_fieldtype(r, "gre") == LUA_TNIL)
+        return 0;
+    if (e->proto != IPPROTO_GRE)
+        return luax_fielderror(r, "%sgre is for GRE entries", r->path);
+    return luax_tablefield(r, "gre", read_gre_table, e);
+}
+
 /*
  * Convert the entry table at idx.  Returns NULL, or err (errsize bytes)
  * holding a message saying what is wrong with it.  Misuse (a string with
@@ -519,7 +591,7 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e, ch
     if (read_tuple(&r, e) < 0 || read_icmp(&r, e) < 0 ||
         luax_tablefield(&r, "reply", read_reply, e) < 0 || read_state(&r, e) < 0 ||
         read_scalars(&r, e) < 0 || luax_tablefield(&r, "master", read_master, e) < 0 ||
-        read_vtag(&r, e) < 0)
+        read_vtag(&r, e) < 0 || read_extras(&r, e) < 0)
         return err;
     return NULL;
 }
@@ -1094,11 +1166,11 @@ static int ct_names(lua_State *L)
     }
     lua_setfield(L, -2, "protos");
     lua_newtable(L);
-    const int ps[2] = { IPPROTO_TCP, IPPROTO_SCTP };
-    for (int j = 0; j < 2; j++) {
+    const int ps[3] = { IPPROTO_TCP, IPPROTO_SCTP, IPPROTO_DCCP };
+    for (int j = 0; j < 3; j++) {
         lua_newtable(L);
         for (int s = 0; s < 16; s++) {
-            const char *n = netops_ct_state_name((uint8_t)ps[j], (uint8_t)s);
+            const char *n = netops_ct_text_state_name((uint8_t)ps[j], (uint8_t)s);
             if (n) {
                 lua_pushstring(L, n);
                 lua_seti(L, -2, s);
@@ -1157,6 +1229,37 @@ static const luaL_Reg funcs[] = {
     { NULL, NULL },
 };
 
+/* ---------------------------------------------- shared with lua_ct_text.c */
+
+void netops_ctl_push_entry(lua_State *L, const struct netops_ct_entry *e, AddrCache *cache)
+{
+    push_entry(L, e, cache);
+}
+
+const char *netops_ctl_to_entry(lua_State *L, int idx, struct netops_ct_entry *e, char *err,
+                                size_t errsize)
+{
+    return to_entry(L, idx, e, err, errsize);
+}
+
+const struct netops_ct_filter *netops_ctl_to_filter(lua_State *L, int arg,
+                                                    struct netops_ct_filter *f)
+{
+    return to_filter(L, arg, f);
+}
+
+struct netops_ct *netops_ctl_check(lua_State *L, const char **netns)
+{
+    LCt *h = check_ct(L);
+    *netns = h->netns;
+    return h->ct;
+}
+
+int netops_ctl_fail(lua_State *L, const char *netns, const char *what, int err)
+{
+    return fail(L, netns, what, err);
+}
+
 LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L);
 
 LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L)
@@ -1168,5 +1271,6 @@ LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L)
     lua_pop(L, 1);
     luax_newclass(L, CURSOR_TYPE, cursor_methods, cursor_close);
     luaL_newlib(L, funcs);
+    netops_ctl_open_text(L);
     return 1;
 }

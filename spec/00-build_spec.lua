@@ -119,7 +119,7 @@ describe("rockspec", function()
     local ct = rs.build.modules["netops.ctnetlink"]
     local ct_own = make_list("CT_SRC")          -- the binding and the pure C it alone uses
     local shared = make_list("CT_SHARED")       -- libc-only code the binding calls
-    assert.same({ "csrc/conntrack.c", "csrc/ct_text.c", "csrc/lua_conntrack.c" }, ct_own)
+    assert.same({ "csrc/conntrack.c", "csrc/ct_text.c", "csrc/lua_conntrack.c", "csrc/lua_ct_text.c" }, ct_own)
     local home = {}   -- file -> the one module it belongs to
     for f in sh.run("ls csrc/*.c"):gmatch("%S+") do
       home[f] = set(ct_own)[f] and "netops.ctnetlink" or "netops.core"

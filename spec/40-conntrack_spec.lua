@@ -131,7 +131,7 @@ describe("netops.conntrack without the kernel", function()
     sh.rmtree(dir)
     assert.equal(1, #entries)
     assert.equal(2, #bad)
-    assert.equal(3, bad[1].line); assert.matches("missing %-p", bad[1].message)
+    assert.equal(3, bad[1].line); assert.matches("'%-%-sport' %(protocol options come after %-p%)", bad[1].message)
     assert.equal(5, bad[2].line); assert.matches("unknown option '%-%-bogus'", bad[2].message)
     local none, err, code = ct.load("/nonexistent/netops-snap")
     assert.is_nil(none); assert.matches("nonexistent", err); assert.is_number(code)
@@ -141,22 +141,28 @@ describe("netops.conntrack without the kernel", function()
     local head = "-A -s 192.0.2.1 -d 192.0.2.2 "
     local function line(opts) return head .. opts end
     -- each would be read as a small, valid number if wrapped modulo 2^64
+    -- numbers in conntrack's bases: hex where it reads with strtoul (-p,
+    -- -m, -w, zones, GRE keys), decimal where it uses atoi (-t, ports,
+    -- ICMP, vtags), where conntrack would read "0x10" as 0
     local cases = {
-      { "-t 0x10000000000000078 -p udp --sport 1 --dport 2", "-t: 0x10000000000000078 out of range 0..4294967295" },
-      { "-t 10 -p udp --sport 1 --dport 0x10000000000000016", "--dport: 0x10000000000000016 out of range 0..65535" },
-      { "-t 10 -p 0x10000000000000006 --sport 1 --dport 2", "-p: 0x10000000000000006 out of range 0..255" },
+      { "-t 0x78 -p udp --sport 1 --dport 2", "-t: '0x78' is not a number" },
+      { "-t 10 -p udp --sport 1 --dport 18446744073709551638", "--dport: 18446744073709551638 out of range 0..65535" },
+      { "-t 10 -p 0x10000000000000011 --sport 1 --dport 2", "-p: '0x10000000000000011' unsupported protocol" },
       { "-t 18446744073709551736 -p udp --sport 1 --dport 2", "-t: 18446744073709551736 out of range" },
       { "-t 4294967296 -p udp --sport 1 --dport 2", "-t: 4294967296 out of range 0..4294967295" },
       { "-t 10 -p udp --sport 65536 --dport 2", "--sport: 65536 out of range 0..65535" },
-      { "-t 10 -p udp --sport 1 --dport 2 --reply-port-src 0x10000", "--reply-port-src: 0x10000 out of range" },
+      { "-t 10 -p udp --sport 1 --dport 2 --reply-port-src 65536", "--reply-port-src: 65536 out of range" },
       { "-t 10 -p udp --sport 1 --dport 2 -m 0x100000000", "-m: 0x100000000 out of range 0..4294967295" },
+      { "-t 10 -p udp --sport 1 --dport 2 -m 0x10000000000000001", "-m: 0x10000000000000001 out of range" },
       { "-t 10 -p udp --sport 1 --dport 2 -w 65536", "-w: 65536 out of range 0..65535" },
-      { "-t 10 -p icmp --icmp-type 8 --icmp-id 0x10000000000000001", "icmp id: 0x10000000000000001 out of range" },
-      { "-t 10 -p icmp --icmp-type 0x108", "icmp type: 0x108 out of range 0..255" },
-      { "-t 10 -p sctp --sport 1 --dport 2 --orig-vtag 0x1ffffffff", "--orig-vtag: 0x1ffffffff out of range" },
-      { "-t 1e3 -p udp --sport 1 --dport 2", "-t: bad number '1e3'" },
-      { "-t -1 -p udp --sport 1 --dport 2", "-t: bad number '-1'" },
-      { "-t 10 -p udp --sport 1 --dport 2.0", "--dport: bad number '2.0'" },
+      { "-t 10 -p udp --sport 1 --dport 2 -w 0x10000000000000001", "-w: 0x10000000000000001 out of range" },
+      { "-t 10 -p icmp --icmp-type 8 --icmp-id 18446744073709551617", "--icmp-id: 18446744073709551617 out of range" },
+      { "-t 10 -p icmp --icmp-type 264", "--icmp-type: 264 out of range 0..255" },
+      { "-t 10 -p sctp --sport 1 --dport 2 --orig-vtag 8589934591", "--orig-vtag: 8589934591 out of range" },
+      { "-t 1e3 -p udp --sport 1 --dport 2", "-t: '1e3' is not a number" },
+      { "-t -1 -p udp --sport 1 --dport 2", "-t: '-1' is not a number" },
+      { "-t 10 -p udp --sport 1 --dport 2.0", "--dport: '2.0' is not a number" },
+      { "-t 10 -p udp --sport 1 --dport 0x10", "--dport: '0x10' is not a number" },
     }
     for _, c in ipairs(cases) do
       local e, why = ct.parse(line(c[1]))
@@ -164,25 +170,25 @@ describe("netops.conntrack without the kernel", function()
       assert.truthy(why:find(c[2], 1, true), why)
     end
     -- the edges, decimal and hex, leading zeros included, read exactly
-    local e = assert(ct.parse(line("-t 0xffffffff -p udp --sport 0x0000ffff --dport 000065535 -m 4294967295")))
+    local e = assert(ct.parse(line("-t 4294967295 -p udp --sport 65535 --dport 000065535 -m 0x0ffffffff")))
     assert.same({ 4294967295, 65535, 65535, 4294967295 }, { e.timeout, e.sport, e.dport, e.mark })
-    assert.equal("tcp", assert(ct.parse(line("-t 1 -p 0x06 --sport 1 --dport 2"))).proto)
+    assert.equal("udp", assert(ct.parse(line("-t 1 -p 0x11 --sport 1 --dport 2"))).proto)
     -- bounded random check: a value is accepted exactly when in range, and
     -- read back as itself, however written
     math.randomseed(9)
     for _ = 1, 2000 do
       local v = math.random(0, 1 << 62) >> math.random(0, 62)
       local text = math.random(2) == 1 and ("0x" .. ("0"):rep(math.random(0, 3)) .. ("%x"):format(v)) or tostring(v)
-      local got, why = ct.parse(line("-t 1 -p udp --sport 1 --dport " .. text))
+      local got, why = ct.parse(line("-t 1 -p udp --sport 1 --dport 2 -w " .. text))
       if v <= 65535 then
-        assert.equal(v, got and got.dport, text)
+        assert.equal(v, got and got.zone, text)
       else
         assert.is_nil(got, text); assert.matches("out of range", why)
       end
     end
     -- in a snapshot they are bad lines with the reason, not a raise
     local dir = sh.tmpdir()
-    sh.write(dir .. "/snap", line("-t 0x10000000000000078 -p udp --sport 1 --dport 2") .. "\n"
+    sh.write(dir .. "/snap", line("-t 18446744073709551736 -p udp --sport 1 --dport 2") .. "\n"
       .. line("-t 120 -p udp --sport 1 --dport 2") .. "\n")
     local entries, bad = ct.load(dir .. "/snap")
     sh.rmtree(dir)

@@ -24,9 +24,6 @@ M.check = C.check
 local names = C.names()
 M.names = names
 
--- status bits that `conntrack -L -o save` writes and `conntrack -I -u` reads
-local SAVE_STATUS = { "SEEN_REPLY", "ASSURED", "FIXED_TIMEOUT", "EXPECTED" }
-
 --- The key of an entry: zone and original tuple (what identifies it in the
 -- kernel).
 function M.key(e)
@@ -97,159 +94,15 @@ function M.diff(a, b)
 end
 
 --- One entry as a line of `conntrack -L -o save` (which `conntrack -R`
--- reads back).  netops adds `-m MARK` when the mark is not zero.  Raises
--- when e is not a valid entry (C.check's reason): a line that cannot be read
--- back, or that says something else than e (a state with a NUL byte or a
--- space in it), is never written.
-function M.format(e)
-  local good, why = C.check(e)
-  if not good then error("format: " .. why, 2) end
-  local t = { "-A" }
-  local function add(...) for _, v in ipairs { ... } do t[#t + 1] = tostring(v) end end
-  if e.timeout then add("-t", e.timeout) end
-  local st = {}
-  for _, n in ipairs(SAVE_STATUS) do
-    if e.status and e.status[n] then st[#st + 1] = n end
-  end
-  add("-u", #st > 0 and table.concat(st, ",") or "UNSET")
-  if e.zone and e.zone ~= 0 then add("-w", e.zone) end
-  local rs, rd, rsp, rdp = reply_of(e)
-  add("-s", e.src, "-d", e.dst)
-  -- NAT as conntrack-tools writes it: -g (destination NAT to the reply
-  -- source), -n (source NAT to the reply destination).  The reply addresses
-  -- are then left out: given them, `conntrack -R` would create the entry
-  -- with its translated reply but without the NAT set up.
-  local nat = false
-  if rs ~= e.dst then add("-g", rs); nat = true end
-  if rd ~= e.src then add("-n", rd); nat = true end
-  if not nat then add("-r", rs, "-q", rd) end
-  add("-p", e.proto)
-  if e.sport then
-    add("--sport", e.sport, "--dport", e.dport, "--reply-port-src", rsp, "--reply-port-dst", rdp)
-  end
-  if e.state then add("--state", e.state) end
-  if e.vtag then add("--orig-vtag", e.vtag.orig or 0, "--reply-vtag", e.vtag.reply or 0) end
-  if e.icmp then
-    local p = e.proto == "icmpv6" and "--icmpv6-" or "--icmp-"
-    add(p .. "type", e.icmp.type, p .. "code", e.icmp.code or 0, p .. "id", e.icmp.id or 0)
-  end
-  if e.mark and e.mark ~= 0 then add("-m", e.mark) end
-  return table.concat(t, " ")
-end
-
--- A number as conntrack writes it: decimal digits, or 0x and hex digits.
--- Read exactly: Lua's tonumber wraps hex modulo 2^64 (0x10000000000000016
--- would be 22) and takes floats and exponents, which change a line's meaning.
-local function num(v, what, lo, hi)
-  local s = tostring(v)
-  local digits, base = s:match("^0[xX](%x+)$"), 16
-  if not digits then digits, base = s:match("^(%d+)$"), 10 end
-  if not digits then error(what .. ": bad number '" .. s .. "'", 0) end
-  digits = digits:gsub("^0+(.)", "%1")
-  -- hi is at most 2^32-1: ten decimal or eight hex digits are plenty
-  local n = #digits <= (base == 16 and 8 or 10) and tonumber(digits, base) or nil
-  if not n or n < lo or n > hi then
-    error(what .. ": " .. s .. " out of range " .. lo .. ".." .. hi, 0)
-  end
-  return n
-end
-
-local OPTS = {
-  ["-t"] = "timeout", ["--timeout"] = "timeout",
-  ["-u"] = "status", ["--status"] = "status",
-  ["-w"] = "zone", ["--zone"] = "zone",
-  ["-s"] = "src", ["--src"] = "src", ["--orig-src"] = "src",
-  ["-d"] = "dst", ["--dst"] = "dst", ["--orig-dst"] = "dst",
-  ["-r"] = "rsrc", ["--reply-src"] = "rsrc",
-  ["-q"] = "rdst", ["--reply-dst"] = "rdst",
-  ["-p"] = "proto", ["--proto"] = "proto", ["--protonum"] = "proto",
-  ["--sport"] = "sport", ["--orig-port-src"] = "sport",
-  ["--dport"] = "dport", ["--orig-port-dst"] = "dport",
-  ["--reply-port-src"] = "rsport", ["--reply-port-dst"] = "rdport",
-  ["--state"] = "state",
-  ["--icmp-type"] = "itype", ["--icmp-code"] = "icode", ["--icmp-id"] = "iid",
-  ["--icmpv6-type"] = "itype", ["--icmpv6-code"] = "icode", ["--icmpv6-id"] = "iid",
-  ["-m"] = "mark", ["--mark"] = "mark",
-  ["-f"] = "family", ["--family"] = "family",
-  ["--orig-vtag"] = "vtag_orig", ["--reply-vtag"] = "vtag_reply",
-  ["-n"] = "snat", ["--src-nat"] = "snat", ["-g"] = "dnat", ["--dst-nat"] = "dnat",
-  ["-c"] = "ignore", ["--secmark"] = "ignore",
-  ["--orig-zone"] = "ignore", ["--reply-zone"] = "ignore",
-}
-
-local proto_by_number = {}
-for n, v in pairs(names.protos) do proto_by_number[v] = n end
+-- reads back), formatted in C (csrc/ct_text.c).  A mark or zone of 0 is
+-- left out.  Raises when e is not a valid entry or cannot be written as a
+-- line conntrack loads (no timeout, a TCP/SCTP/DCCP entry without state...).
+M.format = C.format
 
 --- Parse one `conntrack -L -o save` / `conntrack -I` style line into an
--- entry.  Returns the entry, or nil and the reason.
-function M.parse(line)
-  assert(type(line) == "string", "parse: line must be a string")
-  if line:find("\0", 1, true) then return nil, "line contains a NUL byte" end
-  local words = {}
-  for w in line:gmatch("%S+") do words[#words + 1] = w end
-  local cmd = words[1]
-  if cmd ~= "-A" and cmd ~= "-I" and cmd ~= "-U" and cmd ~= "--create" then
-    return nil, "line does not start with -A, -I or -U"
-  end
-  local v = {}
-  local i = 2
-  while i <= #words do
-    local o = words[i]
-    local f = OPTS[o]
-    if not f then return nil, "unknown option '" .. o .. "'" end
-    local a = words[i + 1]
-    if a == nil then return nil, "option " .. o .. " needs a value" end
-    v[f] = a
-    i = i + 2
-  end
-  local ok, e = pcall(function()
-    local e = {}
-    local p = v.proto or error("missing -p (protocol)", 0)
-    if names.protos[p] then
-      e.proto = p
-    else
-      local pn = num(p, "-p", 0, 255)
-      e.proto = proto_by_number[pn] or pn
-    end
-    e.src = v.src or error("missing -s (source address)", 0)
-    e.dst = v.dst or error("missing -d (destination address)", 0)
-    e.family = inet.family(e.src) == 6 and "ipv6" or "ipv4"
-    if v.family and v.family ~= e.family then error("-f " .. v.family .. " does not match -s", 0) end
-    if v.timeout then e.timeout = num(v.timeout, "-t", 0, 0xffffffff) end
-    e.status = {}
-    if v.status then
-      for s in v.status:gmatch("[^,]+") do
-        if s ~= "UNSET" then e.status[s] = true end
-      end
-    end
-    e.zone = v.zone and num(v.zone, "-w", 0, 65535) or 0
-    e.mark = v.mark and num(v.mark, "-m", 0, 0xffffffff) or 0
-    if v.sport or v.dport then
-      e.sport = num(v.sport or error("missing --sport", 0), "--sport", 0, 65535)
-      e.dport = num(v.dport or error("missing --dport", 0), "--dport", 0, 65535)
-    end
-    e.reply = {
-      src = v.rsrc or v.dnat or e.dst, dst = v.rdst or v.snat or e.src,
-      sport = v.rsport and num(v.rsport, "--reply-port-src", 0, 65535) or e.dport,
-      dport = v.rdport and num(v.rdport, "--reply-port-dst", 0, 65535) or e.sport,
-    }
-    if v.state then e.state = v.state end
-    if v.itype then
-      e.icmp = { type = num(v.itype, "icmp type", 0, 255),
-                 code = v.icode and num(v.icode, "icmp code", 0, 255) or 0,
-                 id = v.iid and num(v.iid, "icmp id", 0, 65535) or 0 }
-    end
-    if v.vtag_orig or v.vtag_reply then
-      e.vtag = { orig = num(v.vtag_orig or 0, "--orig-vtag", 0, 0xffffffff),
-                 reply = num(v.vtag_reply or 0, "--reply-vtag", 0, 0xffffffff) }
-    end
-    return e
-  end)
-  if not ok then return nil, e end
-  local good, why = C.check(e)
-  if not good then return nil, why end
-  return e
-end
+-- entry (csrc/ct_text.c: conntrack-tools' own syntax).  Returns the entry,
+-- or nil and the reason (a blank line or # comment: nil, "no entry: ...").
+M.parse = C.parse
 
 --- Write entries (an array or an iterator such as ct:dump()) to path in the
 -- format of `conntrack -L -o save`.  The lines go to a new file (mode 0600,
@@ -293,30 +146,11 @@ function M.save(entries, path)
   return n
 end
 
---- Read a snapshot written by save or by `conntrack -L -o save`.  Returns
--- entries, bad where bad lists { line =, text =, message = } for each line
--- that could not be read (blank lines and # comments are skipped); or nil,
--- message, errno when the file cannot be read.
-function M.load(path)
-  assert(type(path) == "string", "load: path must be a string")
-  if path:find("\0", 1, true) then error("load: path contains a NUL byte", 2) end
-  local f, err, code = io.open(path, "r")
-  if not f then return nil, "conntrack load: " .. err, code end
-  local entries, bad = {}, {}
-  local n = 0
-  for line in f:lines() do
-    n = n + 1
-    if line:match("%S") and not line:match("^%s*#") then
-      local e, why = M.parse(line)
-      if e then
-        entries[#entries + 1] = e
-      else
-        bad[#bad + 1] = { line = n, text = line, message = path .. ":" .. n .. ": " .. why }
-      end
-    end
-  end
-  f:close()
-  return entries, bad
-end
+--- Read a snapshot written by save or by `conntrack -L -o save`, in C,
+-- block by block.  Returns entries, bad where bad lists { line =, text =,
+-- message = } for each line that could not be read (blank lines and #
+-- comments are skipped); or nil, message, errno when the file cannot be
+-- read.  To commit a snapshot without a Lua table per entry: ct:restore.
+M.load = C.load
 
 return M
