@@ -110,6 +110,7 @@ build = {
     -- the commands: examples/NAME.lua launches netops.cli.NAME
     ["netops.cli"] = "lua/netops/cli/init.lua",
     ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
+    ["netops.cli.netops_conntrack"] = "lua/netops/cli/netops_conntrack.lua",
     ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
     ["netops.cli.sssh"] = "lua/netops/cli/sssh.lua",
   },
@@ -119,6 +120,7 @@ build = {
       ["normalize"] = "examples/normalize.lua",
       ["sssh"] = "examples/sssh.lua",
       ["netops-failover"] = "examples/netops-failover.lua",
+      ["netops-conntrack"] = "examples/netops-conntrack.lua",
       ["failover-tester"] = "examples/failover-tester.lua",
     },
   },
