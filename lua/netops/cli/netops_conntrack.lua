@@ -277,6 +277,7 @@ local function do_save(h, path, filter, test, update)
   if path ~= "-" then
     local ok, w, werr = pcall(C.save, counted, path)
     if not ok then return nil, tostring(w) end
+    if w then update(n) end
     return w, werr
   end
   local buf = {}
@@ -289,6 +290,7 @@ local function do_save(h, path, filter, test, update)
   if #buf > 0 then io.stdout:write(table.concat(buf, "\n"), "\n") end
   local ok, ferr = io.stdout:flush()
   if not ok then return nil, "stdout: " .. tostring(ferr) end
+  update(n)
   return n
 end
 
@@ -369,7 +371,7 @@ end
 
 -- JSON: status as a sorted array of names (an empty set would be []
 -- anyway), the keys in a fixed order.
-local KEYORDER = { "family", "proto", "src", "dst", "sport", "dport", "icmp", "reply", "state",
+local KEYORDER = { "family", "proto", "src", "dst", "sport", "dport", "type", "code", "icmp", "reply", "state",
                    "status", "timeout", "mark", "zone", "id", "key", "fields", "file", "table",
                    "missing", "extra", "changed" }
 local function entry_json(e)
@@ -422,6 +424,7 @@ function run.restore(h, o)
   finish()
   if not r and code == "open" then warn("restore: ", err); return 2 end
   local res = r or partial
+  table.sort(res.errors, function(a, b) return a.line < b.line end)
   for _, e in ipairs(res.errors) do
     warn(o.file, ":", e.line, ": ", e.message, ": ", e.text)
   end
