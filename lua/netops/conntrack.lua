@@ -116,13 +116,12 @@ function M.format(e)
   local rs, rd, rsp, rdp = reply_of(e)
   add("-s", e.src, "-d", e.dst)
   -- NAT as conntrack-tools writes it: -g (destination NAT to the reply
-  -- source), -n (source NAT to the reply destination).  The reply addresses
-  -- are then left out: given them, `conntrack -R` would create the entry
-  -- with its translated reply but without the NAT set up.
-  local nat = false
-  if rs ~= e.dst then add("-g", rs); nat = true end
-  if rd ~= e.src then add("-n", rd); nat = true end
-  if not nat then add("-r", rs, "-q", rd) end
+  -- source) instead of -r, -n (source NAT to the reply destination) instead
+  -- of -q: given -r/-q for a NATed side, `conntrack -R` would create the
+  -- entry with its translated reply but without the NAT set up.  The side
+  -- without NAT keeps its -r/-q: without it `conntrack -R` completes the
+  -- reply tuple itself and drops the translated reply port.
+  add(rs ~= e.dst and "-g" or "-r", rs, rd ~= e.src and "-n" or "-q", rd)
   add("-p", e.proto)
   if e.sport then
     add("--sport", e.sport, "--dport", e.dport, "--reply-port-src", rsp, "--reply-port-dst", rdp)
