@@ -133,16 +133,16 @@ end
 -- whole addresses).
 local function address(key, v, f, post)
   local fam, err = inet.family(v)
-  if not fam then return err end
-  local bare, len = v:match("^(.-)/(%d+)$")
+  if not fam then return key .. ": " .. err end
   if v:find("%", 1, true) then return key .. ": a zone has no meaning here: " .. v end
+  local family = fam == 4 and "ipv4" or "ipv6"
+  if f.family and f.family ~= family then return key .. "=" .. v .. " is not " .. f.family end
+  f.family = family
+  local bare, len = v:match("^(.-)/(%d+)$")
   if not bare or tonumber(len) == (fam == 4 and 32 or 128) then
     f[key] = bare or v
     return
   end
-  local family = fam == 4 and "ipv4" or "ipv6"
-  if f.family and f.family ~= family then return key .. "=" .. v .. " is not " .. f.family end
-  f.family = family
   post[#post + 1] = function(e) return inet.contains(v, e[key]) == true end
 end
 
@@ -161,7 +161,7 @@ local STATUS = names_of(names.status)
 local SET = {
   family = function(v, f)
     if v ~= "ipv4" and v ~= "ipv6" then return "family is ipv4 or ipv6, not '" .. v .. "'" end
-    if f.family and f.family ~= v then return "family=" .. v .. " and a " .. f.family .. " address" end
+    if f.family and f.family ~= v then return "family=" .. v .. " but an " .. f.family .. " address" end
     f.family = v
   end,
   proto = function(v, f)
@@ -405,7 +405,6 @@ function run.count(h)
 end
 
 function run.save(h, o)
-  if not o.file then return cli.usage_error(parser, "save: no FILE given (- for stdout)") end
   local update, finish = progress("save")
   local n, err = do_save(h, o.file, o.filter_c, o.filter_test, update)
   finish()
@@ -416,7 +415,6 @@ function run.save(h, o)
 end
 
 function run.restore(h, o)
-  if not o.file then return cli.usage_error(parser, "restore: no FILE given (- for stdin)") end
   local path = o.file == "-" and "/dev/stdin" or o.file
   local t0 = core.monotime()
   local update, finish = progress("restore")
@@ -435,7 +433,6 @@ function run.restore(h, o)
 end
 
 function run.diff(h, o)
-  if not o.file then return cli.usage_error(parser, "diff: no FILE given") end
   local snap, bad = C.load(o.file == "-" and "/dev/stdin" or o.file)
   if not snap then warn("diff: ", bad); return 2 end
   for _, b in ipairs(bad) do warn(b.message, ": ", b.text) end
@@ -466,10 +463,6 @@ function run.diff(h, o)
 end
 
 function run.flush(h, o)
-  if o.all and #o.filter > 0 then return cli.usage_error(parser, "flush: --all takes no FILTER") end
-  if not o.all and #o.filter == 0 then
-    return cli.usage_error(parser, "flush: no FILTER given (--all deletes every entry)")
-  end
   local n, err
   if not o.filter_test then
     n, err = h:flush(o.filter_c)
@@ -540,6 +533,19 @@ end
 
 -- main --------------------------------------------------------------------------
 
+-- What each command needs besides its options: a usage message when missing.
+local function need_file(o)
+  if not o.file then return "no FILE given" .. (o.command == "save" and " (- for stdout)" or " (- for stdin)") end
+  if o.file:find("%z") then return "FILE contains a NUL byte" end
+end
+local checks = {
+  save = need_file, restore = need_file, diff = need_file,
+  flush = function(o)
+    if o.all and #o.filter > 0 then return "--all takes no FILTER" end
+    if not o.all and #o.filter == 0 then return "no FILTER given (--all deletes every entry)" end
+  end,
+}
+
 --- The command line, checked: the options, or nil and the exit status.
 local function options(args)
   local o, status = cli.parse(parser, args)
@@ -559,9 +565,11 @@ local function options(args)
     end
     o.timeout = t
   end
-  if o.file and o.file:find("%z") then return nil, cli.usage_error(parser, "FILE contains a NUL byte") end
   o.filter = o.filter or {}
-  local f, test, err = filters(o.filter)
+  local err = checks[o.command] and checks[o.command](o)
+  if err then return nil, cli.usage_error(parser, o.command .. ": " .. err) end
+  local f, test
+  f, test, err = filters(o.filter)
   if err then return nil, cli.usage_error(parser, o.command .. ": " .. err) end
   o.filter_c, o.filter_test = f, test
   return o
