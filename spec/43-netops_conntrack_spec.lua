@@ -195,6 +195,29 @@ describe("netops-conntrack against a kernel table", function()
     assert.matches("^netops%-conntrack: restore: [^\n]*none: No such file or directory\n$", err)
   end)
 
+  it("restore of 20,000 lines (three commit batches): a refused line's number is right in every batch", function()
+    if sh.need_root() then return end
+    conntrack(ns, "-F")
+    local function line(i)
+      return ("-A -t 300 -u SEEN_REPLY,ASSURED -s 192.0.2.1 -d 198.51.100.1 -p udp --sport %d --dport 53"):format(10000 + i)
+    end
+    -- the entry of line 15000 exists with FIXED_TIMEOUT: the kernel refuses its update
+    conntrack(ns, "-I -t 300 -u SEEN_REPLY,ASSURED,FIXED_TIMEOUT -s 192.0.2.1 -d 198.51.100.1 -p udp --sport 25000 --dport 53")
+    local t = {}
+    for i = 1, 20000 do t[i] = line(i) end
+    t[9000] = "-A -t 300 -u SEEN_REPLY -s 192.0.2.1 -d 198.51.100.1 -p udp --sport 70000 --dport 53"
+    local file = dir .. "/big"
+    sh.write(file, table.concat(t, "\n") .. "\n")
+    local out, err, code = nc { "--netns", ns, "restore", file }
+    assert.same({ "", 1 }, { out, code })
+    local e = lines(err)
+    assert.equal(3, #e, err)
+    assert.matches("^netops%-conntrack: [^:]+:9000: [^\n]*70000", e[1])
+    assert.matches("^netops%-conntrack: [^:]+:15000: operation not permitted", e[2])
+    assert.matches(": 19998 created, 0 updated, 2 failed", e[3])
+    assert.equal("19999\n", (nc { "--netns", ns, "count" }))
+  end)
+
   it("diff: exit 0 when the snapshot and the table agree, 1 when they differ, --json parses", function()
     if sh.need_root() then return end
     populate(ns)
