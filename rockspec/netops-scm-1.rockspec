@@ -117,6 +117,7 @@ build = {
     ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
     ["netops.cli.netops_failover"] = "lua/netops/cli/netops_failover.lua",
     ["netops.cli.failover_tester"] = "lua/netops/cli/failover_tester.lua",
+    ["netops.cli.netops_conntrack"] = "lua/netops/cli/netops_conntrack.lua",
     ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
     ["netops.cli.sssh"] = "lua/netops/cli/sssh.lua",
   },
@@ -126,6 +127,7 @@ build = {
       ["normalize"] = "examples/normalize.lua",
       ["sssh"] = "examples/sssh.lua",
       ["netops-failover"] = "examples/netops-failover.lua",
+      ["netops-conntrack"] = "examples/netops-conntrack.lua",
       ["failover-tester"] = "examples/failover-tester.lua",
     },
     -- the default failover policy and the sample configurations, to copy

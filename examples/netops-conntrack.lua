@@ -1,0 +1,61 @@
+#!/usr/bin/env lua5.4
+-- A netops command launcher: these lines are the same in every command but
+-- NAME; the command is the module netops.cli.NAME (lua/netops/cli/, where
+-- init.lua says why the launcher is written this way).  Plain Lua 5.1 from
+-- here to the end, so that an older `lua` parses it and reaches the check.
+local NAME = "netops-conntrack"
+local major, minor = string.match(_VERSION or "", "(%d+)%.(%d+)")
+if (tonumber(major) or 0) * 100 + (tonumber(minor) or 0) < 504 then
+  -- An older Lua (Debian's `lua` is 5.3 or 5.1): run this file again with
+  -- lua5.4 or lua54, through the shell (no other exec before 5.4), each
+  -- argument single-quoted, and exit with its status.
+  local function q(s) return "'" .. string.gsub(s, "'", "'\\''") .. "'" end
+  local words = { q(arg[0]) }
+  for i = 1, #arg do words[#words + 1] = q(arg[i]) end
+  for _, lua in ipairs { "lua5.4", "lua54" } do
+    local found = os.execute("command -v " .. lua .. " >/dev/null 2>&1")
+    if found == 0 or found == true then
+      local a, how, code = os.execute(lua .. " " .. table.concat(words, " "))
+      if type(a) == "number" then   -- 5.1: the wait status
+        if a < 0 then os.exit(127) end
+        how, code = a % 256 == 0 and "exit" or "signal", a % 256 == 0 and (a - a % 256) / 256 or a % 128
+      end
+      os.exit(how == "signal" and 128 + code or code)
+    end
+  end
+  io.stderr:write(NAME, ": needs Lua 5.4 (lua5.4 or lua54 in PATH); this is ", tostring(_VERSION), "\n")
+  os.exit(127)
+end
+-- Where netops is: beside the file this one is (following symlinks), as
+-- CHECKOUT/examples/NAME.lua (CHECKOUT/lua and build/) or PREFIX/bin/NAME
+-- (PREFIX/share/lua/5.4 and lib/lua/5.4); else Lua's own path.
+local function readable(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+local function realpath(file)   -- lfs reads links; without it, file as it is
+  local ok, lfs = pcall(require, "lfs")
+  for _ = 1, 40 do
+    local target = ok and type(lfs) == "table" and lfs.symlinkattributes(file, "target")
+    if type(target) ~= "string" then return file end
+    file = string.sub(target, 1, 1) == "/" and target or (string.match(file, "^(.*/)") or "") .. target
+  end
+  return file
+end
+local up = (string.match(realpath(arg and arg[0] or ""), "^(.*/)") or "./") .. "../"
+local build = os.getenv("NETOPS_BUILD") or "build"
+if readable(up .. "lua/netops/init.lua") then
+  package.path = up .. "lua/?.lua;" .. up .. "lua/?/init.lua;" .. package.path
+  package.cpath = (string.sub(build, 1, 1) == "/" and "" or up) .. build .. "/?.so;" .. package.cpath
+elseif readable(up .. "share/lua/5.4/netops/init.lua") then
+  package.path = up .. "share/lua/5.4/?.lua;" .. up .. "share/lua/5.4/?/init.lua;" .. package.path
+  package.cpath = up .. "lib/lua/5.4/?.so;" .. package.cpath
+end
+local module = "netops.cli." .. string.gsub(NAME, "%-", "_")
+if not package.searchpath(module, package.path) then
+  io.stderr:write(NAME, ": cannot find the Lua module ", module, " (next to ", tostring(arg and arg[0]),
+                  ", or in LUA_PATH)\n")
+  os.exit(127)
+end
+os.exit(require(module).main({ table.unpack(arg, 1, #arg) }), true)
