@@ -727,6 +727,18 @@ describe("netops.conntrack in namespaces", function()
                   "sport=5 mark=1 old" }, sorted(got))
   end)
 
+  it("commits SCTP verification tags as given: conntrack -L and get read them back", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctvtag")
+    local h <close> = assert(ct.open { netns = ns })
+    local e = { proto = "sctp", src = "192.0.2.1", dst = "198.51.100.1", sport = 5000, dport = 5001,
+                state = "ESTABLISHED", timeout = 100, vtag = { orig = 1, reply = 0x01020304 } }
+    assert.equal(1, assert(h:commit { e }).created)
+    local line = lab.quiet(ns, { "conntrack", "-L", "-o", "save" })
+    assert.matches("--orig-vtag 1 --reply-vtag 16909060", line, 1, true)
+    assert.same({ orig = 1, reply = 0x01020304 }, assert(h:get(e)).vtag)
+  end)
+
   it("refuses to change the timeout of FIXED_TIMEOUT entries with EPERM", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctfixed")
