@@ -1,9 +1,10 @@
 /*
  * conntrack.c - the kernel connection tracking table over ctnetlink.
  *
- * Requests are built by libnetfilter_conntrack (nfct_nlmsg_build, plus its
- * dump filter); libmnl walks the netlink buffers and parses the records the
- * kernel sends back straight into struct netops_ct_entry (parse_entry).
+ * Requests are written attribute by attribute (build_request; dump filters
+ * by libnetfilter_conntrack); libmnl walks the netlink buffers and the
+ * records the kernel sends back are parsed straight into struct
+ * netops_ct_entry (parse_entry).
  *
  * Commit, delete and timeout changes are batched: many ctnetlink requests
  * share one send().  ctnetlink processes them in order inside that send()
@@ -66,7 +67,6 @@ struct netops_ct {
     size_t batch_max;     /* requests per send(), bounded by the receive buffer */
     char *sbuf;           /* CT_SENDMAX + CT_MSGMAX */
     char *rslots;         /* CT_RVEC * CT_RSLOT */
-    struct nf_conntrack *tmp;
 };
 
 struct netops_ct_cursor {
@@ -247,8 +247,7 @@ static struct netops_ct *ct_alloc(void)
     ct->fd = ct->nsfd = -1;
     ct->sbuf = malloc(CT_SENDMAX + CT_MSGMAX);
     ct->rslots = malloc((size_t)CT_RVEC * CT_RSLOT);
-    ct->tmp = nfct_new();
-    if (!ct->sbuf || !ct->rslots || !ct->tmp) {
+    if (!ct->sbuf || !ct->rslots) {
         netops_ct_close(ct);
         return NULL;
     }
@@ -330,8 +329,6 @@ void netops_ct_close(struct netops_ct *ct)
         close(ct->nsfd);
     free(ct->sbuf);
     free(ct->rslots);
-    if (ct->tmp)
-        nfct_destroy(ct->tmp);
     free(ct);
 }
 
@@ -386,17 +383,6 @@ static int request(struct netops_ct *ct, struct nlmsghdr *nlh, mnl_cb_t cb, void
 
 /* ---------------------------------------------------------------- entries */
 
-static void set_addr(struct nf_conntrack *c, int family, int a4, int a6, const unsigned char *a)
-{
-    if (family == AF_INET) {
-        uint32_t v;
-        memcpy(&v, a, 4);
-        nfct_set_attr_u32(c, a4, v);
-    } else {
-        nfct_set_attr(c, a6, a);
-    }
-}
-
 int netops_ct_has_ports(int proto)
 {
     return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
@@ -409,7 +395,171 @@ static int is_icmp(uint8_t proto)
 }
 
 /* B_UPDATE creates when missing; B_UPDATE_ONLY fails with ENOENT instead. */
-enum { B_CREATE, B_UPDATE, B_UPDATE_ONLY, B_TIMEOUT, B_DELETE };
+enum {
+    B_CREATE = NETOPS_CT_REQ_CREATE, B_UPDATE = NETOPS_CT_REQ_UPDATE,
+    B_UPDATE_ONLY = NETOPS_CT_REQ_UPDATE_ONLY, B_TIMEOUT = NETOPS_CT_REQ_TIMEOUT,
+    B_DELETE = NETOPS_CT_REQ_DELETE,
+};
+
+/*
+ * Requests are written straight into the send buffer, attribute by
+ * attribute: the bytes libnetfilter_conntrack's nfct_nlmsg_build() writes
+ * for the same entry (spec/c/ct_build.c compares them for every field),
+ * without its heap object per entry.  A commit builds hundreds of
+ * thousands.  The caller leaves CT_MSGMAX bytes of room; the largest
+ * request (IPv6, NAT both ways, a master) is under 600.
+ */
+static inline struct nlattr *msg_tail(struct nlmsghdr *h)
+{
+    return (struct nlattr *)(void *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+}
+
+static inline void put(struct nlmsghdr *h, uint16_t type, const void *v, size_t len)
+{
+    struct nlattr *a = msg_tail(h);
+    a->nla_type = type;
+    a->nla_len = (uint16_t)(NLA_HDRLEN + len);
+    memcpy((char *)a + NLA_HDRLEN, v, len);
+    memset((char *)a + NLA_HDRLEN + len, 0, NLA_ALIGN(len) - len);
+    h->nlmsg_len += NLA_ALIGN(NLA_HDRLEN + len);
+}
+
+static inline void put_u8(struct nlmsghdr *h, uint16_t type, uint8_t v)
+{
+    put(h, type, &v, 1);
+}
+
+static inline void put_be16(struct nlmsghdr *h, uint16_t type, uint16_t v)
+{
+    v = htons(v);
+    put(h, type, &v, 2);
+}
+
+static inline void put_be32(struct nlmsghdr *h, uint16_t type, uint32_t v)
+{
+    v = htonl(v);
+    put(h, type, &v, 4);
+}
+
+static inline struct nlattr *nest(struct nlmsghdr *h, uint16_t type)
+{
+    struct nlattr *a = msg_tail(h);
+    a->nla_type = type | NLA_F_NESTED;
+    h->nlmsg_len += NLA_HDRLEN;
+    return a;
+}
+
+static inline void nest_end(struct nlmsghdr *h, struct nlattr *a)
+{
+    a->nla_len = (uint16_t)((char *)msg_tail(h) - (char *)a);
+}
+
+/* One direction's tuple as ctnetlink carries it. */
+struct wire_tuple {
+    const unsigned char *src, *dst;
+    uint8_t proto;
+    uint16_t sport, dport;          /* host order */
+    uint8_t type, code;             /* ICMP */
+    uint16_t id;
+};
+
+/* The type of the answer to an ICMP(v6) query, as libnetfilter_conntrack
+ * sets the reply tuple; 255 (which the kernel refuses) for others. */
+static uint8_t icmp_reply_type(uint8_t family, uint8_t type)
+{
+    static const uint8_t v4[][2] = { { 8, 0 }, { 0, 8 }, { 13, 14 }, { 14, 13 },
+                                     { 15, 16 }, { 16, 15 }, { 17, 18 }, { 18, 17 } };
+    static const uint8_t v6[][2] = { { 128, 129 }, { 129, 128 }, { 139, 140 }, { 140, 139 } };
+    const uint8_t (*map)[2] = family == AF_INET ? v4 : v6;
+    size_t n = family == AF_INET ? COUNT(v4) : COUNT(v6);
+    for (size_t i = 0; i < n; i++)
+        if (map[i][0] == type)
+            return map[i][1];
+    return 255;
+}
+
+/* The tuple nest type: CTA_TUPLE_IP and CTA_TUPLE_PROTO of t.  Other
+ * protocols than these (igmp...) are tracked by the generic tracker: their
+ * tuple is the protocol number alone. */
+static void put_tuple(struct nlmsghdr *h, uint16_t type, uint8_t family, const struct wire_tuple *t)
+{
+    size_t alen = family == AF_INET ? 4 : 16;
+    struct nlattr *outer = nest(h, type), *n = nest(h, CTA_TUPLE_IP);
+    put(h, family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, t->src, alen);
+    put(h, family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST, t->dst, alen);
+    nest_end(h, n);
+    n = nest(h, CTA_TUPLE_PROTO);
+    put_u8(h, CTA_PROTO_NUM, t->proto);
+    if (netops_ct_has_ports(t->proto) || t->proto == IPPROTO_GRE) {
+        put_be16(h, CTA_PROTO_SRC_PORT, t->sport);
+        put_be16(h, CTA_PROTO_DST_PORT, t->dport);
+    } else if (t->proto == IPPROTO_ICMP) {
+        put_u8(h, CTA_PROTO_ICMP_CODE, t->code);
+        put_u8(h, CTA_PROTO_ICMP_TYPE, t->type);
+        put_be16(h, CTA_PROTO_ICMP_ID, t->id);
+    } else if (t->proto == IPPROTO_ICMPV6) {
+        put_u8(h, CTA_PROTO_ICMPV6_CODE, t->code);
+        put_u8(h, CTA_PROTO_ICMPV6_TYPE, t->type);
+        put_be16(h, CTA_PROTO_ICMPV6_ID, t->id);
+    }
+    nest_end(h, n);
+    nest_end(h, outer);
+}
+
+/* The original tuple; reverse: its inverse (the reply when none is given). */
+static void orig_tuple(const struct netops_ct_entry *e, int reverse, struct wire_tuple *t)
+{
+    int ports = (e->has & NETOPS_CT_HAS_PORTS) != 0;
+    uint16_t s = ports ? e->orig.sport : 0, d = ports ? e->orig.dport : 0;
+    t->src = reverse ? e->orig.dst : e->orig.src;
+    t->dst = reverse ? e->orig.src : e->orig.dst;
+    t->proto = e->proto;
+    t->sport = reverse ? d : s;
+    t->dport = reverse ? s : d;
+    t->type = reverse ? icmp_reply_type(e->family, e->icmp_type) : e->icmp_type;
+    t->code = e->icmp_code;
+    t->id = e->icmp_id;
+}
+
+/* The reply tuple as given (no NAT, or an update). */
+static void given_reply(const struct netops_ct_entry *e, struct wire_tuple *t)
+{
+    int ports = (e->has & NETOPS_CT_HAS_PORTS) != 0;
+    orig_tuple(e, 1, t);
+    t->src = e->reply.src;
+    t->dst = e->reply.dst;
+    t->sport = ports ? e->reply.sport : 0;
+    t->dport = ports ? e->reply.dport : 0;
+}
+
+/* The master's tuple (create only: the kernel refuses it on update). */
+static void put_master(struct nlmsghdr *h, const struct netops_ct_entry *e)
+{
+    int ports = netops_ct_has_ports(e->master_proto);
+    struct wire_tuple t = { e->master.src, e->master.dst, e->master_proto,
+                            ports ? e->master.sport : 0, ports ? e->master.dport : 0, 0, 0, 0 };
+    put_tuple(h, CTA_TUPLE_MASTER, e->family, &t);
+}
+
+/* One NAT range of a single address (and port: TCP and UDP carry it). */
+static void put_nat_range(struct nlmsghdr *h, uint16_t type, const struct netops_ct_entry *e,
+                          const unsigned char *addr, int with_port, uint16_t port)
+{
+    struct nlattr *n = nest(h, type);
+    if (e->family == AF_INET)
+        put(h, CTA_NAT_MINIP, addr, 4);
+    else
+        put(h, CTA_NAT_V6_MINIP, addr, 16);
+    if (with_port) {
+        struct nlattr *p = nest(h, CTA_NAT_PROTO);
+        if (e->proto == IPPROTO_TCP || e->proto == IPPROTO_UDP) {
+            put_be16(h, CTA_PROTONAT_PORT_MIN, port);
+            put_be16(h, CTA_PROTONAT_PORT_MAX, port);
+        }
+        nest_end(h, p);
+    }
+    nest_end(h, n);
+}
 
 /*
  * NAT, as conntrackd commits it: a reply tuple that is not the inverse of
@@ -417,8 +567,9 @@ enum { B_CREATE, B_UPDATE, B_UPDATE_ONLY, B_TIMEOUT, B_DELETE };
  * other than the original source: source NAT to it (and to its port);
  * reply source other than the original destination: destination NAT.  The
  * kernel sets the NAT up at creation only (an update cannot change it).
+ * Returns whether e is translated; put: write the NAT attributes.
  */
-static int set_nat(struct nf_conntrack *c, const struct netops_ct_entry *e)
+static int nat_of(struct nlmsghdr *h, const struct netops_ct_entry *e, int put_it)
 {
     size_t alen = e->family == AF_INET ? 4 : 16;
     int ports = (e->has & NETOPS_CT_HAS_PORTS) != 0;
@@ -426,124 +577,86 @@ static int set_nat(struct nf_conntrack *c, const struct netops_ct_entry *e)
     int spat = ports && e->reply.dport != e->orig.sport;
     int dnat = memcmp(e->reply.src, e->orig.dst, alen) != 0;
     int dpat = ports && e->reply.sport != e->orig.dport;
-    if (snat || spat) {
-        set_addr(c, e->family, ATTR_SNAT_IPV4, ATTR_SNAT_IPV6, e->reply.dst);
-        if (spat)
-            nfct_set_attr_u16(c, ATTR_SNAT_PORT, htons(e->reply.dport));
-    }
-    if (dnat || dpat) {
-        set_addr(c, e->family, ATTR_DNAT_IPV4, ATTR_DNAT_IPV6, e->reply.src);
-        if (dpat)
-            nfct_set_attr_u16(c, ATTR_DNAT_PORT, htons(e->reply.sport));
-    }
+    if (put_it && (snat || spat))
+        put_nat_range(h, CTA_NAT_SRC, e, e->reply.dst, spat, e->reply.dport);
+    if (put_it && (dnat || dpat))
+        put_nat_range(h, CTA_NAT_DST, e, e->reply.src, dpat, e->reply.sport);
     return snat || spat || dnat || dpat;
 }
 
-/* The original tuple: addresses, protocol, ports. */
-static void set_orig(struct nf_conntrack *c, const struct netops_ct_entry *e)
+static uint32_t status_of(const struct netops_ct_entry *e, int mode)
 {
-    nfct_set_attr_u8(c, ATTR_L3PROTO, e->family);
-    set_addr(c, e->family, ATTR_IPV4_SRC, ATTR_IPV6_SRC, e->orig.src);
-    set_addr(c, e->family, ATTR_IPV4_DST, ATTR_IPV6_DST, e->orig.dst);
-    nfct_set_attr_u8(c, ATTR_L4PROTO, e->proto);
-    if (e->has & NETOPS_CT_HAS_PORTS) {
-        nfct_set_attr_u16(c, ATTR_PORT_SRC, htons(e->orig.sport));
-        nfct_set_attr_u16(c, ATTR_PORT_DST, htons(e->orig.dport));
-    }
-}
-
-/* The reply tuple of a create or update: NAT (create only), the given
- * tuple, or the inverse of the original. */
-static void set_reply(struct nf_conntrack *c, const struct netops_ct_entry *e, int mode)
-{
-    int nat = mode == B_CREATE && (e->has & NETOPS_CT_HAS_REPLY) && set_nat(c, e);
-    if (!(e->has & NETOPS_CT_HAS_REPLY) || nat) {
-        nfct_setobjopt(c, NFCT_SOPT_SETUP_REPLY);
-        return;
-    }
-    nfct_set_attr_u8(c, ATTR_REPL_L3PROTO, e->family);
-    nfct_set_attr_u8(c, ATTR_REPL_L4PROTO, e->proto);
-    set_addr(c, e->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, e->reply.src);
-    set_addr(c, e->family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, e->reply.dst);
-    if (e->has & NETOPS_CT_HAS_PORTS) {
-        nfct_set_attr_u16(c, ATTR_REPL_PORT_SRC, htons(e->reply.sport));
-        nfct_set_attr_u16(c, ATTR_REPL_PORT_DST, htons(e->reply.dport));
-    }
-}
-
-/* The master's tuple: create-only, the kernel refuses it on update
- * (EOPNOTSUPP). */
-static void set_master(struct nf_conntrack *c, const struct netops_ct_entry *e)
-{
-    nfct_set_attr_u8(c, ATTR_MASTER_L3PROTO, e->family);
-    set_addr(c, e->family, ATTR_MASTER_IPV4_SRC, ATTR_MASTER_IPV6_SRC, e->master.src);
-    set_addr(c, e->family, ATTR_MASTER_IPV4_DST, ATTR_MASTER_IPV6_DST, e->master.dst);
-    nfct_set_attr_u8(c, ATTR_MASTER_L4PROTO, e->master_proto);
-    if (netops_ct_has_ports(e->master_proto)) {
-        nfct_set_attr_u16(c, ATTR_MASTER_PORT_SRC, htons(e->master.sport));
-        nfct_set_attr_u16(c, ATTR_MASTER_PORT_DST, htons(e->master.dport));
-    }
-}
-
-static void set_status(struct nf_conntrack *c, const struct netops_ct_entry *e, int mode)
-{
-    uint32_t status = IPS_SEEN_REPLY | IPS_ASSURED;
+    uint32_t status = IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED;
     if (e->has & NETOPS_CT_HAS_STATUS)
         status |= e->status & IPS_FIXED_TIMEOUT;
     /* Never EXPECTED on create (the kernel sets it itself for an entry with
      * a master).  On update it must be echoed: the kernel refuses to toggle
-     * it (EBUSY), and libnetfilter_conntrack adds CONFIRMED on its own. */
+     * it (EBUSY).  CONFIRMED, as libnetfilter_conntrack always adds it. */
     if ((mode == B_UPDATE || mode == B_UPDATE_ONLY) &&
         ((e->has & NETOPS_CT_HAS_MASTER) ||
          ((e->has & NETOPS_CT_HAS_STATUS) && (e->status & IPS_EXPECTED))))
         status |= IPS_EXPECTED;
-    nfct_set_attr_u32(c, ATTR_STATUS, status);
+    return status;
 }
 
 /* TCP and SCTP state (ESTABLISHED unless given); TCP is made liberal. */
-static void set_protoinfo(struct nf_conntrack *c, const struct netops_ct_entry *e)
+static void put_protoinfo(struct nlmsghdr *h, const struct netops_ct_entry *e)
 {
+    static const uint8_t liberal[2] = { IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL };
+    int given = (e->has & NETOPS_CT_HAS_STATE) != 0;
+    if (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP)
+        return;
+    struct nlattr *n = nest(h, CTA_PROTOINFO), *p;
     if (e->proto == IPPROTO_TCP) {
-        uint8_t st = (e->has & NETOPS_CT_HAS_STATE) ? e->state : TCP_CONNTRACK_ESTABLISHED;
-        nfct_set_attr_u8(c, ATTR_TCP_STATE, st);
-        nfct_set_attr_u8(c, ATTR_TCP_FLAGS_ORIG, IP_CT_TCP_FLAG_BE_LIBERAL);
-        nfct_set_attr_u8(c, ATTR_TCP_MASK_ORIG, IP_CT_TCP_FLAG_BE_LIBERAL);
-        nfct_set_attr_u8(c, ATTR_TCP_FLAGS_REPL, IP_CT_TCP_FLAG_BE_LIBERAL);
-        nfct_set_attr_u8(c, ATTR_TCP_MASK_REPL, IP_CT_TCP_FLAG_BE_LIBERAL);
-    } else if (e->proto == IPPROTO_SCTP) {
-        uint8_t st = (e->has & NETOPS_CT_HAS_STATE) ? e->state : SCTP_CONNTRACK_ESTABLISHED;
-        nfct_set_attr_u8(c, ATTR_SCTP_STATE, st);
-        nfct_set_attr_u32(c, ATTR_SCTP_VTAG_ORIG, htonl(e->vtag_orig));
-        nfct_set_attr_u32(c, ATTR_SCTP_VTAG_REPL, htonl(e->vtag_reply));
+        p = nest(h, CTA_PROTOINFO_TCP);
+        put_u8(h, CTA_PROTOINFO_TCP_STATE, given ? e->state : TCP_CONNTRACK_ESTABLISHED);
+        put(h, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, liberal, 2);   /* flags, mask */
+        put(h, CTA_PROTOINFO_TCP_FLAGS_REPLY, liberal, 2);
+    } else {
+        p = nest(h, CTA_PROTOINFO_SCTP);
+        put_u8(h, CTA_PROTOINFO_SCTP_STATE, given ? e->state : SCTP_CONNTRACK_ESTABLISHED);
+        /* vtags as conntrack-tools reads and writes them (see parse_protoinfo) */
+        put(h, CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, &e->vtag_orig, 4);
+        put(h, CTA_PROTOINFO_SCTP_VTAG_REPLY, &e->vtag_reply, 4);
     }
+    nest_end(h, p);
+    nest_end(h, n);
 }
 
-/* Fill c for a request of kind mode about e. */
-static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *c, int mode,
-                          uint32_t timeout)
+/* The attributes of a request of kind mode about e, after h's headers:
+ * 0, or EINVAL (not an IPv4 or IPv6 entry). */
+static int build_request(struct nlmsghdr *h, const struct netops_ct_entry *e, int mode,
+                         uint32_t timeout)
 {
-    set_orig(c, e);
-    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY)
-        set_reply(c, e, mode);
-    /* after the reply setup: these setters fill both directions */
-    if (is_icmp(e->proto)) {
-        nfct_set_attr_u8(c, ATTR_ICMP_TYPE, e->icmp_type);
-        nfct_set_attr_u8(c, ATTR_ICMP_CODE, e->icmp_code);
-        nfct_set_attr_u16(c, ATTR_ICMP_ID, htons(e->icmp_id));
+    struct wire_tuple t;
+    if (e->family != AF_INET && e->family != AF_INET6)
+        return EINVAL;
+    orig_tuple(e, 0, &t);
+    put_tuple(h, CTA_TUPLE_ORIG, e->family, &t);
+    int nat = mode == B_CREATE && (e->has & NETOPS_CT_HAS_REPLY) && nat_of(h, e, 0);
+    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY) {
+        if ((e->has & NETOPS_CT_HAS_REPLY) && !nat)
+            given_reply(e, &t);
+        else
+            orig_tuple(e, 1, &t);
+        put_tuple(h, CTA_TUPLE_REPLY, e->family, &t);
+    }
+    if (mode == B_CREATE && (e->has & NETOPS_CT_HAS_MASTER))
+        put_master(h, e);
+    if (mode != B_DELETE && mode != B_TIMEOUT)
+        put_be32(h, CTA_STATUS, status_of(e, mode));
+    if (mode != B_DELETE)
+        put_be32(h, CTA_TIMEOUT, timeout);
+    if (mode != B_DELETE && mode != B_TIMEOUT) {
+        if (e->has & NETOPS_CT_HAS_MARK)
+            put_be32(h, CTA_MARK, e->mark);
+        put_protoinfo(h, e);
+        if (nat)
+            (void)nat_of(h, e, 1);
     }
     if (e->has & NETOPS_CT_HAS_ZONE)
-        nfct_set_attr_u16(c, ATTR_ZONE, e->zone);
-    if (mode == B_DELETE)
-        return;
-    if (mode == B_CREATE && (e->has & NETOPS_CT_HAS_MASTER))
-        set_master(c, e);
-    nfct_set_attr_u32(c, ATTR_TIMEOUT, timeout);
-    if (mode == B_TIMEOUT)
-        return;
-    set_status(c, e, mode);
-    if (e->has & NETOPS_CT_HAS_MARK)
-        nfct_set_attr_u32(c, ATTR_MARK, e->mark);
-    set_protoinfo(c, e);
+        put_be16(h, CTA_ZONE, e->zone);
+    return 0;
 }
 
 /*
@@ -574,6 +687,21 @@ static int attr_be32(const struct nlattr *a, uint32_t *v)
     if (mnl_attr_get_payload_len(a) < 4)
         return 0;
     *v = ntohl(mnl_attr_get_u32(a));
+    return 1;
+}
+
+/*
+ * SCTP verification tags are numbers as conntrack-tools shows and takes
+ * them (`conntrack -L -o save`, `-I --orig-vtag`): libnetfilter_conntrack
+ * converts them twice, so they are the attribute's bytes read in host
+ * order.  Reading them so keeps netops' entries, conntrack's text and
+ * what netops commits back all one number.
+ */
+static int attr_u32_host(const struct nlattr *a, uint32_t *v)
+{
+    if (mnl_attr_get_payload_len(a) < 4)
+        return 0;
+    memcpy(v, mnl_attr_get_payload(a), 4);
     return 1;
 }
 
@@ -636,11 +764,11 @@ static void parse_protoinfo(const struct nlattr *nest, struct netops_ct_entry *e
                         e->has |= NETOPS_CT_HAS_STATE;
                     break;
                 case CTA_PROTOINFO_SCTP_VTAG_ORIGINAL:
-                    if (attr_be32(b, &e->vtag_orig))
+                    if (attr_u32_host(b, &e->vtag_orig))
                         e->has |= NETOPS_CT_HAS_VTAG;
                     break;
                 case CTA_PROTOINFO_SCTP_VTAG_REPLY:
-                    if (attr_be32(b, &e->vtag_reply))
+                    if (attr_u32_host(b, &e->vtag_reply))
                         e->has |= NETOPS_CT_HAS_VTAG;
                     break;
                 }
@@ -713,22 +841,30 @@ int netops_ct_parse(const void *msg, size_t len, struct netops_ct_entry *e)
     return parse_entry(nlh, e);
 }
 
-int netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap,
+/* The message type and flags of a request of kind mode. */
+static void request_kind(int mode, uint16_t *type, uint16_t *flags)
+{
+    *type = mode == B_DELETE ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW;
+    *flags = NLM_F_REQUEST;
+    if (mode == B_CREATE)
+        *flags |= NLM_F_CREATE | NLM_F_EXCL;
+    else if (mode == B_UPDATE)
+        *flags |= NLM_F_CREATE;
+}
+
+int netops_ct_build(const struct netops_ct_entry *e, int kind, void *buf, size_t cap,
                     size_t *len)
 {
+    uint16_t type, flags;
     if (cap < CT_MSGMAX)
         return ENOSPC;
-    struct nf_conntrack *c = nfct_new();
-    if (!c)
-        return ENOMEM;
-    entry_to_nfct(e, c, update ? B_UPDATE : B_CREATE, e->timeout);
-    struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_NEW,
-                                      NLM_F_REQUEST | NLM_F_CREATE | (update ? 0 : NLM_F_EXCL),
-                                      1, e->family);
-    int r = nfct_nlmsg_build(nlh, c);
-    nfct_destroy(c);
-    if (r < 0)
+    if (kind < B_CREATE || kind > B_DELETE)
         return EINVAL;
+    request_kind(kind, &type, &flags);
+    struct nlmsghdr *nlh = put_header(buf, type, flags, 1, e->family);
+    int err = build_request(nlh, e, kind, e->timeout);
+    if (err)
+        return err;
     *len = nlh->nlmsg_len;
     return 0;
 }
@@ -788,16 +924,11 @@ static int fill_batch(struct batch *b, size_t *k, uint32_t seq0, size_t *used,
     *tail = NULL;
     for (; *k < b->n && *k - first < ct->batch_max && off < CT_SENDMAX; (*k)++) {
         const struct netops_ct_entry *x = &b->e[b->idx[*k]];
-        struct nf_conntrack *fresh = nfct_new();
-        if (!fresh)
-            return ENOMEM;
-        nfct_destroy(ct->tmp);
-        ct->tmp = fresh;
-        entry_to_nfct(x, ct->tmp, b->mode, b->timeout ? b->timeout : x->timeout);
         struct nlmsghdr *h = put_header(ct->sbuf + off, b->type, b->flags,
                                         seq0 + (uint32_t)(*k - first), x->family);
-        if (nfct_nlmsg_build(h, ct->tmp) < 0) {
-            b->err[*k] = errno ? errno : EINVAL;
+        int err = build_request(h, x, b->mode, b->timeout ? b->timeout : x->timeout);
+        if (err) {
+            b->err[*k] = err;
             continue;   /* not sent; off unchanged overwrites it */
         }
         b->err[*k] = 0;
@@ -874,14 +1005,8 @@ static int run_batches(struct netops_ct *ct, const struct netops_ct_entry *e,
                        const size_t *idx, size_t n, int mode, uint32_t timeout_override,
                        int *err, int *enomem)
 {
-    struct batch b = { ct, e, idx, n, mode, IPCTNL_MSG_CT_NEW, NLM_F_REQUEST,
-                       timeout_override, err, enomem };
-    if (mode == B_DELETE)
-        b.type = IPCTNL_MSG_CT_DELETE;
-    if (mode == B_CREATE)
-        b.flags |= NLM_F_CREATE | NLM_F_EXCL;
-    else if (mode == B_UPDATE)
-        b.flags |= NLM_F_CREATE;
+    struct batch b = { ct, e, idx, n, mode, 0, 0, timeout_override, err, enomem };
+    request_kind(mode, &b.type, &b.flags);
     int creates = mode == B_CREATE || mode == B_UPDATE;
     for (size_t k = 0; k < n;) {
         if (creates && __atomic_load_n(enomem, __ATOMIC_RELAXED)) {
@@ -1201,16 +1326,10 @@ static int get_cb(const struct nlmsghdr *nlh, void *data)
 int netops_ct_get(struct netops_ct *ct, const struct netops_ct_entry *key,
                   struct netops_ct_entry *out)
 {
-    struct nf_conntrack *c = nfct_new();
-    if (!c)
-        return ENOMEM;
-    entry_to_nfct(key, c, B_DELETE, 0);   /* tuple and zone only */
-    char buf[CT_MSGMAX];
+    _Alignas(8) char buf[CT_MSGMAX];
     struct nlmsghdr *nlh = put_header(buf, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK,
                                       ct->seq++, key->family);
-    int r = nfct_nlmsg_build(nlh, c);
-    nfct_destroy(c);
-    if (r < 0)
+    if (build_request(nlh, key, B_DELETE, 0))   /* tuple and zone only */
         return EINVAL;
     struct get_ctx g = { out, 0 };
     int rc = request(ct, nlh, get_cb, &g);

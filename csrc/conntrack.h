@@ -165,9 +165,18 @@ void netops_ct_cursor_close(struct netops_ct_cursor *c);
 /* One ctnetlink message (a dump record or an event) into *e: 0, or
  * EBADMSG when it is not a conntrack entry.  Safe on any bytes (fuzzed). */
 int netops_ct_parse(const void *msg, size_t len, struct netops_ct_entry *e);
-/* The create (or update) request commit would send for e, into buf (at
- * least 1024 bytes: else ENOSPC), its length in *len.  For tests. */
-int netops_ct_build(const struct netops_ct_entry *e, int update, void *buf, size_t cap,
+/* Kinds of request (netops_ct_build): create (fails when the entry exists),
+ * update (creates when missing), update only (ENOENT when missing),
+ * timeout change, delete. */
+enum {
+    NETOPS_CT_REQ_CREATE = 0, NETOPS_CT_REQ_UPDATE = 1, NETOPS_CT_REQ_UPDATE_ONLY = 2,
+    NETOPS_CT_REQ_TIMEOUT = 3, NETOPS_CT_REQ_DELETE = 4,
+};
+/* The request of that kind commit (or delete, set_timeout) would send for
+ * e, with e->timeout, into buf (at least 1024 bytes: else ENOSPC), its
+ * length in *len.  EINVAL: e is not IPv4 or IPv6.  For
+ * tests. */
+int netops_ct_build(const struct netops_ct_entry *e, int kind, void *buf, size_t cap,
                     size_t *len);
 
 /* Names: protocol, TCP/SCTP state, status bits.  A name lookup returns 0

@@ -13,6 +13,8 @@
 #include "lua_conntrack.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -21,9 +23,12 @@
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define CURSOR_TYPE "netops.ConntrackCursor"
 
+struct memo_slot;
+
 typedef struct {
     struct netops_ct *ct;
     char netns[256];
+    struct memo_slot *memo;   /* commit's parsed addresses, kept (see fv_addr) */
 } LCt;
 
 typedef struct {
@@ -596,6 +601,382 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e, ch
     return NULL;
 }
 
+/* ---------------------------------------------------- the fast entry reader */
+
+/*
+ * commit reads hundreds of thousands of entries: to_entry's field readers
+ * (a lookup by name per field, present or not) were most of its user-space
+ * work.  The fast reader walks each table once with lua_next, tells the
+ * keys apart by pointer (Lua interns short strings: a key is "src" exactly
+ * when it is the interned "src" kept below) and parses each distinct
+ * address string once.  It accepts what to_entry accepts, into the same
+ * struct; anything it is not sure of (a metatable, a master, a value of
+ * another type, a value out of range, a NUL byte) makes it give up, and
+ * to_entry reads that entry and says what is wrong.
+ */
+enum {
+    K_FAMILY, K_PROTO, K_SRC, K_DST, K_SPORT, K_DPORT, K_STATE, K_TIMEOUT, K_MARK, K_ZONE,
+    K_STATUS, K_REPLY, K_ICMP, K_MASTER, K_VTAG, K_TYPE, K_CODE, K_ID, K_ORIG, K_COUNT
+};
+static const char *const key_names[K_COUNT] = {
+    "family", "proto", "src", "dst", "sport", "dport", "state", "timeout", "mark", "zone",
+    "status", "reply", "icmp", "master", "vtag", "type", "code", "id", "orig",
+};
+#define KEYS_REG "netops.ctnetlink.keys"
+
+/* The interned names (anchored by the userdata's user value). */
+typedef struct {
+    const char *k[K_COUNT];
+    const char *status[32];
+    const char *family[2];          /* "ipv4", "ipv6" */
+    const char *proto[256];         /* by number: the names netops knows */
+    const char *tcp[16], *sctp[16]; /* state names by number */
+} Keys;
+
+/* s interned in the anchors table at -1 (its next free index *n). */
+static const char *intern(lua_State *L, const char *s, lua_Integer *n)
+{
+    const char *p = lua_pushstring(L, s);
+    lua_rawseti(L, -2, ++*n);
+    return p;
+}
+
+static void keys_new(lua_State *L)
+{
+    size_t nn;
+    const char *const *names = netops_ct_status_names(&nn);
+    lua_Integer n = 0;
+    Keys *ks = lua_newuserdatauv(L, sizeof *ks, 1);
+    memset(ks, 0, sizeof *ks);
+    lua_newtable(L);
+    for (int i = 0; i < K_COUNT; i++)
+        ks->k[i] = intern(L, key_names[i], &n);
+    for (size_t i = 0; i < nn && i < 32; i++)
+        if (names[i])
+            ks->status[i] = intern(L, names[i], &n);
+    ks->family[0] = intern(L, "ipv4", &n);
+    ks->family[1] = intern(L, "ipv6", &n);
+    for (int p = 0; p < 256; p++) {
+        const char *pn = netops_ct_proto_name((uint8_t)p);
+        const char *t = netops_ct_state_name(IPPROTO_TCP, (uint8_t)p);
+        const char *c = netops_ct_state_name(IPPROTO_SCTP, (uint8_t)p);
+        ks->proto[p] = pn ? intern(L, pn, &n) : NULL;
+        if (p < 16) {
+            ks->tcp[p] = t ? intern(L, t, &n) : NULL;
+            ks->sctp[p] = c ? intern(L, c, &n) : NULL;
+        }
+    }
+    lua_setiuservalue(L, -2, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, KEYS_REG);
+}
+
+static const Keys *keys_get(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, KEYS_REG);
+    const Keys *ks = lua_touserdata(L, -1);
+    lua_pop(L, 1);      /* still anchored by the registry */
+    return ks;
+}
+
+/* One field's value as read (valid where its bit in the table's seen is set). */
+struct fval {
+    int ty, isint;
+    const char *s;      /* LUA_TSTRING: alive as long as the table holding it */
+    size_t n;
+    lua_Integer i;
+};
+
+/* The fields of one entry table, and of its reply, icmp and vtag tables. */
+struct fast {
+    struct fval f[K_COUNT], reply[K_COUNT], icmp[K_COUNT], vtag[K_COUNT];
+    unsigned seen, rseen, iseen, vseen;
+    uint32_t status;
+};
+
+static int key_of(const Keys *ks, lua_State *L)
+{
+    if (lua_type(L, -2) != LUA_TSTRING)
+        return -1;
+    const char *p = lua_tostring(L, -2);
+    for (int k = 0; k < K_COUNT; k++)
+        if (ks->k[k] == p)
+            return k;
+    return -1;
+}
+
+/* status = { NAME = true }: bits of the known names whose value is true. */
+static int walk_status(lua_State *L, int t, const Keys *ks, uint32_t *bits)
+{
+    if (lua_getmetatable(L, t)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+        const char *p = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        for (int b = 0; p && b < 32; b++)
+            if (ks->status[b] == p) {
+                if (lua_toboolean(L, -1))
+                    *bits |= 1u << b;
+                break;
+            }
+    }
+    return 1;
+}
+
+/* The known fields of the table at t into v[] and *seen; at the entry level
+ * (x non-NULL) its reply, icmp, vtag and status tables too.  0: give up. */
+static int walk(lua_State *L, int t, const Keys *ks, struct fval *v, unsigned *seen,
+                struct fast *x)
+{
+    if (lua_getmetatable(L, t)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+        int k = key_of(ks, L), ok = 1;
+        if (k < 0)
+            continue;
+        struct fval *f = &v[k];
+        *seen |= 1u << k;
+        f->ty = lua_type(L, -1);
+        if (f->ty == LUA_TSTRING)
+            f->s = lua_tolstring(L, -1, &f->n);
+        else if (f->ty == LUA_TNUMBER)
+            f->i = lua_tointegerx(L, -1, &f->isint);
+        else if (f->ty == LUA_TTABLE && x && k == K_REPLY)
+            ok = walk(L, lua_gettop(L), ks, x->reply, &x->rseen, NULL);
+        else if (f->ty == LUA_TTABLE && x && k == K_ICMP)
+            ok = walk(L, lua_gettop(L), ks, x->icmp, &x->iseen, NULL);
+        else if (f->ty == LUA_TTABLE && x && k == K_VTAG)
+            ok = walk(L, lua_gettop(L), ks, x->vtag, &x->vseen, NULL);
+        else if (f->ty == LUA_TTABLE && x && k == K_STATUS)
+            ok = walk_status(L, lua_gettop(L), ks, &x->status);
+        if (!ok) {
+            lua_pop(L, 2);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The number whose interned name (names[0..n)) is s: 1 and *out, or 0. */
+static int known(const char *const *names, int n, const char *s, uint8_t *out)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] == s) {
+            *out = (uint8_t)i;
+            return 1;
+        }
+    return 0;
+}
+
+/* v is an integer in lo..hi (into *out)? */
+static int fv_int(const struct fval *v, lua_Integer lo, lua_Integer hi, lua_Integer *out)
+{
+    if (v->ty != LUA_TNUMBER || !v->isint || v->i < lo || v->i > hi)
+        return 0;
+    *out = v->i;
+    return 1;
+}
+
+/* v is a string to_entry would take (no NUL byte, under 256 bytes)? */
+static int fv_str(const struct fval *v)
+{
+    return v->ty == LUA_TSTRING && v->n < 256 && strlen(v->s) == v->n;
+}
+
+/* Parsed addresses by string: a table holds few distinct addresses. */
+#define MEMO_SLOTS 1024
+struct memo_slot {
+    const char *p;
+    size_t n;
+    int family;
+    unsigned char a[16];
+    char s[48];
+};
+typedef struct memo_slot AddrMemo;
+
+/* The address string v into out: its family, or 0 when it is not one.
+ * memo (MEMO_SLOTS, or NULL) remembers strings by address and content:
+ * a slot whose string was collected and its memory reused for another
+ * string does not match that other. */
+static int fv_addr(AddrMemo *memo, const struct fval *v, unsigned char out[16])
+{
+    if (!fv_str(v))
+        return 0;
+    uint32_t h = (uint32_t)((uintptr_t)v->s >> 3) * 2654435761u;
+    struct memo_slot *m = memo ? &memo[h >> 22] : NULL;   /* 10 bits: MEMO_SLOTS */
+    if (m && m->p == v->s && m->n == v->n && memcmp(m->s, v->s, v->n) == 0) {
+        memcpy(out, m->a, 16);
+        return m->family;
+    }
+    unsigned char a[16] = { 0 };
+    int r = netops_addr_parse(v->s, v->n, a);
+    int family = r == 4 ? AF_INET : r == 6 ? AF_INET6 : 0;
+    if (m && family && v->n < sizeof m->s) {
+        m->p = v->s;
+        m->n = v->n;
+        m->family = family;
+        memcpy(m->a, a, 16);
+        memcpy(m->s, v->s, v->n);
+    }
+    memcpy(out, a, 16);
+    return family;
+}
+
+/* family, proto, the original tuple and icmp, as read_tuple and read_icmp. */
+static int fast_tuple(const struct fast *x, const Keys *ks, AddrMemo *memo,
+                      struct netops_ct_entry *e)
+{
+    const struct fval *f = x->f;
+    lua_Integer v, w;
+    uint8_t p;
+    int fam = 0;
+    if (x->seen & (1u << K_FAMILY)) {
+        if (!fv_str(&f[K_FAMILY]))
+            return 0;
+        fam = f[K_FAMILY].s == ks->family[0] ? AF_INET
+            : f[K_FAMILY].s == ks->family[1] ? AF_INET6 : -1;
+    }
+    if (!(x->seen & (1u << K_PROTO)))
+        return 0;
+    if (fv_int(&f[K_PROTO], 0, 255, &v))
+        p = (uint8_t)v;
+    else if (!fv_str(&f[K_PROTO]) || !known(ks->proto, 256, f[K_PROTO].s, &p))
+        return 0;
+    e->proto = p;
+    if (!(x->seen & (1u << K_SRC)) || !(x->seen & (1u << K_DST)))
+        return 0;
+    int fs = fv_addr(memo, &f[K_SRC], e->orig.src), fd = fv_addr(memo, &f[K_DST], e->orig.dst);
+    if (!fs || fs != fd || (fam && fam != fs))
+        return 0;
+    e->family = (uint8_t)fs;
+    if ((p == IPPROTO_ICMP && fs != AF_INET) || (p == IPPROTO_ICMPV6 && fs != AF_INET6))
+        return 0;
+    if (p == IPPROTO_ICMP || p == IPPROTO_ICMPV6) {
+        const struct fval *ic = x->icmp;
+        if (f[K_ICMP].ty != LUA_TTABLE || !(x->seen & (1u << K_ICMP)) ||
+            !(x->iseen & (1u << K_TYPE)) || !fv_int(&ic[K_TYPE], 0, 255, &v))
+            return 0;
+        e->icmp_type = (uint8_t)v;
+        if ((x->iseen & (1u << K_CODE)) && !fv_int(&ic[K_CODE], 0, 255, &v))
+            return 0;
+        e->icmp_code = (x->iseen & (1u << K_CODE)) ? (uint8_t)v : 0;
+        if ((x->iseen & (1u << K_ID)) && !fv_int(&ic[K_ID], 0, 65535, &v))
+            return 0;
+        e->icmp_id = (x->iseen & (1u << K_ID)) ? (uint16_t)v : 0;
+        e->has |= NETOPS_CT_HAS_ICMP;
+    }
+    if (!netops_ct_has_ports(p))
+        return 1;
+    if (!(x->seen & (1u << K_SPORT)) || !(x->seen & (1u << K_DPORT)) ||
+        !fv_int(&f[K_SPORT], 0, 65535, &v) || !fv_int(&f[K_DPORT], 0, 65535, &w))
+        return 0;
+    e->orig.sport = (uint16_t)v;
+    e->orig.dport = (uint16_t)w;
+    e->has |= NETOPS_CT_HAS_PORTS;
+    return 1;
+}
+
+/* An optional integer field k of v (seen) in lo..hi: 1 and *out, or 0 when absent, -1 bad. */
+static int fv_opt(const struct fval *v, unsigned seen, int k, lua_Integer lo, lua_Integer hi,
+                  lua_Integer *out)
+{
+    if (!(seen & (1u << k)))
+        return 0;
+    return fv_int(&v[k], lo, hi, out) ? 1 : -1;
+}
+
+/* reply, as read_reply: missing parts are the inverse's. */
+static int fast_reply(const struct fast *x, AddrMemo *memo, struct netops_ct_entry *e)
+{
+    const struct fval *r = x->reply;
+    lua_Integer v;
+    int got;
+    if (!(x->seen & (1u << K_REPLY)))
+        return 1;
+    if (x->f[K_REPLY].ty != LUA_TTABLE)
+        return 0;
+    memcpy(e->reply.src, e->orig.dst, 16);
+    memcpy(e->reply.dst, e->orig.src, 16);
+    e->reply.sport = e->orig.dport;
+    e->reply.dport = e->orig.sport;
+    if ((x->rseen & (1u << K_SRC)) && fv_addr(memo, &r[K_SRC], e->reply.src) != e->family)
+        return 0;
+    if ((x->rseen & (1u << K_DST)) && fv_addr(memo, &r[K_DST], e->reply.dst) != e->family)
+        return 0;
+    if (netops_ct_has_ports(e->proto)) {
+        if ((got = fv_opt(r, x->rseen, K_SPORT, 0, 65535, &v)) < 0)
+            return 0;
+        if (got)
+            e->reply.sport = (uint16_t)v;
+        if ((got = fv_opt(r, x->rseen, K_DPORT, 0, 65535, &v)) < 0)
+            return 0;
+        if (got)
+            e->reply.dport = (uint16_t)v;
+    }
+    e->has |= NETOPS_CT_HAS_REPLY;
+    return 1;
+}
+
+/* state, timeout, mark, zone, status, vtag, as read_state, read_scalars and read_vtag. */
+static int fast_rest(const struct fast *x, const Keys *ks, struct netops_ct_entry *e)
+{
+    const struct fval *f = x->f;
+    lua_Integer v;
+    uint8_t st;
+    int got;
+    if (x->seen & (1u << K_STATE)) {
+        if (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP)
+            return 0;
+        if (fv_int(&f[K_STATE], 0, 15, &v))
+            st = (uint8_t)v;
+        else if (!fv_str(&f[K_STATE]) ||
+                 !known(e->proto == IPPROTO_TCP ? ks->tcp : ks->sctp, 16, f[K_STATE].s, &st))
+            return 0;   /* to_entry also knows SYN_SENT2 */
+        e->state = st;
+        e->has |= NETOPS_CT_HAS_STATE;
+    }
+    if ((got = fv_opt(f, x->seen, K_TIMEOUT, 0, 0xffffffffLL, &v)) < 0)
+        return 0;
+    if (got) { e->timeout = (uint32_t)v; e->has |= NETOPS_CT_HAS_TIMEOUT; }
+    if ((got = fv_opt(f, x->seen, K_MARK, 0, 0xffffffffLL, &v)) < 0)
+        return 0;
+    if (got) { e->mark = (uint32_t)v; e->has |= NETOPS_CT_HAS_MARK; }
+    if ((got = fv_opt(f, x->seen, K_ZONE, 0, 65535, &v)) < 0)
+        return 0;
+    if (got) { e->zone = (uint16_t)v; e->has |= NETOPS_CT_HAS_ZONE; }
+    if ((x->seen & (1u << K_STATUS)) && f[K_STATUS].ty == LUA_TTABLE) {
+        e->status = x->status;
+        e->has |= NETOPS_CT_HAS_STATUS;
+    }
+    if (e->proto == IPPROTO_SCTP && (x->seen & (1u << K_VTAG)) && f[K_VTAG].ty == LUA_TTABLE) {
+        if ((got = fv_opt(x->vtag, x->vseen, K_ORIG, 0, 0xffffffffLL, &v)) < 0)
+            return 0;
+        e->vtag_orig = got ? (uint32_t)v : 0;
+        if ((got = fv_opt(x->vtag, x->vseen, K_REPLY, 0, 0xffffffffLL, &v)) < 0)
+            return 0;
+        e->vtag_reply = got ? (uint32_t)v : 0;
+        e->has |= NETOPS_CT_HAS_VTAG;
+    }
+    return 1;
+}
+
+/* The entry table at idx into *e: 1, or 0 when to_entry must read it. */
+static int fast_entry(lua_State *L, int idx, const Keys *ks, AddrMemo *memo,
+                      struct netops_ct_entry *e)
+{
+    struct fast x;
+    x.seen = x.rseen = x.iseen = x.vseen = 0;
+    x.status = 0;
+    if (!lua_istable(L, idx) || !walk(L, lua_absindex(L, idx), ks, x.f, &x.seen, &x))
+        return 0;
+    if (x.seen & (1u << K_MASTER))
+        return 0;       /* related entries are rare: to_entry reads them */
+    memset(e, 0, sizeof *e);
+    return fast_tuple(&x, ks, memo, e) && fast_reply(&x, memo, e) && fast_rest(&x, ks, e);
+}
+
 /* ---------------------------------------------------------- reading filters */
 
 /* The fields a filter may have: any other key is a typo that would widen the
@@ -718,6 +1099,7 @@ static int ct_open(lua_State *L)
     read_open_opts(L, netns);
     LCt *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->ct = NULL;
+    h->memo = NULL;
     strcpy(h->netns, netns);
     luaL_setmetatable(L, CT_TYPE);
     const char *where;
@@ -744,6 +1126,8 @@ static int ct_close(lua_State *L)
         netops_ct_close(h->ct);
         h->ct = NULL;
     }
+    free(h->memo);
+    h->memo = NULL;
     return 0;
 }
 
@@ -819,13 +1203,19 @@ static void new_scratch(lua_State *L, lua_Integer n, struct commit_scratch *s)
 
 /* Read the cnt entries of arg 2; a bad one is skipped, its message in the
  * table at bad (by index). */
-static void read_entries(lua_State *L, size_t cnt, const struct netops_ct_commit_opts *opts,
-                         struct commit_scratch *s, int bad)
+static void read_entries(lua_State *L, LCt *h, size_t cnt,
+                         const struct netops_ct_commit_opts *opts, struct commit_scratch *s,
+                         int bad)
 {
     char err[256];
+    const Keys *ks = keys_get(L);
+    if (!h->memo)
+        h->memo = calloc(MEMO_SLOTS, sizeof *h->memo);   /* NULL: parse every time */
     for (size_t i = 0; i < cnt; i++) {
         lua_geti(L, 2, (lua_Integer)i + 1);
-        const char *m = to_entry(L, -1, &s->e[i], err, sizeof err);
+        const char *m = NULL;
+        if (!fast_entry(L, -1, ks, h->memo, &s->e[i]))
+            m = to_entry(L, -1, &s->e[i], err, sizeof err);
         if (!m && !opts->timeout && !(s->e[i].has & NETOPS_CT_HAS_TIMEOUT))
             m = "missing timeout (give entry.timeout or opts.timeout)";
         lua_pop(L, 1);
@@ -900,7 +1290,7 @@ static int ct_commit(lua_State *L)
     new_scratch(L, n, &s);
     lua_newtable(L);                       /* bad: index -> message */
     int bad = lua_gettop(L);
-    read_entries(L, cnt, &opts, &s, bad);
+    read_entries(L, h, cnt, &opts, &s, bad);
     int stopped = 0;
     int err = netops_ct_commit(h->ct, s.e, cnt, s.skip, &opts, s.res, &stopped);
     if (err)
@@ -1270,6 +1660,7 @@ LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L)
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
     luax_newclass(L, CURSOR_TYPE, cursor_methods, cursor_close);
+    keys_new(L);
     luaL_newlib(L, funcs);
     netops_ctl_open_text(L);
     return 1;
