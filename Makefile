@@ -146,7 +146,8 @@ MAN_PAGES  := $(patsubst doc/man/%.md,%,$(wildcard doc/man/*.md))
 man_dir     = $(PREFIX)/share/man/man$(subst .,,$(suffix $(1)))
 COMPLETIONS = $(addprefix $(BUILD)/completion/,$(COMMANDS))
 # Installed beside the man pages, to copy and edit; the rock has them too.
-SHARED_DOCS = examples/primary-backup.lua examples/keepalived.conf examples/conntrackd.conf
+SHARED_DOCS = examples/primary-backup.lua examples/keepalived.conf examples/conntrackd.conf \
+              examples/netops-conntrack-metrics.service examples/netops-conntrack-metrics.timer
 
 man: $(addprefix $(BUILD)/man/,$(MAN_PAGES))
 

@@ -96,7 +96,8 @@ if [ -f /usr/share/bash-completion/bash_completion ]; then
 fi
 step "make install puts the default policy and sample configs in share/doc/netops" sh -c "cd '$tmp/make/share/doc/netops' && \
   cmp primary-backup.lua '$top/examples/primary-backup.lua' && cmp keepalived.conf '$top/examples/keepalived.conf' && \
-  cmp conntrackd.conf '$top/examples/conntrackd.conf'"
+  cmp conntrackd.conf '$top/examples/conntrackd.conf' && \
+  cmp netops-conntrack-metrics.timer '$top/examples/netops-conntrack-metrics.timer'"
 step "make uninstall PREFIX=TREE leaves nothing of netops" sh -c "make --no-print-directory -C '$top' uninstall PREFIX='$tmp/make' && \
   left=\$(cd '$tmp/make' && find . -type f ! -path ./lib/luarocks/rocks-5.4/manifest; grep -rl netops . || :) && \
   { [ -z \"\$left\" ] || { echo \"left: \$left\"; exit 1; }; }"

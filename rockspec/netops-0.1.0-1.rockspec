@@ -138,6 +138,8 @@ build = {
       ["primary-backup.lua"] = "examples/primary-backup.lua",
       ["keepalived.conf"] = "examples/keepalived.conf",
       ["conntrackd.conf"] = "examples/conntrackd.conf",
+      ["netops-conntrack-metrics.service"] = "examples/netops-conntrack-metrics.service",
+      ["netops-conntrack-metrics.timer"] = "examples/netops-conntrack-metrics.timer",
     },
   },
 }

@@ -242,7 +242,10 @@ describe("rockspec", function()
   it("ships the default policy and the sample configs (the rock's conf/)", function()
     assert.same({ ["primary-backup.lua"] = "examples/primary-backup.lua",
                   ["keepalived.conf"] = "examples/keepalived.conf",
-                  ["conntrackd.conf"] = "examples/conntrackd.conf" }, rs.build.install.conf)
+                  ["conntrackd.conf"] = "examples/conntrackd.conf",
+                  ["netops-conntrack-metrics.service"] = "examples/netops-conntrack-metrics.service",
+                  ["netops-conntrack-metrics.timer"] = "examples/netops-conntrack-metrics.timer" },
+                rs.build.install.conf)
   end)
 
   it("installs each command from an existing example script", function()

@@ -42,6 +42,9 @@ an unreadable FILE (diff: also bad lines in FILE).
 parser:option("--netns", "Work on the table of network namespace NAME (/run/netns/NAME).")
   :argname("<name>")
 
+--- The option parser (the Makefile generates the bash completion from it).
+function M.parser() return parser end
+
 -- A command: its own -h/--help (answered by main: cli.parse answers the
 -- top-level one), usage line and help.
 local commands = {}
