@@ -11,7 +11,7 @@
 #                              against the ASan+UBSan build in DIR
 #   NETOPS_VALGRIND=1          adds the valgrind pass: the C tests under valgrind
 #   NETOPS_PASSES="..."        the passes to run, of plain, asan, valgrind
-#   NETOPS_TEST_TIMEOUT=S      limit for each spec file or program (1800)
+#   NETOPS_TEST_TIMEOUT=S      limit for each spec file or program (600: the longest file takes about 3 min)
 # Each spec file runs in a busted process of its own; spec/runner.lua says
 # how results are read and counted.  Logs: $NETOPS_BUILD/test-output/PASS/.
 cd "$(dirname "$0")/.." || exit 2

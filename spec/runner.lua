@@ -26,7 +26,7 @@ local unpack = table.unpack
 -- --ignore-lua: already lua5.4; else busted reruns itself through a shell
 -- (the .busted `lua` setting), which turns a signal into "exit 1"
 local BUSTED = { "lua5.4", "/usr/bin/busted", "--ignore-lua" }
-local TIMEOUT = tonumber(os.getenv("NETOPS_TEST_TIMEOUT") or "") or 1800
+local TIMEOUT = tonumber(os.getenv("NETOPS_TEST_TIMEOUT") or "") or 600
 local here = (arg[0]:match("^(.*)/[^/]*$") or ".")
 local build = os.getenv("NETOPS_BUILD") or "build"
 local asan_build = os.getenv("NETOPS_SANITIZE_BUILD")
