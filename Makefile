@@ -121,10 +121,18 @@ fuzz: deps $(FUZZERS)
 	  mkdir -p $(BUILD)/corpus/$$(basename $$f); \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$(basename $$f); done
 
-# Benchmarks: netops and its rivals side by side, ratios printed.
+# Benchmarks: netops and its rivals side by side, ratios printed.  Every
+# bench/[0-9]* runs (one failing does not skip the rest), each headed by the
+# date and the load average and followed by the load average; the exit
+# status says whether any failed.
 bench: deps
 	@$(MAKE) --no-print-directory build
-	@set -e; for b in bench/[0-9]*; do [ -x "$$b" ] || continue; echo "== $$b"; NETOPS_BUILD=$(BUILD) ./$$b; done
+	@failed=; for b in bench/[0-9]*; do \
+	  echo "== $$b  $$(date -Iseconds)  load average $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	  if [ -x "$$b" ] && NETOPS_BUILD=$(BUILD) ./$$b; then :; else echo "== $$b FAILED"; failed="$$failed $$b"; fi; \
+	  echo "== $$b done  load average $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "benchmarks failed:$$failed"; exit 1; fi
 
 demo: deps
 	@$(MAKE) --no-print-directory build
