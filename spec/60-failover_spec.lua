@@ -1132,6 +1132,22 @@ describe("netops.failover.parse_args", function()
   end)
 end)
 
+local function svg_counts(path)
+  local out, code = sh.run({ "python3", "-c", [[
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+assert root.tag == ns + "svg", root.tag
+paths = [p for p in root.iter(ns + "path") if p.get("class") == "stream"]
+marks = [g for g in root.iter(ns + "g") if g.get("class") == "failover"]
+stalls = [t.text for g in marks for t in g.iter(ns + "text") if t.get("class") == "stall"]
+print(len(paths), len(marks), "|".join(stalls))
+]], path }, { stderr = true })
+  assert.equal(0, code, out)
+  local p, m, stalls = out:match("^(%d+) (%d+) (.-)\n$")
+  return tonumber(p), tonumber(m), stalls
+end
+
 describe("the lab's picture (spec/lab/plot.lua)", function()
   it("is well-formed SVG with one path per stream and one mark, with its stall, per failover", function()
     local plot = require "lab.plot"

@@ -118,3 +118,69 @@ describe("the launchers", function()
       .. "/normalize, or in LUA_PATH)\n", out)
   end)
 end)
+
+-- The commands read common command lines without loading argparse (it costs
+-- as much as starting lua5.4); whatever the quick reader takes must be what
+-- argparse makes of it, and what it does not take goes to argparse.
+describe("the quick option reader", function()
+  local cli = require "netops.cli"
+
+  local function same(a, b)
+    if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+    for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+    for k in pairs(b) do if a[k] == nil then return false end end
+    return true
+  end
+
+  -- argv vectors: the usual ones, and every edge the reader must leave alone
+  local LINES = {
+    {}, { "1" }, { "1", "2" }, { "-" }, { "--" }, { "--", "--all" }, { "--all" }, { "--all", "--user" },
+    { "--all", "--ignoring", "TERM" }, { "--all", "--ignoring=TERM", "--ignoring", "INT,HUP" },
+    { "--json", "1" }, { "--json", "--json" }, { "--json=no" }, { "--threads", "1", "2" },
+    { "--decode", "4a02" }, { "--bogus" }, { "-h" }, { "--help" }, { "--version" }, { "--ignoring" },
+    { "--ignoring", "-5" }, { "--all", "--", "-1" }, { "--rewrite", "-" }, { "--rewrite", "a", "b" },
+    { "--max-wait", "5", "host" }, { "--max-wait=5", "host" }, { "--max-wait" }, { "-q", "host" },
+    { "--max-wait", "1", "--max-wait", "2" }, { "--no-probe", "--interval=0.5" }, { "primary" },
+    { "--policy", "p.lua", "GROUP", "G1", "MASTER", "100" }, { "status", "-n", "3", "--json" },
+    { "-n", "3" }, { "-n3" }, { "--hosts", "a,b", "--count", "2" }, { "--probe", "[2001:db8::1]:22" },
+    { "count" }, { "--netns", "fw1", "save", "-" },
+  }
+
+  for _, name in ipairs { "checksignals", "normalize", "sssh", "netops_failover", "failover_tester",
+                          "netops_conntrack" } do
+    it(name .. ": the quick reader's result is argparse's, or it leaves the line to argparse", function()
+      local p = require("netops.cli." .. name).parser()
+      local taken = 0
+      for _, args in ipairs(LINES) do
+        local q = cli._quick(p, args)
+        if q ~= nil then
+          taken = taken + 1
+          local ok, full = cli._full(p, args)
+          assert.is_true(ok, name .. " " .. table.concat(args, " ") .. ": quick took what argparse refuses: "
+                         .. tostring(full))
+          assert.is_true(same(q, full), name .. " " .. table.concat(args, " ") .. ": results differ")
+        end
+      end
+      if name ~= "netops_conntrack" then   -- subcommands: always argparse
+        assert.is_true(taken >= 3, name .. ": the quick reader took " .. taken .. " lines")
+      end
+    end)
+  end
+
+  it("checksignals --all --ignoring TERM loads neither argparse nor dkjson; --json loads dkjson", function()
+    local code = [[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = "]] .. sh.build .. [[/?.so;" .. package.cpath
+      local out = io.stdout
+      io.stdout = io.open("/dev/null", "w")
+      local main = require("netops.cli.checksignals").main
+      main { "--all", "--ignoring", "TERM" }
+      local a, d = package.loaded.argparse ~= nil, package.loaded.dkjson ~= nil
+      main { "--all", "--ignoring", "TERM", "--json" }
+      out:write(tostring(a), " ", tostring(d), " ", tostring(package.loaded.dkjson ~= nil), "\n")
+    ]]
+    local out, code_ = sh.run({ "lua5.4", "-e", code }, { stderr = true })
+    assert.equal(0, code_, out)
+    assert.equal("false false true\n", out)
+  end)
+end)

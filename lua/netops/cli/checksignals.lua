@@ -2,7 +2,6 @@
 -- pending, by name; which processes ignore (catch, block) a signal; what a
 -- mask pasted from `ps -o pending,blocked,ignored,caught` means.
 local cli = require "netops.cli"
-local json = require "dkjson"
 local netops = require "netops"
 local proc, signals = netops.proc, netops.signals
 
@@ -84,7 +83,7 @@ local printable = proc.printable
 local KEYORDER = { "pid", "tid", "mask", "signal", "name", "state", "state_name", "kernel",
                    "pending", "shared_pending", "blocked", "ignored", "caught", "threads", "signals" }
 local function encode(v)
-  return json.encode(v, { keyorder = KEYORDER })
+  return require("dkjson").encode(v, { keyorder = KEYORDER })   -- loaded for --json only
 end
 
 -- A name as a JSON string: valid UTF-8 as it is, control and bidi

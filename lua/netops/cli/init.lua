@@ -62,7 +62,16 @@
 -- value (`--json=no`) is a usage error.  Values are checked by the command
 -- (cli.usage_error for a bad one), not by argparse's convert.
 -- JSON output: dkjson (`require "dkjson"`), see checksignals.lua.
-local argparse = require "argparse"
+-- # Start-up
+-- Loading argparse costs about as much as starting lua5.4 itself, so
+-- cli.parser returns a recording of the declarations, and argparse is
+-- loaded only when it is needed: for --help, a usage error, completion, or
+-- anything the quick reader below does not take.  The quick reader takes
+-- only what argparse would take to the same result (long options and flags
+-- by their full name, `--opt value`, `--opt=value`, options given once or
+-- declared `count "*"`, positional arguments, `--`); whatever else it sees,
+-- it leaves to argparse, which gives the answer or the error.  spec/70
+-- checks that both give the same results.
 
 local cli = {}
 local names = setmetatable({}, { __mode = "k" })   -- parser -> command name
@@ -72,17 +81,187 @@ function cli.version()
   return require("netops")._VERSION
 end
 
---- An argparse parser for command `name`, with -h/--help and --version.
+-- A recorded argparse object: each call is kept (in order) and replayed on
+-- the real object when one is needed.  Methods that create an element
+-- return a new recording; queries (get_help, pparse ...) build the parser.
+-- The recording's own state sits under a table key, so that no argparse
+-- method name (args, count ...) can meet it.
+local CHILD = { flag = true, option = true, argument = true, command = true, mutex = true,
+                group = true }
+local S = {}
+local Rec = {}
+local function new_rec(parent, method, args)
+  return setmetatable({ [S] = { parent = parent, method = method, args = args, events = {} } }, Rec)
+end
+
+local function realize(r)
+  local st = r[S]
+  if st.real then return st.real end
+  local parent = st.parent and st.parent[S]
+  if parent and not parent.real then
+    realize(st.parent)       -- replays the parent's events: this one is made there
+    return st.real
+  end
+  if parent then
+    st.real = parent.real[st.method](parent.real, table.unpack(st.args, 1, st.args.n))
+  else
+    st.real = require("argparse")(table.unpack(st.args, 1, st.args.n))
+  end
+  for _, ev in ipairs(st.events) do
+    if ev.child then realize(ev.child)
+    else st.real[ev.method](st.real, table.unpack(ev.args, 1, ev.args.n)) end
+  end
+  return st.real
+end
+
+Rec.__index = function(r, method)
+  return function(self, ...)
+    assert(self == r, "netops.cli: call parser methods with ':'")
+    local st, args = r[S], table.pack(...)
+    if st.real then   -- built already: the real object answers
+      local res = st.real[method](st.real, ...)
+      return res == st.real and r or res
+    end
+    if CHILD[method] then
+      local c = new_rec(r, method, args)
+      st.events[#st.events + 1] = { child = c }
+      return c
+    end
+    if method:match("^get_") or method:match("parse$") then
+      local real = realize(r)
+      return real[method](real, ...)
+    end
+    st.events[#st.events + 1] = { method = method, args = args }
+    return r
+  end
+end
+
+--- The argparse object behind a recorded parser (or element).
+function cli.real(p)
+  return realize(p)
+end
+
+--- A parser for command `name`, with -h/--help and --version: a recording
+-- that argparse's methods can be called on as on the real parser.
 function cli.parser(name, description, epilog)
-  local p = argparse(name, description, epilog):add_help(false):help_max_width(79)
+  local p = new_rec(nil, nil, table.pack(name, description, epilog))
+  p:add_help(false):help_max_width(79)
   p:flag("-h --help", "Show this help and exit.")
   p:flag("--version", "Show the netops version and exit.")
   names[p] = name
   return p
 end
 
+-- The declarations the quick reader understands, or false: flags and
+-- options by their names (an element with a setting the reader does not
+-- know is left to argparse when given), one positional argument.
+local ROOT_SETTINGS = { add_help = true, help_max_width = true, usage = true }
+local ELEMENT_SETTINGS = { argname = true, count = true, args = true }
+local function element(c)
+  local st = c[S]
+  local e = { kind = st.method, count = 1, nargs = 1 }
+  for _, cev in ipairs(st.events) do
+    local m, a = cev.method, cev.args and cev.args[1]
+    if cev.child or not ELEMENT_SETTINGS[m] then e.unsupported = true
+    elseif m == "count" then e.count = a
+    elseif m == "args" then e.nargs = a end
+  end
+  local spec = st.args[1]
+  if e.kind == "argument" then
+    e.key = spec
+    return e
+  end
+  if (e.count ~= 1 and e.count ~= "*") or (e.kind == "option" and e.nargs ~= 1)
+     or (e.kind == "flag" and e.count ~= 1) then
+    e.unsupported = true
+  end
+  local long = spec:match("%-%-(%S+)")
+  e.key = (long or spec:match("^%-+(%S+)")):gsub("%-", "_")
+  return e
+end
+
+local function quick_decl(p)
+  local st = p[S]
+  if st.decl ~= nil then return st.decl end
+  local d = { names = {}, positional = {} }
+  st.decl = false
+  for _, ev in ipairs(st.events) do
+    local c = ev.child
+    local kind = c and c[S].method
+    if not c then
+      if not ROOT_SETTINGS[ev.method] then return false end
+    elseif kind == "argument" then
+      local e = element(c)
+      if e.unsupported or (e.nargs ~= "*" and e.nargs ~= "?") then return false end
+      d.positional[#d.positional + 1] = e
+    elseif kind == "flag" or kind == "option" then
+      local e = element(c)
+      for alias in c[S].args[1]:gmatch("%S+") do d.names[alias] = e end
+    else
+      return false
+    end
+  end
+  if #d.positional > 1 then return false end
+  st.decl = d
+  return d
+end
+
+-- Reads args as argparse would, or returns nil to leave them to argparse.
+local function quick_parse(p, args)
+  local d = quick_decl(p)
+  if not d then return nil end
+  local res, pos, seen, rest = {}, {}, {}, false
+  for _, e in pairs(d.names) do
+    if e.count == "*" and not e.unsupported then res[e.key] = {} end
+  end
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if rest or a:sub(1, 1) ~= "-" or a == "-" then
+      pos[#pos + 1] = a
+    elseif a == "--" then
+      rest = true
+    else
+      local name, value = a:match("^(%-%-[^=]+)=(.*)$")
+      name = name or a
+      local e = d.names[name]
+      if not e or e.unsupported or e.key == "help" or e.key == "version" then return nil end
+      if e.count ~= "*" then
+        if seen[e.key] then return nil end
+        seen[e.key] = true
+      end
+      if e.kind == "flag" then
+        if value then return nil end
+        res[e.key] = true
+      else
+        if not value then
+          i = i + 1
+          value = args[i]
+          if value == nil or value:sub(1, 1) == "-" then return nil end
+        end
+        if e.count == "*" then table.insert(res[e.key], value) else res[e.key] = value end
+      end
+    end
+    i = i + 1
+  end
+  local pe = d.positional[1]
+  if pe then
+    if pe.nargs == "*" then res[pe.key] = pos
+    elseif #pos > 1 then return nil
+    else res[pe.key] = pos[1] end
+  elseif #pos > 0 then
+    return nil
+  end
+  return res
+end
+
+--- For tests: what the quick reader makes of args (nil: left to argparse),
+-- and what argparse makes of them (ok, result or message).
+function cli._quick(p, args) return quick_parse(p, args) end
+function cli._full(p, args) return realize(p):pparse(args) end
+
 local function usage(p)
-  local u = p:get_usage()
+  local u = realize(p):get_usage()
   return u:sub(-1) == "\n" and u or u .. "\n"
 end
 
@@ -95,10 +274,12 @@ end
 --- Parses args with p: the results, or nil and the exit status after
 -- --help (0), --version (0) or a usage error (2) was answered.
 function cli.parse(p, args)
-  local ok, res = p:pparse(args)
+  local quick = quick_parse(p, args)
+  if quick then return quick end
+  local ok, res = realize(p):pparse(args)
   if not ok then return nil, cli.usage_error(p, res) end
   if res.help then
-    io.stdout:write(p:get_help(), "\n")
+    io.stdout:write(realize(p):get_help(), "\n")
     return nil, 0
   end
   if res.version then

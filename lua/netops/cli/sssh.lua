@@ -39,6 +39,9 @@ parser:option("--ssh", "The real ssh (default: $SSSH_SSH, else the first ssh in 
   .. "not sssh itself)."):argname("<path>")
 parser:flag("--no-probe", "Retry ssh itself instead of probing.")
 
+--- sssh's own options (its completion is doc/completion/sssh: ssh's, with these).
+function M.parser() return parser end
+
 -- A non-local exit from deep inside a run (retry.run's callbacks): thrown,
 -- so that every frame on the way out cleans up (retry.run removes its ssh
 -- log), and caught by main, which returns the code.
