@@ -152,35 +152,50 @@ struct want {
     int masks;
 };
 
+/* A list of signal numbers, as luax_tablefield's reader: ud is a
+ * struct sigs_reader, filled with at most 64 of them. */
+struct sigs_reader {
+    int *sigs;
+    int *n;
+};
+
+static int read_sigs(luax_Fields *r, void *ud)
+{
+    struct sigs_reader *s = ud;
+    lua_Integer len = luaL_len(r->L, r->t);
+    if (len > 64)
+        return luax_fielderror(r, "at most 64 signals per filter");
+    for (lua_Integer i = 1; i <= len; i++) {
+        int isnum;
+        lua_geti(r->L, r->t, i);
+        lua_Integer v = lua_tointegerx(r->L, -1, &isnum);
+        lua_pop(r->L, 1);
+        if (!isnum || v < 1 || v > 4 * SIG_MASK_MAX_DIGITS)
+            return luax_fielderror(r, "filter entries must be signal numbers");
+        s->sigs[(*s->n)++] = (int)v;
+    }
+    return 1;
+}
+
+static const char *const want_keys[] = {
+    "ignored", "caught", "blocked", "pending", "user", "masks",
+};
+
+/* The filter (argument 1) into w; misuse, an unknown key included, raises. */
 static void get_want(lua_State *L, struct want *w)
 {
-    static const char *const fields[4] = { "ignored", "caught", "blocked", "pending" };
+    luax_Fields r;
     luaL_checktype(L, 1, LUA_TTABLE);
+    luax_fields(&r, L, 1, 1, "filter.", NULL, 0);
+    luax_checkfieldnames(&r, want_keys, sizeof want_keys / sizeof want_keys[0]);
     for (int f = 0; f < 4; f++) {
-        lua_Integer len;
+        struct sigs_reader s = { w->sigs[f], &w->n[f] };
         w->n[f] = 0;
-        if (lua_getfield(L, 1, fields[f]) != LUA_TNIL) {
-            luaL_argcheck(L, lua_istable(L, -1), 1, "filter lists must be tables of signal numbers");
-            len = luaL_len(L, -1);
-            luaL_argcheck(L, len <= 64, 1, "at most 64 signals per filter");
-            for (lua_Integer i = 1; i <= len; i++) {
-                int isnum;
-                lua_Integer v;
-                lua_geti(L, -1, i);
-                v = lua_tointegerx(L, -1, &isnum);
-                luaL_argcheck(L, isnum && v >= 1 && v <= 4 * SIG_MASK_MAX_DIGITS, 1,
-                              "filter entries must be signal numbers");
-                lua_pop(L, 1);
-                w->sigs[f][w->n[f]++] = (int)v;
-            }
-        }
-        lua_pop(L, 1);
+        luax_tablefield(&r, want_keys[f], read_sigs, &s);
     }
-    lua_getfield(L, 1, "user");
-    w->user = lua_toboolean(L, -1);
-    lua_getfield(L, 1, "masks");
-    w->masks = lua_isnil(L, -1) || lua_toboolean(L, -1);
-    lua_pop(L, 2);
+    luax_flagfield(&r, "user", &w->user);
+    if (!luax_flagfield(&r, "masks", &w->masks))
+        w->masks = 1;
 }
 
 /* Whether every filter signal is one /proc/PID/stat shows (1..31) and no

@@ -59,46 +59,32 @@ static struct spawn_proc *checkproc(lua_State *L)
     return p;
 }
 
-static enum spawn_stdio stdio_opt(lua_State *L, int opts, const char *field, int *fd, int tee_ok)
+/*
+ * A stdio option: "inherit", "null" (and for stderr "tee", "capture"), or an
+ * open Lua file, whose fd goes to *fd.  Leaves the stack as it was.
+ */
+static enum spawn_stdio stdio_field(luax_Fields *r, const char *k, int *fd, int tee_ok)
 {
-    enum spawn_stdio r = SPAWN_INHERIT;
-    lua_getfield(L, opts, field);
-    if (lua_isnil(L, -1)) {
-        r = SPAWN_INHERIT;
-    } else if (lua_type(L, -1) == LUA_TSTRING) {
-        char what[48];
-        snprintf(what, sizeof what, "bad option '%s' to 'spawn'", field);
-        const char *s = luax_tocstring(L, -1, what);
-        if (strcmp(s, "inherit") == 0) r = SPAWN_INHERIT;
-        else if (strcmp(s, "null") == 0) r = SPAWN_NULL;
-        else if (tee_ok && strcmp(s, "tee") == 0) r = SPAWN_TEE;
-        else if (tee_ok && strcmp(s, "capture") == 0) r = SPAWN_CAPTURE;
-        else luaL_error(L, "bad option '%s' to 'spawn' (%s expected, got '%s')", field,
-                        tee_ok ? "\"inherit\", \"tee\", \"capture\", \"null\" or a file" : "\"inherit\", \"null\" or a file", s);
-    } else {
-        luaL_Stream *f = luaL_testudata(L, -1, LUA_FILEHANDLE);
-        if (!f || !f->closef || !f->f)
-            luaL_error(L, "bad option '%s' to 'spawn' (a mode string or an open file expected)", field);
-        *fd = fileno(f->f);
-        r = SPAWN_FD;
+    static const char *const modes[] = { "inherit", "null", "tee", "capture", NULL };
+    static const enum spawn_stdio mode_of[] = { SPAWN_INHERIT, SPAWN_NULL, SPAWN_TEE,
+                                                SPAWN_CAPTURE };
+    int i;
+    if (luax_fieldtype(r, k) == LUA_TSTRING) {
+        luax_optionfield(r, k, modes, &i);
+        if (!tee_ok && mode_of[i] != SPAWN_INHERIT && mode_of[i] != SPAWN_NULL)
+            luax_fielderror(r, "%s%s must be \"inherit\", \"null\" or a file", r->path, k);
+        return mode_of[i];
     }
-    lua_pop(L, 1);
-    return r;
-}
-
-static double seconds_opt(lua_State *L, int opts, const char *field, double def)
-{
-    lua_getfield(L, opts, field);
-    double v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isnumber(L, -1))
-            luaL_error(L, "bad option '%s' to 'spawn' (number expected)", field);
-        v = (double)lua_tonumber(L, -1);
-        if (!(v >= 0) || v > 1e9)
-            luaL_error(L, "bad option '%s' to 'spawn' (seconds between 0 and 1e9 expected)", field);
+    if (lua_getfield(r->L, r->t, k) == LUA_TNIL) {
+        lua_pop(r->L, 1);
+        return SPAWN_INHERIT;
     }
-    lua_pop(L, 1);
-    return v;
+    luaL_Stream *f = luaL_testudata(r->L, -1, LUA_FILEHANDLE);
+    *fd = f && f->closef && f->f ? fileno(f->f) : -1;
+    lua_pop(r->L, 1);           /* the file stays anchored by opts */
+    if (*fd < 0)
+        luax_fielderror(r, "%s%s must be a mode string or an open file", r->path, k);
+    return SPAWN_FD;
 }
 
 /*
@@ -106,97 +92,145 @@ static double seconds_opt(lua_State *L, int opts, const char *field, double def)
  * pushed; raises on anything else: a name that is empty or holds '=', a
  * list entry without '=', a NUL byte anywhere (C would cut the entry).
  */
-static void push_env_entry(lua_State *L)
+static void push_env_entry(luax_Fields *r)
 {
-    static const char what[] = "bad option 'env' to 'spawn'";
+    lua_State *L = r->L;
     if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-        const char *name = luax_tocstring(L, -2, what);
-        const char *value = luax_tocstring(L, -1, what);
+        const char *name = luax_tocstring(L, -2, "opts.env name");
+        const char *value = luax_tocstring(L, -1, "opts.env value");
         if (*name == 0 || strchr(name, '='))
-            luaL_error(L, "%s (name '%s' must be non-empty and without '=')", what, name);
+            luax_fielderror(r, "opts.env name '%s' must be non-empty and without '='", name);
         lua_pushfstring(L, "%s=%s", name, value);
     } else if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TSTRING) {
-        const char *entry = luax_tocstring(L, -1, what);
+        const char *entry = luax_tocstring(L, -1, "opts.env entry");
         const char *eq = strchr(entry, '=');
         if (!eq || eq == entry)
-            luaL_error(L, "%s (\"NAME=value\" expected, got '%s')", what, entry);
+            luax_fielderror(r, "opts.env: \"NAME=value\" expected, got '%s'", entry);
         lua_pushvalue(L, -1);
     } else {
-        luaL_error(L, "%s (NAME = \"value\" or \"NAME=value\" entries expected)", what);
+        luax_fielderror(r, "opts.env: NAME = \"value\" or \"NAME=value\" entries expected");
     }
 }
 
-/* netops.spawn(argv [, opts]) -> process | nil, message, errno */
-static int l_spawn(lua_State *L)
+/* The strings of envp and envp itself, anchored in the table at index anchor. */
+struct env_reader {
+    int anchor;
+    char **envp;
+};
+
+/* luax_tablefield's reader of opts.env: builds the NULL-terminated envp. */
+static int read_env(luax_Fields *r, void *ud)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    int hasopts = !lua_isnoneornil(L, 2);
-    if (hasopts)
-        luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
+    struct env_reader *e = ud;
+    lua_State *L = r->L;
+    int k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, r->t)) {
+        push_env_entry(r);
+        lua_rawseti(L, e->anchor, ++k);
+        lua_pop(L, 1);
+        if (k > 100000)
+            return luax_fielderror(r, "opts.env: too many entries");
+    }
+    e->envp = lua_newuserdatauv(L, sizeof(char *) * (size_t)(k + 1), 0);
+    for (int i = 1; i <= k; i++) {
+        lua_rawgeti(L, e->anchor, i);
+        e->envp[i - 1] = (char *)lua_tostring(L, -1);   /* anchored */
+        lua_pop(L, 1);
+    }
+    e->envp[k] = NULL;
+    lua_rawseti(L, e->anchor, 0);       /* anchor envp itself */
+    return 1;
+}
+
+/* The options of spawn, with the strings they point to. */
+struct spawn_args {
+    struct spawn_opts o;
+    char cwd[4096];
+};
+
+static const char *const spawn_keys[] = {
+    "env", "cwd", "stdin", "stdout", "stderr", "timeout", "grace",
+};
+
+/*
+ * Read opts (argument 2, nil or a table) into a; env strings are anchored
+ * in the table at index anchor.  Misuse raises, naming the field.
+ */
+static void spawn_options(lua_State *L, int anchor, struct spawn_args *a)
+{
+    struct env_reader env = { anchor, NULL };
+    luax_Fields r;
+    a->o.grace = 5;
+    if (lua_isnil(L, 2))
+        return;
+    luax_fields(&r, L, 2, 2, "opts.", NULL, 0);
+    luax_checkfieldnames(&r, spawn_keys, sizeof spawn_keys / sizeof spawn_keys[0]);
+    if (luax_tablefield(&r, "env", read_env, &env) == 1)
+        a->o.envp = env.envp;
+    if (luax_strfield(&r, "cwd", a->cwd, sizeof a->cwd, NULL) == 1)
+        a->o.cwd = a->cwd;
+    a->o.in = stdio_field(&r, "stdin", &a->o.in_fd, 0);
+    a->o.out = stdio_field(&r, "stdout", &a->o.out_fd, 0);
+    a->o.err = stdio_field(&r, "stderr", &a->o.err_fd, 1);
+    luax_numfield(&r, "timeout", 0, 1e9, &a->o.timeout);
+    luax_numfield(&r, "grace", 0, 1e9, &a->o.grace);
+}
+
+/* argv (argument 1) as a NULL-terminated array in a userdata it pushes; the
+ * strings stay anchored by the argv table. */
+static char **check_argv(lua_State *L)
+{
     lua_Integer n = luaL_len(L, 1);
     if (n < 1)
         luaL_argerror(L, 1, "argv must hold the program name and its arguments");
     if (n > 100000)
         luaL_argerror(L, 1, "argv too long");
-    char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);   /* 3 */
+    char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
     for (lua_Integer i = 1; i <= n; i++) {
         if (lua_rawgeti(L, 1, i) != LUA_TSTRING)
             luaL_argerror(L, 1, lua_pushfstring(L, "argv[%I] must be a string", i));
         if (lua_rawlen(L, -1) != strlen(lua_tostring(L, -1)))
             luaL_argerror(L, 1, lua_pushfstring(L, "argv[%I] contains a NUL byte", i));
-        argv[i - 1] = (char *)lua_tostring(L, -1);   /* anchored by the argv table */
+        argv[i - 1] = (char *)lua_tostring(L, -1);
         lua_pop(L, 1);
     }
     argv[n] = NULL;
+    return argv;
+}
 
-    struct spawn_opts o;
-    memset(&o, 0, sizeof o);
-    o.argv = argv;
+/***
+ * Start a program from an argument vector (never a shell).
+ * @function spawn
+ * @tparam {string,...} argv the program (searched in PATH) and its arguments
+ * @tparam[opt] table opts `env` (a table NAME = "value" or a list of
+ *   "NAME=value"; default: inherit), `cwd`, `stdin`, `stdout` ("inherit",
+ *   "null" or an open file), `stderr` (those, "tee": copy to ours and keep
+ *   the tail, or "capture": keep the tail only), `timeout` (seconds: SIGTERM
+ *   after it, 0 = none) and `grace` (seconds from SIGTERM to SIGKILL, default
+ *   5).  Unknown keys raise.
+ * @treturn[1] Process the running child
+ * @return[2] nil
+ * @treturn[2] string "spawn PROGRAM: reason"
+ * @treturn[2] int errno
+ * @raise on a bad argv or option
+ */
+static int l_spawn(lua_State *L)
+{
+    struct spawn_args a;
+    char err[512];
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    memset(&a, 0, sizeof a);
+    a.o.argv = check_argv(L);                           /* 3 */
     lua_newtable(L);                                    /* 4: anchors env strings */
-    if (hasopts) {
-        lua_getfield(L, 2, "env");                      /* 5 */
-        if (!lua_isnil(L, -1)) {
-            luaL_checktype(L, -1, LUA_TTABLE);
-            int k = 0;
-            lua_pushnil(L);
-            while (lua_next(L, 5)) {
-                push_env_entry(L);
-                lua_rawseti(L, 4, ++k);
-                lua_pop(L, 1);
-                if (k > 100000)
-                    return luaL_error(L, "bad option 'env' to 'spawn' (too many entries)");
-            }
-            char **envp = lua_newuserdatauv(L, sizeof(char *) * (size_t)(k + 1), 0);
-            for (int i = 1; i <= k; i++) {
-                lua_rawgeti(L, 4, i);
-                envp[i - 1] = (char *)lua_tostring(L, -1);
-                lua_pop(L, 1);
-            }
-            envp[k] = NULL;
-            o.envp = envp;
-            lua_rawseti(L, 4, 0);                       /* anchor envp itself */
-        }
-        lua_pop(L, 1);
-        lua_getfield(L, 2, "cwd");
-        if (!lua_isnil(L, -1)) {
-            if (lua_type(L, -1) != LUA_TSTRING)
-                return luaL_error(L, "bad option 'cwd' to 'spawn' (string expected)");
-            o.cwd = luax_tocstring(L, -1, "bad option 'cwd' to 'spawn'");  /* anchored by opts */
-        }
-        lua_pop(L, 1);
-        o.in = stdio_opt(L, 2, "stdin", &o.in_fd, 0);
-        o.out = stdio_opt(L, 2, "stdout", &o.out_fd, 0);
-        o.err = stdio_opt(L, 2, "stderr", &o.err_fd, 1);
-        o.timeout = seconds_opt(L, 2, "timeout", 0);
-        o.grace = seconds_opt(L, 2, "grace", 5);
-    }
-
+    spawn_options(L, 4, &a);
     struct spawn_proc *p = lua_newuserdatauv(L, sizeof *p, 0);
     memset(p, 0, sizeof *p);
     luaL_setmetatable(L, PROCESS);
-    char err[512];
-    int e = spawn_start(p, &o, err, sizeof err);
+    int e = spawn_start(p, &a.o, err, sizeof err);
     if (e) {
         p->pid = 0;                         /* nothing to release */
         return luax_fail(L, e, "spawn %s", err);
