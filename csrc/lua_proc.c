@@ -299,75 +299,70 @@ static int *open_root(lua_State *L)
  * the second table.  Filtering happens in C, on the raw masks, so only
  * matching processes cost a table.
  */
-static int l_scan(lua_State *L)
+/* The pids to scan: the list in argument 2 or every pid of /proc, in
+ * small or a userdata pushed; n, or -errno (the one place a negative
+ * count carries the errno: proc_pids' contract). */
+static long scan_pids(lua_State *L, int *small, size_t cap, int **pids)
 {
-    struct want w;
-    char buf[PROC_STATUS_BUF];
-    int small[1024], *pids = small;
-    size_t cap = sizeof small / sizeof small[0];
     long n;
-    int found = 0, errors = 0, *procfd;
-
-    get_want(L, &w);
-    lua_settop(L, 2);                   /* the filter, the pids or nil; scratch above */
-    if (!lua_isnil(L, 2)) {             /* the pids to look at, instead of all */
-        lua_Integer len;
-        luaL_checktype(L, 2, LUA_TTABLE);
-        len = luaL_len(L, 2);
-        luaL_argcheck(L, len >= 0 && len <= (1 << 24), 2, "too many pids");
-        n = (long)len;
-        if ((size_t)n > cap) {
-            cap = (size_t)n;
-            pids = lua_newuserdatauv(L, cap * sizeof *pids, 0);
-        }
-        for (long i = 0; i < n; i++) {
-            int isnum;
-            lua_Integer v;
-            lua_geti(L, 2, i + 1);
-            v = lua_tointegerx(L, -1, &isnum);
-            lua_pop(L, 1);
-            luaL_argcheck(L, isnum && v >= 1 && v <= INT_MAX, 2, "pids must be process ids");
-            pids[i] = (int)v;
-        }
-    } else {
-        while ((n = proc_pids(pids, cap)) >= 0 && (size_t)n > cap) {
+    *pids = small;
+    if (lua_isnil(L, 2)) {
+        while ((n = proc_pids(*pids, cap)) >= 0 && (size_t)n > cap) {
             cap = (size_t)n + 256;
             lua_settop(L, 2);
-            pids = lua_newuserdatauv(L, cap * sizeof *pids, 0);
+            *pids = lua_newuserdatauv(L, cap * sizeof **pids, 0);
+        }
+        return n;
+    }
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer len = luaL_len(L, 2);
+    luaL_argcheck(L, len >= 0 && len <= (1 << 24), 2, "too many pids");
+    n = (long)len;
+    if ((size_t)n > cap)
+        *pids = lua_newuserdatauv(L, (size_t)n * sizeof **pids, 0);
+    for (long i = 0; i < n; i++) {
+        int isnum;
+        lua_geti(L, 2, i + 1);
+        lua_Integer v = lua_tointegerx(L, -1, &isnum);
+        lua_pop(L, 1);
+        luaL_argcheck(L, isnum && v >= 1 && v <= INT_MAX, 2, "pids must be process ids");
+        (*pids)[i] = (int)v;
+    }
+    return n;
+}
+
+/* The scan through /proc/PID/stat: matches into the table at -2, failures
+ * into the one at -1. */
+static void scan_stat(lua_State *L, int procfd, const int *pids, long n, const struct want *w)
+{
+    char buf[PROC_STATUS_BUF], why[96];
+    int found = 0, errors = 0;
+    for (long i = 0; i < n; i++) {
+        struct proc_stat st;
+        int err = proc_read_stat_at(procfd, pids[i], buf, sizeof buf, &st);
+        if (err == 0 && stat_matches(&st, w)) {
+            push_stat_entry(L, &st, pids[i]);
+            lua_rawseti(L, -3, ++found);
+        } else if (err && err != ESRCH) {
+            if (err == EPROTO)
+                lua_pushfstring(L, "/proc/%d/stat: not in the expected format", pids[i]);
+            else
+                lua_pushfstring(L, "/proc/%d/stat: %s", pids[i], reason(err, why, sizeof why));
+            lua_rawseti(L, -2, ++errors);
         }
     }
-    if (n < 0) {
-        char why[96];
-        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
-    }
-    procfd = open_root(L);
-    if (!procfd)
-        return 3;
-    lua_newtable(L);                    /* found */
-    lua_newtable(L);                    /* errors */
-    if (stat_will_do(&w)) {
-        for (long i = 0; i < n; i++) {
-            struct proc_stat st;
-            int err = proc_read_stat_at(*procfd, pids[i], buf, sizeof buf, &st);
-            if (err == 0 && stat_matches(&st, &w)) {
-                push_stat_entry(L, &st, pids[i]);
-                lua_rawseti(L, -3, ++found);
-            } else if (err && err != ESRCH) {
-                char why[96];
-                if (err == EPROTO)
-                    lua_pushfstring(L, "/proc/%d/stat: not in the expected format", pids[i]);
-                else
-                    lua_pushfstring(L, "/proc/%d/stat: %s", pids[i], reason(err, why, sizeof why));
-                lua_rawseti(L, -2, ++errors);
-            }
-        }
-        return 2;
-    }
+}
+
+/* The scan through /proc/PID/status, the same way. */
+static void scan_status(lua_State *L, int procfd, const int *pids, long n, const struct want *w)
+{
+    char buf[PROC_STATUS_BUF];
+    int found = 0, errors = 0;
     for (long i = 0; i < n; i++) {
         struct proc_status st;
-        int pushed, err = read_status(L, *procfd, pids[i], 0, buf, &st, &pushed);
-        if (err == 0 && matches(&st, &w)) {
-            push_entry(L, &st, pids[i], 0, w.masks);
+        int pushed, err = read_status(L, procfd, pids[i], 0, buf, &st, &pushed);
+        if (err == 0 && matches(&st, w)) {
+            push_entry(L, &st, pids[i], 0, w->masks);
             lua_rawseti(L, -3 - pushed, ++found);
         } else if (err && err != ESRCH) {
             fail_status(L, err, pids[i], 0);
@@ -377,6 +372,28 @@ static int l_scan(lua_State *L)
         }
         lua_pop(L, pushed);
     }
+}
+
+static int l_scan(lua_State *L)
+{
+    struct want w;
+    int small[1024], *pids, *procfd;
+    get_want(L, &w);
+    lua_settop(L, 2);                   /* the filter, the pids or nil; scratch above */
+    long n = scan_pids(L, small, sizeof small / sizeof small[0], &pids);
+    if (n < 0) {
+        char why[96];
+        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
+    }
+    procfd = open_root(L);
+    if (!procfd)
+        return 3;
+    lua_newtable(L);                    /* found */
+    lua_newtable(L);                    /* errors */
+    if (stat_will_do(&w))
+        scan_stat(L, *procfd, pids, n, &w);
+    else
+        scan_status(L, *procfd, pids, n, &w);
     return 2;
 }
 

@@ -38,14 +38,19 @@ struct probe_result {
 };
 
 /*
- * Returns 0 when an address accepted (and sent the banner if asked), else -1
- * with r->cls one of "refused", "unreachable", "timeout", "reset",
- * "dns_permanent", "dns_transient", "interrupted".
+ * Returns 0 when an address accepted (and sent the banner if asked), else
+ * the errno of r->cls (probe_class_errno) with r->cls one of "refused",
+ * "unreachable", "timeout", "reset", "dns_permanent", "dns_transient",
+ * "interrupted" and r->msg saying what happened.
  */
 int probe_run(const char *host, const char *port, const struct probe_opts *o,
               struct probe_result *r);
 
 /* The class of a connect/read errno. */
 const char *probe_errno_class(int e);
+
+/* The errno standing for a class: ECONNREFUSED, EHOSTUNREACH, ETIMEDOUT,
+ * ECONNRESET, ENOENT (dns_permanent), EAGAIN (dns_transient), EINTR. */
+int probe_class_errno(const char *cls);
 
 #endif

@@ -244,71 +244,81 @@ static void set_state(struct proc_status *st, const char *v, size_t len)
 
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(line, k, klen) == 0)
 
+/* A SigPnd/ShdPnd/SigBlk/SigIgn/SigCgt value (key: its 6 bytes) into st;
+ * 0, or EPROTO when it is not hex. */
+static int set_status_mask(struct proc_status *st, const char *key, const char *v, size_t vlen)
+{
+    static const char keys[] = "SigPndShdPndSigBlkSigIgnSigCgt";
+    struct proc_mask *masks[5] = { &st->pending, &st->shared_pending, &st->blocked,
+                                   &st->ignored, &st->caught };
+    int i = (int)((const char *)memmem(keys, sizeof keys - 1, key, 6) - keys) / 6;
+    while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    if (!ishex(v, vlen))
+        return EPROTO;
+    masks[i]->hex = v;
+    masks[i]->len = vlen;
+    return 0;
+}
+
+/* One "Key:\tvalue" line (line..eol) into st: 0; 1 after SigCgt, the last
+ * line wanted; EPROTO for a mask that is not hex. */
+static int status_line(struct proc_status *st, const char *line, const char *eol, int *has_vm)
+{
+    const char *colon = memchr(line, ':', (size_t)(eol - line)), *v;
+    if (!colon)
+        return 0;
+    size_t klen = (size_t)(colon - line), vlen;
+    v = colon + 1;
+    if (KEY("Name")) {                  /* exactly one tab: names may start with blanks */
+        if (v < eol && *v == '\t')
+            v++;
+        set_name(st, v, (size_t)(eol - v));
+        return 0;
+    }
+    while (v < eol && (*v == '\t' || *v == ' '))
+        v++;
+    vlen = (size_t)(eol - v);
+    if (KEY("State"))
+        set_state(st, v, vlen);
+    else if (KEY("Tgid"))
+        st->tgid = (int)to_long(v, vlen);
+    else if (KEY("Pid"))
+        st->pid = (int)to_long(v, vlen);
+    else if (KEY("PPid"))
+        st->ppid = (int)to_long(v, vlen);
+    else if (KEY("Uid"))
+        st->uid = to_long(v, vlen);
+    else if (KEY("Kthread"))
+        st->kthread = (int)to_long(v, vlen);
+    else if (KEY("Threads"))
+        st->threads = (int)to_long(v, vlen);
+    else if (KEY("VmSize"))
+        *has_vm = 1;
+    else if (KEY("SigPnd") || KEY("ShdPnd") || KEY("SigBlk") || KEY("SigIgn"))
+        return set_status_mask(st, line, v, vlen);
+    else if (KEY("SigCgt"))
+        return set_status_mask(st, line, v, vlen) ? EPROTO : 1;
+    return 0;
+}
+
 int proc_parse_status(const char *text, size_t len, struct proc_status *st)
 {
     const char *p = text, *end = text + len;
-    struct proc_mask *masks[5];
-    int has_vm = 0;
+    int has_vm = 0, rc = 0;
 
     memset(st, 0, sizeof *st);
     st->kthread = -1;
     st->uid = -1;
     st->tgid = st->pid = st->ppid = -1;
-    masks[0] = &st->pending; masks[1] = &st->shared_pending;
-    masks[2] = &st->blocked; masks[3] = &st->ignored; masks[4] = &st->caught;
-
-    while (p < end) {
+    while (p < end && rc == 0) {
         const char *line = p, *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *eol = nl ? nl : end, *colon, *v;
-        size_t klen, vlen;
         p = nl ? nl + 1 : end;
-        colon = memchr(line, ':', (size_t)(eol - line));
-        if (!colon)
-            continue;
-        klen = (size_t)(colon - line);
-        v = colon + 1;
-        if (KEY("Name")) {              /* exactly one tab: names may start with blanks */
-            if (v < eol && *v == '\t')
-                v++;
-            set_name(st, v, (size_t)(eol - v));
-            continue;
-        }
-        while (v < eol && (*v == '\t' || *v == ' '))
-            v++;
-        vlen = (size_t)(eol - v);
-        if (KEY("State"))
-            set_state(st, v, vlen);
-        else if (KEY("Tgid"))
-            st->tgid = (int)to_long(v, vlen);
-        else if (KEY("Pid"))
-            st->pid = (int)to_long(v, vlen);
-        else if (KEY("PPid"))
-            st->ppid = (int)to_long(v, vlen);
-        else if (KEY("Uid"))
-            st->uid = to_long(v, vlen);
-        else if (KEY("Kthread"))
-            st->kthread = (int)to_long(v, vlen);
-        else if (KEY("Threads"))
-            st->threads = (int)to_long(v, vlen);
-        else if (KEY("VmSize"))
-            has_vm = 1;
-        else if (klen == 6 && (KEY("SigPnd") || KEY("ShdPnd") || KEY("SigBlk")
-                               || KEY("SigIgn") || KEY("SigCgt"))) {
-            static const char keys[] = "SigPndShdPndSigBlkSigIgnSigCgt";
-            int i = (int)((const char *)memmem(keys, sizeof keys - 1, line, 6) - keys) / 6;
-            while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-                vlen--;
-            if (!ishex(v, vlen))
-                return EPROTO;
-            masks[i]->hex = v;
-            masks[i]->len = vlen;
-            if (i == 4)
-                break;                  /* nothing after SigCgt is wanted */
-        }
+        rc = status_line(st, line, nl ? nl : end, &has_vm);
     }
-    for (int i = 0; i < 5; i++)
-        if (masks[i]->len == 0)
-            return EPROTO;
+    if (rc == EPROTO || !st->pending.len || !st->shared_pending.len || !st->blocked.len
+        || !st->ignored.len || !st->caught.len)
+        return EPROTO;
     /* Kernels before the Kthread: line: a task without memory that is not
      * a dead one is a kernel thread. */
     if (st->kthread < 0 && st->state && st->state != 'Z' && st->state != 'X')

@@ -223,62 +223,67 @@ fail:
     _exit(127);
 }
 
-int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, size_t errlen)
+/* The fds a start needs: the exec-error pipe, the tee pipe, /dev/null. */
+struct start_fds {
+    int errp[2], teep[2], nullfd;
+};
+
+static void close_start_fds(struct start_fds *f)
 {
-    int errp[2] = { -1, -1 }, teep[2] = { -1, -1 }, nullfd = -1, e = 0;
-    memset(p, 0, sizeof *p);
-    p->pid = -1;
-    p->pidfd = -1;
-    p->errfd = -1;
-    if (!o->argv || !o->argv[0]) {
-        snprintf(err, errlen, "empty argv");
-        return EINVAL;
+    for (int i = 0; i < 2; i++) {
+        if (f->errp[i] >= 0) close(f->errp[i]);
+        if (f->teep[i] >= 0) close(f->teep[i]);
+        f->errp[i] = f->teep[i] = -1;
     }
-    if (pipe2(errp, O_CLOEXEC) < 0)
-        goto sysfail;
-    if ((o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE) && pipe2(teep, O_CLOEXEC) < 0)
-        goto sysfail;
-    if ((o->in == SPAWN_NULL || o->out == SPAWN_NULL || o->err == SPAWN_NULL)
-        && (nullfd = open_null(O_RDWR)) < 0)
-        goto sysfail;
-    if (block_more() < 0)
-        goto sysfail;
+    if (f->nullfd >= 0)
+        close(f->nullfd);
+    f->nullfd = -1;
+}
 
-    p->started = netops_clock_now();
-    pid_t pid = fork();
-    if (pid < 0) {
-        e = errno;
-        unblock_less();
-        errno = e;
-        goto sysfail;
-    }
-    if (pid == 0)
-        child(o, errp[1], teep[1], nullfd);
+/* Open what o needs; 0, or an errno with nothing left open. */
+static int open_start_fds(struct start_fds *f, const struct spawn_opts *o)
+{
+    int tee = o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE;
+    int null = o->in == SPAWN_NULL || o->out == SPAWN_NULL || o->err == SPAWN_NULL;
+    f->errp[0] = f->errp[1] = f->teep[0] = f->teep[1] = f->nullfd = -1;
+    if (pipe2(f->errp, O_CLOEXEC) == 0 && (!tee || pipe2(f->teep, O_CLOEXEC) == 0)
+        && (!null || (f->nullfd = open_null(O_RDWR)) >= 0))
+        return 0;
+    int e = errno;
+    close_start_fds(f);
+    return e;
+}
 
-    close(errp[1]);
-    errp[1] = -1;
-    if (teep[1] >= 0) {
-        close(teep[1]);
-        teep[1] = -1;
-    }
-    if (nullfd >= 0)
-        close(nullfd);
+/*
+ * In the parent after fork: close the child's ends and learn whether exec
+ * worked.  0, or the child's errno after reaping it (f all closed then).
+ */
+static int await_exec(pid_t pid, struct start_fds *f)
+{
+    int e = 0, teer = f->teep[0], errr = f->errp[0];
     ssize_t n;
-    do n = read(errp[0], &e, sizeof e); while (n < 0 && errno == EINTR);
-    close(errp[0]);
-    if (n == (ssize_t)sizeof e) {       /* exec failed: reap and report */
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        if (teep[0] >= 0)
-            close(teep[0]);
-        unblock_less();
-        snprintf(err, errlen, "%s: %s", o->argv[0], strerror(e));
-        return e;
+    f->teep[0] = f->errp[0] = -1;       /* the tee pipe's read end stays open */
+    close_start_fds(f);                 /* the child's ends: EOF when exec works */
+    do n = read(errr, &e, sizeof e); while (n < 0 && errno == EINTR);
+    close(errr);
+    if (n != (ssize_t)sizeof e) {
+        f->teep[0] = teer;
+        return 0;
     }
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (teer >= 0)
+        close(teer);
+    return e ? e : ECHILD;
+}
+
+/* Record the running child in p and in the list of running children. */
+static void track(struct spawn_proc *p, const struct spawn_opts *o, pid_t pid, int teer)
+{
     p->pid = pid;
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);  /* CLOEXEC by design */
-    if (teep[0] >= 0) {
-        p->errfd = teep[0];
+    if (teer >= 0) {
+        p->errfd = teer;
         p->echo = o->err == SPAWN_TEE;
         fcntl(p->errfd, F_SETFL, fcntl(p->errfd, F_GETFL) | O_NONBLOCK);
     }
@@ -287,18 +292,45 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
     p->status = SPAWN_RUNNING;
     p->next = running;
     running = p;
-    return 0;
+}
 
-sysfail:
-    e = errno;
+static int start_failed(const struct spawn_opts *o, int e, char *err, size_t errlen)
+{
     snprintf(err, errlen, "%s: %s", o->argv[0], strerror(e));
-    for (int i = 0; i < 2; i++) {
-        if (errp[i] >= 0) close(errp[i]);
-        if (teep[i] >= 0) close(teep[i]);
-    }
-    if (nullfd >= 0)
-        close(nullfd);
     return e;
+}
+
+int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, size_t errlen)
+{
+    struct start_fds f;
+    int e;
+    memset(p, 0, sizeof *p);
+    p->pid = -1;
+    p->pidfd = -1;
+    p->errfd = -1;
+    if (!o->argv || !o->argv[0]) {
+        snprintf(err, errlen, "empty argv");
+        return EINVAL;
+    }
+    if ((e = open_start_fds(&f, o)) == 0 && block_more() < 0) {
+        e = errno;
+        close_start_fds(&f);
+    }
+    if (e)
+        return start_failed(o, e, err, errlen);
+    p->started = netops_clock_now();
+    pid_t pid = fork();
+    if (pid == 0)
+        child(o, f.errp[1], f.teep[1], f.nullfd);
+    e = pid < 0 ? errno : await_exec(pid, &f);
+    if (e) {
+        close_start_fds(&f);
+        unblock_less();
+        return start_failed(o, e, err, errlen);
+    }
+    track(p, o, pid, f.teep[0]);
+    f.teep[0] = -1;
+    return 0;
 }
 
 static void tail_add(struct spawn_proc *p, const char *b, size_t n)
@@ -470,6 +502,60 @@ static int reap(struct spawn_proc *p, int flags, double until)
     return 1;
 }
 
+/* The child's own timeout: SIGTERM when it is due, then SIGKILL after the
+ * grace.  Returns when the next of these is due (-1: never). */
+static double enforce_timeout(struct spawn_proc *p, double now)
+{
+    if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
+        kill(p->pid, SIGTERM);
+        kill(p->pid, SIGCONT);          /* a stopped child acts on it only when running */
+        p->timed_out = 1;
+        p->term_sent = now;
+    } else if (p->timed_out == 1 && now - p->term_sent >= p->grace) {
+        kill(p->pid, SIGKILL);
+        p->timed_out = 2;
+    }
+    if (p->timeout > 0 && p->timed_out == 0)
+        return p->started + p->timeout;
+    if (p->timed_out == 1)
+        return p->term_sent + p->grace;
+    return -1;
+}
+
+/* Sleep in poll up to ms (-1: no bound) for news: a guarded signal, our
+ * stderr taking tee bytes, the child's stderr, its end (pidfd).  Handles
+ * what came; 0, or -1 with errno when poll fails. */
+static int wait_events(struct spawn_proc *p, int ms)
+{
+    struct pollfd pf[3];
+    int n = 0, echo_i = -1;
+    if (guard_fd >= 0)
+        pf[n++] = (struct pollfd){ guard_fd, POLLIN, 0 };
+    if (p->echo_len > 0)                /* our stderr first, then more of the child's */
+        pf[echo_i = n++] = (struct pollfd){ 2, POLLOUT, 0 };
+    else if (p->errfd >= 0)
+        pf[n++] = (struct pollfd){ p->errfd, POLLIN, 0 };
+    if (p->pidfd >= 0)
+        pf[n++] = (struct pollfd){ p->pidfd, POLLIN, 0 };
+    else if (ms < 0 || ms > 20)
+        ms = 20;                        /* no pidfd: poll the child */
+    int k = poll(pf, (nfds_t)n, ms);
+    if (k < 0 && errno != EINTR)
+        return -1;
+    for (int i = 0; i < n && k > 0; i++) {
+        if (!pf[i].revents)
+            continue;
+        if (i == echo_i)
+            echo_some(p, 0);
+        else if (pf[i].fd == guard_fd)
+            while (spawn_guard_read(guard_fd) > 0)
+                ;
+        else if (pf[i].fd == p->errfd)
+            pump(p);
+    }
+    return 0;
+}
+
 int spawn_wait(struct spawn_proc *p, double timeout)
 {
     if (p->status != SPAWN_RUNNING)
@@ -483,53 +569,13 @@ int spawn_wait(struct spawn_proc *p, double timeout)
         if (r != 0)
             return r;
         now = netops_clock_now();
-        /* the child's own timeout: SIGTERM, then SIGKILL after the grace */
-        if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
-            kill(p->pid, SIGTERM);
-            kill(p->pid, SIGCONT);      /* a stopped child acts on it only when running */
-            p->timed_out = 1;
-            p->term_sent = now;
-        } else if (p->timed_out == 1 && now - p->term_sent >= p->grace) {
-            kill(p->pid, SIGKILL);
-            p->timed_out = 2;
-        }
-        double wake = end;
-        if (p->timeout > 0 && p->timed_out == 0)
-            wake = (wake < 0 || p->started + p->timeout < wake) ? p->started + p->timeout : wake;
-        if (p->timed_out == 1)
-            wake = (wake < 0 || p->term_sent + p->grace < wake) ? p->term_sent + p->grace : wake;
+        double due = enforce_timeout(p, now), wake = end;
+        if (due >= 0 && (wake < 0 || due < wake))
+            wake = due;
         if (end >= 0 && now >= end)
             return 0;
-        int ms = wake >= 0 ? netops_clock_poll_ms(wake - now) : -1;
-        struct pollfd pf[3];
-        int n = 0;
-        if (guard_fd >= 0)
-            pf[n++] = (struct pollfd){ guard_fd, POLLIN, 0 };
-        int echo_i = -1;
-        if (p->echo_len > 0)            /* our stderr first, then more of the child's */
-            pf[echo_i = n++] = (struct pollfd){ 2, POLLOUT, 0 };
-        else if (p->errfd >= 0)
-            pf[n++] = (struct pollfd){ p->errfd, POLLIN, 0 };
-        if (p->pidfd >= 0)
-            pf[n++] = (struct pollfd){ p->pidfd, POLLIN, 0 };
-        else if (ms < 0 || ms > 20)
-            ms = 20;                    /* no pidfd: poll the child */
-        int k = poll(pf, (nfds_t)n, ms);
-        if (k < 0 && errno != EINTR)
+        if (wait_events(p, wake >= 0 ? netops_clock_poll_ms(wake - now) : -1) < 0)
             return -1;
-        if (k <= 0)
-            continue;
-        for (int i = 0; i < n; i++) {
-            if (!pf[i].revents)
-                continue;
-            if (i == echo_i)
-                echo_some(p, 0);
-            else if (pf[i].fd == guard_fd)
-                while (spawn_guard_read(guard_fd) > 0)
-                    ;
-            else if (pf[i].fd == p->errfd)
-                pump(p);
-        }
     }
 }
 
