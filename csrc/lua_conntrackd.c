@@ -376,10 +376,12 @@ static const luaL_Reg methods[] = {
 
 void netops_open_conntrackd(lua_State *L)
 {
-    luax_newclass(L, CTD_TYPE, methods, l_close);
+    static const luaL_Reg metamethods[] = {
+        { "__tostring", l_tostring },
+        { NULL, NULL },
+    };
+    luax_newclass(L, CTD_TYPE, methods, metamethods, l_close);
     luaL_getmetatable(L, CTD_TYPE);
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
     lua_newtable(L);                           /* core.conntrackd */
     lua_getfield(L, -2, "__index");
     lua_setfield(L, -2, "methods");

@@ -199,7 +199,7 @@ static const luaL_Reg failover_funcs[] = {
 
 void netops_open_failover(lua_State *L)
 {
-    luax_newclass(L, LF_TYPE, lf_methods, l_lf_close);
+    luax_newclass(L, LF_TYPE, lf_methods, NULL, l_lf_close);
     luaL_newlib(L, failover_funcs);
     lua_setfield(L, -2, "failover");
 }

@@ -478,14 +478,12 @@ void netops_open_spawn(lua_State *L)
         { "kill", l_kill },
         { NULL, NULL },
     };
-    luax_newclass(L, PROCESS, methods, l_close);
-    luaL_getmetatable(L, PROCESS);
-    lua_getfield(L, -1, "__index");
-    lua_pushcclosure(L, l_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    static const luaL_Reg metamethods[] = {
+        { "__index", l_index },
+        { "__tostring", l_tostring },
+        { NULL, NULL },
+    };
+    luax_newclass(L, PROCESS, methods, metamethods, l_close);
     lua_pushcfunction(L, l_spawn);
     lua_setfield(L, -2, "spawn");
     lua_pushcfunction(L, l_sleep);
