@@ -13,7 +13,7 @@
 /* The name of the signal that interrupted a probe ("SIGINT"). */
 static const char *signame(int sig, char buf[SIG_NAME_MAX])
 {
-    return sig_name(sig, buf) ? buf : "signal";
+    return netops_sig_name(sig, buf) ? buf : "signal";
 }
 
 /* The port argument: a number or a decimal string, 1..65535, as text. */
@@ -33,7 +33,7 @@ static void check_port(lua_State *L, int arg, char port[16])
 
 /* The options of a probe, with the banner prefix copied out of the table. */
 struct probe_args {
-    struct probe_opts o;
+    struct netops_probe_opts o;
     int interruptible;
     char banner[256];
 };
@@ -90,7 +90,7 @@ static void probe_options(lua_State *L, int arg, struct probe_args *a)
 }
 
 /* Push true and the info table of a probe that succeeded; returns 2. */
-static int push_info(lua_State *L, const struct probe_result *r, int banner)
+static int push_info(lua_State *L, const struct netops_probe_result *r, int banner)
 {
     lua_pushboolean(L, 1);
     lua_createtable(L, 0, 5);
@@ -137,17 +137,17 @@ static int l_probe(lua_State *L)
     const char *host = luax_checkcstring(L, 1, NULL);
     char port[16];
     struct probe_args a;
-    struct probe_result r;
+    struct netops_probe_result r;
     check_port(L, 2, port);
     if (!*host)
         return luaL_argerror(L, 1, "empty host name");
     probe_options(L, 3, &a);
     /* with children running, their waits read (and forward) the signals */
-    if (a.interruptible && spawn_children() == 0)
-        a.o.sigfd = spawn_guard_enter();
-    int rc = probe_run(host, port, &a.o, &r);
+    if (a.interruptible && netops_spawn_children() == 0)
+        a.o.sigfd = netops_spawn_guard_enter();
+    int rc = netops_probe_run(host, port, &a.o, &r);
     if (a.o.sigfd >= 0)
-        spawn_guard_leave();
+        netops_spawn_guard_leave();
     if (rc == 0)
         return push_info(L, &r, a.o.banner != NULL);
     if (r.sig) {

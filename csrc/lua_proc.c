@@ -25,7 +25,7 @@ static const char *reason(int err, char *buf, size_t len)
     return buf;
 }
 
-static void set_mask(lua_State *L, const struct proc_mask *m, const char *field)
+static void set_mask(lua_State *L, const struct netops_proc_mask *m, const char *field)
 {
     int small[256], *out = small;
     size_t cap = sizeof small / sizeof small[0];
@@ -34,7 +34,7 @@ static void set_mask(lua_State *L, const struct proc_mask *m, const char *field)
         cap = m->len * 4;
         out = lua_newuserdatauv(L, cap * sizeof *out, 0);
     }
-    n = sig_mask_decode(m->hex, m->len, out, cap);
+    n = netops_sig_mask_decode(m->hex, m->len, out, cap);
     lua_createtable(L, n > 0 ? (int)n : 0, 0);
     for (long i = 0; i < n; i++) {
         lua_pushinteger(L, out[i]);
@@ -58,13 +58,13 @@ static void set_int(lua_State *L, const char *field, lua_Integer v)
  * (*pushed says how many values).  Returns 0 or an errno.
  */
 static int read_status(lua_State *L, int procfd, int pid, int tid, char *buf,
-                       struct proc_status *st, int *pushed)
+                       struct netops_proc_status *st, int *pushed)
 {
     size_t size = PROC_STATUS_BUF;
     int err;
     *pushed = 0;
-    while ((err = procfd >= 0 ? proc_read_status_at(procfd, pid, buf, size, st)
-                              : proc_read_status(pid, tid, buf, size, st)) == EMSGSIZE
+    while ((err = procfd >= 0 ? netops_proc_read_status_at(procfd, pid, buf, size, st)
+                              : netops_proc_read_status(pid, tid, buf, size, st)) == EMSGSIZE
            && size < STATUS_BUF_LIMIT) {
         size *= 4;
         buf = lua_newuserdatauv(L, size, 0);   /* stays on the stack while used */
@@ -93,7 +93,7 @@ static int fail_status(lua_State *L, int err, int pid, int tid)
 
 /* Push the entry table of a parsed status (without uid and the mask lists
  * unless masks: the fields a scan from /proc/PID/stat can also give). */
-static void push_entry(lua_State *L, const struct proc_status *st, int pid, int tid, int masks)
+static void push_entry(lua_State *L, const struct netops_proc_status *st, int pid, int tid, int masks)
 {
     lua_createtable(L, 0, 16);
     set_int(L, "pid", st->tgid > 0 ? st->tgid : pid);
@@ -136,7 +136,7 @@ static int l_signals(lua_State *L)
     int pid = (int)luax_checkrange(L, 1, 1, INT_MAX);
     int tid = (int)luax_optrange(L, 2, 1, INT_MAX, 0);
     char buf[PROC_STATUS_BUF];
-    struct proc_status st;
+    struct netops_proc_status st;
     int pushed, err = read_status(L, -1, pid, tid, buf, &st, &pushed);
     if (err)
         return fail_status(L, err, pid, tid);
@@ -219,7 +219,7 @@ static int all_bits(unsigned long mask, const int *sigs, int n)
     return 1;
 }
 
-static int stat_matches(const struct proc_stat *st, const struct want *w)
+static int stat_matches(const struct netops_proc_stat *st, const struct want *w)
 {
     if (w->user && st->kthread)
         return 0;
@@ -228,7 +228,7 @@ static int stat_matches(const struct proc_stat *st, const struct want *w)
 }
 
 /* The entry of a stat scan: the fields push_entry gives without masks. */
-static void push_stat_entry(lua_State *L, const struct proc_stat *st, int pid)
+static void push_stat_entry(lua_State *L, const struct netops_proc_stat *st, int pid)
 {
     lua_createtable(L, 0, 8);
     set_int(L, "pid", pid);
@@ -237,7 +237,7 @@ static void push_stat_entry(lua_State *L, const struct proc_stat *st, int pid)
     lua_setfield(L, -2, "name");
     lua_pushlstring(L, &st->state, 1);
     lua_setfield(L, -2, "state");
-    lua_pushstring(L, proc_state_name(st->state));
+    lua_pushstring(L, netops_proc_state_name(st->state));
     lua_setfield(L, -2, "state_name");
     set_int(L, "ppid", st->ppid);
     if (st->threads > 0)
@@ -246,15 +246,15 @@ static void push_stat_entry(lua_State *L, const struct proc_stat *st, int pid)
     lua_setfield(L, -2, "kernel");
 }
 
-static int all_in(const struct proc_mask *m, const int *sigs, int n)
+static int all_in(const struct netops_proc_mask *m, const int *sigs, int n)
 {
     for (int i = 0; i < n; i++)
-        if (!sig_mask_has(m->hex, m->len, sigs[i]))
+        if (!netops_sig_mask_has(m->hex, m->len, sigs[i]))
             return 0;
     return 1;
 }
 
-static int matches(const struct proc_status *st, const struct want *w)
+static int matches(const struct netops_proc_status *st, const struct want *w)
 {
     if (w->user && st->kthread == 1)
         return 0;
@@ -262,8 +262,8 @@ static int matches(const struct proc_status *st, const struct want *w)
         || !all_in(&st->blocked, w->sigs[2], w->n[2]))
         return 0;
     for (int i = 0; i < w->n[3]; i++)
-        if (!sig_mask_has(st->pending.hex, st->pending.len, w->sigs[3][i])
-            && !sig_mask_has(st->shared_pending.hex, st->shared_pending.len, w->sigs[3][i]))
+        if (!netops_sig_mask_has(st->pending.hex, st->pending.len, w->sigs[3][i])
+            && !netops_sig_mask_has(st->shared_pending.hex, st->shared_pending.len, w->sigs[3][i]))
             return 0;
     return 1;
 }
@@ -273,7 +273,7 @@ static int matches(const struct proc_status *st, const struct want *w)
 static int *open_root(lua_State *L)
 {
     int *fd = luax_newfd(L);
-    *fd = proc_open_root();
+    *fd = netops_proc_open_root();
     if (*fd < 0) {
         char why[96];
         int err = -*fd;
@@ -301,13 +301,13 @@ static int *open_root(lua_State *L)
  */
 /* The pids to scan: the list in argument 2 or every pid of /proc, in
  * small or a userdata pushed; n, or -errno (the one place a negative
- * count carries the errno: proc_pids' contract). */
+ * count carries the errno: netops_proc_pids' contract). */
 static long scan_pids(lua_State *L, int *small, size_t cap, int **pids)
 {
     long n;
     *pids = small;
     if (lua_isnil(L, 2)) {
-        while ((n = proc_pids(*pids, cap)) >= 0 && (size_t)n > cap) {
+        while ((n = netops_proc_pids(*pids, cap)) >= 0 && (size_t)n > cap) {
             cap = (size_t)n + 256;
             lua_settop(L, 2);
             *pids = lua_newuserdatauv(L, cap * sizeof **pids, 0);
@@ -338,8 +338,8 @@ static void scan_stat(lua_State *L, int procfd, const int *pids, long n, const s
     char buf[PROC_STATUS_BUF], why[96];
     int found = 0, errors = 0;
     for (long i = 0; i < n; i++) {
-        struct proc_stat st;
-        int err = proc_read_stat_at(procfd, pids[i], buf, sizeof buf, &st);
+        struct netops_proc_stat st;
+        int err = netops_proc_read_stat_at(procfd, pids[i], buf, sizeof buf, &st);
         if (err == 0 && stat_matches(&st, w)) {
             push_stat_entry(L, &st, pids[i]);
             lua_rawseti(L, -3, ++found);
@@ -359,7 +359,7 @@ static void scan_status(lua_State *L, int procfd, const int *pids, long n, const
     char buf[PROC_STATUS_BUF];
     int found = 0, errors = 0;
     for (long i = 0; i < n; i++) {
-        struct proc_status st;
+        struct netops_proc_status st;
         int pushed, err = read_status(L, procfd, pids[i], 0, buf, &st, &pushed);
         if (err == 0 && matches(&st, w)) {
             push_entry(L, &st, pids[i], 0, w->masks);
@@ -430,14 +430,14 @@ static int push_ids(lua_State *L, long (*list)(int, int *, size_t), int arg)
 static long all_pids(int unused, int *out, size_t cap)
 {
     (void)unused;
-    return proc_pids(out, cap);
+    return netops_proc_pids(out, cap);
 }
 
 /*** threads(pid) -> { tid, ... } ascending | nil, "no such process 4242", ESRCH */
 static int l_threads(lua_State *L)
 {
     int pid = (int)luax_checkrange(L, 1, 1, INT_MAX);
-    return push_ids(L, proc_threads, pid);
+    return push_ids(L, netops_proc_threads, pid);
 }
 
 /*** pids() -> { pid, ... } ascending | nil, "/proc: ...", errno */

@@ -19,7 +19,7 @@
 static void push_signame(lua_State *L, int sig)
 {
     char buf[SIG_NAME_MAX];
-    if (sig_name(sig, buf))
+    if (netops_sig_name(sig, buf))
         lua_pushstring(L, buf);
     else
         lua_pushfstring(L, "SIG%d", sig);
@@ -33,7 +33,7 @@ static int check_signal(lua_State *L, int arg)
         return (int)luax_checkrange(L, arg, 0, NSIG - 1);
     size_t len;
     const char *s = luax_checkcstring(L, arg, &len);
-    int sig = sig_number(s, len);
+    int sig = netops_sig_number(s, len);
     if (sig == 0)
         return luaL_argerror(L, arg, lua_pushfstring(L, "unknown signal '%s'", s));
     return sig;
@@ -51,9 +51,9 @@ static void push_sigmask(lua_State *L, unsigned mask)
     lua_pushnil(L);
 }
 
-static struct spawn_proc *checkproc(lua_State *L)
+static struct netops_spawn_proc *checkproc(lua_State *L)
 {
-    struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
+    struct netops_spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
     if (p->pid == 0)
         luaL_error(L, "attempt to use a closed process handle");
     return p;
@@ -63,10 +63,10 @@ static struct spawn_proc *checkproc(lua_State *L)
  * A stdio option: "inherit", "null" (and for stderr "tee", "capture"), or an
  * open Lua file, whose fd goes to *fd.  Leaves the stack as it was.
  */
-static enum spawn_stdio stdio_field(luax_Fields *r, const char *k, int *fd, int tee_ok)
+static enum netops_spawn_stdio stdio_field(luax_Fields *r, const char *k, int *fd, int tee_ok)
 {
     static const char *const modes[] = { "inherit", "null", "tee", "capture", NULL };
-    static const enum spawn_stdio mode_of[] = { SPAWN_INHERIT, SPAWN_NULL, SPAWN_TEE,
+    static const enum netops_spawn_stdio mode_of[] = { SPAWN_INHERIT, SPAWN_NULL, SPAWN_TEE,
                                                 SPAWN_CAPTURE };
     int i;
     if (luax_fieldtype(r, k) == LUA_TSTRING) {
@@ -145,7 +145,7 @@ static int read_env(luax_Fields *r, void *ud)
 
 /* The options of spawn, with the strings they point to. */
 struct spawn_args {
-    struct spawn_opts o;
+    struct netops_spawn_opts o;
     char cwd[4096];
 };
 
@@ -227,10 +227,10 @@ static int l_spawn(lua_State *L)
     a.o.argv = check_argv(L);                           /* 3 */
     lua_newtable(L);                                    /* 4: anchors env strings */
     spawn_options(L, 4, &a);
-    struct spawn_proc *p = lua_newuserdatauv(L, sizeof *p, 0);
+    struct netops_spawn_proc *p = lua_newuserdatauv(L, sizeof *p, 0);
     memset(p, 0, sizeof *p);
     luaL_setmetatable(L, PROCESS);
-    int e = spawn_start(p, &a.o, err, sizeof err);
+    int e = netops_spawn_start(p, &a.o, err, sizeof err);
     if (e) {
         p->pid = 0;                         /* nothing to release */
         return luax_fail(L, e, "spawn %s", err);
@@ -238,7 +238,7 @@ static int l_spawn(lua_State *L)
     return 1;
 }
 
-static void push_result(lua_State *L, struct spawn_proc *p)
+static void push_result(lua_State *L, struct netops_spawn_proc *p)
 {
     lua_createtable(L, 0, 9);
     if (p->status == SPAWN_RUNNING) {
@@ -273,7 +273,7 @@ static void push_result(lua_State *L, struct spawn_proc *p)
         lua_setfield(L, -2, "system");
     }
     char buf[SPAWN_TAIL];
-    size_t n = spawn_tail(p, buf);
+    size_t n = netops_spawn_tail(p, buf);
     lua_pushlstring(L, buf, n);
     lua_setfield(L, -2, "stderr_tail");
     push_sigmask(L, p->interrupted);
@@ -287,9 +287,9 @@ static void push_result(lua_State *L, struct spawn_proc *p)
 /* proc:wait([timeout]) -> result | nil, message, errno */
 static int l_wait(lua_State *L)
 {
-    struct spawn_proc *p = checkproc(L);
+    struct netops_spawn_proc *p = checkproc(L);
     double t = lua_isnoneornil(L, 2) ? -1 : luax_checkseconds(L, 2);
-    int r = spawn_wait(p, t);
+    int r = netops_spawn_wait(p, t);
     if (r < 0 && p->status == SPAWN_RUNNING)
         return luax_fail(L, errno, "wait for process %d: %s", (int)p->pid, strerror(errno));
     push_result(L, p);
@@ -299,9 +299,9 @@ static int l_wait(lua_State *L)
 /* proc:kill([sig]) -> true | nil, message, errno */
 static int l_kill(lua_State *L)
 {
-    struct spawn_proc *p = checkproc(L);
+    struct netops_spawn_proc *p = checkproc(L);
     int sig = lua_isnoneornil(L, 2) ? SIGTERM : check_signal(L, 2);
-    int e = spawn_kill(p, sig);
+    int e = netops_spawn_kill(p, sig);
     if (e)
         return luax_fail(L, e, "kill process %d: %s", (int)p->pid,
                          e == ESRCH ? "it has ended" : strerror(e));
@@ -311,9 +311,9 @@ static int l_kill(lua_State *L)
 
 static int l_close(lua_State *L)
 {
-    struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
+    struct netops_spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
     if (p->pid != 0) {
-        spawn_release(p);
+        netops_spawn_release(p);
         p->pid = 0;
     }
     return 0;
@@ -321,7 +321,7 @@ static int l_close(lua_State *L)
 
 static int l_index(lua_State *L)
 {
-    struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
+    struct netops_spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
     const char *k = lua_tostring(L, 2);
     if (k && strcmp(k, "pid") == 0) {
         if (p->pid == 0)
@@ -340,7 +340,7 @@ static int l_index(lua_State *L)
 
 static int l_tostring(lua_State *L)
 {
-    struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
+    struct netops_spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
     if (p->pid == 0)
         lua_pushliteral(L, "netops.Process (closed)");
     else
@@ -376,7 +376,7 @@ static int l_isatty(lua_State *L)
 }
 
 /* Push nil, the message for a refused policy or directory, "insecure". */
-static int push_refusal(lua_State *L, const char *path, const struct trust_refusal *r)
+static int push_refusal(lua_State *L, const char *path, const struct netops_trust_refusal *r)
 {
     char mode[16];
     snprintf(mode, sizeof mode, "%04o", r->mode);
@@ -394,7 +394,7 @@ static int push_refusal(lua_State *L, const char *path, const struct trust_refus
  * pushes nil, message, errno_or_class and returns 3. */
 static int read_trusted(lua_State *L, const char *path, size_t max)
 {
-    struct trust_refusal r;
+    struct netops_trust_refusal r;
     int *held = luax_newfd(L);          /* closed by the caller's return */
     int err = netops_trust_open(path, geteuid(), held, &r);
     if (err && r.why)

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *probe_errno_class(int e)
+const char *netops_probe_errno_class(int e)
 {
     switch (e) {
     case ECONNREFUSED: return "refused";
@@ -28,7 +28,7 @@ const char *probe_errno_class(int e)
     }
 }
 
-int probe_class_errno(const char *cls)
+int netops_probe_class_errno(const char *cls)
 {
     static const struct { const char *cls; int err; } map[] = {
         { "refused", ECONNREFUSED }, { "reset", ECONNRESET }, { "timeout", ETIMEDOUT },
@@ -57,16 +57,16 @@ static int signalled(int sigfd)
     return 0;
 }
 
-static int fail(struct probe_result *r, const char *cls, const char *fmt, ...)
+static int fail(struct netops_probe_result *r, const char *cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int fail(struct probe_result *r, const char *cls, const char *fmt, ...)
+static int fail(struct netops_probe_result *r, const char *cls, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->msg, sizeof r->msg, fmt, ap);
     va_end(ap);
     r->cls = cls;
-    return probe_class_errno(cls);
+    return netops_probe_class_errno(cls);
 }
 
 /* A lookup through getaddrinfo_a; it must outlive a probe that gives up
@@ -123,7 +123,7 @@ static void abandon(struct req *q)
 /* A name lookup through getaddrinfo_a, started without waiting; NULL with
  * r filled when it cannot start. */
 static struct req *start_lookup(const char *host, const char *port,
-                                const struct addrinfo *hints, struct probe_result *r)
+                                const struct addrinfo *hints, struct netops_probe_result *r)
 {
     size_t hl = strlen(host) + 1, pl = strlen(port) + 1;
     struct req *q = calloc(1, sizeof *q + hl + pl);
@@ -151,7 +151,7 @@ static struct req *start_lookup(const char *host, const char *port,
 /* Wait for q until the deadline or a signal on sigfd; returns its gai
  * error (0: done), or, having abandoned q, an errno with r filled. */
 static int wait_lookup(struct req *q, const char *host, int sigfd, double deadline,
-                       struct probe_result *r, int *gai)
+                       struct netops_probe_result *r, int *gai)
 {
     const struct gaicb *const list[1] = { &q->cb };
     while ((*gai = gai_error(&q->cb)) == EAI_INPROGRESS) {
@@ -176,8 +176,8 @@ static int wait_lookup(struct req *q, const char *host, int sigfd, double deadli
  * getaddrinfo_a so that a slow resolver cannot hold us past the timeout
  * nor past a signal.  Returns 0 and *res, or an errno with r filled.
  */
-static int resolve(const char *host, const char *port, const struct probe_opts *o,
-                   double deadline, struct addrinfo **res, struct probe_result *r)
+static int resolve(const char *host, const char *port, const struct netops_probe_opts *o,
+                   double deadline, struct addrinfo **res, struct netops_probe_result *r)
 {
     struct addrinfo hints;
     int gai, err;
@@ -193,7 +193,7 @@ static int resolve(const char *host, const char *port, const struct probe_opts *
                     host, n_orphans);
     struct req *q = start_lookup(host, port, &hints, r);
     if (!q)
-        return probe_class_errno(r->cls);
+        return netops_probe_class_errno(r->cls);
     if ((err = wait_lookup(q, host, o->sigfd, deadline, r, &gai)) != 0)
         return err;
     if (gai != 0) {
@@ -232,7 +232,7 @@ static void fmt_addr(const struct sockaddr *sa, char *buf, size_t len, int *port
 
 /* Read lines until one starts with prefix.  0, or -1 with r filled. */
 static int read_banner(int fd, const char *host, const char *prefix, double deadline,
-                       int sigfd, struct probe_result *r)
+                       int sigfd, struct netops_probe_result *r)
 {
     char buf[8192];
     size_t len = 0, start = 0;
@@ -282,7 +282,7 @@ static int read_banner(int fd, const char *host, const char *prefix, double dead
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            return fail(r, probe_errno_class(errno), "%s port %d: %s", host, r->port, strerror(errno));
+            return fail(r, netops_probe_errno_class(errno), "%s port %d: %s", host, r->port, strerror(errno));
         }
         len += (size_t)n;
     }
@@ -405,7 +405,7 @@ static int race_poll(struct race *rc, int sigfd, double now, double wake)
  * due, or at once when every started one has failed; until one connects, a
  * signal comes, all have failed, or the deadline.  Then the losers are closed.
  */
-static void race_run(struct race *rc, const struct probe_opts *o, double deadline)
+static void race_run(struct race *rc, const struct netops_probe_opts *o, double deadline)
 {
     for (;;) {
         double t = netops_clock_now();
@@ -431,15 +431,15 @@ static void race_run(struct race *rc, const struct probe_opts *o, double deadlin
 
 /* No address answered: report the most telling failure; returns its errno. */
 static int race_failure(const struct race *rc, const char *host, const char *port,
-                        double timeout, struct probe_result *r)
+                        double timeout, struct netops_probe_result *r)
 {
     const char *cls = "timeout";
     int best = -1;
     for (int i = 0; i < rc->next; i++) {
         int e = rc->at[i].err;
-        if (e && (best < 0 || rank(probe_errno_class(e)) > rank(cls))) {
+        if (e && (best < 0 || rank(netops_probe_errno_class(e)) > rank(cls))) {
             best = i;
-            cls = probe_errno_class(e);
+            cls = netops_probe_errno_class(e);
         }
     }
     if (best >= 0 && (rc->na == rc->next || strcmp(cls, "timeout") != 0)) {
@@ -454,7 +454,7 @@ static int race_failure(const struct race *rc, const char *host, const char *por
 /* The race's outcome into r (the winner's address, its banner if asked);
  * closes the winner.  Returns 0 or an errno. */
 static int race_result(struct race *rc, const char *host, const char *port,
-                       const struct probe_opts *o, double deadline, struct probe_result *r)
+                       const struct netops_probe_opts *o, double deadline, struct netops_probe_result *r)
 {
     int err = 0;
     if (rc->winner < 0 && !rc->sig)
@@ -474,8 +474,8 @@ static int race_result(struct race *rc, const char *host, const char *port,
     return err;
 }
 
-int probe_run(const char *host, const char *port, const struct probe_opts *o,
-              struct probe_result *r)
+int netops_probe_run(const char *host, const char *port, const struct netops_probe_opts *o,
+              struct netops_probe_result *r)
 {
     struct addrinfo *res = NULL;
     struct race rc;

@@ -16,7 +16,7 @@ static int gone(int err)
 }
 
 /* One read() of the status file open at fd (closed here), then the parse. */
-static int read_parse(int fd, char *buf, size_t bufsize, struct proc_status *st)
+static int read_parse(int fd, char *buf, size_t bufsize, struct netops_proc_status *st)
 {
     ssize_t n;
     int err;
@@ -32,10 +32,10 @@ static int read_parse(int fd, char *buf, size_t bufsize, struct proc_status *st)
     if ((size_t)n >= bufsize - 1)
         return EMSGSIZE;
     buf[n] = '\0';
-    return proc_parse_status(buf, (size_t)n, st);
+    return netops_proc_parse_status(buf, (size_t)n, st);
 }
 
-int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_status *st)
+int netops_proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct netops_proc_status *st)
 {
     char path[64];
     int dfd, fd, err;
@@ -58,7 +58,7 @@ int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_st
     return read_parse(fd, buf, bufsize, st);
 }
 
-int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_status *st)
+int netops_proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct netops_proc_status *st)
 {
     char path[32];
     int fd;
@@ -72,7 +72,7 @@ int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct p
     return read_parse(fd, buf, bufsize, st);
 }
 
-int proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_stat *st)
+int netops_proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct netops_proc_stat *st)
 {
     char path[32];
     ssize_t n;
@@ -96,12 +96,12 @@ int proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct pro
     if ((size_t)n >= bufsize - 1)
         return EMSGSIZE;
     buf[n] = '\0';
-    return proc_parse_stat(buf, (size_t)n, st);
+    return netops_proc_parse_stat(buf, (size_t)n, st);
 }
 
 #define PF_KTHREAD_FLAG 0x00200000UL   /* include/linux/sched.h PF_KTHREAD */
 
-int proc_parse_stat(const char *text, size_t len, struct proc_stat *st)
+int netops_proc_parse_stat(const char *text, size_t len, struct netops_proc_stat *st)
 {
     const char *open = memchr(text, '(', len), *close = NULL, *p, *end = text + len;
     unsigned long long field[40];
@@ -151,22 +151,22 @@ int proc_parse_stat(const char *text, size_t len, struct proc_stat *st)
     return 0;
 }
 
-int proc_starttime(int pid, unsigned long long *out)
+int netops_proc_starttime(int pid, unsigned long long *out)
 {
     char buf[1024];
-    struct proc_stat st;
-    int procfd = proc_open_root(), err;
+    struct netops_proc_stat st;
+    int procfd = netops_proc_open_root(), err;
 
     if (procfd < 0)
         return -procfd;
-    err = proc_read_stat_at(procfd, pid, buf, sizeof buf, &st);
+    err = netops_proc_read_stat_at(procfd, pid, buf, sizeof buf, &st);
     close(procfd);
     if (err == 0)
         *out = st.starttime;
     return err;
 }
 
-const char *proc_state_name(char state)
+const char *netops_proc_state_name(char state)
 {
     switch (state) {
     case 'R': return "running";
@@ -182,7 +182,7 @@ const char *proc_state_name(char state)
     }
 }
 
-int proc_open_root(void)
+int netops_proc_open_root(void)
 {
     int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
@@ -211,7 +211,7 @@ static int ishex(const char *v, size_t len)
     return 1;
 }
 
-static void set_name(struct proc_status *st, const char *v, size_t len)
+static void set_name(struct netops_proc_status *st, const char *v, size_t len)
 {
     size_t o = 0;
     for (size_t i = 0; i < len && o < sizeof st->name - 1; i++) {
@@ -226,7 +226,7 @@ static void set_name(struct proc_status *st, const char *v, size_t len)
     st->name_len = o;
 }
 
-static void set_state(struct proc_status *st, const char *v, size_t len)
+static void set_state(struct netops_proc_status *st, const char *v, size_t len)
 {
     const char *open, *close;
     st->state = len ? v[0] : 0;
@@ -246,10 +246,10 @@ static void set_state(struct proc_status *st, const char *v, size_t len)
 
 /* A SigPnd/ShdPnd/SigBlk/SigIgn/SigCgt value (key: its 6 bytes) into st;
  * 0, or EPROTO when it is not hex. */
-static int set_status_mask(struct proc_status *st, const char *key, const char *v, size_t vlen)
+static int set_status_mask(struct netops_proc_status *st, const char *key, const char *v, size_t vlen)
 {
     static const char keys[] = "SigPndShdPndSigBlkSigIgnSigCgt";
-    struct proc_mask *masks[5] = { &st->pending, &st->shared_pending, &st->blocked,
+    struct netops_proc_mask *masks[5] = { &st->pending, &st->shared_pending, &st->blocked,
                                    &st->ignored, &st->caught };
     int i = (int)((const char *)memmem(keys, sizeof keys - 1, key, 6) - keys) / 6;
     while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
@@ -263,7 +263,7 @@ static int set_status_mask(struct proc_status *st, const char *key, const char *
 
 /* One "Key:\tvalue" line (line..eol) into st: 0; 1 after SigCgt, the last
  * line wanted; EPROTO for a mask that is not hex. */
-static int status_line(struct proc_status *st, const char *line, const char *eol, int *has_vm)
+static int status_line(struct netops_proc_status *st, const char *line, const char *eol, int *has_vm)
 {
     const char *colon = memchr(line, ':', (size_t)(eol - line)), *v;
     if (!colon)
@@ -302,7 +302,7 @@ static int status_line(struct proc_status *st, const char *line, const char *eol
     return 0;
 }
 
-int proc_parse_status(const char *text, size_t len, struct proc_status *st)
+int netops_proc_parse_status(const char *text, size_t len, struct netops_proc_status *st)
 {
     const char *p = text, *end = text + len;
     int has_vm = 0, rc = 0;
@@ -374,7 +374,7 @@ static long numeric_entries(int dirfd, int *out, size_t cap)
     return (long)count;
 }
 
-long proc_pids(int *out, size_t cap)
+long netops_proc_pids(int *out, size_t cap)
 {
     int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -382,7 +382,7 @@ long proc_pids(int *out, size_t cap)
     return numeric_entries(fd, out, cap);
 }
 
-long proc_threads(int pid, int *out, size_t cap)
+long netops_proc_threads(int pid, int *out, size_t cap)
 {
     char path[64];
     int fd;

@@ -31,7 +31,7 @@ static int guard_depth;             /* children running + guards entered */
 static sigset_t guard_old;          /* mask before the first block */
 static int guard_fd = -1;           /* signalfd for the guarded set */
 static unsigned seen;               /* signals recorded, 1 << signo */
-static struct spawn_proc *running;  /* children not yet reaped */
+static struct netops_spawn_proc *running;  /* children not yet reaped */
 
 static void guarded_set(sigset_t *s)
 {
@@ -72,7 +72,7 @@ static int block_more(void)
 
 static void forward(int sig)
 {
-    for (struct spawn_proc *q = running; q; q = q->next) {
+    for (struct netops_spawn_proc *q = running; q; q = q->next) {
         if (q->status == SPAWN_RUNNING) {
             kill(q->pid, sig);
             q->forwarded |= 1u << sig;
@@ -81,7 +81,7 @@ static void forward(int sig)
 }
 
 /* Read one pending guarded signal: record it, forward TERM/HUP. */
-int spawn_guard_read(int sigfd)
+int netops_spawn_guard_read(int sigfd)
 {
     struct signalfd_siginfo si;
     ssize_t n;
@@ -97,7 +97,7 @@ int spawn_guard_read(int sigfd)
     } else {
         /* From the terminal the child got it too; from kill(2) it did not. */
         int from_tty = si.ssi_code == SI_KERNEL;
-        for (struct spawn_proc *q = running; q; q = q->next) {
+        for (struct netops_spawn_proc *q = running; q; q = q->next) {
             q->interrupted |= 1u << sig;
             if (!from_tty && q->status == SPAWN_RUNNING)
                 kill(q->pid, sig);
@@ -112,36 +112,36 @@ static void unblock_less(void)
         return;
     if (--guard_depth == 0) {
         /* Record what is still pending rather than let it act late. */
-        while (spawn_guard_read(guard_fd) > 0)
+        while (netops_spawn_guard_read(guard_fd) > 0)
             ;
         sigprocmask(SIG_SETMASK, &guard_old, NULL);
     }
 }
 
-int spawn_guard_enter(void)
+int netops_spawn_guard_enter(void)
 {
     return block_more() < 0 ? -1 : guard_fd;
 }
 
-void spawn_guard_leave(void)
+void netops_spawn_guard_leave(void)
 {
     unblock_less();
 }
 
-int spawn_children(void)
+int netops_spawn_children(void)
 {
     int n = 0;
-    for (struct spawn_proc *q = running; q; q = q->next)
+    for (struct netops_spawn_proc *q = running; q; q = q->next)
         n++;
     return n;
 }
 
-unsigned spawn_signals_seen(void)
+unsigned netops_spawn_signals_seen(void)
 {
     return seen;
 }
 
-unsigned spawn_take_signals(void)
+unsigned netops_spawn_take_signals(void)
 {
     unsigned s = seen;
     seen = 0;
@@ -150,9 +150,9 @@ unsigned spawn_take_signals(void)
 
 /* ---- children ------------------------------------------------------ */
 
-static void unlink_running(struct spawn_proc *p)
+static void unlink_running(struct netops_spawn_proc *p)
 {
-    for (struct spawn_proc **q = &running; *q; q = &(*q)->next) {
+    for (struct netops_spawn_proc **q = &running; *q; q = &(*q)->next) {
         if (*q == p) {
             *q = p->next;
             p->next = NULL;
@@ -177,7 +177,7 @@ static int keep_ignored(int s)
 }
 
 /* In the child: only async-signal-safe calls from here to exec. */
-static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
+static void child(const struct netops_spawn_opts *o, int errw, int teew, int nullfd)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -241,7 +241,7 @@ static void close_start_fds(struct start_fds *f)
 }
 
 /* Open what o needs; 0, or an errno with nothing left open. */
-static int open_start_fds(struct start_fds *f, const struct spawn_opts *o)
+static int open_start_fds(struct start_fds *f, const struct netops_spawn_opts *o)
 {
     int tee = o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE;
     int null = o->in == SPAWN_NULL || o->out == SPAWN_NULL || o->err == SPAWN_NULL;
@@ -278,7 +278,7 @@ static int await_exec(pid_t pid, struct start_fds *f)
 }
 
 /* Record the running child in p and in the list of running children. */
-static void track(struct spawn_proc *p, const struct spawn_opts *o, pid_t pid, int teer)
+static void track(struct netops_spawn_proc *p, const struct netops_spawn_opts *o, pid_t pid, int teer)
 {
     p->pid = pid;
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);  /* CLOEXEC by design */
@@ -294,13 +294,13 @@ static void track(struct spawn_proc *p, const struct spawn_opts *o, pid_t pid, i
     running = p;
 }
 
-static int start_failed(const struct spawn_opts *o, int e, char *err, size_t errlen)
+static int start_failed(const struct netops_spawn_opts *o, int e, char *err, size_t errlen)
 {
     snprintf(err, errlen, "%s: %s", o->argv[0], strerror(e));
     return e;
 }
 
-int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, size_t errlen)
+int netops_spawn_start(struct netops_spawn_proc *p, const struct netops_spawn_opts *o, char *err, size_t errlen)
 {
     struct start_fds f;
     int e;
@@ -333,7 +333,7 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
     return 0;
 }
 
-static void tail_add(struct spawn_proc *p, const char *b, size_t n)
+static void tail_add(struct netops_spawn_proc *p, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         p->tail[p->tail_pos] = b[i];
@@ -342,7 +342,7 @@ static void tail_add(struct spawn_proc *p, const char *b, size_t n)
     p->tail_len = p->tail_len + n > SPAWN_TAIL ? SPAWN_TAIL : p->tail_len + n;
 }
 
-size_t spawn_tail(const struct spawn_proc *p, char *buf)
+size_t netops_spawn_tail(const struct netops_spawn_proc *p, char *buf)
 {
     size_t start = (p->tail_pos + SPAWN_TAIL - p->tail_len) % SPAWN_TAIL;
     for (size_t i = 0; i < p->tail_len; i++)
@@ -352,7 +352,7 @@ size_t spawn_tail(const struct spawn_proc *p, char *buf)
 
 /* Copy pending tee bytes to our stderr, waiting up to ms for it to take
  * some.  When our stderr is gone, stop copying (the tail is still kept). */
-static void echo_some(struct spawn_proc *p, int ms)
+static void echo_some(struct netops_spawn_proc *p, int ms)
 {
     while (p->echo_len > 0) {
         struct pollfd pf = { 2, POLLOUT, 0 };
@@ -380,7 +380,7 @@ static void echo_some(struct spawn_proc *p, int ms)
  * our stderr.  Returns the bytes read, 0 at EOF (the fd is closed), -1 when
  * nothing was read now.
  */
-static ssize_t pump(struct spawn_proc *p)
+static ssize_t pump(struct netops_spawn_proc *p)
 {
     if (p->echo_len > 0)
         return -1;
@@ -404,7 +404,7 @@ static ssize_t pump(struct spawn_proc *p)
 
 /* After the child's end: what is left in the tee pipe, within the bounds
  * of spawn.h (SPAWN_DRAIN bytes, until the monotonic time until). */
-static void drain(struct spawn_proc *p, double until)
+static void drain(struct netops_spawn_proc *p, double until)
 {
     size_t budget = SPAWN_DRAIN;
     while (p->errfd >= 0 || p->echo_len > 0) {
@@ -426,7 +426,7 @@ static void drain(struct spawn_proc *p, double until)
 }
 
 /* The parent's ends for a child that has ended or is dropped. */
-static void close_child_fds(struct spawn_proc *p)
+static void close_child_fds(struct netops_spawn_proc *p)
 {
     if (p->errfd >= 0) {
         close(p->errfd);
@@ -452,7 +452,7 @@ static int in_tty_foreground(void)
 
 /* Reap the child if it ended (flags as wait4's); until bounds the drain
  * of its stderr.  1 when it ended, 0 when not, -1 with errno. */
-static int reap(struct spawn_proc *p, int flags, double until)
+static int reap(struct netops_spawn_proc *p, int flags, double until)
 {
     int st;
     pid_t r;
@@ -495,7 +495,7 @@ static int reap(struct spawn_proc *p, int flags, double until)
     drain(p, until);                    /* what is left; grandchildren may hold it */
     close_child_fds(p);
     /* a signal that came with the end still belongs to this child */
-    while (spawn_guard_read(guard_fd) > 0)
+    while (netops_spawn_guard_read(guard_fd) > 0)
         ;
     unlink_running(p);
     unblock_less();
@@ -504,7 +504,7 @@ static int reap(struct spawn_proc *p, int flags, double until)
 
 /* The child's own timeout: SIGTERM when it is due, then SIGKILL after the
  * grace.  Returns when the next of these is due (-1: never). */
-static double enforce_timeout(struct spawn_proc *p, double now)
+static double enforce_timeout(struct netops_spawn_proc *p, double now)
 {
     if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
         kill(p->pid, SIGTERM);
@@ -525,7 +525,7 @@ static double enforce_timeout(struct spawn_proc *p, double now)
 /* Sleep in poll up to ms (-1: no bound) for news: a guarded signal, our
  * stderr taking tee bytes, the child's stderr, its end (pidfd).  Handles
  * what came; 0, or -1 with errno when poll fails. */
-static int wait_events(struct spawn_proc *p, int ms)
+static int wait_events(struct netops_spawn_proc *p, int ms)
 {
     struct pollfd pf[3];
     int n = 0, echo_i = -1;
@@ -548,7 +548,7 @@ static int wait_events(struct spawn_proc *p, int ms)
         if (i == echo_i)
             echo_some(p, 0);
         else if (pf[i].fd == guard_fd)
-            while (spawn_guard_read(guard_fd) > 0)
+            while (netops_spawn_guard_read(guard_fd) > 0)
                 ;
         else if (pf[i].fd == p->errfd)
             pump(p);
@@ -556,7 +556,7 @@ static int wait_events(struct spawn_proc *p, int ms)
     return 0;
 }
 
-int spawn_wait(struct spawn_proc *p, double timeout)
+int netops_spawn_wait(struct netops_spawn_proc *p, double timeout)
 {
     if (p->status != SPAWN_RUNNING)
         return 1;
@@ -579,14 +579,14 @@ int spawn_wait(struct spawn_proc *p, double timeout)
     }
 }
 
-int spawn_kill(struct spawn_proc *p, int sig)
+int netops_spawn_kill(struct netops_spawn_proc *p, int sig)
 {
     if (p->status != SPAWN_RUNNING || p->pid <= 0)
         return ESRCH;
     return kill(p->pid, sig) < 0 ? errno : 0;
 }
 
-void spawn_release(struct spawn_proc *p)
+void netops_spawn_release(struct netops_spawn_proc *p)
 {
     if (p->pid > 0 && p->status == SPAWN_RUNNING) {
         kill(p->pid, SIGKILL);
