@@ -39,14 +39,16 @@ DEPS_BUILD  = lua5.4 liblua5.4-dev luarocks lua-busted libnetfilter-conntrack-de
 DEPS_TEST   = lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute2 procps \
               conntrack conntrackd keepalived nftables iptables openssh-server \
               openssh-client perl python3 util-linux strace iputils-ping socat
+# The API reference (make doc: ldoc . with config.ld, into doc/api/).
+DEPS_DOC    = lua-ldoc
 
 .PHONY: all deps build check test ctest helpers sanitize valgrind fuzz bench \
-        demo install package-test clean
+        demo doc install package-test clean
 
 all: build
 
 deps:
-	@sh .ci/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
+	@sh .ci/deps.sh $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_DOC)
 
 build: $(BUILD)/netops/core.so $(BUILD)/netops/ctnetlink.so $(HELPERS)
 
@@ -116,6 +118,10 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@NETOPS_BUILD=$(BUILD) sh examples/demo.sh
+
+# The API reference from the LDoc comments (config.ld), into doc/api/.
+doc:
+	ldoc .
 
 # The rockspec's Lua dependencies come from Debian (DEPS_BUILD): the config
 # says they are installed, so luarocks works offline.

@@ -1,4 +1,9 @@
 /* lua_probe.c - core.probe: is a TCP service accepting (and talking SSH)? */
+
+/***
+ * netops.probe (core.probe): is a TCP service accepting connections?
+ * @module netops.probe
+ */
 #include "luax.h"
 #include "probe.h"
 #include "signals.h"

@@ -1,4 +1,11 @@
 /* lua_spawn.c - core.spawn, the process handle "netops.Process", core.sleep. */
+
+/***
+ * The C core: the functions only C defines.  `require "netops"` re-exports
+ * spawn, probe and sleep; the rest is `netops.core`.  Misuse raises; a
+ * failure of the world returns `nil, message, errno_or_class`.
+ * @module netops.core
+ */
 #include "luax.h"
 #include "signals.h"
 #include "spawn.h"
@@ -284,7 +291,19 @@ static void push_result(lua_State *L, struct netops_spawn_proc *p)
     lua_setfield(L, -2, "pid");
 }
 
-/* proc:wait([timeout]) -> result | nil, message, errno */
+/***
+ * Wait for the child to end, forwarding SIGTERM and SIGHUP to it and
+ * enforcing its own `timeout` meanwhile.
+ * @function Process:wait
+ * @tparam[opt] number timeout seconds to wait (default: until it ends)
+ * @treturn[1] table `status` ("exited", "signaled", "timeout"), `code` or
+ *   `signal` and `signal_name`, `elapsed`, `user`, `system` (CPU seconds),
+ *   `stderr_tail`, `interrupted` and `forwarded` (signal names or nil), `pid`;
+ *   while it still runs: `status` "timeout", `running` true, `elapsed`
+ * @return[2] nil
+ * @treturn[2] string "wait for process PID: reason"
+ * @treturn[2] int errno
+ */
 static int l_wait(lua_State *L)
 {
     struct netops_spawn_proc *p = checkproc(L);
@@ -296,7 +315,16 @@ static int l_wait(lua_State *L)
     return 1;
 }
 
-/* proc:kill([sig]) -> true | nil, message, errno */
+/***
+ * Send a signal to the child.
+ * @function Process:kill
+ * @tparam[opt="TERM"] int|string sig a number or a name ("TERM", "SIGTERM", "RTMIN+1")
+ * @treturn[1] boolean true
+ * @return[2] nil
+ * @treturn[2] string "kill process PID: it has ended" or the reason
+ * @treturn[2] int errno (ESRCH when it has ended)
+ * @raise on an unknown signal name
+ */
 static int l_kill(lua_State *L)
 {
     struct netops_spawn_proc *p = checkproc(L);
@@ -309,6 +337,12 @@ static int l_kill(lua_State *L)
     return 1;
 }
 
+/***
+ * Release the handle: a child still running is killed (SIGKILL) and reaped.
+ * Idempotent; also `__gc` and `__close` (`local p <close> = ...`).
+ * Fields: `p.pid` (raises once closed), `p.running`.
+ * @function Process:close
+ */
 static int l_close(lua_State *L)
 {
     struct netops_spawn_proc *p = luaL_checkudata(L, 1, PROCESS);
@@ -348,8 +382,14 @@ static int l_tostring(lua_State *L)
     return 1;
 }
 
-/* netops.sleep(seconds) -> nil after the full time, or the name of the signal
- * (INT, TERM, HUP) that ended it early: netops_clock_sleep, interruptible */
+/***
+ * Sleep on the monotonic clock; SIGINT, SIGTERM and SIGHUP end it early.
+ * @function sleep
+ * @tparam number seconds 0..1e9
+ * @treturn[1] nil after the full time
+ * @treturn[2] string the name of the signal that ended it early ("SIGTERM")
+ * @raise on a negative or non-finite number
+ */
 static int l_sleep(lua_State *L)
 {
     double s = luax_checkseconds(L, 1);
@@ -360,14 +400,23 @@ static int l_sleep(lua_State *L)
     return 1;
 }
 
-/* netops.core.monotime() -> seconds of the monotonic clock, a float */
+/***
+ * The monotonic clock (the one netops waits and times with).
+ * @function monotime
+ * @treturn number seconds, a float
+ */
 static int l_monotime(lua_State *L)
 {
     lua_pushnumber(L, netops_clock_now());
     return 1;
 }
 
-/* netops.core.isatty(fd) -> boolean */
+/***
+ * Is the fd a terminal?
+ * @function isatty
+ * @tparam int fd
+ * @treturn boolean
+ */
 static int l_isatty(lua_State *L)
 {
     int fd = (int)luax_checkrange(L, 1, 0, 1 << 30);
@@ -424,8 +473,16 @@ static int read_trusted(lua_State *L, const char *path, size_t max)
     return 1;
 }
 
-/*
- * netops.core.read_trusted(path [, maxbytes]) -> text | nil, message, errno_or_class
+/***
+ * Read a file an operator edits (a policy), refusing an insecure one.
+ * @function read_trusted
+ * @tparam string path
+ * @tparam[opt=1048576] int maxbytes 1..64 MiB
+ * @treturn[1] string its text
+ * @return[2] nil
+ * @treturn[2] string "PATH: reason" (with the fix, for a refusal)
+ * @treturn[2] int|string errno, or class "insecure" or "too_big"
+ *
  * Reads a file an operator edits (a policy), refusing it with class
  * "insecure" by the rules of trust.h: the opened file (one open, fstat of
  * that fd, the text read from the same fd) is a regular file owned by root
@@ -440,8 +497,17 @@ static int l_read_trusted(lua_State *L)
     return read_trusted(L, path, max);
 }
 
-/*
- * netops.core.load_trusted(path [, env]) -> chunk | nil, message, errno_or_class
+/***
+ * Load a policy file: the text read_trusted checked, compiled as
+ * `load(text, "@"..path, "t", env)`.
+ * @function load_trusted
+ * @tparam string path
+ * @tparam[opt] table env the chunk's environment
+ * @treturn[1] function the chunk
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int|string errno, or class "insecure", "too_big" or "syntax"
+ *
  * The one loader of policies: the text read_trusted checked, compiled as
  * load(text, "@"..path, "t", env).  A syntax error has class "syntax".
  */
