@@ -42,9 +42,11 @@ DEPS_TEST   = lua-busted lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute
               conntrack conntrackd keepalived nftables iptables openssh-server \
               openssh-client perl python3 util-linux strace iputils-ping socat \
               man-db bash-completion prometheus-node-exporter curl
+# The API reference (make doc: ldoc . with config.ld, into doc/api/).
+DEPS_DOC    = lua-ldoc
 
 .PHONY: all deps deps-build deps-test build check test ctest helpers sanitize valgrind \
-        fuzz bench demo man completion install install-rock uninstall rock package-test clean
+        fuzz bench demo doc man completion install install-rock uninstall rock package-test clean
 
 all: build
 
@@ -54,7 +56,7 @@ deps-build:
 	@sh .ci/deps.sh $(DEPS_BUILD)
 
 deps-test:
-	@sh .ci/deps.sh $(DEPS_TEST)
+	@sh .ci/deps.sh $(DEPS_TEST) $(DEPS_DOC)
 
 build: $(BUILD)/netops/core.so $(BUILD)/netops/ctnetlink.so $(HELPERS)
 
@@ -137,6 +139,10 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@NETOPS_BUILD=$(BUILD) sh examples/demo.sh
+
+# The API reference from the LDoc comments (config.ld), into doc/api/.
+doc:
+	ldoc .
 
 # The rockspec's Lua dependencies come from Debian (DEPS_BUILD): the config
 # says they are installed, so luarocks works offline.

@@ -36,7 +36,7 @@ static void sleep_full(double seconds)
 
 int netops_clock_sleep(double seconds, enum netops_sleep_mode mode)
 {
-    int fd = mode == NETOPS_SLEEP_INTERRUPTIBLE ? spawn_guard_enter() : -1;
+    int fd = mode == NETOPS_SLEEP_INTERRUPTIBLE ? netops_spawn_guard_enter() : -1;
     if (fd < 0) {
         sleep_full(seconds);
         return 0;
@@ -44,7 +44,7 @@ int netops_clock_sleep(double seconds, enum netops_sleep_mode mode)
     double end = netops_clock_now() + seconds;
     int sig = 0;
     for (;;) {
-        sig = spawn_guard_read(fd);
+        sig = netops_spawn_guard_read(fd);
         if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
             break;
         sig = 0;
@@ -54,6 +54,6 @@ int netops_clock_sleep(double seconds, enum netops_sleep_mode mode)
         struct pollfd pf = { fd, POLLIN, 0 };
         poll(&pf, 1, netops_clock_poll_ms(left));
     }
-    spawn_guard_leave();
+    netops_spawn_guard_leave();
     return sig;
 }

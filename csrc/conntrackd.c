@@ -22,7 +22,7 @@ static int ms_left(double deadline)
     return netops_clock_poll_ms(deadline - netops_clock_now());
 }
 
-int ctd_find_daemons(pid_t *pids, int max)
+int netops_ctd_find_daemons(pid_t *pids, int max)
 {
     DIR *d = opendir("/proc");
     struct dirent *de;
@@ -62,7 +62,7 @@ int ctd_find_daemons(pid_t *pids, int max)
 static void daemon_hint(char *buf, size_t len)
 {
     pid_t pids[4];
-    int n = ctd_find_daemons(pids, 4);
+    int n = netops_ctd_find_daemons(pids, 4);
 
     if (n == 0)
         snprintf(buf, len, "no conntrackd process runs on this host: start it "
@@ -327,8 +327,8 @@ static int check_reply(const struct rq *q, const char *buf, size_t len, pid_t pi
     return 0;
 }
 
-int ctd_request(const char *path, int code, double timeout, size_t max_reply,
-                struct ctd_reply *reply, const char **cls,
+int netops_ctd_request(const char *path, int code, double timeout, size_t max_reply,
+                struct netops_ctd_reply *reply, const char **cls,
                 char *err, size_t errlen)
 {
     double start = netops_clock_now();

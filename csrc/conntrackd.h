@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 /* Request codes (include/conntrackd.h, conntrack-tools 1.4.7). */
-enum ctd_code {
+enum netops_ctd_code {
     CTD_CT_FLUSH_MASTER = 0,
     CTD_CT_RESYNC_MASTER = 1,
     CTD_CT_DUMP_INTERNAL = 16,
@@ -44,7 +44,7 @@ enum ctd_code {
     CTD_ALL_COMMIT = 46,
 };
 
-/* Failure classes reported in ctd_result.cls. */
+/* Failure classes reported in netops_ctd_result.cls. */
 #define CTD_ENOSOCKET  "nosocket"   /* path missing */
 #define CTD_EREFUSED   "refused"    /* path exists, nobody listens */
 #define CTD_EDENIED    "denied"     /* permission (socket is 0600 root) */
@@ -61,7 +61,7 @@ enum ctd_code {
  */
 #define CTD_MAX_REPLY_DEFAULT ((size_t)256 << 20)
 
-struct ctd_reply {
+struct netops_ctd_reply {
     char *text;       /* malloc'd, NUL-terminated; caller frees */
     size_t len;
     double elapsed;   /* seconds from connect to EOF */
@@ -84,14 +84,14 @@ struct ctd_reply {
  * reply to a statistics request that conntrackd always answers (STATS,
  * STATS_CACHE, STATS_RUNTIME) are failures of class CTD_EIO.
  */
-int ctd_request(const char *path, int code, double timeout, size_t max_reply,
-                struct ctd_reply *reply, const char **cls,
+int netops_ctd_request(const char *path, int code, double timeout, size_t max_reply,
+                struct netops_ctd_reply *reply, const char **cls,
                 char *err, size_t errlen);
 
 /*
  * pids of processes whose comm is "conntrackd" (scans /proc); up to max
  * stored in pids, returns how many were found in total (may exceed max).
  */
-int ctd_find_daemons(pid_t *pids, int max);
+int netops_ctd_find_daemons(pid_t *pids, int max);
 
 #endif

@@ -106,6 +106,11 @@ static int parse4(const char *p, const char *e, unsigned char *out, const char *
  * no chain of "find the next colon, then the next" through the string.
  * Returns where the address ends, or NULL for anything else (dotted tails,
  * every error): parse6 then decides, with the exact reason.
+ *
+ * fast6w is longer than 60 lines on purpose: it is the hot path of
+ * bench/10-inet, and its masks, the bytes of the buffer and the group
+ * values stay in registers through one function; split, they would cross
+ * calls (or need always_inline helpers that read no better).
  */
 #if defined(__SSE2__) && defined(__GNUC__)
 #include <emmintrin.h>
@@ -221,6 +226,11 @@ static const char *fast6(const char *s, const char *e, unsigned char *out)
 /*
  * RFC 4291 text from p into 16 bytes; *stop is set to the first byte that
  * is not part of the address (the caller checks what it is).
+ *
+ * Longer than 60 lines on purpose: one pass over the text, a state machine
+ * (group, "::", dotted tail) whose every error names its exact reason; its
+ * state (nw, gap, the groups so far) would otherwise travel through every
+ * call, and the order of the checks is what makes each reason exact.
  */
 static int parse6(const char *p, const char *e, unsigned char *out, const char **stop)
 {
@@ -322,6 +332,48 @@ int netops_addr_guess_family(const char *s, size_t n)
     return 0;
 }
 
+/* The zone after '%' at *p (up to '/' or e) into a; *p ends after it.
+ * 0 or a negative code. */
+static int parse_zone(const char *s, const char *e, const char **p, struct netops_addr *a)
+{
+    const char *z = ++*p;
+    while (*p < e && **p != '/') {
+        if (!iszonech((unsigned char)**p))
+            return NETOPS_EADDR_ZONE_CHAR;
+        ++*p;
+    }
+    if (*p == z)
+        return NETOPS_EADDR_ZONE_EMPTY;
+    a->zone_off = (size_t)(z - s);
+    a->zone_len = (size_t)(*p - z);
+    return 0;
+}
+
+/* The prefix length q..e (after '/', to the end) into a; the family, or a
+ * negative code. */
+static int parse_prefix(const char *q, const char *e, int fam, struct netops_addr *a)
+{
+    const char *p = q;
+    int v = 0, max = fam == 4 ? 32 : 128;
+    int range = fam == 4 ? NETOPS_EADDR_PREFIX_RANGE4 : NETOPS_EADDR_PREFIX_RANGE6;
+    if (p == e)
+        return NETOPS_EADDR_PREFIX_EMPTY;
+    while (p < e && isdig((unsigned char)*p)) {
+        if (p - q == 3)
+            return range;
+        v = v * 10 + (*p++ - '0');
+    }
+    if (p < e || p == q)
+        return NETOPS_EADDR_PREFIX_DIGIT;
+    if (*q == '0' && p - q > 1)
+        return NETOPS_EADDR_PREFIX_ZERO;
+    if (v > max)
+        return range;
+    a->prefix = v;
+    a->family = fam;
+    return fam;
+}
+
 int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
 {
     const char *e = s + n, *p = s;
@@ -361,39 +413,13 @@ int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
 #ifdef HAVE_FAST6
     zone:
 #endif
-        if (p < e && *p == '%') {
-            const char *z = ++p;
-            while (p < e && *p != '/') {
-                if (!iszonech((unsigned char)*p))
-                    return NETOPS_EADDR_ZONE_CHAR;
-                p++;
-            }
-            if (p == z)
-                return NETOPS_EADDR_ZONE_EMPTY;
-            a->zone_off = (size_t)(z - s);
-            a->zone_len = (size_t)(p - z);
-        }
+        if (p < e && *p == '%' && (r = parse_zone(s, e, &p, a)) < 0)
+            return r;
     } else {
         return NETOPS_EADDR_NOTADDR;
     }
-    if (p < e && *p == '/') {
-        const char *q = ++p;
-        int v = 0, max = fam == 4 ? 32 : 128;
-        if (p == e)
-            return NETOPS_EADDR_PREFIX_EMPTY;
-        while (p < e && isdig((unsigned char)*p)) {
-            if (p - q == 3)
-                return fam == 4 ? NETOPS_EADDR_PREFIX_RANGE4 : NETOPS_EADDR_PREFIX_RANGE6;
-            v = v * 10 + (*p++ - '0');
-        }
-        if (p < e || p == q)
-            return NETOPS_EADDR_PREFIX_DIGIT;
-        if (*q == '0' && p - q > 1)
-            return NETOPS_EADDR_PREFIX_ZERO;
-        if (v > max)
-            return fam == 4 ? NETOPS_EADDR_PREFIX_RANGE4 : NETOPS_EADDR_PREFIX_RANGE6;
-        a->prefix = v;
-    }
+    if (p < e && *p == '/')
+        return parse_prefix(p + 1, e, fam, a);
     if (p != e)
         return NETOPS_EADDR_CHAR;
     a->family = fam;
@@ -666,6 +692,35 @@ void netops_addr_mask(unsigned char *b, int family, int prefix)
     }
 }
 
+/* The end of an address token ending at e, with its %zone and /prefix. */
+static size_t token_end(const char *t, size_t n, size_t e)
+{
+    size_t z = e;
+    if (z < n && t[z] == '%') {
+        size_t q = z + 1;
+        while (q < n && iszonech((unsigned char)t[q]))
+            q++;
+        if (q > z + 1)
+            z = q;
+    }
+    if (z + 1 < n && t[z] == '/' && isdig((unsigned char)t[z + 1])) {
+        size_t q = z + 1;
+        while (q < n && isdig((unsigned char)t[q]))
+            q++;
+        z = q;
+    }
+    return z;
+}
+
+/* Eight two-digit groups (a Fibre Channel WWN), not an address. */
+static int is_wwn(const char *a, size_t len)
+{
+    int wwn = len == 23;
+    for (size_t k = 2; wwn && k < 23; k += 3)
+        wwn &= a[k] == ':';
+    return wwn;
+}
+
 int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
                         size_t *end, char canon[NETOPS_ADDR_MAX], size_t *clen)
 {
@@ -691,20 +746,7 @@ int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
             a = s + 1;      /* "from:2001:db8::1": the colon separates */
         else if (s > 0 && isword((unsigned char)t[s - 1]))
             continue;   /* glued to a word: "std::", "interface::1" */
-        size_t z = e;
-        if (z < n && t[z] == '%') {
-            size_t q = z + 1;
-            while (q < n && iszonech((unsigned char)t[q]))
-                q++;
-            if (q > z + 1)
-                z = q;
-        }
-        if (z + 1 < n && t[z] == '/' && isdig((unsigned char)t[z + 1])) {
-            size_t q = z + 1;
-            while (q < n && isdig((unsigned char)t[q]))
-                q++;
-            z = q;
-        }
+        size_t z = token_end(t, n, e);
         i = z;              /* whatever happens, go on after the token */
         if (z < n && isword((unsigned char)t[z]))
             continue;   /* "::1/64abc" */
@@ -718,13 +760,8 @@ int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
                 continue;
             ae = e - 1;
         }
-        if (ae - a == 23) {   /* eight two-digit groups: a WWN, not an address */
-            int wwn = 1;
-            for (size_t k = 2; k < 23; k += 3)
-                wwn &= t[a + k] == ':';
-            if (wwn)
-                continue;
-        }
+        if (is_wwn(t + a, ae - a))
+            continue;
         char buf[NETOPS_ADDR_MAX];
         size_t len = netops_addr_format(ad.bytes, 6, buf);
         if (len == ae - a && memcmp(buf, t + a, len) == 0)

@@ -1654,12 +1654,12 @@ LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L);
 
 LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L)
 {
-    luax_newclass(L, CT_TYPE, ct_methods, ct_close);
-    luaL_getmetatable(L, CT_TYPE);
-    lua_pushcfunction(L, ct_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-    luax_newclass(L, CURSOR_TYPE, cursor_methods, cursor_close);
+    static const luaL_Reg ct_metamethods[] = {
+        { "__tostring", ct_tostring },
+        { NULL, NULL },
+    };
+    luax_newclass(L, CT_TYPE, ct_methods, ct_metamethods, ct_close);
+    luax_newclass(L, CURSOR_TYPE, cursor_methods, NULL, cursor_close);
     keys_new(L);
     luaL_newlib(L, funcs);
     netops_ctl_open_text(L);

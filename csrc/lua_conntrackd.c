@@ -76,11 +76,11 @@ static int l_request(lua_State *L)
     int code = (int)luax_checkrange(L, 2, 0, 255);
     double timeout = luax_optseconds(L, 3, c->timeout);
     size_t max_reply = opt_max_reply(L, 4, c->max_reply);
-    struct ctd_reply reply;
+    struct netops_ctd_reply reply;
     const char *cls = CTD_EIO;
     char err[512];
 
-    if (ctd_request(c->path, code, timeout, max_reply, &reply, &cls, err, sizeof err) < 0)
+    if (netops_ctd_request(c->path, code, timeout, max_reply, &reply, &cls, err, sizeof err) < 0)
         return luax_failclass(L, cls, "%s", err);
     lua_pushlstring(L, reply.text, reply.len);
     free(reply.text);
@@ -119,7 +119,7 @@ static int l_tostring(lua_State *L)
 static int l_daemons(lua_State *L)
 {
     pid_t pids[256];
-    int n = ctd_find_daemons(pids, 256);
+    int n = netops_ctd_find_daemons(pids, 256);
     if (n > 256)
         n = 256;
     lua_createtable(L, n, 0);
@@ -376,10 +376,12 @@ static const luaL_Reg methods[] = {
 
 void netops_open_conntrackd(lua_State *L)
 {
-    luax_newclass(L, CTD_TYPE, methods, l_close);
+    static const luaL_Reg metamethods[] = {
+        { "__tostring", l_tostring },
+        { NULL, NULL },
+    };
+    luax_newclass(L, CTD_TYPE, methods, metamethods, l_close);
     luaL_getmetatable(L, CTD_TYPE);
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
     lua_newtable(L);                           /* core.conntrackd */
     lua_getfield(L, -2, "__index");
     lua_setfield(L, -2, "methods");

@@ -567,7 +567,7 @@ static const luaL_Reg methods[] = {
 void netops_ctl_open_text(lua_State *L)
 {
     static const luaL_Reg none[] = { { NULL, NULL } };
-    luax_newclass(L, STATE_TYPE, none, snap_gc);
+    luax_newclass(L, STATE_TYPE, none, NULL, snap_gc);
     luaL_setfuncs(L, funcs, 0);
     luaL_getmetatable(L, NETOPS_CTL_TYPE);
     lua_getfield(L, -1, "__index");

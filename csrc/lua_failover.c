@@ -154,7 +154,7 @@ static int l_alive(lua_State *L)
     if (alive && !lua_isnoneornil(L, 2)) {
         lua_Integer want = luaL_checkinteger(L, 2);
         unsigned long long start;
-        int e = proc_starttime((int)pid, &start);
+        int e = netops_proc_starttime((int)pid, &start);
         if (e == 0)
             alive = (lua_Integer)start == want;
         else if (e == ESRCH || e == ENOENT)
@@ -168,7 +168,7 @@ static int l_starttime(lua_State *L)
 {
     pid_t pid = (pid_t)luax_checkrange(L, 1, 1, 0x7fffffff);
     unsigned long long start;
-    int e = proc_starttime((int)pid, &start);
+    int e = netops_proc_starttime((int)pid, &start);
     if (e)
         return luax_fail(L, e, "/proc/%d/stat: %s", (int)pid, strerror(e));
     lua_pushinteger(L, (lua_Integer)start);
@@ -199,7 +199,7 @@ static const luaL_Reg failover_funcs[] = {
 
 void netops_open_failover(lua_State *L)
 {
-    luax_newclass(L, LF_TYPE, lf_methods, l_lf_close);
+    luax_newclass(L, LF_TYPE, lf_methods, NULL, l_lf_close);
     luaL_newlib(L, failover_funcs);
     lua_setfield(L, -2, "failover");
 }

@@ -104,7 +104,7 @@ static const luaL_Reg methods[] = {
 
 void netops_open_file(lua_State *L)
 {
-    luax_newclass(L, NEWFILE_TYPE, methods, l_discard);
+    luax_newclass(L, NEWFILE_TYPE, methods, NULL, l_discard);
     lua_pushcfunction(L, l_file_new);
     lua_setfield(L, -2, "file_new");
 }

@@ -386,7 +386,7 @@ static const luaL_Reg inet_funcs[] = {
 
 void netops_open_inet(lua_State *L)
 {
-    luax_newclass(L, LINEREADER, linereader_methods, l_linereader_close);
+    luax_newclass(L, LINEREADER, linereader_methods, NULL, l_linereader_close);
     luaL_newlib(L, inet_funcs);
     lua_pushinteger(L, NETOPS_ADDR_MAX);
     lua_setfield(L, -2, "ADDR_MAX");

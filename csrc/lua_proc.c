@@ -25,7 +25,7 @@ static const char *reason(int err, char *buf, size_t len)
     return buf;
 }
 
-static void set_mask(lua_State *L, const struct proc_mask *m, const char *field)
+static void set_mask(lua_State *L, const struct netops_proc_mask *m, const char *field)
 {
     int small[256], *out = small;
     size_t cap = sizeof small / sizeof small[0];
@@ -34,7 +34,7 @@ static void set_mask(lua_State *L, const struct proc_mask *m, const char *field)
         cap = m->len * 4;
         out = lua_newuserdatauv(L, cap * sizeof *out, 0);
     }
-    n = sig_mask_decode(m->hex, m->len, out, cap);
+    n = netops_sig_mask_decode(m->hex, m->len, out, cap);
     lua_createtable(L, n > 0 ? (int)n : 0, 0);
     for (long i = 0; i < n; i++) {
         lua_pushinteger(L, out[i]);
@@ -58,13 +58,13 @@ static void set_int(lua_State *L, const char *field, lua_Integer v)
  * (*pushed says how many values).  Returns 0 or an errno.
  */
 static int read_status(lua_State *L, int procfd, int pid, int tid, char *buf,
-                       struct proc_status *st, int *pushed)
+                       struct netops_proc_status *st, int *pushed)
 {
     size_t size = PROC_STATUS_BUF;
     int err;
     *pushed = 0;
-    while ((err = procfd >= 0 ? proc_read_status_at(procfd, pid, buf, size, st)
-                              : proc_read_status(pid, tid, buf, size, st)) == EMSGSIZE
+    while ((err = procfd >= 0 ? netops_proc_read_status_at(procfd, pid, buf, size, st)
+                              : netops_proc_read_status(pid, tid, buf, size, st)) == EMSGSIZE
            && size < STATUS_BUF_LIMIT) {
         size *= 4;
         buf = lua_newuserdatauv(L, size, 0);   /* stays on the stack while used */
@@ -93,7 +93,7 @@ static int fail_status(lua_State *L, int err, int pid, int tid)
 
 /* Push the entry table of a parsed status (without uid and the mask lists
  * unless masks: the fields a scan from /proc/PID/stat can also give). */
-static void push_entry(lua_State *L, const struct proc_status *st, int pid, int tid, int masks)
+static void push_entry(lua_State *L, const struct netops_proc_status *st, int pid, int tid, int masks)
 {
     lua_createtable(L, 0, 16);
     set_int(L, "pid", st->tgid > 0 ? st->tgid : pid);
@@ -136,7 +136,7 @@ static int l_signals(lua_State *L)
     int pid = (int)luax_checkrange(L, 1, 1, INT_MAX);
     int tid = (int)luax_optrange(L, 2, 1, INT_MAX, 0);
     char buf[PROC_STATUS_BUF];
-    struct proc_status st;
+    struct netops_proc_status st;
     int pushed, err = read_status(L, -1, pid, tid, buf, &st, &pushed);
     if (err)
         return fail_status(L, err, pid, tid);
@@ -152,35 +152,50 @@ struct want {
     int masks;
 };
 
+/* A list of signal numbers, as luax_tablefield's reader: ud is a
+ * struct sigs_reader, filled with at most 64 of them. */
+struct sigs_reader {
+    int *sigs;
+    int *n;
+};
+
+static int read_sigs(luax_Fields *r, void *ud)
+{
+    struct sigs_reader *s = ud;
+    lua_Integer len = luaL_len(r->L, r->t);
+    if (len > 64)
+        return luax_fielderror(r, "at most 64 signals per filter");
+    for (lua_Integer i = 1; i <= len; i++) {
+        int isnum;
+        lua_geti(r->L, r->t, i);
+        lua_Integer v = lua_tointegerx(r->L, -1, &isnum);
+        lua_pop(r->L, 1);
+        if (!isnum || v < 1 || v > 4 * SIG_MASK_MAX_DIGITS)
+            return luax_fielderror(r, "filter entries must be signal numbers");
+        s->sigs[(*s->n)++] = (int)v;
+    }
+    return 1;
+}
+
+static const char *const want_keys[] = {
+    "ignored", "caught", "blocked", "pending", "user", "masks",
+};
+
+/* The filter (argument 1) into w; misuse, an unknown key included, raises. */
 static void get_want(lua_State *L, struct want *w)
 {
-    static const char *const fields[4] = { "ignored", "caught", "blocked", "pending" };
+    luax_Fields r;
     luaL_checktype(L, 1, LUA_TTABLE);
+    luax_fields(&r, L, 1, 1, "filter.", NULL, 0);
+    luax_checkfieldnames(&r, want_keys, sizeof want_keys / sizeof want_keys[0]);
     for (int f = 0; f < 4; f++) {
-        lua_Integer len;
+        struct sigs_reader s = { w->sigs[f], &w->n[f] };
         w->n[f] = 0;
-        if (lua_getfield(L, 1, fields[f]) != LUA_TNIL) {
-            luaL_argcheck(L, lua_istable(L, -1), 1, "filter lists must be tables of signal numbers");
-            len = luaL_len(L, -1);
-            luaL_argcheck(L, len <= 64, 1, "at most 64 signals per filter");
-            for (lua_Integer i = 1; i <= len; i++) {
-                int isnum;
-                lua_Integer v;
-                lua_geti(L, -1, i);
-                v = lua_tointegerx(L, -1, &isnum);
-                luaL_argcheck(L, isnum && v >= 1 && v <= 4 * SIG_MASK_MAX_DIGITS, 1,
-                              "filter entries must be signal numbers");
-                lua_pop(L, 1);
-                w->sigs[f][w->n[f]++] = (int)v;
-            }
-        }
-        lua_pop(L, 1);
+        luax_tablefield(&r, want_keys[f], read_sigs, &s);
     }
-    lua_getfield(L, 1, "user");
-    w->user = lua_toboolean(L, -1);
-    lua_getfield(L, 1, "masks");
-    w->masks = lua_isnil(L, -1) || lua_toboolean(L, -1);
-    lua_pop(L, 2);
+    luax_flagfield(&r, "user", &w->user);
+    if (!luax_flagfield(&r, "masks", &w->masks))
+        w->masks = 1;
 }
 
 /* Whether every filter signal is one /proc/PID/stat shows (1..31) and no
@@ -204,7 +219,7 @@ static int all_bits(unsigned long mask, const int *sigs, int n)
     return 1;
 }
 
-static int stat_matches(const struct proc_stat *st, const struct want *w)
+static int stat_matches(const struct netops_proc_stat *st, const struct want *w)
 {
     if (w->user && st->kthread)
         return 0;
@@ -213,7 +228,7 @@ static int stat_matches(const struct proc_stat *st, const struct want *w)
 }
 
 /* The entry of a stat scan: the fields push_entry gives without masks. */
-static void push_stat_entry(lua_State *L, const struct proc_stat *st, int pid)
+static void push_stat_entry(lua_State *L, const struct netops_proc_stat *st, int pid)
 {
     lua_createtable(L, 0, 8);
     set_int(L, "pid", pid);
@@ -222,7 +237,7 @@ static void push_stat_entry(lua_State *L, const struct proc_stat *st, int pid)
     lua_setfield(L, -2, "name");
     lua_pushlstring(L, &st->state, 1);
     lua_setfield(L, -2, "state");
-    lua_pushstring(L, proc_state_name(st->state));
+    lua_pushstring(L, netops_proc_state_name(st->state));
     lua_setfield(L, -2, "state_name");
     set_int(L, "ppid", st->ppid);
     if (st->threads > 0)
@@ -231,15 +246,15 @@ static void push_stat_entry(lua_State *L, const struct proc_stat *st, int pid)
     lua_setfield(L, -2, "kernel");
 }
 
-static int all_in(const struct proc_mask *m, const int *sigs, int n)
+static int all_in(const struct netops_proc_mask *m, const int *sigs, int n)
 {
     for (int i = 0; i < n; i++)
-        if (!sig_mask_has(m->hex, m->len, sigs[i]))
+        if (!netops_sig_mask_has(m->hex, m->len, sigs[i]))
             return 0;
     return 1;
 }
 
-static int matches(const struct proc_status *st, const struct want *w)
+static int matches(const struct netops_proc_status *st, const struct want *w)
 {
     if (w->user && st->kthread == 1)
         return 0;
@@ -247,8 +262,8 @@ static int matches(const struct proc_status *st, const struct want *w)
         || !all_in(&st->blocked, w->sigs[2], w->n[2]))
         return 0;
     for (int i = 0; i < w->n[3]; i++)
-        if (!sig_mask_has(st->pending.hex, st->pending.len, w->sigs[3][i])
-            && !sig_mask_has(st->shared_pending.hex, st->shared_pending.len, w->sigs[3][i]))
+        if (!netops_sig_mask_has(st->pending.hex, st->pending.len, w->sigs[3][i])
+            && !netops_sig_mask_has(st->shared_pending.hex, st->shared_pending.len, w->sigs[3][i]))
             return 0;
     return 1;
 }
@@ -258,7 +273,7 @@ static int matches(const struct proc_status *st, const struct want *w)
 static int *open_root(lua_State *L)
 {
     int *fd = luax_newfd(L);
-    *fd = proc_open_root();
+    *fd = netops_proc_open_root();
     if (*fd < 0) {
         char why[96];
         int err = -*fd;
@@ -284,75 +299,70 @@ static int *open_root(lua_State *L)
  * the second table.  Filtering happens in C, on the raw masks, so only
  * matching processes cost a table.
  */
-static int l_scan(lua_State *L)
+/* The pids to scan: the list in argument 2 or every pid of /proc, in
+ * small or a userdata pushed; n, or -errno (the one place a negative
+ * count carries the errno: netops_proc_pids' contract). */
+static long scan_pids(lua_State *L, int *small, size_t cap, int **pids)
 {
-    struct want w;
-    char buf[PROC_STATUS_BUF];
-    int small[1024], *pids = small;
-    size_t cap = sizeof small / sizeof small[0];
     long n;
-    int found = 0, errors = 0, *procfd;
-
-    get_want(L, &w);
-    lua_settop(L, 2);                   /* the filter, the pids or nil; scratch above */
-    if (!lua_isnil(L, 2)) {             /* the pids to look at, instead of all */
-        lua_Integer len;
-        luaL_checktype(L, 2, LUA_TTABLE);
-        len = luaL_len(L, 2);
-        luaL_argcheck(L, len >= 0 && len <= (1 << 24), 2, "too many pids");
-        n = (long)len;
-        if ((size_t)n > cap) {
-            cap = (size_t)n;
-            pids = lua_newuserdatauv(L, cap * sizeof *pids, 0);
-        }
-        for (long i = 0; i < n; i++) {
-            int isnum;
-            lua_Integer v;
-            lua_geti(L, 2, i + 1);
-            v = lua_tointegerx(L, -1, &isnum);
-            lua_pop(L, 1);
-            luaL_argcheck(L, isnum && v >= 1 && v <= INT_MAX, 2, "pids must be process ids");
-            pids[i] = (int)v;
-        }
-    } else {
-        while ((n = proc_pids(pids, cap)) >= 0 && (size_t)n > cap) {
+    *pids = small;
+    if (lua_isnil(L, 2)) {
+        while ((n = netops_proc_pids(*pids, cap)) >= 0 && (size_t)n > cap) {
             cap = (size_t)n + 256;
             lua_settop(L, 2);
-            pids = lua_newuserdatauv(L, cap * sizeof *pids, 0);
+            *pids = lua_newuserdatauv(L, cap * sizeof **pids, 0);
         }
+        return n;
     }
-    if (n < 0) {
-        char why[96];
-        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
-    }
-    procfd = open_root(L);
-    if (!procfd)
-        return 3;
-    lua_newtable(L);                    /* found */
-    lua_newtable(L);                    /* errors */
-    if (stat_will_do(&w)) {
-        for (long i = 0; i < n; i++) {
-            struct proc_stat st;
-            int err = proc_read_stat_at(*procfd, pids[i], buf, sizeof buf, &st);
-            if (err == 0 && stat_matches(&st, &w)) {
-                push_stat_entry(L, &st, pids[i]);
-                lua_rawseti(L, -3, ++found);
-            } else if (err && err != ESRCH) {
-                char why[96];
-                if (err == EPROTO)
-                    lua_pushfstring(L, "/proc/%d/stat: not in the expected format", pids[i]);
-                else
-                    lua_pushfstring(L, "/proc/%d/stat: %s", pids[i], reason(err, why, sizeof why));
-                lua_rawseti(L, -2, ++errors);
-            }
-        }
-        return 2;
-    }
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer len = luaL_len(L, 2);
+    luaL_argcheck(L, len >= 0 && len <= (1 << 24), 2, "too many pids");
+    n = (long)len;
+    if ((size_t)n > cap)
+        *pids = lua_newuserdatauv(L, (size_t)n * sizeof **pids, 0);
     for (long i = 0; i < n; i++) {
-        struct proc_status st;
-        int pushed, err = read_status(L, *procfd, pids[i], 0, buf, &st, &pushed);
-        if (err == 0 && matches(&st, &w)) {
-            push_entry(L, &st, pids[i], 0, w.masks);
+        int isnum;
+        lua_geti(L, 2, i + 1);
+        lua_Integer v = lua_tointegerx(L, -1, &isnum);
+        lua_pop(L, 1);
+        luaL_argcheck(L, isnum && v >= 1 && v <= INT_MAX, 2, "pids must be process ids");
+        (*pids)[i] = (int)v;
+    }
+    return n;
+}
+
+/* The scan through /proc/PID/stat: matches into the table at -2, failures
+ * into the one at -1. */
+static void scan_stat(lua_State *L, int procfd, const int *pids, long n, const struct want *w)
+{
+    char buf[PROC_STATUS_BUF], why[96];
+    int found = 0, errors = 0;
+    for (long i = 0; i < n; i++) {
+        struct netops_proc_stat st;
+        int err = netops_proc_read_stat_at(procfd, pids[i], buf, sizeof buf, &st);
+        if (err == 0 && stat_matches(&st, w)) {
+            push_stat_entry(L, &st, pids[i]);
+            lua_rawseti(L, -3, ++found);
+        } else if (err && err != ESRCH) {
+            if (err == EPROTO)
+                lua_pushfstring(L, "/proc/%d/stat: not in the expected format", pids[i]);
+            else
+                lua_pushfstring(L, "/proc/%d/stat: %s", pids[i], reason(err, why, sizeof why));
+            lua_rawseti(L, -2, ++errors);
+        }
+    }
+}
+
+/* The scan through /proc/PID/status, the same way. */
+static void scan_status(lua_State *L, int procfd, const int *pids, long n, const struct want *w)
+{
+    char buf[PROC_STATUS_BUF];
+    int found = 0, errors = 0;
+    for (long i = 0; i < n; i++) {
+        struct netops_proc_status st;
+        int pushed, err = read_status(L, procfd, pids[i], 0, buf, &st, &pushed);
+        if (err == 0 && matches(&st, w)) {
+            push_entry(L, &st, pids[i], 0, w->masks);
             lua_rawseti(L, -3 - pushed, ++found);
         } else if (err && err != ESRCH) {
             fail_status(L, err, pids[i], 0);
@@ -362,6 +372,28 @@ static int l_scan(lua_State *L)
         }
         lua_pop(L, pushed);
     }
+}
+
+static int l_scan(lua_State *L)
+{
+    struct want w;
+    int small[1024], *pids, *procfd;
+    get_want(L, &w);
+    lua_settop(L, 2);                   /* the filter, the pids or nil; scratch above */
+    long n = scan_pids(L, small, sizeof small / sizeof small[0], &pids);
+    if (n < 0) {
+        char why[96];
+        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
+    }
+    procfd = open_root(L);
+    if (!procfd)
+        return 3;
+    lua_newtable(L);                    /* found */
+    lua_newtable(L);                    /* errors */
+    if (stat_will_do(&w))
+        scan_stat(L, *procfd, pids, n, &w);
+    else
+        scan_status(L, *procfd, pids, n, &w);
     return 2;
 }
 
@@ -398,14 +430,14 @@ static int push_ids(lua_State *L, long (*list)(int, int *, size_t), int arg)
 static long all_pids(int unused, int *out, size_t cap)
 {
     (void)unused;
-    return proc_pids(out, cap);
+    return netops_proc_pids(out, cap);
 }
 
 /*** threads(pid) -> { tid, ... } ascending | nil, "no such process 4242", ESRCH */
 static int l_threads(lua_State *L)
 {
     int pid = (int)luax_checkrange(L, 1, 1, INT_MAX);
-    return push_ids(L, proc_threads, pid);
+    return push_ids(L, netops_proc_threads, pid);
 }
 
 /*** pids() -> { pid, ... } ascending | nil, "/proc: ...", errno */

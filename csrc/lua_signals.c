@@ -10,9 +10,9 @@ static int l_name(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
     char buf[SIG_NAME_MAX];
-    if (n < 1 || n > sig_max() || !sig_name((int)n, buf))
+    if (n < 1 || n > netops_sig_max() || !netops_sig_name((int)n, buf))
         return luax_fail(L, EINVAL, "no signal %s on this system (1..%d)",
-                         lua_tostring(L, 1), sig_max());
+                         lua_tostring(L, 1), netops_sig_max());
     lua_pushstring(L, buf);
     return 1;
 }
@@ -26,17 +26,17 @@ static int l_number(lua_State *L)
         if (!lua_isinteger(L, 1))
             return luax_fail(L, EINVAL, "not a signal number: %s", luaL_tolstring(L, 1, NULL));
         i = lua_tointeger(L, 1);
-        if (i < 1 || i > sig_max())
+        if (i < 1 || i > netops_sig_max())
             return luax_fail(L, EINVAL, "no signal %s on this system (1..%d)",
-                             lua_tostring(L, 1), sig_max());
+                             lua_tostring(L, 1), netops_sig_max());
         lua_pushinteger(L, i);
         return 1;
     }
     size_t len;
     const char *s = luax_checkcstring(L, 1, &len);
-    n = sig_number(s, len);
+    n = netops_sig_number(s, len);
     if (n == 0 && len > 0 && s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == len)
-        return luax_fail(L, EINVAL, "no signal %s on this system (1..%d)", s, sig_max());
+        return luax_fail(L, EINVAL, "no signal %s on this system (1..%d)", s, netops_sig_max());
     if (n == 0)
         return luax_fail(L, EINVAL, "unknown signal '%s'", s);
     lua_pushinteger(L, n);
@@ -56,7 +56,7 @@ static int push_decoded(lua_State *L, const char *hex, size_t len)
         cap = len * 4;
         out = lua_newuserdatauv(L, cap * sizeof *out, 0);
     }
-    n = sig_mask_decode(hex, len, out, cap);
+    n = netops_sig_mask_decode(hex, len, out, cap);
     if (n < 0) {
         if (out != small)
             lua_pop(L, 1);
@@ -108,9 +108,9 @@ static int l_encode(lua_State *L)
         if (v > maxsig)
             maxsig = v;
     }
-    digits = sig_mask_digits((int)maxsig);
+    digits = netops_sig_mask_digits((int)maxsig);
     out = lua_newuserdatauv(L, digits + 1, 0);
-    if (sig_mask_encode(sigs, (size_t)count, out, digits + 1) != digits)
+    if (netops_sig_mask_encode(sigs, (size_t)count, out, digits + 1) != digits)
         return luaL_error(L, "encode: internal error");
     lua_pushlstring(L, out, digits);
     return 1;
@@ -120,10 +120,10 @@ static int l_encode(lua_State *L)
 static int l_list(lua_State *L)
 {
     char buf[SIG_NAME_MAX];
-    int max = sig_max();
+    int max = netops_sig_max();
     lua_createtable(L, max, 0);
     for (int n = 1; n <= max; n++) {
-        lua_pushstring(L, sig_name(n, buf));
+        lua_pushstring(L, netops_sig_name(n, buf));
         lua_rawseti(L, -2, n);
     }
     return 1;
@@ -141,11 +141,11 @@ static const luaL_Reg funcs[] = {
 void netops_open_signals(lua_State *L)
 {
     luaL_newlib(L, funcs);
-    lua_pushinteger(L, sig_rtmin());
+    lua_pushinteger(L, netops_sig_rtmin());
     lua_setfield(L, -2, "RTMIN");
-    lua_pushinteger(L, sig_rtmax());
+    lua_pushinteger(L, netops_sig_rtmax());
     lua_setfield(L, -2, "RTMAX");
-    lua_pushinteger(L, sig_max());
+    lua_pushinteger(L, netops_sig_max());
     lua_setfield(L, -2, "MAX");
     lua_setfield(L, -2, "signals");
 }

@@ -290,14 +290,28 @@ int luax_checkfieldnames(luax_Fields *r, const char *const names[], size_t n)
 }
 
 void luax_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
-                   lua_CFunction close)
+                   const luaL_Reg *metamethods, lua_CFunction close)
 {
     luaL_newmetatable(L, tname);
-    lua_newtable(L);
+    lua_newtable(L);                    /* the methods */
     luaL_setfuncs(L, methods, 0);
     lua_pushcfunction(L, close);
     lua_setfield(L, -2, "close");
-    lua_setfield(L, -2, "__index");
+    for (const luaL_Reg *m = metamethods; m && m->name; m++) {
+        if (strcmp(m->name, "__index") == 0) {
+            lua_pushvalue(L, -1);       /* its upvalue 1: the methods */
+            lua_pushcclosure(L, m->func, 1);
+        } else {
+            lua_pushcfunction(L, m->func);
+        }
+        lua_setfield(L, -3, m->name);
+    }
+    if (lua_getfield(L, -2, "__index") == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_setfield(L, -2, "__index");
+    } else {
+        lua_pop(L, 2);
+    }
     lua_pushcfunction(L, close);
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, close);
@@ -324,7 +338,7 @@ int *luax_newfd(lua_State *L)
     if (luaL_getmetatable(L, FD_TYPE) != LUA_TTABLE) {
         static const luaL_Reg no_methods[] = { { NULL, NULL } };
         lua_pop(L, 1);
-        luax_newclass(L, FD_TYPE, no_methods, fd_close);
+        luax_newclass(L, FD_TYPE, no_methods, NULL, fd_close);
         luaL_getmetatable(L, FD_TYPE);
     }
     lua_setmetatable(L, -2);

@@ -109,11 +109,16 @@ int luax_tablefield(luax_Fields *r, const char *k, int (*read)(luax_Fields *sub,
 int luax_checkfieldnames(luax_Fields *r, const char *const names[], size_t n);
 
 /*
- * Create the metatable tname with methods in l (methods go to __index) and
- * close as close, __gc and __close.  Leaves nothing on the stack.
+ * Create the metatable tname (as cqueues' cqs_newmetatable does): the
+ * methods in l plus close go to a table that is __index; metamethods (NULL
+ * or a list such as { "__tostring", f }) are set on the metatable, and an
+ * "__index" among them is a function that gets the methods table as its
+ * upvalue 1 (it answers fields such as proc.pid, then falls back to the
+ * methods); close serves close, __gc and __close.  Leaves nothing on the
+ * stack.
  */
 void luax_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
-                   lua_CFunction close);
+                   const luaL_Reg *metamethods, lua_CFunction close);
 
 /*
  * The one fd holder: push a to-be-closed userdata "netops.Fd" holding -1

@@ -18,7 +18,7 @@
  */
 #define PROBE_MAX_PENDING 64
 
-struct probe_opts {
+struct netops_probe_opts {
     double timeout;         /* whole probe, seconds (resolution included) */
     int family;             /* AF_UNSPEC, AF_INET or AF_INET6 */
     const char *banner;     /* NULL, or the prefix of the line to wait for */
@@ -26,7 +26,7 @@ struct probe_opts {
     int sigfd;              /* readable means "stop now" (signalfd), or -1 */
 };
 
-struct probe_result {
+struct netops_probe_result {
     const char *cls;        /* NULL on success, else one of the classes */
     char msg[512];          /* "host port P: reason" */
     char addr[64];          /* the address that answered */
@@ -38,14 +38,19 @@ struct probe_result {
 };
 
 /*
- * Returns 0 when an address accepted (and sent the banner if asked), else -1
- * with r->cls one of "refused", "unreachable", "timeout", "reset",
- * "dns_permanent", "dns_transient", "interrupted".
+ * Returns 0 when an address accepted (and sent the banner if asked), else
+ * the errno of r->cls (netops_probe_class_errno) with r->cls one of "refused",
+ * "unreachable", "timeout", "reset", "dns_permanent", "dns_transient",
+ * "interrupted" and r->msg saying what happened.
  */
-int probe_run(const char *host, const char *port, const struct probe_opts *o,
-              struct probe_result *r);
+int netops_probe_run(const char *host, const char *port, const struct netops_probe_opts *o,
+              struct netops_probe_result *r);
 
 /* The class of a connect/read errno. */
-const char *probe_errno_class(int e);
+const char *netops_probe_errno_class(int e);
+
+/* The errno standing for a class: ECONNREFUSED, EHOSTUNREACH, ETIMEDOUT,
+ * ECONNRESET, ENOENT (dns_permanent), EAGAIN (dns_transient), EINTR. */
+int netops_probe_class_errno(const char *cls);
 
 #endif

@@ -16,7 +16,7 @@ static int gone(int err)
 }
 
 /* One read() of the status file open at fd (closed here), then the parse. */
-static int read_parse(int fd, char *buf, size_t bufsize, struct proc_status *st)
+static int read_parse(int fd, char *buf, size_t bufsize, struct netops_proc_status *st)
 {
     ssize_t n;
     int err;
@@ -32,10 +32,10 @@ static int read_parse(int fd, char *buf, size_t bufsize, struct proc_status *st)
     if ((size_t)n >= bufsize - 1)
         return EMSGSIZE;
     buf[n] = '\0';
-    return proc_parse_status(buf, (size_t)n, st);
+    return netops_proc_parse_status(buf, (size_t)n, st);
 }
 
-int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_status *st)
+int netops_proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct netops_proc_status *st)
 {
     char path[64];
     int dfd, fd, err;
@@ -58,7 +58,7 @@ int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_st
     return read_parse(fd, buf, bufsize, st);
 }
 
-int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_status *st)
+int netops_proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct netops_proc_status *st)
 {
     char path[32];
     int fd;
@@ -72,7 +72,7 @@ int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct p
     return read_parse(fd, buf, bufsize, st);
 }
 
-int proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_stat *st)
+int netops_proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct netops_proc_stat *st)
 {
     char path[32];
     ssize_t n;
@@ -96,12 +96,12 @@ int proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct pro
     if ((size_t)n >= bufsize - 1)
         return EMSGSIZE;
     buf[n] = '\0';
-    return proc_parse_stat(buf, (size_t)n, st);
+    return netops_proc_parse_stat(buf, (size_t)n, st);
 }
 
 #define PF_KTHREAD_FLAG 0x00200000UL   /* include/linux/sched.h PF_KTHREAD */
 
-int proc_parse_stat(const char *text, size_t len, struct proc_stat *st)
+int netops_proc_parse_stat(const char *text, size_t len, struct netops_proc_stat *st)
 {
     const char *open = memchr(text, '(', len), *close = NULL, *p, *end = text + len;
     unsigned long long field[40];
@@ -151,22 +151,22 @@ int proc_parse_stat(const char *text, size_t len, struct proc_stat *st)
     return 0;
 }
 
-int proc_starttime(int pid, unsigned long long *out)
+int netops_proc_starttime(int pid, unsigned long long *out)
 {
     char buf[1024];
-    struct proc_stat st;
-    int procfd = proc_open_root(), err;
+    struct netops_proc_stat st;
+    int procfd = netops_proc_open_root(), err;
 
     if (procfd < 0)
         return -procfd;
-    err = proc_read_stat_at(procfd, pid, buf, sizeof buf, &st);
+    err = netops_proc_read_stat_at(procfd, pid, buf, sizeof buf, &st);
     close(procfd);
     if (err == 0)
         *out = st.starttime;
     return err;
 }
 
-const char *proc_state_name(char state)
+const char *netops_proc_state_name(char state)
 {
     switch (state) {
     case 'R': return "running";
@@ -182,7 +182,7 @@ const char *proc_state_name(char state)
     }
 }
 
-int proc_open_root(void)
+int netops_proc_open_root(void)
 {
     int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
@@ -211,7 +211,7 @@ static int ishex(const char *v, size_t len)
     return 1;
 }
 
-static void set_name(struct proc_status *st, const char *v, size_t len)
+static void set_name(struct netops_proc_status *st, const char *v, size_t len)
 {
     size_t o = 0;
     for (size_t i = 0; i < len && o < sizeof st->name - 1; i++) {
@@ -226,7 +226,7 @@ static void set_name(struct proc_status *st, const char *v, size_t len)
     st->name_len = o;
 }
 
-static void set_state(struct proc_status *st, const char *v, size_t len)
+static void set_state(struct netops_proc_status *st, const char *v, size_t len)
 {
     const char *open, *close;
     st->state = len ? v[0] : 0;
@@ -244,71 +244,81 @@ static void set_state(struct proc_status *st, const char *v, size_t len)
 
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(line, k, klen) == 0)
 
-int proc_parse_status(const char *text, size_t len, struct proc_status *st)
+/* A SigPnd/ShdPnd/SigBlk/SigIgn/SigCgt value (key: its 6 bytes) into st;
+ * 0, or EPROTO when it is not hex. */
+static int set_status_mask(struct netops_proc_status *st, const char *key, const char *v, size_t vlen)
+{
+    static const char keys[] = "SigPndShdPndSigBlkSigIgnSigCgt";
+    struct netops_proc_mask *masks[5] = { &st->pending, &st->shared_pending, &st->blocked,
+                                   &st->ignored, &st->caught };
+    int i = (int)((const char *)memmem(keys, sizeof keys - 1, key, 6) - keys) / 6;
+    while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    if (!ishex(v, vlen))
+        return EPROTO;
+    masks[i]->hex = v;
+    masks[i]->len = vlen;
+    return 0;
+}
+
+/* One "Key:\tvalue" line (line..eol) into st: 0; 1 after SigCgt, the last
+ * line wanted; EPROTO for a mask that is not hex. */
+static int status_line(struct netops_proc_status *st, const char *line, const char *eol, int *has_vm)
+{
+    const char *colon = memchr(line, ':', (size_t)(eol - line)), *v;
+    if (!colon)
+        return 0;
+    size_t klen = (size_t)(colon - line), vlen;
+    v = colon + 1;
+    if (KEY("Name")) {                  /* exactly one tab: names may start with blanks */
+        if (v < eol && *v == '\t')
+            v++;
+        set_name(st, v, (size_t)(eol - v));
+        return 0;
+    }
+    while (v < eol && (*v == '\t' || *v == ' '))
+        v++;
+    vlen = (size_t)(eol - v);
+    if (KEY("State"))
+        set_state(st, v, vlen);
+    else if (KEY("Tgid"))
+        st->tgid = (int)to_long(v, vlen);
+    else if (KEY("Pid"))
+        st->pid = (int)to_long(v, vlen);
+    else if (KEY("PPid"))
+        st->ppid = (int)to_long(v, vlen);
+    else if (KEY("Uid"))
+        st->uid = to_long(v, vlen);
+    else if (KEY("Kthread"))
+        st->kthread = (int)to_long(v, vlen);
+    else if (KEY("Threads"))
+        st->threads = (int)to_long(v, vlen);
+    else if (KEY("VmSize"))
+        *has_vm = 1;
+    else if (KEY("SigPnd") || KEY("ShdPnd") || KEY("SigBlk") || KEY("SigIgn"))
+        return set_status_mask(st, line, v, vlen);
+    else if (KEY("SigCgt"))
+        return set_status_mask(st, line, v, vlen) ? EPROTO : 1;
+    return 0;
+}
+
+int netops_proc_parse_status(const char *text, size_t len, struct netops_proc_status *st)
 {
     const char *p = text, *end = text + len;
-    struct proc_mask *masks[5];
-    int has_vm = 0;
+    int has_vm = 0, rc = 0;
 
     memset(st, 0, sizeof *st);
     st->kthread = -1;
     st->uid = -1;
     st->tgid = st->pid = st->ppid = -1;
-    masks[0] = &st->pending; masks[1] = &st->shared_pending;
-    masks[2] = &st->blocked; masks[3] = &st->ignored; masks[4] = &st->caught;
-
-    while (p < end) {
+    while (p < end && rc == 0) {
         const char *line = p, *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *eol = nl ? nl : end, *colon, *v;
-        size_t klen, vlen;
         p = nl ? nl + 1 : end;
-        colon = memchr(line, ':', (size_t)(eol - line));
-        if (!colon)
-            continue;
-        klen = (size_t)(colon - line);
-        v = colon + 1;
-        if (KEY("Name")) {              /* exactly one tab: names may start with blanks */
-            if (v < eol && *v == '\t')
-                v++;
-            set_name(st, v, (size_t)(eol - v));
-            continue;
-        }
-        while (v < eol && (*v == '\t' || *v == ' '))
-            v++;
-        vlen = (size_t)(eol - v);
-        if (KEY("State"))
-            set_state(st, v, vlen);
-        else if (KEY("Tgid"))
-            st->tgid = (int)to_long(v, vlen);
-        else if (KEY("Pid"))
-            st->pid = (int)to_long(v, vlen);
-        else if (KEY("PPid"))
-            st->ppid = (int)to_long(v, vlen);
-        else if (KEY("Uid"))
-            st->uid = to_long(v, vlen);
-        else if (KEY("Kthread"))
-            st->kthread = (int)to_long(v, vlen);
-        else if (KEY("Threads"))
-            st->threads = (int)to_long(v, vlen);
-        else if (KEY("VmSize"))
-            has_vm = 1;
-        else if (klen == 6 && (KEY("SigPnd") || KEY("ShdPnd") || KEY("SigBlk")
-                               || KEY("SigIgn") || KEY("SigCgt"))) {
-            static const char keys[] = "SigPndShdPndSigBlkSigIgnSigCgt";
-            int i = (int)((const char *)memmem(keys, sizeof keys - 1, line, 6) - keys) / 6;
-            while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-                vlen--;
-            if (!ishex(v, vlen))
-                return EPROTO;
-            masks[i]->hex = v;
-            masks[i]->len = vlen;
-            if (i == 4)
-                break;                  /* nothing after SigCgt is wanted */
-        }
+        rc = status_line(st, line, nl ? nl : end, &has_vm);
     }
-    for (int i = 0; i < 5; i++)
-        if (masks[i]->len == 0)
-            return EPROTO;
+    if (rc == EPROTO || !st->pending.len || !st->shared_pending.len || !st->blocked.len
+        || !st->ignored.len || !st->caught.len)
+        return EPROTO;
     /* Kernels before the Kthread: line: a task without memory that is not
      * a dead one is a kernel thread. */
     if (st->kthread < 0 && st->state && st->state != 'Z' && st->state != 'X')
@@ -364,7 +374,7 @@ static long numeric_entries(int dirfd, int *out, size_t cap)
     return (long)count;
 }
 
-long proc_pids(int *out, size_t cap)
+long netops_proc_pids(int *out, size_t cap)
 {
     int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -372,7 +382,7 @@ long proc_pids(int *out, size_t cap)
     return numeric_entries(fd, out, cap);
 }
 
-long proc_threads(int pid, int *out, size_t cap)
+long netops_proc_threads(int pid, int *out, size_t cap)
 {
     char path[64];
     int fd;

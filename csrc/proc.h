@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 /* A hex mask inside the caller's status buffer; len 0 when the line is absent. */
-struct proc_mask {
+struct netops_proc_mask {
     const char *hex;
     size_t len;
 };
@@ -21,7 +21,7 @@ struct proc_mask {
  * append their work queue; longer names are cut). */
 #define PROC_NAME_MAX 128
 
-struct proc_status {
+struct netops_proc_status {
     int tgid;                   /* Tgid: the process */
     int pid;                    /* Pid:  the task itself (thread id) */
     int ppid;                   /* PPid: */
@@ -34,11 +34,11 @@ struct proc_status {
     char state_text[32];        /* "sleeping" */
     char name[PROC_NAME_MAX];   /* Name:, with the kernel's \n and \\ escapes undone */
     size_t name_len;            /* may contain a NUL byte only if the kernel put one */
-    struct proc_mask pending;          /* SigPnd: per thread */
-    struct proc_mask shared_pending;   /* ShdPnd: per process */
-    struct proc_mask blocked;          /* SigBlk: per thread */
-    struct proc_mask ignored;          /* SigIgn: per process */
-    struct proc_mask caught;           /* SigCgt: per process */
+    struct netops_proc_mask pending;          /* SigPnd: per thread */
+    struct netops_proc_mask shared_pending;   /* ShdPnd: per process */
+    struct netops_proc_mask blocked;          /* SigBlk: per thread */
+    struct netops_proc_mask ignored;          /* SigIgn: per process */
+    struct netops_proc_mask caught;           /* SigCgt: per process */
 };
 
 /* A buffer size that holds any status file seen in practice. */
@@ -54,15 +54,15 @@ struct proc_status {
  *   EPROTO    the file lacks a signal mask line
  *   EINVAL    pid < 1 or tid < 0
  */
-int proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct proc_status *st);
+int netops_proc_read_status(int pid, int tid, char *buf, size_t bufsize, struct netops_proc_status *st);
 
 /*
  * For scans over many processes: read PID/status relative to procfd, an fd
- * of /proc itself (proc_open_root), in one path walk and one read(): the
- * same snapshot, results and errors as proc_read_status(pid, 0, ...),
+ * of /proc itself (netops_proc_open_root), in one path walk and one read(): the
+ * same snapshot, results and errors as netops_proc_read_status(pid, 0, ...),
  * without a directory fd per process.
  */
-int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_status *st);
+int netops_proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct netops_proc_status *st);
 
 /*
  * What /proc/PID/stat says, for scans that need only signals 1..31: the
@@ -70,7 +70,7 @@ int proc_read_status_at(int procfd, int pid, char *buf, size_t bufsize, struct p
  * bits of the blocked, ignored and caught sets) cover exactly those signals.
  * Bit n-1 of a mask is signal n.
  */
-struct proc_stat {
+struct netops_proc_stat {
     int pid;
     int ppid;
     int threads;
@@ -84,40 +84,40 @@ struct proc_stat {
 };
 
 /* Read PID/stat relative to procfd with one read() and parse it.  Returns 0
- * or an errno like proc_read_status (ESRCH when gone, EPROTO unparsable). */
-int proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct proc_stat *st);
+ * or an errno like netops_proc_read_status (ESRCH when gone, EPROTO unparsable). */
+int netops_proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, struct netops_proc_stat *st);
 
 /* The start time (stat field 22) of process pid.  Returns 0, ESRCH when it
  * is gone, or another errno. */
-int proc_starttime(int pid, unsigned long long *out);
+int netops_proc_starttime(int pid, unsigned long long *out);
 
 /* Parse a stat text (NUL-terminated at text[len]).  Returns 0 or EPROTO. */
-int proc_parse_stat(const char *text, size_t len, struct proc_stat *st);
+int netops_proc_parse_stat(const char *text, size_t len, struct netops_proc_stat *st);
 
 /* The word for a state letter ("sleeping" for 'S'), "" if unknown. */
-const char *proc_state_name(char state);
+const char *netops_proc_state_name(char state);
 
 /* An O_PATH, O_CLOEXEC directory fd of /proc, or -errno. */
-int proc_open_root(void);
+int netops_proc_open_root(void);
 
 /*
  * Parse a status text (as read from the file) into st.  Returns 0 or EPROTO
  * when a signal mask line is missing or not hex.
  */
-int proc_parse_status(const char *text, size_t len, struct proc_status *st);
+int netops_proc_parse_status(const char *text, size_t len, struct netops_proc_status *st);
 
 /*
  * The ids of every visible process (numeric entries of /proc), ascending,
  * into out[0..cap).  Returns the total count, which may exceed cap (call
  * again with a bigger array), or -errno.
  */
-long proc_pids(int *out, size_t cap);
+long netops_proc_pids(int *out, size_t cap);
 
 /*
  * The thread ids of process pid (/proc/PID/task), ascending, into
  * out[0..cap).  Returns the total count (may exceed cap) or -errno
  * (-ESRCH: no such process).
  */
-long proc_threads(int pid, int *out, size_t cap);
+long netops_proc_threads(int pid, int *out, size_t cap);
 
 #endif

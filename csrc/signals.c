@@ -135,22 +135,22 @@ static const struct signame names[] = {
 /* glibc's names for the two signals it reserves (nptl internal-signals.h). */
 static const char *const reserved[] = { "CANCEL", "SETXID" };
 
-int sig_rtmin(void)
+int netops_sig_rtmin(void)
 {
     return SIGRTMIN;
 }
 
-int sig_rtmax(void)
+int netops_sig_rtmax(void)
 {
     return SIGRTMAX;
 }
 
-int sig_max(void)
+int netops_sig_max(void)
 {
     return SIGRTMAX;
 }
 
-char *sig_name(int n, char *buf)
+char *netops_sig_name(int n, char *buf)
 {
     int rtmin = SIGRTMIN, rtmax = SIGRTMAX;
 
@@ -201,7 +201,7 @@ static int valid(long n)
     return n >= 1 && n <= SIGRTMAX ? (int)n : 0;
 }
 
-int sig_number(const char *s, size_t len)
+int netops_sig_number(const char *s, size_t len)
 {
     char up[SIG_NAME_MAX];
     int rtmin = SIGRTMIN, rtmax = SIGRTMAX;
@@ -264,7 +264,7 @@ static int hexval(char c)
     return -1;
 }
 
-long sig_mask_decode(const char *s, size_t len, int *out, size_t cap)
+long netops_sig_mask_decode(const char *s, size_t len, int *out, size_t cap)
 {
     size_t count = 0;
 
@@ -288,7 +288,7 @@ long sig_mask_decode(const char *s, size_t len, int *out, size_t cap)
     return (long)count;
 }
 
-int sig_mask_has(const char *s, size_t len, int sig)
+int netops_sig_mask_has(const char *s, size_t len, int sig)
 {
     size_t digit;
     int v;
@@ -303,14 +303,14 @@ int sig_mask_has(const char *s, size_t len, int sig)
     return v > 0 && (v >> ((sig - 1) % 4)) & 1;
 }
 
-size_t sig_mask_digits(int maxsig)
+size_t netops_sig_mask_digits(int maxsig)
 {
     size_t width = ((size_t)SIGRTMAX + 3) / 4;
     size_t need = maxsig > 0 ? ((size_t)maxsig + 3) / 4 : 0;
     return need > width ? need : width;
 }
 
-size_t sig_mask_encode(const int *sigs, size_t n, char *out, size_t outlen)
+size_t netops_sig_mask_encode(const int *sigs, size_t n, char *out, size_t outlen)
 {
     int max = 0;
     size_t digits;
@@ -321,7 +321,7 @@ size_t sig_mask_encode(const int *sigs, size_t n, char *out, size_t outlen)
         if (sigs[i] > max)
             max = sigs[i];
     }
-    digits = sig_mask_digits(max);
+    digits = netops_sig_mask_digits(max);
     if (outlen < digits + 1)
         return 0;
     memset(out, 0, digits);

@@ -16,25 +16,25 @@
 
 #include <stddef.h>
 
-/* Longest name sig_name writes, with its NUL ("SIGRTMAX-1000000" fits). */
+/* Longest name netops_sig_name writes, with its NUL ("SIGRTMAX-1000000" fits). */
 #define SIG_NAME_MAX 32
 
-/* Longest mask sig_mask_decode accepts, in hex digits (4096 signals). */
+/* Longest mask netops_sig_mask_decode accepts, in hex digits (4096 signals). */
 #define SIG_MASK_MAX_DIGITS 1024
 
 /* The run-time real-time range of the C library (glibc: 34 and 64). */
-int sig_rtmin(void);
-int sig_rtmax(void);
+int netops_sig_rtmin(void);
+int netops_sig_rtmax(void);
 
 /* The highest signal number of this system (SIGRTMAX). */
-int sig_max(void);
+int netops_sig_max(void);
 
 /*
  * Write the name of signal n ("SIGTERM", "SIGRTMIN+3", "SIGCANCEL") into
  * buf (at least SIG_NAME_MAX bytes).  Returns buf, or NULL when n is not a
- * signal of this system (n < 1 or n > sig_max()).
+ * signal of this system (n < 1 or n > netops_sig_max()).
  */
-char *sig_name(int n, char *buf);
+char *netops_sig_name(int n, char *buf);
 
 /*
  * The number of a signal given as "TERM", "SIGTERM", "sigterm", "15",
@@ -42,7 +42,7 @@ char *sig_name(int n, char *buf);
  * len is the length of s (no NUL needed).  Returns the number, or 0 when s
  * names no signal of this system.
  */
-int sig_number(const char *s, size_t len);
+int netops_sig_number(const char *s, size_t len);
 
 /*
  * Decode the hex mask s[0..len) (optional "0x"/"0X", then 1 to
@@ -50,22 +50,22 @@ int sig_number(const char *s, size_t len);
  * in out, which holds cap entries (4 per digit always suffice).  Returns the
  * count, or -1 when s is not a mask or out is too small.
  */
-long sig_mask_decode(const char *s, size_t len, int *out, size_t cap);
+long netops_sig_mask_decode(const char *s, size_t len, int *out, size_t cap);
 
 /* Whether the hex mask s[0..len) (digits only, as validated by
- * sig_mask_decode or read from /proc) has signal sig set. */
-int sig_mask_has(const char *s, size_t len, int sig);
+ * netops_sig_mask_decode or read from /proc) has signal sig set. */
+int netops_sig_mask_has(const char *s, size_t len, int sig);
 
-/* Hex digits that sig_mask_encode writes for a largest signal maxsig:
+/* Hex digits that netops_sig_mask_encode writes for a largest signal maxsig:
  * the width of this system's masks (16 on x86), wider when maxsig needs it. */
-size_t sig_mask_digits(int maxsig);
+size_t netops_sig_mask_digits(int maxsig);
 
 /*
  * Encode signals sigs[0..n) (each 1 .. 4*SIG_MASK_MAX_DIGITS, any order,
- * repeats allowed) as a mask of sig_mask_digits(max) lowercase hex digits
+ * repeats allowed) as a mask of netops_sig_mask_digits(max) lowercase hex digits
  * plus NUL into out of outlen bytes.  Returns the number of digits written,
  * or 0 when a number is out of range or out is too small.
  */
-size_t sig_mask_encode(const int *sigs, size_t n, char *out, size_t outlen);
+size_t netops_sig_mask_encode(const int *sigs, size_t n, char *out, size_t outlen);
 
 #endif

@@ -31,7 +31,7 @@ static int guard_depth;             /* children running + guards entered */
 static sigset_t guard_old;          /* mask before the first block */
 static int guard_fd = -1;           /* signalfd for the guarded set */
 static unsigned seen;               /* signals recorded, 1 << signo */
-static struct spawn_proc *running;  /* children not yet reaped */
+static struct netops_spawn_proc *running;  /* children not yet reaped */
 
 static void guarded_set(sigset_t *s)
 {
@@ -72,7 +72,7 @@ static int block_more(void)
 
 static void forward(int sig)
 {
-    for (struct spawn_proc *q = running; q; q = q->next) {
+    for (struct netops_spawn_proc *q = running; q; q = q->next) {
         if (q->status == SPAWN_RUNNING) {
             kill(q->pid, sig);
             q->forwarded |= 1u << sig;
@@ -81,7 +81,7 @@ static void forward(int sig)
 }
 
 /* Read one pending guarded signal: record it, forward TERM/HUP. */
-int spawn_guard_read(int sigfd)
+int netops_spawn_guard_read(int sigfd)
 {
     struct signalfd_siginfo si;
     ssize_t n;
@@ -97,7 +97,7 @@ int spawn_guard_read(int sigfd)
     } else {
         /* From the terminal the child got it too; from kill(2) it did not. */
         int from_tty = si.ssi_code == SI_KERNEL;
-        for (struct spawn_proc *q = running; q; q = q->next) {
+        for (struct netops_spawn_proc *q = running; q; q = q->next) {
             q->interrupted |= 1u << sig;
             if (!from_tty && q->status == SPAWN_RUNNING)
                 kill(q->pid, sig);
@@ -112,36 +112,36 @@ static void unblock_less(void)
         return;
     if (--guard_depth == 0) {
         /* Record what is still pending rather than let it act late. */
-        while (spawn_guard_read(guard_fd) > 0)
+        while (netops_spawn_guard_read(guard_fd) > 0)
             ;
         sigprocmask(SIG_SETMASK, &guard_old, NULL);
     }
 }
 
-int spawn_guard_enter(void)
+int netops_spawn_guard_enter(void)
 {
     return block_more() < 0 ? -1 : guard_fd;
 }
 
-void spawn_guard_leave(void)
+void netops_spawn_guard_leave(void)
 {
     unblock_less();
 }
 
-int spawn_children(void)
+int netops_spawn_children(void)
 {
     int n = 0;
-    for (struct spawn_proc *q = running; q; q = q->next)
+    for (struct netops_spawn_proc *q = running; q; q = q->next)
         n++;
     return n;
 }
 
-unsigned spawn_signals_seen(void)
+unsigned netops_spawn_signals_seen(void)
 {
     return seen;
 }
 
-unsigned spawn_take_signals(void)
+unsigned netops_spawn_take_signals(void)
 {
     unsigned s = seen;
     seen = 0;
@@ -150,9 +150,9 @@ unsigned spawn_take_signals(void)
 
 /* ---- children ------------------------------------------------------ */
 
-static void unlink_running(struct spawn_proc *p)
+static void unlink_running(struct netops_spawn_proc *p)
 {
-    for (struct spawn_proc **q = &running; *q; q = &(*q)->next) {
+    for (struct netops_spawn_proc **q = &running; *q; q = &(*q)->next) {
         if (*q == p) {
             *q = p->next;
             p->next = NULL;
@@ -177,7 +177,7 @@ static int keep_ignored(int s)
 }
 
 /* In the child: only async-signal-safe calls from here to exec. */
-static void child(const struct spawn_opts *o, int errw, int teew, int nullfd)
+static void child(const struct netops_spawn_opts *o, int errw, int teew, int nullfd)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -223,62 +223,67 @@ fail:
     _exit(127);
 }
 
-int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, size_t errlen)
+/* The fds a start needs: the exec-error pipe, the tee pipe, /dev/null. */
+struct start_fds {
+    int errp[2], teep[2], nullfd;
+};
+
+static void close_start_fds(struct start_fds *f)
 {
-    int errp[2] = { -1, -1 }, teep[2] = { -1, -1 }, nullfd = -1, e = 0;
-    memset(p, 0, sizeof *p);
-    p->pid = -1;
-    p->pidfd = -1;
-    p->errfd = -1;
-    if (!o->argv || !o->argv[0]) {
-        snprintf(err, errlen, "empty argv");
-        return EINVAL;
+    for (int i = 0; i < 2; i++) {
+        if (f->errp[i] >= 0) close(f->errp[i]);
+        if (f->teep[i] >= 0) close(f->teep[i]);
+        f->errp[i] = f->teep[i] = -1;
     }
-    if (pipe2(errp, O_CLOEXEC) < 0)
-        goto sysfail;
-    if ((o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE) && pipe2(teep, O_CLOEXEC) < 0)
-        goto sysfail;
-    if ((o->in == SPAWN_NULL || o->out == SPAWN_NULL || o->err == SPAWN_NULL)
-        && (nullfd = open_null(O_RDWR)) < 0)
-        goto sysfail;
-    if (block_more() < 0)
-        goto sysfail;
+    if (f->nullfd >= 0)
+        close(f->nullfd);
+    f->nullfd = -1;
+}
 
-    p->started = netops_clock_now();
-    pid_t pid = fork();
-    if (pid < 0) {
-        e = errno;
-        unblock_less();
-        errno = e;
-        goto sysfail;
-    }
-    if (pid == 0)
-        child(o, errp[1], teep[1], nullfd);
+/* Open what o needs; 0, or an errno with nothing left open. */
+static int open_start_fds(struct start_fds *f, const struct netops_spawn_opts *o)
+{
+    int tee = o->err == SPAWN_TEE || o->err == SPAWN_CAPTURE;
+    int null = o->in == SPAWN_NULL || o->out == SPAWN_NULL || o->err == SPAWN_NULL;
+    f->errp[0] = f->errp[1] = f->teep[0] = f->teep[1] = f->nullfd = -1;
+    if (pipe2(f->errp, O_CLOEXEC) == 0 && (!tee || pipe2(f->teep, O_CLOEXEC) == 0)
+        && (!null || (f->nullfd = open_null(O_RDWR)) >= 0))
+        return 0;
+    int e = errno;
+    close_start_fds(f);
+    return e;
+}
 
-    close(errp[1]);
-    errp[1] = -1;
-    if (teep[1] >= 0) {
-        close(teep[1]);
-        teep[1] = -1;
-    }
-    if (nullfd >= 0)
-        close(nullfd);
+/*
+ * In the parent after fork: close the child's ends and learn whether exec
+ * worked.  0, or the child's errno after reaping it (f all closed then).
+ */
+static int await_exec(pid_t pid, struct start_fds *f)
+{
+    int e = 0, teer = f->teep[0], errr = f->errp[0];
     ssize_t n;
-    do n = read(errp[0], &e, sizeof e); while (n < 0 && errno == EINTR);
-    close(errp[0]);
-    if (n == (ssize_t)sizeof e) {       /* exec failed: reap and report */
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        if (teep[0] >= 0)
-            close(teep[0]);
-        unblock_less();
-        snprintf(err, errlen, "%s: %s", o->argv[0], strerror(e));
-        return e;
+    f->teep[0] = f->errp[0] = -1;       /* the tee pipe's read end stays open */
+    close_start_fds(f);                 /* the child's ends: EOF when exec works */
+    do n = read(errr, &e, sizeof e); while (n < 0 && errno == EINTR);
+    close(errr);
+    if (n != (ssize_t)sizeof e) {
+        f->teep[0] = teer;
+        return 0;
     }
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (teer >= 0)
+        close(teer);
+    return e ? e : ECHILD;
+}
+
+/* Record the running child in p and in the list of running children. */
+static void track(struct netops_spawn_proc *p, const struct netops_spawn_opts *o, pid_t pid, int teer)
+{
     p->pid = pid;
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);  /* CLOEXEC by design */
-    if (teep[0] >= 0) {
-        p->errfd = teep[0];
+    if (teer >= 0) {
+        p->errfd = teer;
         p->echo = o->err == SPAWN_TEE;
         fcntl(p->errfd, F_SETFL, fcntl(p->errfd, F_GETFL) | O_NONBLOCK);
     }
@@ -287,21 +292,48 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
     p->status = SPAWN_RUNNING;
     p->next = running;
     running = p;
-    return 0;
+}
 
-sysfail:
-    e = errno;
+static int start_failed(const struct netops_spawn_opts *o, int e, char *err, size_t errlen)
+{
     snprintf(err, errlen, "%s: %s", o->argv[0], strerror(e));
-    for (int i = 0; i < 2; i++) {
-        if (errp[i] >= 0) close(errp[i]);
-        if (teep[i] >= 0) close(teep[i]);
-    }
-    if (nullfd >= 0)
-        close(nullfd);
     return e;
 }
 
-static void tail_add(struct spawn_proc *p, const char *b, size_t n)
+int netops_spawn_start(struct netops_spawn_proc *p, const struct netops_spawn_opts *o, char *err, size_t errlen)
+{
+    struct start_fds f;
+    int e;
+    memset(p, 0, sizeof *p);
+    p->pid = -1;
+    p->pidfd = -1;
+    p->errfd = -1;
+    if (!o->argv || !o->argv[0]) {
+        snprintf(err, errlen, "empty argv");
+        return EINVAL;
+    }
+    if ((e = open_start_fds(&f, o)) == 0 && block_more() < 0) {
+        e = errno;
+        close_start_fds(&f);
+    }
+    if (e)
+        return start_failed(o, e, err, errlen);
+    p->started = netops_clock_now();
+    pid_t pid = fork();
+    if (pid == 0)
+        child(o, f.errp[1], f.teep[1], f.nullfd);
+    e = pid < 0 ? errno : await_exec(pid, &f);
+    if (e) {
+        close_start_fds(&f);
+        unblock_less();
+        return start_failed(o, e, err, errlen);
+    }
+    track(p, o, pid, f.teep[0]);
+    f.teep[0] = -1;
+    return 0;
+}
+
+static void tail_add(struct netops_spawn_proc *p, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         p->tail[p->tail_pos] = b[i];
@@ -310,7 +342,7 @@ static void tail_add(struct spawn_proc *p, const char *b, size_t n)
     p->tail_len = p->tail_len + n > SPAWN_TAIL ? SPAWN_TAIL : p->tail_len + n;
 }
 
-size_t spawn_tail(const struct spawn_proc *p, char *buf)
+size_t netops_spawn_tail(const struct netops_spawn_proc *p, char *buf)
 {
     size_t start = (p->tail_pos + SPAWN_TAIL - p->tail_len) % SPAWN_TAIL;
     for (size_t i = 0; i < p->tail_len; i++)
@@ -320,7 +352,7 @@ size_t spawn_tail(const struct spawn_proc *p, char *buf)
 
 /* Copy pending tee bytes to our stderr, waiting up to ms for it to take
  * some.  When our stderr is gone, stop copying (the tail is still kept). */
-static void echo_some(struct spawn_proc *p, int ms)
+static void echo_some(struct netops_spawn_proc *p, int ms)
 {
     while (p->echo_len > 0) {
         struct pollfd pf = { 2, POLLOUT, 0 };
@@ -348,7 +380,7 @@ static void echo_some(struct spawn_proc *p, int ms)
  * our stderr.  Returns the bytes read, 0 at EOF (the fd is closed), -1 when
  * nothing was read now.
  */
-static ssize_t pump(struct spawn_proc *p)
+static ssize_t pump(struct netops_spawn_proc *p)
 {
     if (p->echo_len > 0)
         return -1;
@@ -372,7 +404,7 @@ static ssize_t pump(struct spawn_proc *p)
 
 /* After the child's end: what is left in the tee pipe, within the bounds
  * of spawn.h (SPAWN_DRAIN bytes, until the monotonic time until). */
-static void drain(struct spawn_proc *p, double until)
+static void drain(struct netops_spawn_proc *p, double until)
 {
     size_t budget = SPAWN_DRAIN;
     while (p->errfd >= 0 || p->echo_len > 0) {
@@ -394,7 +426,7 @@ static void drain(struct spawn_proc *p, double until)
 }
 
 /* The parent's ends for a child that has ended or is dropped. */
-static void close_child_fds(struct spawn_proc *p)
+static void close_child_fds(struct netops_spawn_proc *p)
 {
     if (p->errfd >= 0) {
         close(p->errfd);
@@ -420,7 +452,7 @@ static int in_tty_foreground(void)
 
 /* Reap the child if it ended (flags as wait4's); until bounds the drain
  * of its stderr.  1 when it ended, 0 when not, -1 with errno. */
-static int reap(struct spawn_proc *p, int flags, double until)
+static int reap(struct netops_spawn_proc *p, int flags, double until)
 {
     int st;
     pid_t r;
@@ -463,14 +495,68 @@ static int reap(struct spawn_proc *p, int flags, double until)
     drain(p, until);                    /* what is left; grandchildren may hold it */
     close_child_fds(p);
     /* a signal that came with the end still belongs to this child */
-    while (spawn_guard_read(guard_fd) > 0)
+    while (netops_spawn_guard_read(guard_fd) > 0)
         ;
     unlink_running(p);
     unblock_less();
     return 1;
 }
 
-int spawn_wait(struct spawn_proc *p, double timeout)
+/* The child's own timeout: SIGTERM when it is due, then SIGKILL after the
+ * grace.  Returns when the next of these is due (-1: never). */
+static double enforce_timeout(struct netops_spawn_proc *p, double now)
+{
+    if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
+        kill(p->pid, SIGTERM);
+        kill(p->pid, SIGCONT);          /* a stopped child acts on it only when running */
+        p->timed_out = 1;
+        p->term_sent = now;
+    } else if (p->timed_out == 1 && now - p->term_sent >= p->grace) {
+        kill(p->pid, SIGKILL);
+        p->timed_out = 2;
+    }
+    if (p->timeout > 0 && p->timed_out == 0)
+        return p->started + p->timeout;
+    if (p->timed_out == 1)
+        return p->term_sent + p->grace;
+    return -1;
+}
+
+/* Sleep in poll up to ms (-1: no bound) for news: a guarded signal, our
+ * stderr taking tee bytes, the child's stderr, its end (pidfd).  Handles
+ * what came; 0, or -1 with errno when poll fails. */
+static int wait_events(struct netops_spawn_proc *p, int ms)
+{
+    struct pollfd pf[3];
+    int n = 0, echo_i = -1;
+    if (guard_fd >= 0)
+        pf[n++] = (struct pollfd){ guard_fd, POLLIN, 0 };
+    if (p->echo_len > 0)                /* our stderr first, then more of the child's */
+        pf[echo_i = n++] = (struct pollfd){ 2, POLLOUT, 0 };
+    else if (p->errfd >= 0)
+        pf[n++] = (struct pollfd){ p->errfd, POLLIN, 0 };
+    if (p->pidfd >= 0)
+        pf[n++] = (struct pollfd){ p->pidfd, POLLIN, 0 };
+    else if (ms < 0 || ms > 20)
+        ms = 20;                        /* no pidfd: poll the child */
+    int k = poll(pf, (nfds_t)n, ms);
+    if (k < 0 && errno != EINTR)
+        return -1;
+    for (int i = 0; i < n && k > 0; i++) {
+        if (!pf[i].revents)
+            continue;
+        if (i == echo_i)
+            echo_some(p, 0);
+        else if (pf[i].fd == guard_fd)
+            while (netops_spawn_guard_read(guard_fd) > 0)
+                ;
+        else if (pf[i].fd == p->errfd)
+            pump(p);
+    }
+    return 0;
+}
+
+int netops_spawn_wait(struct netops_spawn_proc *p, double timeout)
 {
     if (p->status != SPAWN_RUNNING)
         return 1;
@@ -483,64 +569,24 @@ int spawn_wait(struct spawn_proc *p, double timeout)
         if (r != 0)
             return r;
         now = netops_clock_now();
-        /* the child's own timeout: SIGTERM, then SIGKILL after the grace */
-        if (p->timeout > 0 && p->timed_out == 0 && now - p->started >= p->timeout) {
-            kill(p->pid, SIGTERM);
-            kill(p->pid, SIGCONT);      /* a stopped child acts on it only when running */
-            p->timed_out = 1;
-            p->term_sent = now;
-        } else if (p->timed_out == 1 && now - p->term_sent >= p->grace) {
-            kill(p->pid, SIGKILL);
-            p->timed_out = 2;
-        }
-        double wake = end;
-        if (p->timeout > 0 && p->timed_out == 0)
-            wake = (wake < 0 || p->started + p->timeout < wake) ? p->started + p->timeout : wake;
-        if (p->timed_out == 1)
-            wake = (wake < 0 || p->term_sent + p->grace < wake) ? p->term_sent + p->grace : wake;
+        double due = enforce_timeout(p, now), wake = end;
+        if (due >= 0 && (wake < 0 || due < wake))
+            wake = due;
         if (end >= 0 && now >= end)
             return 0;
-        int ms = wake >= 0 ? netops_clock_poll_ms(wake - now) : -1;
-        struct pollfd pf[3];
-        int n = 0;
-        if (guard_fd >= 0)
-            pf[n++] = (struct pollfd){ guard_fd, POLLIN, 0 };
-        int echo_i = -1;
-        if (p->echo_len > 0)            /* our stderr first, then more of the child's */
-            pf[echo_i = n++] = (struct pollfd){ 2, POLLOUT, 0 };
-        else if (p->errfd >= 0)
-            pf[n++] = (struct pollfd){ p->errfd, POLLIN, 0 };
-        if (p->pidfd >= 0)
-            pf[n++] = (struct pollfd){ p->pidfd, POLLIN, 0 };
-        else if (ms < 0 || ms > 20)
-            ms = 20;                    /* no pidfd: poll the child */
-        int k = poll(pf, (nfds_t)n, ms);
-        if (k < 0 && errno != EINTR)
+        if (wait_events(p, wake >= 0 ? netops_clock_poll_ms(wake - now) : -1) < 0)
             return -1;
-        if (k <= 0)
-            continue;
-        for (int i = 0; i < n; i++) {
-            if (!pf[i].revents)
-                continue;
-            if (i == echo_i)
-                echo_some(p, 0);
-            else if (pf[i].fd == guard_fd)
-                while (spawn_guard_read(guard_fd) > 0)
-                    ;
-            else if (pf[i].fd == p->errfd)
-                pump(p);
-        }
     }
 }
 
-int spawn_kill(struct spawn_proc *p, int sig)
+int netops_spawn_kill(struct netops_spawn_proc *p, int sig)
 {
     if (p->status != SPAWN_RUNNING || p->pid <= 0)
         return ESRCH;
     return kill(p->pid, sig) < 0 ? errno : 0;
 }
 
-void spawn_release(struct spawn_proc *p)
+void netops_spawn_release(struct netops_spawn_proc *p)
 {
     if (p->pid > 0 && p->status == SPAWN_RUNNING) {
         kill(p->pid, SIGKILL);

@@ -30,21 +30,21 @@
 #define SPAWN_DRAIN (1 << 20)   /* at most this much stderr is read after the end */
 #define SPAWN_DRAIN_SECONDS 1.0 /* nor for longer than this (our stderr may be stuck) */
 
-enum spawn_stdio { SPAWN_INHERIT = 0, SPAWN_NULL, SPAWN_FD, SPAWN_TEE, SPAWN_CAPTURE };
+enum netops_spawn_stdio { SPAWN_INHERIT = 0, SPAWN_NULL, SPAWN_FD, SPAWN_TEE, SPAWN_CAPTURE };
 
-struct spawn_opts {
+struct netops_spawn_opts {
     char *const *argv;          /* argv[0] is searched in PATH */
     char *const *envp;          /* NULL: inherit the environment */
     const char *cwd;            /* NULL: inherit */
-    enum spawn_stdio in, out, err;
+    enum netops_spawn_stdio in, out, err;
     int in_fd, out_fd, err_fd;  /* used with SPAWN_FD */
     double timeout;             /* > 0: SIGTERM after this many seconds */
     double grace;               /* then SIGKILL after this many more */
 };
 
-enum spawn_status { SPAWN_RUNNING = 0, SPAWN_EXITED, SPAWN_SIGNALED };
+enum netops_spawn_status { SPAWN_RUNNING = 0, SPAWN_EXITED, SPAWN_SIGNALED };
 
-struct spawn_proc {
+struct netops_spawn_proc {
     pid_t pid;
     int pidfd;                  /* -1 when pidfd_open is not available */
     int errfd;                  /* read end of the tee pipe, or -1 */
@@ -53,7 +53,7 @@ struct spawn_proc {
     double timeout, grace;
     int timed_out;              /* 1: SIGTERM sent, 2: SIGKILL sent */
     double term_sent;
-    enum spawn_status status;
+    enum netops_spawn_status status;
     int code, sig;              /* exit code or terminating signal */
     double utime, stime;        /* CPU seconds of it and the children it reaped */
     int interrupted;            /* SIGINT/SIGQUIT received while it ran */
@@ -62,7 +62,7 @@ struct spawn_proc {
     char tail[SPAWN_TAIL];
     size_t echo_off, echo_len;  /* tee: bytes read, not yet copied to our stderr */
     char echo_buf[4096];
-    struct spawn_proc *next;    /* list of running children */
+    struct netops_spawn_proc *next;    /* list of running children */
 };
 
 /*
@@ -70,7 +70,7 @@ struct spawn_proc {
  * the program could not be started: fork failure, exec failure (ENOENT for
  * a missing program), chdir failure.  On success p is registered as running.
  */
-int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, size_t errlen);
+int netops_spawn_start(struct netops_spawn_proc *p, const struct netops_spawn_opts *o, char *err, size_t errlen);
 
 /*
  * Wait up to timeout seconds (< 0: forever) for the child to end, copying
@@ -82,35 +82,35 @@ int spawn_start(struct spawn_proc *p, const struct spawn_opts *o, char *err, siz
  * what our stderr does not take by then is kept in the tail only.  Returns 1 when it ended (the
  * status fields are set), 0 on timeout, -1 with errno on a system error.
  */
-int spawn_wait(struct spawn_proc *p, double timeout);
+int netops_spawn_wait(struct netops_spawn_proc *p, double timeout);
 
 /* Send sig to a running child: 0 or an errno value (ESRCH once reaped). */
-int spawn_kill(struct spawn_proc *p, int sig);
+int netops_spawn_kill(struct netops_spawn_proc *p, int sig);
 
 /* Copy the stderr tail (in order) into buf of size SPAWN_TAIL; returns length. */
-size_t spawn_tail(const struct spawn_proc *p, char *buf);
+size_t netops_spawn_tail(const struct netops_spawn_proc *p, char *buf);
 
 /* Kill (SIGKILL) and reap a child still running, close its fds.  Idempotent. */
-void spawn_release(struct spawn_proc *p);
+void netops_spawn_release(struct netops_spawn_proc *p);
 
 /*
  * Signals recorded so far (SIGINT, SIGQUIT, SIGTERM, SIGHUP), as a bit mask
- * of (1 << signo); spawn_take_signals also clears them.
+ * of (1 << signo); netops_spawn_take_signals also clears them.
  */
-unsigned spawn_signals_seen(void);
-unsigned spawn_take_signals(void);
+unsigned netops_spawn_signals_seen(void);
+unsigned netops_spawn_take_signals(void);
 
 /*
  * Interruptible waits outside a child's life: block SIGINT, SIGTERM, SIGHUP
  * (and SIGQUIT), returning a signalfd to poll (non-blocking, close-on-exec)
- * or -1 with errno.  spawn_guard_leave restores the mask; signals read from
- * the fd are consumed.  spawn_guard_read returns a signal number or 0.
+ * or -1 with errno.  netops_spawn_guard_leave restores the mask; signals read from
+ * the fd are consumed.  netops_spawn_guard_read returns a signal number or 0.
  */
-int spawn_guard_enter(void);
-void spawn_guard_leave(void);
-int spawn_guard_read(int sigfd);
+int netops_spawn_guard_enter(void);
+void netops_spawn_guard_leave(void);
+int netops_spawn_guard_read(int sigfd);
 
 /* Children started here and not yet reaped. */
-int spawn_children(void);
+int netops_spawn_children(void);
 
 #endif

@@ -41,7 +41,7 @@ const char *netops_trust_lock_why(const struct stat *st, uid_t caller)
     return NULL;
 }
 
-static void refuse(struct trust_refusal *r, const char *why, int is_dir, const char *what,
+static void refuse(struct netops_trust_refusal *r, const char *why, int is_dir, const char *what,
                    const struct stat *st)
 {
     r->why = why;
@@ -51,7 +51,7 @@ static void refuse(struct trust_refusal *r, const char *why, int is_dir, const c
     r->uid = (long)st->st_uid;
 }
 
-int netops_trust_dirs(const char *path, uid_t caller, struct trust_refusal *r)
+int netops_trust_dirs(const char *path, uid_t caller, struct netops_trust_refusal *r)
 {
     char buf[PATH_MAX];
     size_t len = 0;
@@ -107,7 +107,7 @@ static int fd_path(int fd, char *out, size_t size)
     return out[0] == '/' ? 0 : ENOENT;
 }
 
-static int check_open(int fd, const char *path, uid_t caller, struct trust_refusal *r)
+static int check_open(int fd, const char *path, uid_t caller, struct netops_trust_refusal *r)
 {
     struct stat st;
     char real[PATH_MAX];
@@ -127,7 +127,7 @@ static int check_open(int fd, const char *path, uid_t caller, struct trust_refus
     return netops_trust_dirs(real, caller, r);
 }
 
-int netops_trust_open(const char *path, uid_t caller, int *fd, struct trust_refusal *r)
+int netops_trust_open(const char *path, uid_t caller, int *fd, struct netops_trust_refusal *r)
 {
     r->why = NULL;
     *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);

@@ -18,7 +18,7 @@
 #include <sys/types.h>
 
 /* Why a file or directory is refused. */
-struct trust_refusal {
+struct netops_trust_refusal {
     const char *why;            /* NULL: not refused (a system error instead) */
     int is_dir;                 /* the refused thing is a directory above the file */
     char what[PATH_MAX];        /* the refused file or directory */
@@ -41,7 +41,7 @@ const char *netops_trust_lock_why(const struct stat *st, uid_t caller);
  * directory) up to "/".  Returns 0, EACCES with r filled (r->why set) when a
  * directory is refused, or the errno of a failed stat/getcwd.
  */
-int netops_trust_dirs(const char *path, uid_t caller, struct trust_refusal *r);
+int netops_trust_dirs(const char *path, uid_t caller, struct netops_trust_refusal *r);
 
 /*
  * Open path read-only (O_CLOEXEC | O_NOCTTY | O_NONBLOCK: a FIFO is refused,
@@ -50,6 +50,6 @@ int netops_trust_dirs(const char *path, uid_t caller, struct trust_refusal *r);
  * reads the text from it and closes it), EACCES with r->why set when refused,
  * or an errno (open, fstat ...) with r->why NULL.  *fd is -1 on failure.
  */
-int netops_trust_open(const char *path, uid_t caller, int *fd, struct trust_refusal *r);
+int netops_trust_open(const char *path, uid_t caller, int *fd, struct netops_trust_refusal *r);
 
 #endif

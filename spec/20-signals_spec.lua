@@ -394,6 +394,19 @@ describe("netops.proc", function()
   end)
 end)
 
+describe("netops.proc filters", function()
+  it("scan() and find() refuse an unknown filter key (a typo would match every process)", function()
+    local core = require "netops.core"
+    local ok, err = pcall(core.proc.scan, { ignoring = { 15 } })
+    assert.is_false(ok)
+    assert.matches("unknown filter field 'ignoring' (known: ignored, caught, blocked, pending, user, masks)",
+      tostring(err), 1, true)
+    ok, err = pcall(proc.find, { ignorng = "TERM" })
+    assert.is_false(ok)
+    assert.matches("proc.find: unknown filter key 'ignorng'", tostring(err), 1, true)
+  end)
+end)
+
 describe("netops.proc failures", function()
   it("a vanished pid gives nil, 'no such process N', ESRCH", function()
     local pid = vanished_pid()

@@ -118,6 +118,13 @@ describe("netops.probe", function()
     assert.has_error(function() netops.probe("127.0.0.1", 22, { timeout = -1 }) end)
   end)
 
+  it("refuses an unknown option key (a typo), naming it and the known ones", function()
+    local ok, err = pcall(netops.probe, "127.0.0.1", 1, { timout = 1 })
+    assert.is_false(ok)
+    assert.matches("unknown opts field 'timout' (known: timeout, stagger, family, banner, interruptible)",
+      tostring(err), 1, true)
+  end)
+
   it("raises on a NUL byte in the host, port, family or banner instead of probing what C sees", function()
     for _, args in ipairs {
       { "127.0.0.1\0evil", 1 },

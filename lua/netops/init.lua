@@ -7,6 +7,7 @@
 -- Error convention (every area): misuse (wrong argument type, impossible
 -- value) raises an error; a failure of the world returns
 -- `nil, message, errno_or_class`.
+-- @module netops
 
 local major, minor = tostring(_VERSION):match("^Lua (%d+)%.(%d+)")
 if not major or tonumber(major) * 100 + tonumber(minor) < 504 then

@@ -37,6 +37,12 @@ local fields = { ignoring = "ignored", catching = "caught", blocking = "blocked"
 -- in C on the raw masks: only matching processes cost a table.
 function M.find(filter, pids)
   filter = filter or {}
+  for key in pairs(filter) do
+    if not fields[key] and key ~= "user" and key ~= "masks" then
+      error(("proc.find: unknown filter key '%s' (known: ignoring, catching, blocking, "
+        .. "pending, user, masks)"):format(tostring(key)), 2)
+    end
+  end
   local want = { user = filter.user and true or false, masks = filter.masks ~= false }
   for key, field in pairs(fields) do
     local v = filter[key]

@@ -88,7 +88,7 @@ int main(void)
     spy_on = 1;
     ok(netops_clock_sleep(1e7, NETOPS_SLEEP_INTERRUPTIBLE) == SIGTERM && spy_ms > 0,
        "sleep(1e7) waits with a positive poll timeout and returns the SIGTERM that ended it");
-    ok(spawn_take_signals() == (1u << SIGTERM), "the SIGTERM is recorded as any guarded signal");
+    ok(netops_spawn_take_signals() == (1u << SIGTERM), "the SIGTERM is recorded as any guarded signal");
     sigset_t now;
     sigprocmask(SIG_BLOCK, NULL, &now);
     ok(!sigismember(&now, SIGTERM) && !sigismember(&now, SIGINT),

@@ -154,49 +154,49 @@ static void reap(pid_t pid, const char *path)
 /* Item by item: what a daemon that does not answer as conntrackd does gets. */
 static void hostile(const char *path)
 {
-    struct ctd_reply r;
+    struct netops_ctd_reply r;
     const char *cls = NULL;
     char err[512];
     pid_t pid;
 
     pid = fake(path, 2, EMPTY);
-    ok(ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
+    ok(netops_ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
        r.len == 0 && r.text && r.text[0] == '\0',
        "empty reply then EOF (commit, flush, resync...): success");
     free(r.text);
-    ok(ctd_request(path, CTD_STATS_RUNTIME, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+    ok(netops_ctd_request(path, CTD_STATS_RUNTIME, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
        strcmp(cls, CTD_EIO) == 0 && strstr(err, "closed without answering request 30"),
        "empty reply to a statistics request conntrackd always answers: io");
     reap(pid, path);
 
     pid = fake(path, 1, RESET);
-    ok(ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+    ok(netops_ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
        strcmp(cls, CTD_EIO) == 0 && errno == ECONNRESET,
        "daemon closes without reading the request: io, ECONNRESET (not success)");
     ok(strstr(err, path) && strstr(err, "reset before request 46 was read"), err);
     reap(pid, path);
 
     pid = dying(path);
-    ok(ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+    ok(netops_ctd_request(path, CTD_ALL_COMMIT, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
        strcmp(cls, CTD_EIO) == 0 && strstr(err, "exited while answering request 46"),
        "daemon that reads the commit and dies: io, not success");
     reap(pid, path);
 
     pid = fake(path, 1, CUT);
-    ok(ctd_request(path, CTD_CT_DUMP_EXTERNAL, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+    ok(netops_ctd_request(path, CTD_CT_DUMP_EXTERNAL, 2, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
        strcmp(cls, CTD_EIO) == 0 && strstr(err, "cut short (15 bytes"),
        "reply closed mid-line: io");
     reap(pid, path);
 
     pid = fake(path, 1, FLOOD);
-    ok(ctd_request(path, CTD_CT_DUMP_EXTERNAL, 10, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+    ok(netops_ctd_request(path, CTD_CT_DUMP_EXTERNAL, 10, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
        strcmp(cls, CTD_ETOOLARGE) == 0 && errno == EMSGSIZE,
        "flooding daemon: toolarge at the cap");
     ok(strstr(err, path) && strstr(err, "cap of 1048576 bytes"), err);
     reap(pid, path);
 
     pid = fake(path, 1, TRICKLE);
-    ok(ctd_request(path, CTD_CT_DUMP_EXTERNAL, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+    ok(netops_ctd_request(path, CTD_CT_DUMP_EXTERNAL, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
        strcmp(cls, CTD_ETIMEOUT) == 0 && errno == ETIMEDOUT,
        "daemon trickling a byte every 2 ms: timeout");
     ok(strstr(err, "timeout after 0.3s") != NULL, err);
@@ -206,24 +206,24 @@ static void hostile(const char *path)
 /* Against a real conntrackd at path with `want` entries in its internal cache. */
 static int real(const char *path, long want)
 {
-    struct ctd_reply r;
+    struct netops_ctd_reply r;
     const char *cls = NULL, *p;
     char err[512];
     long count = -1, lines = 0, good = 0;
     int fds = count_fds();
 
-    ok(ctd_request(path, CTD_ALL_COMMIT, 10, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
+    ok(netops_ctd_request(path, CTD_ALL_COMMIT, 10, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
        r.len == 0 && r.text && r.text[0] == '\0' && r.elapsed >= 0 && r.elapsed <= 10,
        "commit: an empty reply then EOF is success");
     free(r.text);
-    ok(ctd_request(path, CTD_STATS, 10, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
+    ok(netops_ctd_request(path, CTD_STATS, 10, 1 << 20, &r, &cls, err, sizeof err) == 0 &&
        r.len == strlen(r.text) && r.len > 0 && r.text[r.len - 1] == '\n' &&
        sscanf(r.text, "cache internal:\ncurrent active connections:%ld", &count) == 1 &&
        count == want, "stats: the whole text, the internal cache's count first");
     if (count != want)
         printf("# %s\n", cls ? err : r.text);
     free(r.text);
-    ok(ctd_request(path, CTD_CT_DUMP_INTERNAL, 10, 1 << 20, &r, &cls, err, sizeof err) == 0,
+    ok(netops_ctd_request(path, CTD_CT_DUMP_INTERNAL, 10, 1 << 20, &r, &cls, err, sizeof err) == 0,
        "internal dump answered");
     for (p = r.text; p && *p; p = strchr(p, '\n') + 1) {
         lines++;
@@ -241,7 +241,7 @@ static int real(const char *path, long want)
 int main(int argc, char **argv)
 {
     char dir[] = "/tmp/netops-ctest.XXXXXX", path[64], err[512];
-    struct ctd_reply r;
+    struct netops_ctd_reply r;
     const char *cls = NULL;
     int fds;
 
@@ -255,27 +255,27 @@ int main(int argc, char **argv)
     fds = count_fds();
 
     errno = 0;
-    ok(ctd_request(path, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1, "missing socket fails");
+    ok(netops_ctd_request(path, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1, "missing socket fails");
     ok(errno == ENOENT && strcmp(cls, CTD_ENOSOCKET) == 0, "class nosocket, errno ENOENT");
     ok(strstr(err, path) && strstr(err, "no such socket") &&
        (strstr(err, "no conntrackd process runs") || strstr(err, "conntrackd runs (pid") ||
         strstr(err, "conntrackd processes run")), "message names the path and whether conntrackd runs");
 
     pid_t pid = fake(path, 2, ECHO);
-    ok(ctd_request(path, 21, 2, 1 << 20, &r, &cls, err, sizeof err) == 0, "request answered");
+    ok(netops_ctd_request(path, 21, 2, 1 << 20, &r, &cls, err, sizeof err) == 0, "request answered");
     ok(r.text && strcmp(r.text, "code=21\n") == 0 && r.len == 8, "reply text until EOF, code sent natively");
     free(r.text);
-    ok(ctd_request(path, 46, 2, 1 << 20, &r, &cls, err, sizeof err) == 0 && strcmp(r.text, "code=46\n") == 0,
+    ok(netops_ctd_request(path, 46, 2, 1 << 20, &r, &cls, err, sizeof err) == 0 && strcmp(r.text, "code=46\n") == 0,
        "second request on a new connection");
     free(r.text);
     waitpid(pid, NULL, 0);
 
-    ok(ctd_request(path, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1 && strcmp(cls, CTD_EREFUSED) == 0,
+    ok(netops_ctd_request(path, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1 && strcmp(cls, CTD_EREFUSED) == 0,
        "stale socket: refused");
     unlink(path);
 
     pid = fake(path, 1, SILENT);
-    ok(ctd_request(path, 18, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 && strcmp(cls, CTD_ETIMEOUT) == 0 &&
+    ok(netops_ctd_request(path, 18, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 && strcmp(cls, CTD_ETIMEOUT) == 0 &&
        errno == ETIMEDOUT, "silent daemon: timeout");
     ok(strstr(err, "timeout after 0.3s") != NULL, "timeout message says how long");
     kill(pid, SIGKILL);
@@ -298,7 +298,7 @@ int main(int argc, char **argv)
             }
             filler[nf++] = c;
         }
-        ok(ctd_request(path, 18, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
+        ok(netops_ctd_request(path, 18, 0.3, 1 << 20, &r, &cls, err, sizeof err) == -1 &&
            strcmp(cls, CTD_ETIMEOUT) == 0, "full backlog: timeout, not a hang");
         for (int i = 0; i < nf; i++)
             close(filler[i]);
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
     char longp[200];
     memset(longp, 'x', sizeof longp - 1);
     longp[sizeof longp - 1] = '\0';
-    ok(ctd_request(longp, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1 && errno == ENAMETOOLONG,
+    ok(netops_ctd_request(longp, 18, 1, 1 << 20, &r, &cls, err, sizeof err) == -1 && errno == ENAMETOOLONG,
        "over-long path refused");
 
     ok(count_fds() == fds, "no descriptor leaked");

@@ -4,6 +4,7 @@
 #include "clock.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -67,8 +68,8 @@ static void flood_into_stuck_stderr(void)
         ok(0, "a pipe for our stderr");
         return;
     }
-    struct spawn_proc p;
-    struct spawn_opts o;
+    struct netops_spawn_proc p;
+    struct netops_spawn_opts o;
     char err[256];
     char *argv[] = { "sh", "-c", "trap '' TERM; exec yes flood >&2", NULL };
     memset(&o, 0, sizeof o);
@@ -77,11 +78,11 @@ static void flood_into_stuck_stderr(void)
     o.timeout = 0.3;
     o.grace = 1.5;
     alarm(60);
-    int started = spawn_start(&p, &o, err, sizeof err) == 0;
+    int started = netops_spawn_start(&p, &o, err, sizeof err) == 0;
     double t0 = netops_clock_now();
-    int w = started ? spawn_wait(&p, 1.0) : -1;
+    int w = started ? netops_spawn_wait(&p, 1.0) : -1;
     double waited = netops_clock_now() - t0;
-    int w2 = started ? spawn_wait(&p, 30) : -1;
+    int w2 = started ? netops_spawn_wait(&p, 30) : -1;
     alarm(0);
     dup2(saved, 2);
     close(saved);
@@ -91,52 +92,52 @@ static void flood_into_stuck_stderr(void)
     ok(w2 == 1 && p.status == SPAWN_SIGNALED && p.sig == SIGKILL && p.timed_out == 2,
        "and the child's timeout ends it: SIGTERM ignored, SIGKILL after the grace");
     char tail[SPAWN_TAIL];
-    size_t len = spawn_tail(&p, tail);
+    size_t len = netops_spawn_tail(&p, tail);
     ok(len > 12 && memmem(tail, len, "flood\nflood\n", 12), "the tail holds what it wrote");
-    spawn_release(&p);
+    netops_spawn_release(&p);
 }
 
 int main(void)
 {
-    struct spawn_proc p;
-    struct spawn_opts o;
+    struct netops_spawn_proc p;
+    struct netops_spawn_opts o;
     char err[256];
 
     memset(&o, 0, sizeof o);
     char *a1[] = { "sh", "-c", "printf abc >&2; exit 3", NULL };
     o.argv = a1;
     o.err = SPAWN_CAPTURE;
-    ok(spawn_start(&p, &o, err, sizeof err) == 0, "spawn sh");
-    ok(spawn_wait(&p, -1) == 1, "wait returns 1 when it ended");
+    ok(netops_spawn_start(&p, &o, err, sizeof err) == 0, "spawn sh");
+    ok(netops_spawn_wait(&p, -1) == 1, "wait returns 1 when it ended");
     ok(p.status == SPAWN_EXITED && p.code == 3, "exit code 3");
     char tail[SPAWN_TAIL];
-    size_t len = spawn_tail(&p, tail);
+    size_t len = netops_spawn_tail(&p, tail);
     ok(len == 3 && memcmp(tail, "abc", 3) == 0, "stderr tail kept");
-    spawn_release(&p);
+    netops_spawn_release(&p);
 
     char *a2[] = { "/nonexistent/netops-x", NULL };
     o.argv = a2;
     o.err = SPAWN_INHERIT;
-    ok(spawn_start(&p, &o, err, sizeof err) == 2 && strstr(err, "netops-x"), "missing program: ENOENT, named");
+    ok(netops_spawn_start(&p, &o, err, sizeof err) == 2 && strstr(err, "netops-x"), "missing program: ENOENT, named");
 
     char *a3[] = { "sleep", "10", NULL };
     o.argv = a3;
-    ok(spawn_start(&p, &o, err, sizeof err) == 0, "spawn sleep");
-    ok(spawn_wait(&p, 0.05) == 0 && p.status == SPAWN_RUNNING, "wait times out while it runs");
-    ok(spawn_kill(&p, SIGKILL) == 0, "kill");
-    ok(spawn_wait(&p, -1) == 1 && p.status == SPAWN_SIGNALED && p.sig == SIGKILL, "signaled by SIGKILL");
-    ok(spawn_kill(&p, SIGKILL) != 0, "kill after the end fails");
-    spawn_release(&p);
+    ok(netops_spawn_start(&p, &o, err, sizeof err) == 0, "spawn sleep");
+    ok(netops_spawn_wait(&p, 0.05) == 0 && p.status == SPAWN_RUNNING, "wait times out while it runs");
+    ok(netops_spawn_kill(&p, SIGKILL) == 0, "kill");
+    ok(netops_spawn_wait(&p, -1) == 1 && p.status == SPAWN_SIGNALED && p.sig == SIGKILL, "signaled by SIGKILL");
+    ok(netops_spawn_kill(&p, SIGKILL) != 0, "kill after the end fails");
+    netops_spawn_release(&p);
 
     /* a long tail keeps the last SPAWN_TAIL bytes */
     char *a4[] = { "sh", "-c", "head -c 10000 /dev/zero | tr '\\0' x >&2; printf END >&2", NULL };
     o.argv = a4;
     o.err = SPAWN_CAPTURE;
-    spawn_start(&p, &o, err, sizeof err);
-    spawn_wait(&p, -1);
-    len = spawn_tail(&p, tail);
+    netops_spawn_start(&p, &o, err, sizeof err);
+    netops_spawn_wait(&p, -1);
+    len = netops_spawn_tail(&p, tail);
     ok(len == SPAWN_TAIL && memcmp(tail + SPAWN_TAIL - 3, "END", 3) == 0 && tail[0] == 'x', "tail is the last 4 KiB");
-    spawn_release(&p);
+    netops_spawn_release(&p);
 
     /* opts.timeout: SIGTERM once the timeout has passed (by the times spawn
        records, not a wall-clock bound); a child that obeys gets no SIGKILL */
@@ -145,22 +146,23 @@ int main(void)
     o.err = SPAWN_INHERIT;
     o.timeout = 0.2;
     o.grace = 30;
-    ok(spawn_start(&p, &o, err, sizeof err) == 0 && spawn_wait(&p, -1) == 1 &&
+    ok(netops_spawn_start(&p, &o, err, sizeof err) == 0 && netops_spawn_wait(&p, -1) == 1 &&
        p.status == SPAWN_SIGNALED && p.sig == SIGTERM && p.timed_out == 1 &&
        p.term_sent - p.started >= 0.2 && p.ended >= p.term_sent,
        "timeout: SIGTERM sent once the timeout passed, no SIGKILL for a child that obeys");
-    spawn_release(&p);
+    netops_spawn_release(&p);
     o.timeout = 0;
     o.grace = 0;
 
     flood_into_stuck_stderr();
 
-    struct probe_opts po = { .timeout = 2, .family = AF_UNSPEC, .banner = NULL, .stagger = 0.25, .sigfd = -1 };
-    struct probe_result pr;
-    ok(probe_run("127.0.0.1", "1", &po, &pr) < 0 && strcmp(pr.cls, "refused") == 0, "probe a closed port: refused");
+    struct netops_probe_opts po = { .timeout = 2, .family = AF_UNSPEC, .banner = NULL, .stagger = 0.25, .sigfd = -1 };
+    struct netops_probe_result pr;
+    ok(netops_probe_run("127.0.0.1", "1", &po, &pr) == ECONNREFUSED && strcmp(pr.cls, "refused") == 0,
+       "probe a closed port: ECONNREFUSED, class refused");
     /* names (getaddrinfo_a) are tested from Lua: glibc's resolver thread
        keeps state valgrind calls lost */
-    ok(strcmp(probe_errno_class(110), "timeout") == 0, "ETIMEDOUT is a timeout");
+    ok(strcmp(netops_probe_errno_class(110), "timeout") == 0, "ETIMEDOUT is a timeout");
 
     /* Long timeouts (luax_checkseconds allows up to 1e9 s) must not overflow
      * the int of poll(2): a negative timeout made the probe spin on poll(0).
@@ -173,11 +175,11 @@ int main(void)
         getsockname(lfd, (struct sockaddr *)&sin, &slen) == 0 && pipe2(sp, O_CLOEXEC | O_NONBLOCK) == 0) {
         char port[16];
         snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
-        struct probe_opts lo = { .timeout = 1e7, .family = AF_INET, .banner = "SSH-", .stagger = 0.25,
+        struct netops_probe_opts lo = { .timeout = 1e7, .family = AF_INET, .banner = "SSH-", .stagger = 0.25,
                                  .sigfd = sp[0] };
         spy_wfd = sp[1];
         spy_on = 1;
-        ok(probe_run("127.0.0.1", port, &lo, &pr) < 0 && strcmp(pr.cls, "interrupted") == 0 && spy_ms > 0,
+        ok(netops_probe_run("127.0.0.1", port, &lo, &pr) == EINTR && strcmp(pr.cls, "interrupted") == 0 && spy_ms > 0,
            "probe with timeout 1e7 waits with a positive poll timeout");
         spy_wfd = -1;
         close(sp[0]);

@@ -1,5 +1,5 @@
 /* spec/c/trust.c - TAP tests of csrc/trust.c (which policy and lock files
- * netops trusts) and of proc_starttime. */
+ * netops trusts) and of netops_proc_starttime. */
 #include "proc.h"
 #include "trust.h"
 
@@ -69,7 +69,7 @@ static void test_rules(void)
 static void test_open(void)
 {
     char dir[] = "/tmp/netops-trust.XXXXXX", sub[64], file[96];
-    struct trust_refusal r;
+    struct netops_trust_refusal r;
     int fd;
 
     if (!mkdtemp(dir)) {
@@ -102,9 +102,9 @@ static void test_open(void)
 static void test_starttime(void)
 {
     unsigned long long a = 0, b = 0;
-    ok(proc_starttime(getpid(), &a) == 0 && a > 0, "proc_starttime of this process");
-    ok(proc_starttime(getpid(), &b) == 0 && a == b, "it does not change");
-    ok(proc_starttime(0x7ffffff0, &a) == ESRCH, "a missing pid is ESRCH");
+    ok(netops_proc_starttime(getpid(), &a) == 0 && a > 0, "netops_proc_starttime of this process");
+    ok(netops_proc_starttime(getpid(), &b) == 0 && a == b, "it does not change");
+    ok(netops_proc_starttime(0x7ffffff0, &a) == ESRCH, "a missing pid is ESRCH");
 }
 
 int main(void)

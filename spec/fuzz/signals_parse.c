@@ -14,8 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = malloc(size + 1);
     int out[4 * SIG_MASK_MAX_DIGITS + 8];
     char name[SIG_NAME_MAX], hex[SIG_MASK_MAX_DIGITS + 2];
-    struct proc_status st;
-    struct proc_stat ps;
+    struct netops_proc_status st;
+    struct netops_proc_stat ps;
     long n;
 
     if (!text)
@@ -23,31 +23,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
 
-    int sig = sig_number(text, size);
+    int sig = netops_sig_number(text, size);
     if (sig) {
-        if (!sig_name(sig, name) || sig_number(name, strlen(name)) != sig)
+        if (!netops_sig_name(sig, name) || netops_sig_number(name, strlen(name)) != sig)
             abort();
     }
-    n = sig_mask_decode(text, size, out, sizeof out / sizeof out[0]);
+    n = netops_sig_mask_decode(text, size, out, sizeof out / sizeof out[0]);
     if (n > 0) {
-        size_t d = sig_mask_encode(out, (size_t)n, hex, sizeof hex);
+        size_t d = netops_sig_mask_encode(out, (size_t)n, hex, sizeof hex);
         int again[4 * SIG_MASK_MAX_DIGITS + 8];
-        if (d == 0 || sig_mask_decode(hex, d, again, sizeof again / sizeof again[0]) != n
+        if (d == 0 || netops_sig_mask_decode(hex, d, again, sizeof again / sizeof again[0]) != n
             || memcmp(out, again, (size_t)n * sizeof *out) != 0)
             abort();
         for (long i = 0; i < n; i++)
-            if (!sig_mask_has(text, size, out[i]))
+            if (!netops_sig_mask_has(text, size, out[i]))
                 abort();
     }
-    if (proc_parse_status(text, size, &st) == 0) {
-        const struct proc_mask *m[5] = { &st.pending, &st.shared_pending, &st.blocked,
+    if (netops_proc_parse_status(text, size, &st) == 0) {
+        const struct netops_proc_mask *m[5] = { &st.pending, &st.shared_pending, &st.blocked,
                                          &st.ignored, &st.caught };
         for (int i = 0; i < 5; i++)
             if (m[i]->hex < text || m[i]->hex + m[i]->len > text + size
-                || sig_mask_decode(m[i]->hex, m[i]->len, out, sizeof out / sizeof out[0]) < 0)
+                || netops_sig_mask_decode(m[i]->hex, m[i]->len, out, sizeof out / sizeof out[0]) < 0)
                 abort();
     }
-    (void)proc_parse_stat(text, size, &ps);
+    (void)netops_proc_parse_stat(text, size, &ps);
     free(text);
     return 0;
 }

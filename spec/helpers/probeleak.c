@@ -26,20 +26,20 @@
  * resolver to end them, then a probe (which frees what is left to free). */
 static void round_of(const char *tag, int count, double settle, int *timeouts, int *busy)
 {
-    struct probe_opts o = { .timeout = 0.02, .family = AF_UNSPEC, .banner = NULL,
+    struct netops_probe_opts o = { .timeout = 0.02, .family = AF_UNSPEC, .banner = NULL,
                             .stagger = 0.25, .sigfd = -1 };
-    struct probe_result r;
+    struct netops_probe_result r;
     for (int i = 0; i < count; i++) {
         char name[64];
         snprintf(name, sizeof name, "%s%d.example", tag, i);
-        probe_run(name, "22", &o, &r);
+        netops_probe_run(name, "22", &o, &r);
         if (r.cls && strstr(r.msg, "timed out"))
             ++*timeouts;
         else if (r.cls && strstr(r.msg, "busy"))
             ++*busy;
     }
     netops_clock_sleep(settle, NETOPS_SLEEP_INTERRUPTIBLE);
-    probe_run("127.0.0.1", "1", &o, &r);
+    netops_probe_run("127.0.0.1", "1", &o, &r);
 }
 
 int main(int argc, char **argv)
