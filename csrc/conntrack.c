@@ -44,6 +44,10 @@
 #include <linux/netfilter/nf_conntrack_sctp.h>
 #include <linux/netlink.h>
 
+#ifndef IPPROTO_DCCP
+#define IPPROTO_DCCP 33
+#endif
+
 #ifndef NETLINK_CAP_ACK
 #define NETLINK_CAP_ACK 10
 #endif
@@ -461,6 +465,8 @@ struct wire_tuple {
     uint16_t sport, dport;          /* host order */
     uint8_t type, code;             /* ICMP */
     uint16_t id;
+    int has_zone;                   /* CTA_TUPLE_ZONE: this direction's zone */
+    uint16_t zone;
 };
 
 /* The type of the answer to an ICMP(v6) query, as libnetfilter_conntrack
@@ -503,13 +509,23 @@ static void put_tuple(struct nlmsghdr *h, uint16_t type, uint8_t family, const s
         put_be16(h, CTA_PROTO_ICMPV6_ID, t->id);
     }
     nest_end(h, n);
+    if (t->has_zone)
+        put_be16(h, CTA_TUPLE_ZONE, t->zone);
     nest_end(h, outer);
 }
 
-/* The original tuple; reverse: its inverse (the reply when none is given). */
+/* Does e's tuple carry ports, or GRE keys (which travel as the ports)? */
+static int keyed(const struct netops_ct_entry *e)
+{
+    return (e->has & NETOPS_CT_HAS_PORTS) ||
+           (e->proto == IPPROTO_GRE && (e->has & NETOPS_CT_HAS_GRE_KEYS));
+}
+
+/* The original tuple; reverse: its inverse (the reply when none is given),
+ * in the reply direction's zone. */
 static void orig_tuple(const struct netops_ct_entry *e, int reverse, struct wire_tuple *t)
 {
-    int ports = (e->has & NETOPS_CT_HAS_PORTS) != 0;
+    int ports = keyed(e);
     uint16_t s = ports ? e->orig.sport : 0, d = ports ? e->orig.dport : 0;
     t->src = reverse ? e->orig.dst : e->orig.src;
     t->dst = reverse ? e->orig.src : e->orig.dst;
@@ -519,12 +535,14 @@ static void orig_tuple(const struct netops_ct_entry *e, int reverse, struct wire
     t->type = reverse ? icmp_reply_type(e->family, e->icmp_type) : e->icmp_type;
     t->code = e->icmp_code;
     t->id = e->icmp_id;
+    t->has_zone = (e->has & (reverse ? NETOPS_CT_HAS_REPLY_ZONE : NETOPS_CT_HAS_ORIG_ZONE)) != 0;
+    t->zone = reverse ? e->reply_zone : e->orig_zone;
 }
 
 /* The reply tuple as given (no NAT, or an update). */
 static void given_reply(const struct netops_ct_entry *e, struct wire_tuple *t)
 {
-    int ports = (e->has & NETOPS_CT_HAS_PORTS) != 0;
+    int ports = keyed(e);
     orig_tuple(e, 1, t);
     t->src = e->reply.src;
     t->dst = e->reply.dst;
@@ -537,7 +555,8 @@ static void put_master(struct nlmsghdr *h, const struct netops_ct_entry *e)
 {
     int ports = netops_ct_has_ports(e->master_proto);
     struct wire_tuple t = { e->master.src, e->master.dst, e->master_proto,
-                            ports ? e->master.sport : 0, ports ? e->master.dport : 0, 0, 0, 0 };
+                            ports ? e->master.sport : 0, ports ? e->master.dport : 0, 0, 0, 0,
+                            0, 0 };
     put_tuple(h, CTA_TUPLE_MASTER, e->family, &t);
 }
 
@@ -584,11 +603,19 @@ static int nat_of(struct nlmsghdr *h, const struct netops_ct_entry *e, int put_i
     return snat || spat || dnat || dpat;
 }
 
+/* Status bits a request sets as the entry gives them: the ones conntrack -I
+ * -u can set (the kernel ignores NAT, OFFLOAD... and refuses to toggle
+ * EXPECTED, CONFIRMED, DYING). */
+#define STATUS_SETTABLE (IPS_SEEN_REPLY | IPS_ASSURED | IPS_FIXED_TIMEOUT)
+
+/* The entry's settable status bits (an UNREPLIED entry stays unreplied, as
+ * conntrack -R keeps it), or SEEN_REPLY|ASSURED for an entry without a
+ * status, plus CONFIRMED as libnetfilter_conntrack always adds it. */
 static uint32_t status_of(const struct netops_ct_entry *e, int mode)
 {
     uint32_t status = IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED;
     if (e->has & NETOPS_CT_HAS_STATUS)
-        status |= e->status & IPS_FIXED_TIMEOUT;
+        status = (e->status & STATUS_SETTABLE) | IPS_CONFIRMED;
     /* Never EXPECTED on create (the kernel sets it itself for an entry with
      * a master).  On update it must be echoed: the kernel refuses to toggle
      * it (EBUSY).  CONFIRMED, as libnetfilter_conntrack always adds it. */
@@ -599,11 +626,28 @@ static uint32_t status_of(const struct netops_ct_entry *e, int mode)
     return status;
 }
 
-/* TCP and SCTP state (ESTABLISHED unless given); TCP is made liberal. */
+/* DCCP state and role, each where given (the kernel wants both). */
+static void put_dccp(struct nlmsghdr *h, const struct netops_ct_entry *e)
+{
+    if (!(e->has & (NETOPS_CT_HAS_STATE | NETOPS_CT_HAS_DCCP_ROLE)))
+        return;
+    struct nlattr *n = nest(h, CTA_PROTOINFO), *p = nest(h, CTA_PROTOINFO_DCCP);
+    if (e->has & NETOPS_CT_HAS_STATE)
+        put_u8(h, CTA_PROTOINFO_DCCP_STATE, e->state);
+    if (e->has & NETOPS_CT_HAS_DCCP_ROLE)
+        put_u8(h, CTA_PROTOINFO_DCCP_ROLE, e->dccp_role);
+    nest_end(h, p);
+    nest_end(h, n);
+}
+
+/* TCP and SCTP state (ESTABLISHED unless given); TCP is made liberal.
+ * DCCP: put_dccp. */
 static void put_protoinfo(struct nlmsghdr *h, const struct netops_ct_entry *e)
 {
     static const uint8_t liberal[2] = { IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL };
     int given = (e->has & NETOPS_CT_HAS_STATE) != 0;
+    if (e->proto == IPPROTO_DCCP)
+        put_dccp(h, e);
     if (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP)
         return;
     struct nlattr *n = nest(h, CTA_PROTOINFO), *p;
@@ -708,9 +752,9 @@ static int attr_u32_host(const struct nlattr *a, uint32_t *v)
 struct ptuple {
     struct netops_ct_tuple *t;
     uint8_t proto;
-    int has_ports, has_icmp;
+    int has_ports, has_icmp, has_zone;
     uint8_t icmp_type, icmp_code;
-    uint16_t icmp_id;
+    uint16_t icmp_id, zone;
 };
 
 static void parse_tuple(const struct nlattr *nest, struct ptuple *p)
@@ -743,6 +787,9 @@ static void parse_tuple(const struct nlattr *nest, struct ptuple *p)
                 }
             }
             break;
+        case CTA_TUPLE_ZONE:     /* a zone for this direction only */
+            p->has_zone |= attr_be16(a, &p->zone);
+            break;
         }
     }
 }
@@ -756,6 +803,14 @@ static void parse_protoinfo(const struct nlattr *nest, struct netops_ct_entry *e
             mnl_attr_for_each_nested(b, a)
                 if (mnl_attr_get_type(b) == CTA_PROTOINFO_TCP_STATE && attr_u8(b, &e->state))
                     e->has |= NETOPS_CT_HAS_STATE;
+        } else if (t == CTA_PROTOINFO_DCCP) {
+            mnl_attr_for_each_nested(b, a) {
+                int u = mnl_attr_get_type(b);
+                if (u == CTA_PROTOINFO_DCCP_STATE && attr_u8(b, &e->state))
+                    e->has |= NETOPS_CT_HAS_STATE;
+                else if (u == CTA_PROTOINFO_DCCP_ROLE && attr_u8(b, &e->dccp_role))
+                    e->has |= NETOPS_CT_HAS_DCCP_ROLE;
+            }
         } else if (t == CTA_PROTOINFO_SCTP) {
             mnl_attr_for_each_nested(b, a) {
                 switch (mnl_attr_get_type(b)) {
@@ -777,6 +832,38 @@ static void parse_protoinfo(const struct nlattr *nest, struct netops_ct_entry *e
     }
 }
 
+/* What the tuples say beyond addresses: ports, GRE keys (the kernel's GRE
+ * tuple carries them as ports), ICMP, directional zones; and which
+ * protocol-specific fields the protocol keeps. */
+static void finish_entry(struct netops_ct_entry *e, const struct ptuple *orig,
+                         const struct ptuple *reply)
+{
+    if (netops_ct_has_ports(e->proto) && orig->has_ports)
+        e->has |= NETOPS_CT_HAS_PORTS;
+    if (e->proto == IPPROTO_GRE && orig->has_ports)
+        e->has |= NETOPS_CT_HAS_GRE_KEYS;
+    if (orig->has_zone) {
+        e->orig_zone = orig->zone;
+        e->has |= NETOPS_CT_HAS_ORIG_ZONE;
+    }
+    if (reply->has_zone) {
+        e->reply_zone = reply->zone;
+        e->has |= NETOPS_CT_HAS_REPLY_ZONE;
+    }
+    if (is_icmp(e->proto) && orig->has_icmp) {
+        e->has |= NETOPS_CT_HAS_ICMP;
+        e->icmp_type = orig->icmp_type;
+        e->icmp_code = orig->icmp_code;
+        e->icmp_id = orig->icmp_id;
+    }
+    if (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP && e->proto != IPPROTO_DCCP)
+        e->has &= ~(unsigned)NETOPS_CT_HAS_STATE;
+    if (e->proto != IPPROTO_SCTP)
+        e->has &= ~(unsigned)NETOPS_CT_HAS_VTAG;
+    if (e->proto != IPPROTO_DCCP)
+        e->has &= ~(unsigned)NETOPS_CT_HAS_DCCP_ROLE;
+}
+
 /* Returns 0, or EBADMSG when the message holds no original tuple. */
 static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
 {
@@ -787,9 +874,9 @@ static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
     if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof *nfh)
         return EBADMSG;
     e->family = nfh->nfgen_family;
-    struct ptuple orig = { &e->orig, 0, 0, 0, 0, 0, 0 };
-    struct ptuple reply = { &e->reply, 0, 0, 0, 0, 0, 0 };
-    struct ptuple master = { &e->master, 0, 0, 0, 0, 0, 0 };
+    struct ptuple orig = { &e->orig, 0, 0, 0, 0, 0, 0, 0, 0 };
+    struct ptuple reply = { &e->reply, 0, 0, 0, 0, 0, 0, 0, 0 };
+    struct ptuple master = { &e->master, 0, 0, 0, 0, 0, 0, 0, 0 };
     mnl_attr_for_each(a, nlh, sizeof *nfh) {
         switch (mnl_attr_get_type(a)) {
         case CTA_TUPLE_ORIG: parse_tuple(a, &orig); have_orig = 1; break;
@@ -816,16 +903,7 @@ static int parse_entry(const struct nlmsghdr *nlh, struct netops_ct_entry *e)
     if (!have_orig)
         return EBADMSG;
     e->proto = orig.proto;
-    if (netops_ct_has_ports(e->proto) && orig.has_ports)
-        e->has |= NETOPS_CT_HAS_PORTS;
-    if (is_icmp(e->proto) && orig.has_icmp) {
-        e->has |= NETOPS_CT_HAS_ICMP;
-        e->icmp_type = orig.icmp_type;
-        e->icmp_code = orig.icmp_code;
-        e->icmp_id = orig.icmp_id;
-    }
-    if (e->proto != IPPROTO_TCP && e->proto != IPPROTO_SCTP)
-        e->has &= ~(unsigned)(NETOPS_CT_HAS_STATE | NETOPS_CT_HAS_VTAG);
+    finish_entry(e, &orig, &reply);
     if (e->has & NETOPS_CT_HAS_MASTER)
         e->master_proto = master.proto;
     return 0;

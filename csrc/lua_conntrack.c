@@ -610,17 +610,20 @@ static const char *to_entry(lua_State *L, int idx, struct netops_ct_entry *e, ch
  * keys apart by pointer (Lua interns short strings: a key is "src" exactly
  * when it is the interned "src" kept below) and parses each distinct
  * address string once.  It accepts what to_entry accepts, into the same
- * struct; anything it is not sure of (a metatable, a master, a value of
- * another type, a value out of range, a NUL byte) makes it give up, and
- * to_entry reads that entry and says what is wrong.
+ * struct; anything it is not sure of (a metatable, a master, GRE keys, a
+ * directional zone, a DCCP role, a value of another type, a value out of
+ * range, a NUL byte) makes it give up, and to_entry reads that entry and
+ * says what is wrong.
  */
 enum {
     K_FAMILY, K_PROTO, K_SRC, K_DST, K_SPORT, K_DPORT, K_STATE, K_TIMEOUT, K_MARK, K_ZONE,
-    K_STATUS, K_REPLY, K_ICMP, K_MASTER, K_VTAG, K_TYPE, K_CODE, K_ID, K_ORIG, K_COUNT
+    K_STATUS, K_REPLY, K_ICMP, K_MASTER, K_VTAG, K_TYPE, K_CODE, K_ID, K_ORIG,
+    K_GRE, K_ORIG_ZONE, K_REPLY_ZONE, K_ROLE, K_COUNT
 };
 static const char *const key_names[K_COUNT] = {
     "family", "proto", "src", "dst", "sport", "dport", "state", "timeout", "mark", "zone",
     "status", "reply", "icmp", "master", "vtag", "type", "code", "id", "orig",
+    "gre", "orig_zone", "reply_zone", "role",
 };
 #define KEYS_REG "netops.ctnetlink.keys"
 
@@ -971,8 +974,11 @@ static int fast_entry(lua_State *L, int idx, const Keys *ks, AddrMemo *memo,
     x.status = 0;
     if (!lua_istable(L, idx) || !walk(L, lua_absindex(L, idx), ks, x.f, &x.seen, &x))
         return 0;
-    if (x.seen & (1u << K_MASTER))
-        return 0;       /* related entries are rare: to_entry reads them */
+    /* related entries, GRE keys, directional zones and DCCP roles are rare:
+     * to_entry reads them */
+    if (x.seen & (1u << K_MASTER | 1u << K_GRE | 1u << K_ORIG_ZONE | 1u << K_REPLY_ZONE |
+                  1u << K_ROLE))
+        return 0;
     memset(e, 0, sizeof *e);
     return fast_tuple(&x, ks, memo, e) && fast_reply(&x, memo, e) && fast_rest(&x, ks, e);
 }

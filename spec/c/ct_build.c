@@ -3,8 +3,9 @@
  * byte for byte, what libnetfilter_conntrack's nfct_nlmsg_build() writes for
  * the same entry, for every field netops sends (v4/v6; tcp, udp, udplite,
  * icmp, icmpv6, sctp, dccp, gre, igmp; given and NAT reply tuples; master tuples;
- * zones, marks, timeouts, status, states, SCTP vtags) and every kind of
- * request (create, update, update only, timeout, delete).
+ * zones and directional zones, marks, timeouts, status, TCP/SCTP/DCCP states,
+ * DCCP roles, SCTP vtags, GRE keys) and every kind of request (create,
+ * update, update only, timeout, delete).
  *
  * The reference below is how netops drove libnetfilter_conntrack before it
  * wrote the messages itself.
@@ -25,6 +26,10 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nf_conntrack_sctp.h>
+
+#ifndef IPPROTO_DCCP
+#define IPPROTO_DCCP 33
+#endif
 
 static int n, failed;
 
@@ -88,14 +93,23 @@ static int set_nat(struct nf_conntrack *c, const struct netops_ct_entry *e)
     return snat || spat || dnat || dpat;
 }
 
-/* The original tuple: addresses, protocol, ports. */
+/* Ports, or GRE keys (conntrack --srckey/--dstkey set them as the ports). */
+static int keyed(const struct netops_ct_entry *e)
+{
+    return (e->has & NETOPS_CT_HAS_PORTS) ||
+           (e->proto == IPPROTO_GRE && (e->has & NETOPS_CT_HAS_GRE_KEYS));
+}
+
+/* The original tuple: addresses, protocol, ports (or GRE keys), its zone. */
 static void set_orig(struct nf_conntrack *c, const struct netops_ct_entry *e)
 {
     nfct_set_attr_u8(c, ATTR_L3PROTO, e->family);
     set_addr(c, e->family, ATTR_IPV4_SRC, ATTR_IPV6_SRC, e->orig.src);
     set_addr(c, e->family, ATTR_IPV4_DST, ATTR_IPV6_DST, e->orig.dst);
     nfct_set_attr_u8(c, ATTR_L4PROTO, e->proto);
-    if (e->has & NETOPS_CT_HAS_PORTS) {
+    if (e->has & NETOPS_CT_HAS_ORIG_ZONE)
+        nfct_set_attr_u16(c, ATTR_ORIG_ZONE, e->orig_zone);
+    if (keyed(e)) {
         nfct_set_attr_u16(c, ATTR_PORT_SRC, htons(e->orig.sport));
         nfct_set_attr_u16(c, ATTR_PORT_DST, htons(e->orig.dport));
     }
@@ -114,7 +128,7 @@ static void set_reply(struct nf_conntrack *c, const struct netops_ct_entry *e, i
     nfct_set_attr_u8(c, ATTR_REPL_L4PROTO, e->proto);
     set_addr(c, e->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, e->reply.src);
     set_addr(c, e->family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, e->reply.dst);
-    if (e->has & NETOPS_CT_HAS_PORTS) {
+    if (keyed(e)) {
         nfct_set_attr_u16(c, ATTR_REPL_PORT_SRC, htons(e->reply.sport));
         nfct_set_attr_u16(c, ATTR_REPL_PORT_DST, htons(e->reply.dport));
     }
@@ -134,11 +148,14 @@ static void set_master(struct nf_conntrack *c, const struct netops_ct_entry *e)
     }
 }
 
+/* The entry's own SEEN_REPLY, ASSURED and FIXED_TIMEOUT (the bits conntrack
+ * -I -u sets; the kernel ignores or refuses the others), or SEEN_REPLY|ASSURED
+ * for an entry without a status. */
 static void set_status(struct nf_conntrack *c, const struct netops_ct_entry *e, int mode)
 {
     uint32_t status = IPS_SEEN_REPLY | IPS_ASSURED;
     if (e->has & NETOPS_CT_HAS_STATUS)
-        status |= e->status & IPS_FIXED_TIMEOUT;
+        status = e->status & (IPS_SEEN_REPLY | IPS_ASSURED | IPS_FIXED_TIMEOUT);
     /* Never EXPECTED on create (the kernel sets it itself for an entry with
      * a master).  On update it must be echoed: the kernel refuses to toggle
      * it (EBUSY), and libnetfilter_conntrack adds CONFIRMED on its own. */
@@ -164,6 +181,11 @@ static void set_protoinfo(struct nf_conntrack *c, const struct netops_ct_entry *
         nfct_set_attr_u8(c, ATTR_SCTP_STATE, st);
         nfct_set_attr_u32(c, ATTR_SCTP_VTAG_ORIG, htonl(e->vtag_orig));
         nfct_set_attr_u32(c, ATTR_SCTP_VTAG_REPL, htonl(e->vtag_reply));
+    } else if (e->proto == IPPROTO_DCCP) {
+        if (e->has & NETOPS_CT_HAS_STATE)
+            nfct_set_attr_u8(c, ATTR_DCCP_STATE, e->state);
+        if (e->has & NETOPS_CT_HAS_DCCP_ROLE)
+            nfct_set_attr_u8(c, ATTR_DCCP_ROLE, e->dccp_role);
     }
 }
 
@@ -172,8 +194,11 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
                           uint32_t timeout)
 {
     set_orig(c, e);
-    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY)
+    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY) {
         set_reply(c, e, mode);
+        if (e->has & NETOPS_CT_HAS_REPLY_ZONE)
+            nfct_set_attr_u16(c, ATTR_REPL_ZONE, e->reply_zone);
+    }
     /* after the reply setup: these setters fill both directions */
     if (is_icmp(e->proto)) {
         nfct_set_attr_u8(c, ATTR_ICMP_TYPE, e->icmp_type);
@@ -405,6 +430,73 @@ static void scalars(int family)
     same(&e, what);
 }
 
+/* GRE keys (as conntrack --srckey/--dstkey give them), directional zones,
+ * DCCP state and role, and statuses as the entry gives them. */
+static void fields(int family)
+{
+    int v4 = family == AF_INET;
+    const char *fam = v4 ? "ipv4" : "ipv6";
+    const char *other = v4 ? "203.0.113.9" : "2001:db8:2::9";
+    char what[128];
+    struct netops_ct_entry e = base(family, IPPROTO_GRE);
+    e.orig.sport = 0x1234;
+    e.orig.dport = 0xfffe;
+    e.has |= NETOPS_CT_HAS_GRE_KEYS;
+    snprintf(what, sizeof what, "%s gre with keys", fam);
+    same(&e, what);
+    reply(&e, NULL, NULL, 7, 9);
+    snprintf(what, sizeof what, "%s gre with keys and given reply keys", fam);
+    same(&e, what);
+    reply(&e, other, NULL, 7, 9);
+    snprintf(what, sizeof what, "%s gre with keys, destination NAT", fam);
+    same(&e, what);
+    for (int z = 1; z <= 3; z++) {
+        static const char *const which[] = { "", "orig zone", "reply zone", "both zones" };
+        e = base(family, IPPROTO_UDP);
+        e.orig_zone = 5;
+        e.reply_zone = 65535;
+        e.has |= (z & 1 ? NETOPS_CT_HAS_ORIG_ZONE : 0) | (z & 2 ? NETOPS_CT_HAS_REPLY_ZONE : 0);
+        snprintf(what, sizeof what, "%s udp, %s", fam, which[z]);
+        same(&e, what);
+        reply(&e, NULL, NULL, -1, -1);
+        snprintf(what, sizeof what, "%s udp, %s, given reply", fam, which[z]);
+        same(&e, what);
+        reply(&e, NULL, other, -1, -1);
+        snprintf(what, sizeof what, "%s udp, %s, source NAT", fam, which[z]);
+        same(&e, what);
+    }
+    e = base(family, IPPROTO_GRE);
+    e.orig_zone = 3;
+    e.has |= NETOPS_CT_HAS_ORIG_ZONE | NETOPS_CT_HAS_GRE_KEYS;
+    e.orig.sport = 1;
+    snprintf(what, sizeof what, "%s gre with keys and an orig zone", fam);
+    same(&e, what);
+    for (int d = 1; d <= 3; d++) {
+        e = base(family, IPPROTO_DCCP);
+        e.state = 4;        /* OPEN */
+        e.dccp_role = 1;    /* server */
+        e.has |= (d & 1 ? NETOPS_CT_HAS_STATE : 0) | (d & 2 ? NETOPS_CT_HAS_DCCP_ROLE : 0);
+        snprintf(what, sizeof what, "%s dccp with%s%s", fam, d & 1 ? " state" : "",
+                 d & 2 ? " role" : "");
+        same(&e, what);
+    }
+    static const struct { uint32_t status; const char *what; } st[] = {
+        { 0, "UNREPLIED (no bits)" },
+        { IPS_ASSURED, "ASSURED alone" },
+        { IPS_SEEN_REPLY, "SEEN_REPLY alone" },
+        { IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED | IPS_SRC_NAT | IPS_SRC_NAT_DONE |
+          IPS_DYING | IPS_OFFLOAD | IPS_HELPER, "a dumped status (unsettable bits)" },
+        { IPS_FIXED_TIMEOUT | IPS_EXPECTED, "FIXED_TIMEOUT and EXPECTED, unreplied" },
+    };
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
+        e = base(family, IPPROTO_UDP);
+        e.status = st[i].status;
+        e.has |= NETOPS_CT_HAS_STATUS;
+        snprintf(what, sizeof what, "%s udp status %s", fam, st[i].what);
+        same(&e, what);
+    }
+}
+
 static void masters(int family)
 {
     int v4 = family == AF_INET;
@@ -439,6 +531,7 @@ int main(void)
         protocols(family);
         nat(family);
         scalars(family);
+        fields(family);
         masters(family);
     }
     struct netops_ct_entry e = base(AF_INET, IPPROTO_TCP);

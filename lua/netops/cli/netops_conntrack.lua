@@ -266,6 +266,16 @@ end
 -- Write the entries of h (matching filter and test) to path, or to stdout
 -- when path is "-".  Returns the number written, or nil, message.
 local function do_save(h, path, filter, test, update)
+  if path ~= "-" and not test then
+    -- nothing to test in Lua: the dump goes straight to the file in C
+    local n, skipped, code = h:save(path, filter)
+    if not n then return nil, skipped, code end
+    update(n)
+    if skipped > 0 then
+      return nil, ("%d written, %d left out: no snapshot line describes them"):format(n, skipped)
+    end
+    return n
+  end
   local it, err = entries(h, filter, test)
   if not it then return nil, err end
   local n = 0
