@@ -43,7 +43,7 @@ DEPS_TEST   = lua-busted lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute
               openssh-client perl python3 util-linux strace iputils-ping socat \
               man-db bash-completion prometheus-node-exporter curl
 # The API reference (make doc: ldoc . with config.ld, into doc/api/).
-DEPS_DOC    = lua-ldoc
+DEPS_DOC    = lua-ldoc lua-discount
 
 .PHONY: all deps deps-build deps-test build check test ctest helpers sanitize valgrind \
         fuzz bench demo doc man completion install install-rock uninstall rock package-test clean

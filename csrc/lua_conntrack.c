@@ -6,6 +6,13 @@
  * because it links libnetfilter_conntrack, libnfnetlink and libmnl, which
  * netops.core and the commands that need no kernel table do without.
  */
+/***
+ * The conntrack handle (`netops.Conntrack`), made by `netops.conntrack.open`.
+ * Its methods need CAP_NET_ADMIN; they raise on misuse (a bad entry or
+ * filter field, a use after close) and return `nil, message, errno` when the
+ * kernel or the socket says no.
+ * @submodule netops.conntrack
+ */
 #include "luax.h"
 #include "conntrack.h"
 #include "ct_text.h"
@@ -1125,6 +1132,11 @@ static int ct_open(lua_State *L)
     return 1;
 }
 
+/***
+ * Close the netlink socket.  Idempotent; also `__gc` and `__close`
+ * (`local ct <close> = ...`); any other method raises once closed.
+ * @function Conntrack:close
+ */
 static int ct_close(lua_State *L)
 {
     LCt *h = luaL_checkudata(L, 1, CT_TYPE);
@@ -1145,6 +1157,11 @@ static int ct_tostring(lua_State *L)
     return 1;
 }
 
+/***
+ * The network namespace the handle was opened in.
+ * @function Conntrack:netns
+ * @treturn string|nil its name under /run/netns, or nil for the caller's namespace
+ */
 static int ct_netns(lua_State *L)
 {
     LCt *h = check_ct(L);
@@ -1155,6 +1172,15 @@ static int ct_netns(lua_State *L)
     return 1;
 }
 
+/***
+ * Count the entries of the handle's namespace.
+ * @function Conntrack:count
+ * @treturn[1] int the number of entries
+ * @treturn[1] int nf_conntrack_max
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 static int ct_count(lua_State *L)
 {
     LCt *h = check_ct(L);
@@ -1282,6 +1308,23 @@ static void push_commit_result(lua_State *L, size_t cnt, const struct commit_scr
     set_int(L, "failed", failed);
 }
 
+/***
+ * Create or update entries, many requests per send(); each failure maps back
+ * to its entry, bad entries (errno EINVAL) fail alone and the rest are
+ * committed.  NAT is read from the reply tuple; masters go before related
+ * entries; TCP gets be-liberal window tracking.
+ * @function Conntrack:commit
+ * @tparam {table,...} entries entries (see netops.conntrack)
+ * @tparam[opt] table opts `timeout` (seconds, overrides each entry's),
+ *   `create_only` (existing entries fail with EEXIST), `replace` (delete and
+ *   create anew), `threads` (1..8).  Unknown keys raise.
+ * @treturn[1] table `{ created =, updated =, failed =, errors = { { index =,
+ *   entry =, message =, errno = } ... } }`
+ * @return[2] nil
+ * @treturn[2] string message (`... nf_conntrack_max (N) reached ...` when the table filled up)
+ * @treturn[2] int errno (ENOMEM when the table filled up)
+ * @treturn[2] table the result so far, when the table filled up
+ */
 /* ct:commit(entries [, opts]) -> result, or nil, message, ENOMEM, result
  * when the table filled up. */
 static int ct_commit(lua_State *L)
@@ -1319,6 +1362,15 @@ static int ct_commit(lua_State *L)
     return 4;
 }
 
+/***
+ * Delete the entry with this original tuple and zone.
+ * @function Conntrack:delete
+ * @tparam table entry
+ * @treturn[1] boolean true
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno (ENOENT: no such entry)
+ */
 static int ct_delete(lua_State *L)
 {
     LCt *h = check_ct(L);
@@ -1333,6 +1385,15 @@ static int ct_delete(lua_State *L)
     return 1;
 }
 
+/***
+ * Read the kernel's entry with this original tuple and zone.
+ * @function Conntrack:get
+ * @tparam table entry
+ * @treturn[1] table the entry as the kernel has it
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno (ENOENT: no such entry)
+ */
 static int ct_get(lua_State *L)
 {
     LCt *h = check_ct(L);
@@ -1347,6 +1408,15 @@ static int ct_get(lua_State *L)
     return 1;
 }
 
+/***
+ * Delete the entries a filter matches (without one: the whole table).
+ * @function Conntrack:flush
+ * @tparam[opt] table filter fields as for dump; an unknown field raises
+ * @treturn[1] int the number deleted (without a filter: the count before)
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 static int ct_flush(lua_State *L)
 {
     LCt *h = check_ct(L);
@@ -1360,6 +1430,18 @@ static int ct_flush(lua_State *L)
     return 1;
 }
 
+/***
+ * Set the timeout of every entry a filter matches: one batched update per
+ * entry (FIXED_TIMEOUT entries fail with EPERM).
+ * @function Conntrack:set_timeout
+ * @tparam table filter fields as for dump
+ * @tparam number seconds the new timeout
+ * @treturn[1] int changed
+ * @treturn[1] int failed
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 static int ct_set_timeout(lua_State *L)
 {
     LCt *h = check_ct(L);
@@ -1437,6 +1519,19 @@ static LCursor *new_cursor(lua_State *L, LCt *h)
     return c;
 }
 
+/***
+ * Stream the entries a filter matches (one receive buffer: memory does not
+ * grow with the table).  A socket error during the loop raises; the loop's
+ * to-be-closed value closes the dump socket on `break`.
+ * @function Conntrack:dump
+ * @tparam[opt] table filter `family`, `proto`, `mark` (+ `mark_mask`), `zone`,
+ *   `status` (bits that must be set), `src`, `dst`, `sport`, `dport`; any
+ *   other field raises
+ * @treturn[1] function an iterator of entries (for the generic `for`)
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 /* ct:dump([filter]) -> iterator, nil, nil, cursor (closed when the loop ends) */
 static int ct_dump(lua_State *L)
 {
@@ -1455,6 +1550,15 @@ static int ct_dump(lua_State *L)
     return 4;
 }
 
+/***
+ * The entries a filter matches, as an array (dump collected).
+ * @function Conntrack:list
+ * @tparam[opt] table filter as for dump
+ * @treturn[1] {table,...} entries
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 static int ct_list(lua_State *L)
 {
     LCt *h = check_ct(L);
@@ -1523,6 +1627,18 @@ static const struct netops_ct_filter *read_events_opts(lua_State *L, int *timeou
     return luax_tablefield(&r, "filter", read_filter, f) > 0 ? f : NULL;
 }
 
+/***
+ * Listen to the kernel's conntrack events.
+ * @function Conntrack:events
+ * @tparam[opt] string|{string,...} kinds "new", "update", "destroy" (default: all)
+ * @tparam[opt] table opts `timeout` (seconds without a delivered event that
+ *   end the loop) and `filter` (as for dump, applied in C)
+ * @treturn[1] function an iterator of `{ kind = "new"|"update"|"destroy", entry = }`,
+ *   and `{ kind = "lost" }` when the kernel dropped events (ENOBUFS)
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 /* ct:events([kinds [, opts]]) -> iterator of { kind =, entry = } */
 static int ct_events(lua_State *L)
 {

@@ -13,6 +13,12 @@
  *   core.conntrackd.methods: the handle's method table (netops.conntrackd
  *   adds the named requests there).
  */
+/***
+ * The conntrackd handle's C side: `core.conntrackd.open` and the methods
+ * `request`, `path`, `timeout`, `max_reply`, `close` of `netops.Conntrackd`
+ * (the named requests, such as commit and stats, are in netops.conntrackd).
+ * @submodule netops.core
+ */
 #include "luax.h"
 #include "conntrackd.h"
 #include "ctd_reply.h"
@@ -44,6 +50,16 @@ static Ctd *check(lua_State *L)
     return c;
 }
 
+/***
+ * Make a conntrackd handle; nothing is connected (one connection per request).
+ * Use `netops.conntrackd.open{ socket =, timeout =, max_reply = }`.
+ * @function conntrackd.open
+ * @tparam string path the control socket
+ * @tparam[opt=5] number timeout seconds each request may take
+ * @tparam[opt] int max_reply bytes a reply may have (default 256 MiB)
+ * @treturn Conntrackd the handle
+ * @raise on an empty path, one longer than 107 bytes or with a NUL byte, or a bad number
+ */
 static int l_open(lua_State *L)
 {
     size_t len;
@@ -63,6 +79,11 @@ static int l_open(lua_State *L)
     return 1;
 }
 
+/***
+ * Mark the handle closed (it holds no connection); any other method raises
+ * afterwards.  Idempotent; also `__gc` and `__close`.
+ * @function Conntrackd:close
+ */
 static int l_close(lua_State *L)
 {
     Ctd *c = luaL_checkudata(L, 1, CTD_TYPE);
@@ -70,6 +91,19 @@ static int l_close(lua_State *L)
     return 0;
 }
 
+/***
+ * Send one request code and read the reply until conntrackd closes the
+ * connection.
+ * @function Conntrackd:request
+ * @tparam int code 0..255 (netops.conntrackd.codes)
+ * @tparam[opt] number timeout seconds (default: the handle's)
+ * @tparam[opt] int max_reply bytes (default: the handle's)
+ * @treturn[1] string the reply text
+ * @treturn[1] number seconds it took
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] string class: "nosocket", "refused", "denied", "timeout", "toolarge" or "io"
+ */
 static int l_request(lua_State *L)
 {
     Ctd *c = check(L);
@@ -88,6 +122,11 @@ static int l_request(lua_State *L)
     return 2;
 }
 
+/***
+ * The control socket's path.
+ * @function Conntrackd:path
+ * @treturn string
+ */
 static int l_path(lua_State *L)
 {
     Ctd *c = check(L);
@@ -95,6 +134,11 @@ static int l_path(lua_State *L)
     return 1;
 }
 
+/***
+ * The handle's timeout per request.
+ * @function Conntrackd:timeout
+ * @treturn number seconds
+ */
 static int l_timeout(lua_State *L)
 {
     Ctd *c = check(L);
@@ -102,6 +146,11 @@ static int l_timeout(lua_State *L)
     return 1;
 }
 
+/***
+ * The handle's cap on a reply.
+ * @function Conntrackd:max_reply
+ * @treturn int bytes
+ */
 static int l_max_reply(lua_State *L)
 {
     Ctd *c = check(L);

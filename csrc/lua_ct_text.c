@@ -6,6 +6,11 @@
  * their memory stays the same whatever the file or table size.  See the
  * README section "netops.conntrack".
  */
+/***
+ * Snapshot files straight between a file and the kernel (methods of the
+ * `netops.Conntrack` handle).
+ * @submodule netops.conntrack
+ */
 #include "lua_conntrack.h"
 #include "ct_text.h"
 #include "file.h"
@@ -444,6 +449,21 @@ static int restore_file(lua_State *L, struct netops_ct *ct, int fd, struct snap 
     return 0;
 }
 
+/***
+ * Commit a snapshot file (`conntrack -L -o save` lines) to the kernel: read in
+ * blocks, parsed and committed in batches of 2048 entries straight from C
+ * structs, so memory stays flat whatever the file size.
+ * @function Conntrack:restore
+ * @tparam string path the snapshot
+ * @tparam[opt] table opts `timeout`, `replace`, `create_only` (as for commit)
+ *   and `progress = function(done)`, called after each batch
+ * @treturn[1] table `{ created =, updated =, failed =, bad =, lines =, omitted =,
+ *   errors = { { line =, text =, message =, errno = } ... } }` (the first 100)
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno (ENOMEM when the table filled up)
+ * @treturn[2] table the result so far, when the table filled up
+ */
 /*
  * ct:restore(path [, opts]) -> { created =, updated =, failed =, bad =,
  * lines =, omitted =, errors = { { line =, text =, message =, errno = } } }
@@ -516,6 +536,19 @@ static int dump_to(struct netops_ct *ct, const struct netops_ct_filter *f,
     return 0;
 }
 
+/***
+ * Dump the table (or what a filter matches) straight to a snapshot file,
+ * formatted in C: a new file beside path (mode 0600), synced and renamed
+ * over it; on failure the old file stays as it was.
+ * @function Conntrack:save
+ * @tparam string path where the snapshot goes
+ * @tparam[opt] table filter as for dump
+ * @treturn[1] int count written
+ * @treturn[1] int skipped: entries no line can describe
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 /*
  * ct:save(path [, filter]) -> count, skipped | nil, message, errno.  The
  * lines go to a new file (mode 0600) synced and renamed over path (file.c);

@@ -11,6 +11,11 @@
  *   core.failover.starttime(pid) -> integer | nil, msg, errno
  *   core.failover.pid() -> getpid()
  */
+/***
+ * The failover runtime's primitives, `core.failover`: the lock file (which
+ * also holds the queue of notify calls) and the liveness of a pid.
+ * @submodule netops.core
+ */
 #include "luax.h"
 #include "lockfile.h"
 #include "proc.h"
@@ -40,6 +45,18 @@ static LockFile *check_lf(lua_State *L)
     return lf;
 }
 
+/***
+ * Open (creating it, mode 0600) the lock file of the failover runtime.  It
+ * must be a regular file of the caller's with mode 0600: anyone able to plant
+ * or rewrite it could block or reorder every failover.
+ * @function failover.lockfile
+ * @tparam string path
+ * @treturn[1] LockFile the handle (not locked yet)
+ * @return[2] nil
+ * @treturn[2] string "lock file PATH: reason"
+ * @treturn[2] int|string errno, or "insecure" when the file's owner or mode is refused
+ * @raise on a path with a NUL byte
+ */
 /*
  * The lock file (and the queue in it) decides which call runs: it must be a
  * regular file owned by the caller with mode 0600, or anyone able to plant
@@ -75,6 +92,15 @@ static int l_lockfile(lua_State *L)
     return 1;
 }
 
+/***
+ * Take the exclusive lock (flock), waiting at most timeout.
+ * @function LockFile:lock
+ * @tparam[opt=60] number timeout seconds
+ * @treturn[1] boolean true
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int|string errno, or "timeout" when another call still holds it
+ */
 static int l_lf_lock(lua_State *L)
 {
     LockFile *lf = check_lf(L);
@@ -90,6 +116,10 @@ static int l_lf_lock(lua_State *L)
     return 1;
 }
 
+/***
+ * Release the lock (nothing when not held).
+ * @function LockFile:unlock
+ */
 static int l_lf_unlock(lua_State *L)
 {
     LockFile *lf = check_lf(L);
@@ -99,6 +129,14 @@ static int l_lf_unlock(lua_State *L)
     return 0;
 }
 
+/***
+ * The whole content of the lock file (the queue).
+ * @function LockFile:read
+ * @treturn[1] string text
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 static int l_lf_read(lua_State *L)
 {
     LockFile *lf = check_lf(L);
@@ -123,6 +161,15 @@ static int l_lf_read(lua_State *L)
     return 1;
 }
 
+/***
+ * Replace the content of the lock file (the queue) with text.
+ * @function LockFile:write
+ * @tparam string text
+ * @treturn[1] boolean true
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 static int l_lf_write(lua_State *L)
 {
     LockFile *lf = check_lf(L);
@@ -135,6 +182,10 @@ static int l_lf_write(lua_State *L)
     return 1;
 }
 
+/***
+ * Close the file, releasing the lock.  Idempotent; also `__gc` and `__close`.
+ * @function LockFile:close
+ */
 static int l_lf_close(lua_State *L)
 {
     LockFile *lf = luaL_checkudata(L, 1, LF_TYPE);
@@ -145,6 +196,14 @@ static int l_lf_close(lua_State *L)
     return 0;
 }
 
+/***
+ * Whether a process runs, and, given its start time, is still the process
+ * that had it (not another one that reused the pid).
+ * @function failover.alive
+ * @tparam int pid
+ * @tparam[opt] int starttime as failover.starttime returned it
+ * @treturn boolean
+ */
 /* alive(pid [, starttime]): the pid runs, and when a start time is given it
  * is still the process that had it (not another one that reused the pid). */
 static int l_alive(lua_State *L)
@@ -164,6 +223,15 @@ static int l_alive(lua_State *L)
     return 1;
 }
 
+/***
+ * The start time of a process (field 22 of /proc/PID/stat, in clock ticks).
+ * @function failover.starttime
+ * @tparam int pid
+ * @treturn[1] int
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 static int l_starttime(lua_State *L)
 {
     pid_t pid = (pid_t)luax_checkrange(L, 1, 1, 0x7fffffff);
@@ -175,6 +243,11 @@ static int l_starttime(lua_State *L)
     return 1;
 }
 
+/***
+ * The caller's pid (getpid).
+ * @function failover.pid
+ * @treturn int
+ */
 static int l_pid(lua_State *L)
 {
     lua_pushinteger(L, getpid());

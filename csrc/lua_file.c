@@ -9,6 +9,11 @@
  *   f:commit()           -- true | nil, message, errno (target untouched)
  *   f:discard()          -- also close/__gc/__close while not committed
  */
+/***
+ * New files that replace a target atomically: `core.file_new` and the
+ * `netops.NewFile` handle.
+ * @submodule netops.core
+ */
 #include "luax.h"
 #include "file.h"
 
@@ -30,6 +35,19 @@ static LNewFile *check_new(lua_State *L)
     return h;
 }
 
+/***
+ * Create a new file beside path (a unique name, O_CREAT|O_EXCL|O_NOFOLLOW, so
+ * a planted symlink is never written through), to be renamed over path by
+ * commit.  Readers see the old file or the whole new one.
+ * @function file_new
+ * @tparam string path the target
+ * @tparam[opt=0600] int mode
+ * @treturn[1] NewFile the handle
+ * @return[2] nil
+ * @treturn[2] string "PATH: cannot open its directory: reason" or "PATH: cannot create a new file beside it: reason"
+ * @treturn[2] int errno
+ * @raise on a path with a NUL byte or too long, or a mode above 07777
+ */
 /* core.file_new(path [, mode = 0600]) -> handle | nil, message, errno */
 static int l_file_new(lua_State *L)
 {
@@ -53,6 +71,16 @@ static int l_file_new(lua_State *L)
     return 1;
 }
 
+/***
+ * Append strings to the new file.  On failure the new file is discarded.
+ * @function NewFile:write
+ * @tparam string ... the data
+ * @treturn[1] boolean true
+ * @return[2] nil
+ * @treturn[2] string "PATH: writing: reason"
+ * @treturn[2] int errno
+ * @raise once committed or discarded
+ */
 /* f:write(s, ...) -> true | nil, message, errno (then the file is discarded) */
 static int l_write(lua_State *L)
 {
@@ -72,6 +100,16 @@ static int l_write(lua_State *L)
     return 1;
 }
 
+/***
+ * Sync the new file and rename it over the target.  On failure the target is
+ * untouched.
+ * @function NewFile:commit
+ * @treturn[1] boolean true
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ * @raise once committed or discarded
+ */
 /* f:commit() -> true | nil, message, errno */
 static int l_commit(lua_State *L)
 {
@@ -84,6 +122,16 @@ static int l_commit(lua_State *L)
     return 1;
 }
 
+/***
+ * Remove the new file, leaving the target as it was.  Idempotent; after a
+ * commit it does nothing.  Also `close`, `__gc` and `__close`.
+ * @function NewFile:discard
+ */
+
+/***
+ * The same as discard (what `__gc` and `__close` call).
+ * @function NewFile:close
+ */
 /* f:discard(): remove the new file, leave the target as it was; idempotent. */
 static int l_discard(lua_State *L)
 {

@@ -4,6 +4,10 @@
  * Invalid address text is a failure of the input: nil plus a message naming
  * the input and the reason.  Non-string arguments are misuse and raise.
  */
+/***
+ * The line reader of the streaming commands (`netops.LineReader`).
+ * @submodule netops.inet
+ */
 #include "luax.h"
 #include "inet.h"
 
@@ -315,6 +319,16 @@ static int linereader_give(lua_State *L, LineReader *r, size_t n)
     return 1;
 }
 
+/***
+ * One or more complete lines (each with its newline), as soon as one read(2)
+ * brought a newline; at end of file the last line without a newline; nil
+ * after that.
+ * @function LineReader:read
+ * @treturn[1] string|nil lines
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 /*
  * reader:read(): one or more complete lines (each with its newline), as soon
  * as one read(2) brought a newline; at end of file the last line without a
@@ -343,7 +357,12 @@ static int l_linereader_read(lua_State *L)
     return 1;
 }
 
-/*** reader:stats(): { scanned =, copied = } bytes, for tests of the work done. */
+/***
+ * Bytes scanned and copied so far (for tests of the work done).
+ * @function LineReader:stats
+ * @treturn table `{ scanned =, copied = }`
+ */
+/* reader:stats(): { scanned =, copied = } bytes, for tests of the work done. */
 static int l_linereader_stats(lua_State *L)
 {
     LineReader *r = luaL_checkudata(L, 1, LINEREADER);
@@ -355,6 +374,10 @@ static int l_linereader_stats(lua_State *L)
     return 1;
 }
 
+/***
+ * Free the buffer.  Idempotent; also `__gc` and `__close`.
+ * @function LineReader:close
+ */
 static int l_linereader_close(lua_State *L)
 {
     LineReader *r = luaL_checkudata(L, 1, LINEREADER);

@@ -6,6 +6,10 @@
  *   core.log.write(priority, message)   priority: "emerg".."debug"
  *   core.log.close()
  */
+/***
+ * syslog(3): `core.log`, what the failover runtime logs through.
+ * @submodule netops.core
+ */
 #include "luax.h"
 
 #include <string.h>
@@ -29,6 +33,13 @@ static const int fac_values[] = {
 /* openlog keeps the ident pointer: keep our copy alive in static storage. */
 static char ident_buf[64];
 
+/***
+ * Open the connection to syslog (openlog with LOG_PID).
+ * @function log.open
+ * @tparam string ident at most 63 bytes
+ * @tparam[opt="daemon"] string facility "daemon", "user", "authpriv", "local0".."local7"
+ * @raise on an unknown facility, an ident too long or with a NUL byte
+ */
 static int l_open(lua_State *L)
 {
     size_t len;
@@ -42,6 +53,13 @@ static int l_open(lua_State *L)
     return 0;
 }
 
+/***
+ * Log one message.
+ * @function log.write
+ * @tparam string priority "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"
+ * @tparam string message
+ * @raise on an unknown priority or a message with a NUL byte
+ */
 static int l_write(lua_State *L)
 {
     int prio = prio_values[luaL_checkoption(L, 1, NULL, prio_names)];
@@ -50,6 +68,10 @@ static int l_write(lua_State *L)
     return 0;
 }
 
+/***
+ * Close the connection to syslog.
+ * @function log.close
+ */
 static int l_close(lua_State *L)
 {
     (void)L;

@@ -2,7 +2,7 @@
 
 /***
  * netops.probe (core.probe): is a TCP service accepting connections?
- * @module netops.probe
+ * @submodule netops.core
  */
 #include "luax.h"
 #include "probe.h"

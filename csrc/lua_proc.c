@@ -1,4 +1,8 @@
 /* lua_proc.c - core.proc: a task's signal masks, its threads, all pids. */
+/***
+ * The C side of netops.proc: `core.proc`.
+ * @submodule netops.core
+ */
 #include "luax.h"
 #include "proc.h"
 #include "signals.h"
@@ -374,6 +378,18 @@ static void scan_status(lua_State *L, int procfd, const int *pids, long n, const
     }
 }
 
+/***
+ * The scan behind `netops.proc.find` (use that: it takes signal names).
+ * @function proc.scan
+ * @tparam table want `user`, `masks` (booleans) and lists of signal numbers
+ *   under `ignored`, `caught`, `blocked`, `pending`
+ * @tparam[opt] {int,...} pids the processes to look at (default: all)
+ * @treturn[1] {table,...} the matching entries, as proc.signals returns them
+ * @treturn[1] {string,...} the failures other than a vanished process
+ * @return[2] nil
+ * @treturn[2] string message
+ * @treturn[2] int errno
+ */
 static int l_scan(lua_State *L)
 {
     struct want w;

@@ -7,6 +7,7 @@
 -- The handle's methods are in C (csrc/lua_conntrack.c); this file adds
 -- diff, save and load, which need no kernel.  See README "netops.conntrack".
 -- Errors: misuse raises; failures of the world return nil, message, errno.
+-- @module netops.conntrack
 local core = require "netops.core"        -- shared things: file_new
 local inet = require "netops.inet"
 local C = require "netops.ctnetlink"      -- the C binding, with its libraries

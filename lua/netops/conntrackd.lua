@@ -13,6 +13,7 @@
 -- connection reset before the request was read, the daemon exiting while
 -- answering, a reply cut mid-line, an empty answer to a statistics request).  Messages for an unreachable
 -- socket say whether a conntrackd process runs at all.
+-- @module netops.conntrackd
 local core = require "netops.core"
 local C = core.conntrackd
 
@@ -66,11 +67,13 @@ end
 
 --- Commit the external cache to the kernel (`conntrackd -c`).  Returns when
 -- the commit has finished: true, seconds.  timeout overrides the handle's.
+-- @function Conntrackd:commit
 function methods:commit(timeout) return simple(self, codes.ALL_COMMIT, timeout) end
 
 local flush_codes = { all = codes.ALL_FLUSH_CACHE, internal = codes.CT_FLUSH_INT_CACHE,
                       external = codes.CT_FLUSH_EXT_CACHE }
 --- Flush the caches (`-f`): which = "all" (default), "internal" or "external".
+-- @function Conntrackd:flush
 function methods:flush(which, timeout)
   local code = flush_codes[which or "all"]
   if not code then error("bad argument #1 to 'flush' (all, internal or external expected)", 2) end
@@ -78,12 +81,16 @@ function methods:flush(which, timeout)
 end
 
 --- Resync the internal cache from the kernel table (`-R`).
+-- @function Conntrackd:resync
 function methods:resync(timeout) return simple(self, codes.ALL_RESYNC_MASTER, timeout) end
 --- Send a bulk update of the internal cache to the peers (`-B`).
+-- @function Conntrackd:bulk_send
 function methods:bulk_send(timeout) return simple(self, codes.SEND_BULK, timeout) end
 --- Ask the peer for a full resync (`-n`).
+-- @function Conntrackd:request_resync
 function methods:request_resync(timeout) return simple(self, codes.REQUEST_DUMP, timeout) end
 --- Schedule the purge of unsynced kernel entries after PurgeTimeout (`-t`).
+-- @function Conntrackd:reset_timers
 function methods:reset_timers(timeout) return simple(self, codes.RESET_TIMERS, timeout) end
 
 local stats_codes = { general = codes.STATS, network = codes.STATS_NETWORK, cache = codes.STATS_CACHE,
@@ -102,6 +109,7 @@ M.parse_stats = C.parse_stats
 --- Statistics (`-s [which]`), parsed: which = nil|"general"|"network"|"cache"|
 -- "runtime"|"link"|"rsqueue"|"process"|"queue"|"expect".  Returns the table
 -- and the raw text.
+-- @function Conntrackd:stats
 function methods:stats(which, timeout)
   local code = stats_codes[which or "general"]
   if not code then error("bad argument #1 to 'stats' (unknown statistics kind '" .. tostring(which) .. "')", 2) end
@@ -126,11 +134,14 @@ local function dump(self, code, timeout)
 end
 
 --- The internal cache (`-i`) as an array of entries (netops.conntrack shape).
+-- @function Conntrackd:dump_internal
 function methods:dump_internal(timeout) return dump(self, codes.CT_DUMP_INTERNAL, timeout) end
 --- The external cache (`-e`) as an array of entries.
+-- @function Conntrackd:dump_external
 function methods:dump_external(timeout) return dump(self, codes.CT_DUMP_EXTERNAL, timeout) end
 
 --- Ask the daemon to exit (`-k`).
+-- @function Conntrackd:kill
 function methods:kill(timeout) return simple(self, codes.KILL, timeout) end
 
 return M

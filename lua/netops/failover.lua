@@ -12,6 +12,7 @@
 --   result (netops.failover.log), and recorded in the state file and the
 --   metrics file (netops.failover.history, netops.failover.metrics).
 -- * doctor(opts) and its parsers: netops.failover.doctor.
+-- @module netops.failover
 local core = require "netops.core"
 local logger = require "netops.failover.log"
 local queue = require "netops.failover.queue"
@@ -75,6 +76,8 @@ M.enqueue = queue.enqueue
 M.done = queue.done
 
 local function fmt_ms(s) return string.format("%.1f ms", s * 1000) end
+--- A duration for the log: seconds as "12.3 ms".
+-- @function fmt_ms
 M.fmt_ms = fmt_ms
 
 --- Build the context handed to a policy handler.

@@ -10,6 +10,7 @@
 -- string is the text: one with an embedded NUL byte ("192.0.2.1\0x") is
 -- invalid, never read as the part before the NUL.  A non-string argument is
 -- misuse and raises.
+-- @module netops.inet
 local core = require "netops.core"
 local c = core.inet
 

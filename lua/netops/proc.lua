@@ -4,6 +4,7 @@
 -- with one read(), relative to a directory fd of /proc/PID, so its five masks
 -- are one consistent snapshot.  Failures return `nil, message, errno`:
 -- "no such process 4242" (ESRCH), "/proc/1/status: permission denied" (EACCES).
+-- @module netops.proc
 local core = require "netops.core"
 local c = core.proc
 

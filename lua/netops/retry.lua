@@ -12,6 +12,7 @@
 --
 -- Whatever the policy says, no retry follows a SIGTERM or SIGHUP (they were
 -- forwarded to the program) nor a SIGINT or SIGQUIT received while it ran.
+-- @module netops.retry
 local core = require "netops.core"
 
 local M = {}
@@ -102,12 +103,14 @@ M.fatal = { auth = true, hostkey = true, dns_permanent = true }
 M.policies = {}
 
 --- The seed's second variant: retry while the status is 255.
+-- @function policies.exit255
 function M.policies.exit255(result)
   if result.status == "exited" and result.code == 255 then return "retry" end
   return "stop"
 end
 
 --- The seed's first variant: retry until the status is 0.
+-- @function policies.nonzero
 function M.policies.nonzero(result)
   if result.status == "exited" and result.code == 0 then return "stop" end
   return "retry"
@@ -118,6 +121,7 @@ end
 -- status of the remote command (a remote `exit 255` with no ssh message too).
 -- That last promise needs `state.class` read from ssh's own messages only:
 -- run ssh with retry.run's `ssh = true` (see retry.classify_ssh).
+-- @function policies.ssh
 function M.policies.ssh(result, state)
   if result.status ~= "exited" or result.code ~= 255 then return "stop" end
   if state.class and M.transient[state.class] then

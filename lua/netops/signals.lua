@@ -8,6 +8,7 @@
 -- 32 SIGCANCEL and 33 SIGSETXID (glibc's own; multithreaded programs show
 -- 33 as caught).  Misuse raises; a name or mask that means nothing returns
 -- `nil, message, EINVAL`.
+-- @module netops.signals
 local core = require "netops.core"
 local c = core.signals
 

@@ -26,6 +26,7 @@
 --   address and VIP), conntrackd.timeouts (CommitTimeout, PurgeTimeout),
 --   conntrackd.interface (the Sync section's Interface exists here:
 --   /sys/class/net/NAME), conntrackd.socket (conntrackd answers).
+-- @module netops.failover.doctor
 local inet = require "netops.inet"
 local lfs = require "lfs"
 

@@ -8,6 +8,7 @@
 --
 -- series(state, readings) builds the metrics (netops.failover.metrics) from
 -- it: what `--metrics-dir` gets after every call.
+-- @module netops.failover.history
 local core = require "netops.core"
 local json = require "dkjson"
 local metrics = require "netops.failover.metrics"

@@ -1,4 +1,5 @@
 --- netops.failover.log: the failover runtime's logger.
+-- @module netops.failover.log
 local core = require "netops.core"
 
 local M = {}

@@ -15,6 +15,7 @@
 -- textfile collector refuses them.  A bad metric or label name, an unknown
 -- type, a value that is not a number, or one name given two helps or types
 -- raises (misuse).
+-- @module netops.failover.metrics
 local core = require "netops.core"
 
 local M = {}
@@ -86,6 +87,9 @@ local function label_text(labels)
   return "{" .. table.concat(names, ",") .. "}"
 end
 
+--- The label part of a sample, `{a="x",b="y"}` (names sorted), or "";
+-- raises on a bad label name.
+-- @function labels
 M.labels = label_text
 
 local Set = {}

@@ -7,6 +7,7 @@
 -- live caller from another program that reused its pid.  Key and state are
 -- %XX-escaped, so an instance name with spaces, a newline or a "%" stays one
 -- field.
+-- @module netops.failover.queue
 local core = require "netops.core"
 local F = core.failover
 
