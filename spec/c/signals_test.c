@@ -228,7 +228,7 @@ static void test_read(void)
     char buf[PROC_STATUS_BUF];
     struct netops_proc_status st;
     int ids[4096];
-    long n;
+    size_t n;
     pid_t child;
     int found = 0;
     char comm[64] = "";
@@ -254,23 +254,25 @@ static void test_read(void)
     waitpid(child, NULL, 0);
     ok(netops_proc_read_status(child, 0, buf, sizeof buf, &st) == ESRCH, "a reaped pid is ESRCH");
     ok(netops_proc_read_status(getpid(), child, buf, sizeof buf, &st) == ESRCH, "a foreign tid is ESRCH");
-    ok(netops_proc_threads(child, ids, 4096) == -ESRCH, "threads of a reaped pid: -ESRCH");
+    ok(netops_proc_threads(child, ids, 4096, &n) == ESRCH, "threads of a reaped pid: ESRCH");
 
-    n = netops_proc_threads(getpid(), ids, 4096);
-    ok(n == 1 && ids[0] == getpid(), "own threads");
-    n = netops_proc_pids(ids, 4096);
-    for (long i = 0; i < n && i < 4096; i++) {
+    ok(netops_proc_threads(getpid(), ids, 4096, &n) == 0 && n == 1 && ids[0] == getpid(),
+       "own threads");
+    n = 0;
+    int err = netops_proc_pids(ids, 4096, &n);
+    for (size_t i = 0; err == 0 && i < n && i < 4096; i++) {
         if (ids[i] == getpid())
             found = 1;
         if (i && ids[i] <= ids[i - 1])
             found = -1000;
     }
-    ok(n > 0 && found == 1, "pids ascending, own pid in it (%ld)", n);
-    ok(netops_proc_pids(ids, 0) > 0, "pids with no room still counts them");
+    ok(err == 0 && n > 0 && found == 1, "pids ascending, own pid in it (%ld)", (long)n);
+    n = 0;
+    ok(netops_proc_pids(ids, 0, &n) == 0 && n > 0, "pids with no room still counts them");
 
-    int root = netops_proc_open_root();
+    int root;
     struct netops_proc_stat ps;
-    ok(root >= 0 && netops_proc_read_status_at(root, getpid(), buf, sizeof buf, &st) == 0
+    ok(netops_proc_open_root(&root) == 0 && root >= 0 && netops_proc_read_status_at(root, getpid(), buf, sizeof buf, &st) == 0
        && st.pid == getpid(), "read own status relative to /proc");
     ok(netops_proc_read_stat_at(root, getpid(), buf, sizeof buf, &ps) == 0 && ps.pid == getpid()
        && strcmp(ps.name, comm) == 0 && ps.threads == 1, "read own stat relative to /proc");
