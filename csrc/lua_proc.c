@@ -28,15 +28,15 @@ static const char *reason(int err, char *buf, size_t len)
 static void set_mask(lua_State *L, const struct netops_proc_mask *m, const char *field)
 {
     int small[256], *out = small;
-    size_t cap = sizeof small / sizeof small[0];
-    long n;
+    size_t cap = sizeof small / sizeof small[0], n = 0;
     if (m->len * 4 > cap) {
         cap = m->len * 4;
         out = lua_newuserdatauv(L, cap * sizeof *out, 0);
     }
-    n = netops_sig_mask_decode(m->hex, m->len, out, cap);
-    lua_createtable(L, n > 0 ? (int)n : 0, 0);
-    for (long i = 0; i < n; i++) {
+    if (netops_sig_mask_decode(m->hex, m->len, out, cap, &n) != 0)
+        n = 0;                          /* no mask: an empty list */
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
         lua_pushinteger(L, out[i]);
         lua_rawseti(L, -2, i + 1);
     }
