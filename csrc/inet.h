@@ -21,7 +21,8 @@
 #define NETOPS_INET_H
 
 /* Functions return 0 or a positive errno; results through out-parameters.
- * (The address parsers' "errno" is an enum netops_addr_status code.) */
+ * (The parsers' "errno" is an enum netops_addr_status code; formatters return
+ * the length they wrote, netops_rewrite_next whether it found one.) */
 
 #include <stddef.h>
 
