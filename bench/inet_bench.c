@@ -130,6 +130,7 @@ static int gen(long n, uint64_t seed)
 {
     char line[128];
     unsigned char b[16], o[16];
+    int fam = 0;
     rng_state = seed;
     for (long i = 0; i < n; i++) {
         rand_addr(b);
@@ -139,7 +140,7 @@ static int gen(long n, uint64_t seed)
                 spell6(b, line);
                 damage(line);
                 /* an IPv4 line would be valid here and not for the rivals */
-            } while (netops_addr_parse(line, strlen(line), o) == 4);
+            } while (netops_addr_parse(line, strlen(line), o, &fam) == 0 && fam == 4);
         }
         puts(line);
     }
@@ -204,7 +205,8 @@ static int run(const char *path)
         double t1 = now();
         valid_n = 0;
         for (long i = 0; i < nlines; i++) {
-            if (netops_addr_parse(lines[i], lens[i], b) == 6) {
+            int fam = 0;
+            if (netops_addr_parse(lines[i], lens[i], b, &fam) == 0 && fam == 6) {
                 sink += netops_addr_format(b, 6, out);
                 valid_n++;
             }
@@ -221,7 +223,8 @@ static int run(const char *path)
     for (long i = 0; i < nlines; i++) {
         unsigned char g[16];
         int ga = inet_pton(AF_INET6, lines[i], g) == 1;
-        int na = netops_addr_parse(lines[i], lens[i], b) == 6;
+        int fam = 0;
+        int na = netops_addr_parse(lines[i], lens[i], b, &fam) == 0 && fam == 6;
         if (ga != na) {
             other++;
             continue;

@@ -36,8 +36,8 @@ static void sleep_full(double seconds)
 
 int netops_clock_sleep(double seconds, enum netops_sleep_mode mode)
 {
-    int fd = mode == NETOPS_SLEEP_INTERRUPTIBLE ? netops_spawn_guard_enter() : -1;
-    if (fd < 0) {
+    int fd = -1;
+    if (mode != NETOPS_SLEEP_INTERRUPTIBLE || netops_spawn_guard_enter(&fd) != 0) {
         sleep_full(seconds);
         return 0;
     }

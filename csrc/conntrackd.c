@@ -76,7 +76,7 @@ static void daemon_hint(char *buf, size_t len)
                  n, (long)pids[0], (long)pids[1]);
 }
 
-/* Set *cls, errno and the message; return -1. */
+/* Set *cls and the message; return the errno e. */
 static int fail(const char **cls, const char *c, int e, char *err, size_t errlen,
                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
@@ -89,8 +89,7 @@ static int fail(const char **cls, const char *c, int e, char *err, size_t errlen
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     *cls = c;
-    errno = e;
-    return -1;
+    return e;
 }
 
 /* The message and class for a connect() that failed with e. */
@@ -200,7 +199,7 @@ static pid_t peer_pid(int fd)
     return process_runs(uc.pid) == 1 ? uc.pid : 0;
 }
 
-/* Socket connected to path by the deadline, in *fd; 0 or -1 (failure set). */
+/* Socket connected to path by the deadline, in *fd; 0 or an errno (failure set). */
 static int open_conn(const char *path, double timeout, double deadline, int *fd,
                      const char **cls, char *err, size_t errlen)
 {
@@ -268,7 +267,7 @@ struct rq {
     size_t max;
 };
 
-/* The reply until EOF into *buf, *len: 0, or -1 with the failure set. */
+/* The reply until EOF into *buf, *len: 0, or an errno with the failure set. */
 static int read_reply(int fd, const struct rq *q, char **buf, size_t *len,
                       const char **cls, char *err, size_t errlen)
 {
@@ -308,7 +307,7 @@ static int read_reply(int fd, const struct rq *q, char **buf, size_t *len,
     }
 }
 
-/* Is a reply that ended in a clean EOF one conntrackd gives?  0 or -1. */
+/* Is a reply that ended in a clean EOF one conntrackd gives?  0 or an errno. */
 static int check_reply(const struct rq *q, const char *buf, size_t len, pid_t pid,
                        const char **cls, char *err, size_t errlen)
 {
@@ -339,8 +338,9 @@ int netops_ctd_request(const char *path, int code, double timeout, size_t max_re
     int fd = -1, rc;
 
     memset(reply, 0, sizeof *reply);
-    if (open_conn(path, timeout, q.deadline, &fd, cls, err, errlen) < 0)
-        return -1;
+    rc = open_conn(path, timeout, q.deadline, &fd, cls, err, errlen);
+    if (rc != 0)
+        return rc;
     pid = peer_pid(fd);
     rc = send_code(fd, path, code, cls, err, errlen);
     if (rc == 0)
@@ -348,11 +348,9 @@ int netops_ctd_request(const char *path, int code, double timeout, size_t max_re
     if (rc == 0)
         rc = check_reply(&q, buf, len, pid, cls, err, errlen);
     close(fd);
-    if (rc < 0) {
-        int e = errno;
+    if (rc != 0) {
         free(buf);
-        errno = e;
-        return -1;
+        return rc;
     }
     buf[len] = '\0';
     reply->text = buf;

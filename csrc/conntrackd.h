@@ -10,6 +10,8 @@
 #ifndef NETOPS_CONNTRACKD_H
 #define NETOPS_CONNTRACKD_H
 
+/* Functions return 0 or a positive errno; results through out-parameters. */
+
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -70,8 +72,8 @@ struct netops_ctd_reply {
 /*
  * One request: connect (within timeout), send code, read until EOF (the
  * whole exchange bounded by timeout seconds, checked between every read, and
- * the reply by max_reply bytes).  Returns 0 and fills *reply, or -1 with
- * errno set, a class in *cls and a message in err (which names the socket
+ * the reply by max_reply bytes).  Returns 0 and fills *reply, or an errno
+ * with a class in *cls and a message in err (which names the socket
  * path and, when the socket cannot be reached, whether any conntrackd process
  * runs on this host).  Every fd is CLOEXEC; SIGPIPE is never raised.
  *

@@ -293,10 +293,11 @@ static int get_num(struct ps *p, const char *opt, const char *s, int base0, uint
 
 static int get_addr(struct ps *p, const char *opt, const char *s, size_t n, int slot)
 {
-    int fam = netops_addr_parse(s, n, p->addr[slot]);
-    if (fam < 0) {
+    int fam;
+    int r = netops_addr_parse(s, n, p->addr[slot], &fam);
+    if (r != 0) {
         char msg[NETOPS_CT_TEXT_WHY];
-        netops_addr_message(s, n, fam, msg, sizeof msg);
+        netops_addr_message(s, n, r, msg, sizeof msg);
         return fail(p, "%s: %s", opt, msg);
     }
     if (p->family && p->family != fam)

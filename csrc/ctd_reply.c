@@ -392,9 +392,9 @@ static int address(const char *s, struct netops_ctd_span v, struct netops_ctd_en
                    struct netops_ctd_span *dst)
 {
     unsigned char bytes[16];
-    int fam = netops_addr_parse(s + v.off, v.len, bytes);
+    int fam;
 
-    if (fam < 0)
+    if (netops_addr_parse(s + v.off, v.len, bytes, &fam) != 0)
         return bad(&e->why, "bad address");
     if (e->family && e->family != fam)
         return bad(&e->why, "addresses of two families");

@@ -67,7 +67,7 @@ static inline int isstop(const char *p, const char *e)
 
 /*
  * Four strict decimal octets from p; *stop is set to the first byte after
- * them.  Returns 0 or a negative code.
+ * them.  Returns 0 or a code.
  */
 static int parse4(const char *p, const char *e, unsigned char *out, const char **stop)
 {
@@ -260,7 +260,7 @@ static int parse6(const char *p, const char *e, unsigned char *out, const char *
             int r;
             if (nw > 6)
                 return NETOPS_EADDR_V6_MANY;
-            if ((r = parse4(g, e, t, &s4)) < 0)
+            if ((r = parse4(g, e, t, &s4)) != 0)
                 return r == NETOPS_EADDR_PORT ? NETOPS_EADDR_V6_V4POS : r;
             p = s4;
             if (p < e && *p == '.')
@@ -333,7 +333,7 @@ int netops_addr_guess_family(const char *s, size_t n)
 }
 
 /* The zone after '%' at *p (up to '/' or e) into a; *p ends after it.
- * 0 or a negative code. */
+ * 0 or a code. */
 static int parse_zone(const char *s, const char *e, const char **p, struct netops_addr *a)
 {
     const char *z = ++*p;
@@ -349,8 +349,8 @@ static int parse_zone(const char *s, const char *e, const char **p, struct netop
     return 0;
 }
 
-/* The prefix length q..e (after '/', to the end) into a; the family, or a
- * negative code. */
+/* The prefix length q..e (after '/', to the end) and the family into a;
+ * 0 or a code. */
 static int parse_prefix(const char *q, const char *e, int fam, struct netops_addr *a)
 {
     const char *p = q;
@@ -371,10 +371,10 @@ static int parse_prefix(const char *q, const char *e, int fam, struct netops_add
         return range;
     a->prefix = v;
     a->family = fam;
-    return fam;
+    return 0;
 }
 
-int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
+enum netops_addr_status netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
 {
     const char *e = s + n, *p = s;
     int r, fam;
@@ -396,7 +396,7 @@ int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
 #endif
     fam = netops_addr_guess_family(s, n);
     if (fam == 4) {
-        if ((r = parse4(s, e, a->bytes, &p)) < 0)
+        if ((r = parse4(s, e, a->bytes, &p)) != 0)
             return r;
         if (p < e) {
             switch (*p) {
@@ -408,12 +408,12 @@ int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
             }
         }
     } else if (fam == 6) {
-        if ((r = parse6(s, e, a->bytes, &p)) < 0)
+        if ((r = parse6(s, e, a->bytes, &p)) != 0)
             return r;
 #ifdef HAVE_FAST6
     zone:
 #endif
-        if (p < e && *p == '%' && (r = parse_zone(s, e, &p, a)) < 0)
+        if (p < e && *p == '%' && (r = parse_zone(s, e, &p, a)) != 0)
             return r;
     } else {
         return NETOPS_EADDR_NOTADDR;
@@ -423,21 +423,23 @@ int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a)
     if (p != e)
         return NETOPS_EADDR_CHAR;
     a->family = fam;
-    return fam;
+    return NETOPS_ADDR_OK;
 }
 
-int netops_addr_parse(const char *s, size_t n, unsigned char out[16])
+enum netops_addr_status netops_addr_parse(const char *s, size_t n, unsigned char out[16],
+                                          int *family)
 {
     struct netops_addr a;
-    int r = netops_addr_parse_ex(s, n, &a);
-    if (r < 0)
+    enum netops_addr_status r = netops_addr_parse_ex(s, n, &a);
+    if (r != NETOPS_ADDR_OK)
         return r;
     if (a.zone_len)
         return NETOPS_EADDR_ZONE_HERE;
     if (a.prefix >= 0)
         return NETOPS_EADDR_PREFIX_HERE;
-    memcpy(out, a.bytes, r == 4 ? 4 : 16);
-    return r;
+    memcpy(out, a.bytes, a.family == 4 ? 4 : 16);
+    *family = a.family;
+    return NETOPS_ADDR_OK;
 }
 
 static const char *const reasons[] = {
@@ -479,8 +481,8 @@ static const char *const reasons[] = {
 
 const char *netops_addr_error(int code)
 {
-    if (code < 0 && code >= NETOPS_EADDR_LAST)
-        return reasons[-code];
+    if (code > 0 && code <= NETOPS_EADDR_LAST)
+        return reasons[code];
     return reasons[0];
 }
 
@@ -639,22 +641,26 @@ size_t netops_addr_format_ex(const struct netops_addr *a, const char *s, char *o
     return (size_t)(p - out);
 }
 
-long netops_addr_normalize(const char *s, size_t n, char *out, size_t outsize)
+enum netops_addr_status netops_addr_normalize(const char *s, size_t n, char *out,
+                                              size_t outsize, size_t *len)
 {
 #ifdef HAVE_FAST6
     /* plain IPv6 (the bulk of any input): straight from groups to text */
     unsigned w[8];
-    if (n > 0 && outsize >= NETOPS_ADDR_MAX && fast6w(s, s + n, w) == s + n)
-        return (long)format6w(w, out);
+    if (n > 0 && outsize >= NETOPS_ADDR_MAX && fast6w(s, s + n, w) == s + n) {
+        *len = format6w(w, out);
+        return NETOPS_ADDR_OK;
+    }
 #endif
     struct netops_addr a;
-    int r = netops_addr_parse_ex(s, n, &a);
-    if (r < 0)
+    enum netops_addr_status r = netops_addr_parse_ex(s, n, &a);
+    if (r != NETOPS_ADDR_OK)
         return r;
-    size_t len = netops_addr_format_ex(&a, s, out, outsize);
-    if (len == 0)
+    size_t k = netops_addr_format_ex(&a, s, out, outsize);
+    if (k == 0)
         return NETOPS_EADDR_ROOM;
-    return (long)len;
+    *len = k;
+    return NETOPS_ADDR_OK;
 }
 
 size_t netops_addr_message(const char *s, size_t n, int code, char *buf, size_t size)
@@ -752,11 +758,11 @@ int netops_rewrite_next(const char *t, size_t n, size_t *pos, size_t *start,
             continue;   /* "::1/64abc" */
         struct netops_addr ad;
         size_t ae = e;
-        if (netops_addr_parse_ex(t + a, z - a, &ad) != 6) {
+        if (netops_addr_parse_ex(t + a, z - a, &ad) != 0 || ad.family != 6) {
             /* "at 2001:DB8::1." or "2001:DB8::1: refused" */
             if (z != e || e - a < 3 || (t[e - 1] != '.' && t[e - 1] != ':'))
                 continue;
-            if (netops_addr_parse_ex(t + a, e - 1 - a, &ad) != 6)
+            if (netops_addr_parse_ex(t + a, e - 1 - a, &ad) != 0 || ad.family != 6)
                 continue;
             ae = e - 1;
         }

@@ -20,50 +20,58 @@
 #ifndef NETOPS_INET_H
 #define NETOPS_INET_H
 
+/* Functions return 0 or a positive errno; results through out-parameters.
+ * (The parsers' "errno" is an enum netops_addr_status code; formatters return
+ * the length they wrote, netops_rewrite_next whether it found one.) */
+
 #include <stddef.h>
 
 #define NETOPS_ADDR_MAX 64   /* bytes incl. NUL for any canonical address text */
 
-/* Error codes (negative); netops_addr_error(code) gives the reason text. */
-enum {
-    NETOPS_EADDR_EMPTY = -1,        /* empty string */
-    NETOPS_EADDR_SPACE = -2,        /* surrounding white space */
-    NETOPS_EADDR_BRACKET = -3,      /* [addr] or [addr]:port */
-    NETOPS_EADDR_CHAR = -4,         /* not an address character */
-    NETOPS_EADDR_V4_FEW = -5,       /* fewer than four octets */
-    NETOPS_EADDR_V4_MANY = -6,      /* more than four octets */
-    NETOPS_EADDR_V4_ZERO = -7,      /* leading zero in an octet */
-    NETOPS_EADDR_V4_RANGE = -8,     /* octet above 255 */
-    NETOPS_EADDR_V4_EMPTY = -9,     /* empty octet */
-    NETOPS_EADDR_V4_DIGIT = -10,    /* octet not decimal */
-    NETOPS_EADDR_V6_DIGITS = -11,   /* group of more than four hex digits */
-    NETOPS_EADDR_V6_MANY = -12,     /* more than eight groups */
-    NETOPS_EADDR_V6_FEW = -13,      /* fewer than eight groups, no "::" */
-    NETOPS_EADDR_V6_GAPS = -14,     /* more than one "::" */
-    NETOPS_EADDR_V6_COLONS = -15,   /* ":::" */
-    NETOPS_EADDR_V6_NOGAP = -16,    /* "::" standing for no group */
-    NETOPS_EADDR_V6_LEAD = -17,     /* leading single ':' */
-    NETOPS_EADDR_V6_TRAIL = -18,    /* trailing single ':' */
-    NETOPS_EADDR_V6_V4POS = -19,    /* dotted part not in the last 32 bits */
-    NETOPS_EADDR_ZONE_EMPTY = -20,  /* "%" with nothing after it */
-    NETOPS_EADDR_ZONE_CHAR = -21,   /* zone character outside A-Z a-z 0-9 - . _ ~ */
-    NETOPS_EADDR_ZONE_V4 = -22,     /* zone on an IPv4 address */
-    NETOPS_EADDR_ZONE_HERE = -23,   /* zone where only an address is taken */
-    NETOPS_EADDR_PREFIX_HERE = -24, /* prefix where only an address is taken */
-    NETOPS_EADDR_PREFIX_EMPTY = -25,
-    NETOPS_EADDR_PREFIX_ZERO = -26, /* leading zero in the prefix length */
-    NETOPS_EADDR_PREFIX_DIGIT = -27,
-    NETOPS_EADDR_PREFIX_RANGE4 = -28,
-    NETOPS_EADDR_PREFIX_RANGE6 = -29,
-    NETOPS_EADDR_NOPREFIX = -30,    /* a network needs a prefix length */
-    NETOPS_EADDR_PORT = -31,        /* 1.2.3.4:80 */
-    NETOPS_EADDR_NOTADDR = -32,     /* neither IPv4 nor IPv6 in shape */
-    NETOPS_EADDR_ROOM = -33,        /* output buffer too small */
-    NETOPS_EADDR_LAST = -33
+/* Parse status: 0 or a positive code; netops_addr_error(code) gives the reason text. */
+enum netops_addr_status {
+    NETOPS_ADDR_OK = 0,
+    NETOPS_EADDR_EMPTY = 1,        /* empty string */
+    NETOPS_EADDR_SPACE = 2,        /* surrounding white space */
+    NETOPS_EADDR_BRACKET = 3,      /* [addr] or [addr]:port */
+    NETOPS_EADDR_CHAR = 4,         /* not an address character */
+    NETOPS_EADDR_V4_FEW = 5,       /* fewer than four octets */
+    NETOPS_EADDR_V4_MANY = 6,      /* more than four octets */
+    NETOPS_EADDR_V4_ZERO = 7,      /* leading zero in an octet */
+    NETOPS_EADDR_V4_RANGE = 8,     /* octet above 255 */
+    NETOPS_EADDR_V4_EMPTY = 9,     /* empty octet */
+    NETOPS_EADDR_V4_DIGIT = 10,    /* octet not decimal */
+    NETOPS_EADDR_V6_DIGITS = 11,   /* group of more than four hex digits */
+    NETOPS_EADDR_V6_MANY = 12,     /* more than eight groups */
+    NETOPS_EADDR_V6_FEW = 13,      /* fewer than eight groups, no "::" */
+    NETOPS_EADDR_V6_GAPS = 14,     /* more than one "::" */
+    NETOPS_EADDR_V6_COLONS = 15,   /* ":::" */
+    NETOPS_EADDR_V6_NOGAP = 16,    /* "::" standing for no group */
+    NETOPS_EADDR_V6_LEAD = 17,     /* leading single ':' */
+    NETOPS_EADDR_V6_TRAIL = 18,    /* trailing single ':' */
+    NETOPS_EADDR_V6_V4POS = 19,    /* dotted part not in the last 32 bits */
+    NETOPS_EADDR_ZONE_EMPTY = 20,  /* "%" with nothing after it */
+    NETOPS_EADDR_ZONE_CHAR = 21,   /* zone character outside A-Z a-z 0-9 - . _ ~ */
+    NETOPS_EADDR_ZONE_V4 = 22,     /* zone on an IPv4 address */
+    NETOPS_EADDR_ZONE_HERE = 23,   /* zone where only an address is taken */
+    NETOPS_EADDR_PREFIX_HERE = 24, /* prefix where only an address is taken */
+    NETOPS_EADDR_PREFIX_EMPTY = 25,
+    NETOPS_EADDR_PREFIX_ZERO = 26, /* leading zero in the prefix length */
+    NETOPS_EADDR_PREFIX_DIGIT = 27,
+    NETOPS_EADDR_PREFIX_RANGE4 = 28,
+    NETOPS_EADDR_PREFIX_RANGE6 = 29,
+    NETOPS_EADDR_NOPREFIX = 30,    /* a network needs a prefix length */
+    NETOPS_EADDR_PORT = 31,        /* 1.2.3.4:80 */
+    NETOPS_EADDR_NOTADDR = 32,     /* neither IPv4 nor IPv6 in shape */
+    NETOPS_EADDR_ROOM = 33,        /* output buffer too small */
+    NETOPS_EADDR_LAST = 33
 };
 
-/* Parse strict text (no prefix, no zone): returns 4 or 6 and fills out (4 or 16 bytes), or a negative code; netops_addr_error(code) gives the reason text. */
-int netops_addr_parse(const char *s, size_t n, unsigned char out[16]);
+/* Parse strict text (no prefix, no zone): returns 0 with *family 4 or 6 and
+ * out filled (4 or 16 bytes), or a code; netops_addr_error(code) gives the
+ * reason text. */
+enum netops_addr_status netops_addr_parse(const char *s, size_t n, unsigned char out[16],
+                                          int *family);
 const char *netops_addr_error(int code);
 /* Canonical RFC 5952 (or dotted IPv4) text of a 4- or 16-byte address; family 4 or 6; returns length. */
 /* (A family other than 4 or 6 gives "" and 0.  At most 39 characters are
@@ -80,15 +88,16 @@ struct netops_addr {
     size_t zone_len;          /* 0 when absent */
 };
 
-/* Parse address[%zone][/prefix]: returns 4 or 6, or a negative code. */
-int netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a);
+/* Parse address[%zone][/prefix]: returns 0 with a->family 4 or 6, or a code. */
+enum netops_addr_status netops_addr_parse_ex(const char *s, size_t n, struct netops_addr *a);
 
 /*
  * Canonical text of address[%zone][/prefix] into out (outsize bytes, at
- * least n + NETOPS_ADDR_MAX always suffices); NUL-terminated.  Returns the
- * length, or a negative code.
+ * least n + NETOPS_ADDR_MAX always suffices); NUL-terminated.  Returns 0
+ * with *len the length, or a code.
  */
-long netops_addr_normalize(const char *s, size_t n, char *out, size_t outsize);
+enum netops_addr_status netops_addr_normalize(const char *s, size_t n, char *out,
+                                              size_t outsize, size_t *len);
 
 /* Canonical text of a parsed address with zone (taken from s) and prefix. */
 size_t netops_addr_format_ex(const struct netops_addr *a, const char *s, char *out,

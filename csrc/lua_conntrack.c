@@ -321,11 +321,12 @@ static int addr_field(luax_Fields *r, const char *k, unsigned char out[16])
     if (got <= 0)
         return got;
     memset(out, 0, 16);
-    int v = netops_addr_parse(s, n, out);
-    if (v != 4 && v != 6)
+    int fam;
+    int v = netops_addr_parse(s, n, out, &fam);
+    if (v != 0)
         return luax_fielderror(r, "bad %s%s address '%s': %s", r->path, k, s,
                                netops_addr_error(v));
-    return v == 4 ? AF_INET : AF_INET6;
+    return fam == 4 ? AF_INET : AF_INET6;
 }
 
 /* sport and dport of t; need: absence is bad too. */
@@ -821,8 +822,9 @@ static int fv_addr(AddrMemo *memo, const struct fval *v, unsigned char out[16])
         return m->family;
     }
     unsigned char a[16] = { 0 };
-    int r = netops_addr_parse(v->s, v->n, a);
-    int family = r == 4 ? AF_INET : r == 6 ? AF_INET6 : 0;
+    int fam = 0;
+    int family = netops_addr_parse(v->s, v->n, a, &fam) != 0 ? 0
+                 : fam == 4 ? AF_INET : AF_INET6;
     if (m && family && v->n < sizeof m->s) {
         m->p = v->s;
         m->n = v->n;

@@ -114,7 +114,7 @@ static int l_request(lua_State *L)
     const char *cls = CTD_EIO;
     char err[512];
 
-    if (netops_ctd_request(c->path, code, timeout, max_reply, &reply, &cls, err, sizeof err) < 0)
+    if (netops_ctd_request(c->path, code, timeout, max_reply, &reply, &cls, err, sizeof err) != 0)
         return luax_failclass(L, cls, "%s", err);
     lua_pushlstring(L, reply.text, reply.len);
     free(reply.text);

@@ -45,16 +45,17 @@ static int l_normalize(lua_State *L)
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     char out[NETOPS_ADDR_MAX + 64];
-    long r = netops_addr_normalize(s, n, out, sizeof out);
-    if (r >= 0) {
-        if ((size_t)r == n && memcmp(out, s, n) == 0)
+    size_t len;
+    int r = netops_addr_normalize(s, n, out, sizeof out, &len);
+    if (r == 0) {
+        if (len == n && memcmp(out, s, n) == 0)
             lua_pushvalue(L, 1);    /* canonical already: no new string */
         else
-            lua_pushlstring(L, out, (size_t)r);
+            lua_pushlstring(L, out, len);
         return 1;
     }
     if (r != NETOPS_EADDR_ROOM)
-        return fail_addr(L, s, n, (int)r);
+        return fail_addr(L, s, n, r);
     struct netops_addr a;           /* a zone too long for out */
     netops_addr_parse_ex(s, n, &a);
     push_addr(L, &a, s);
@@ -67,10 +68,11 @@ static int l_pton(lua_State *L)
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     unsigned char b[16];
-    int r = netops_addr_parse(s, n, b);
-    if (r < 0)
+    int fam;
+    int r = netops_addr_parse(s, n, b, &fam);
+    if (r != 0)
         return fail_addr(L, s, n, r);
-    lua_pushlstring(L, (const char *)b, r == 4 ? 4 : 16);
+    lua_pushlstring(L, (const char *)b, fam == 4 ? 4 : 16);
     return 1;
 }
 
@@ -104,8 +106,8 @@ static int l_equal(lua_State *L)
     struct netops_addr a, b;
     int ra = netops_addr_parse_ex(sa, na, &a);
     int rb = netops_addr_parse_ex(sb, nb, &b);
-    lua_pushboolean(L, ra > 0 && ra == rb && a.prefix == b.prefix &&
-                           memcmp(a.bytes, b.bytes, ra == 4 ? 4 : 16) == 0 &&
+    lua_pushboolean(L, ra == 0 && rb == 0 && a.family == b.family && a.prefix == b.prefix &&
+                           memcmp(a.bytes, b.bytes, a.family == 4 ? 4 : 16) == 0 &&
                            same_zone(&a, sa, &b, sb));
     return 1;
 }
@@ -117,9 +119,9 @@ static int l_family(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &n);
     struct netops_addr a;
     int r = netops_addr_parse_ex(s, n, &a);
-    if (r < 0)
+    if (r != 0)
         return fail_addr(L, s, n, r);
-    lua_pushinteger(L, r);
+    lua_pushinteger(L, a.family);
     return 1;
 }
 
@@ -130,9 +132,9 @@ static int l_network(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &n);
     struct netops_addr a;
     int r = netops_addr_parse_ex(s, n, &a);
-    if (r >= 0 && a.prefix < 0)
+    if (r == 0 && a.prefix < 0)
         r = NETOPS_EADDR_NOPREFIX;
-    if (r < 0)
+    if (r != 0)
         return fail_addr(L, s, n, r);
     netops_addr_mask(a.bytes, a.family, a.prefix);
     push_addr(L, &a, s);
@@ -147,19 +149,19 @@ static int l_contains(lua_State *L)
     const char *sa = luaL_checklstring(L, 2, &na);
     struct netops_addr net, a;
     int rn = netops_addr_parse_ex(sn, nn, &net);
-    if (rn < 0)
+    if (rn != 0)
         return fail_addr(L, sn, nn, rn);
     int ra = netops_addr_parse_ex(sa, na, &a);
-    if (ra < 0)
+    if (ra != 0)
         return fail_addr(L, sa, na, ra);
-    int width = rn == 4 ? 32 : 128;
+    int width = net.family == 4 ? 32 : 128;
     int np = net.prefix < 0 ? width : net.prefix;
     int ap = a.prefix < 0 ? width : a.prefix;
-    int in = rn == ra && ap >= np && (!net.zone_len || !a.zone_len || same_zone(&net, sn, &a, sa));
+    int in = net.family == a.family && ap >= np && (!net.zone_len || !a.zone_len || same_zone(&net, sn, &a, sa));
     if (in) {
-        netops_addr_mask(net.bytes, rn, np);
-        netops_addr_mask(a.bytes, ra, np);
-        in = memcmp(net.bytes, a.bytes, rn == 4 ? 4 : 16) == 0;
+        netops_addr_mask(net.bytes, net.family, np);
+        netops_addr_mask(a.bytes, a.family, np);
+        in = memcmp(net.bytes, a.bytes, net.family == 4 ? 4 : 16) == 0;
     }
     lua_pushboolean(L, in);
     return 1;
@@ -237,9 +239,10 @@ static int normalize_line(luaL_Buffer *b, const char *s, size_t len)
     len -= (size_t)crlf;
     size_t room = len + NETOPS_ADDR_MAX + sizeof INVALID_PREFIX + 1;
     char *out = luaL_prepbuffsize(b, room);
-    long r = netops_addr_normalize(s, len, out, room);
-    size_t n = r >= 0 ? (size_t)r : sizeof INVALID_PREFIX - 1 + len;
-    if (r < 0) {
+    size_t n;
+    int r = netops_addr_normalize(s, len, out, room, &n);
+    if (r != 0) {
+        n = sizeof INVALID_PREFIX - 1 + len;
         memcpy(out, INVALID_PREFIX, sizeof INVALID_PREFIX - 1);
         memcpy(out + sizeof INVALID_PREFIX - 1, s, len);
     }
@@ -247,7 +250,7 @@ static int normalize_line(luaL_Buffer *b, const char *s, size_t len)
         out[n++] = '\r';
     out[n++] = '\n';
     luaL_addsize(b, n);
-    return r < 0;
+    return r != 0;
 }
 
 /*

@@ -149,7 +149,7 @@ static int l_probe(lua_State *L)
     probe_options(L, 3, &a);
     /* with children running, their waits read (and forward) the signals */
     if (a.interruptible && netops_spawn_children() == 0)
-        a.o.sigfd = netops_spawn_guard_enter();
+        netops_spawn_guard_enter(&a.o.sigfd);      /* -1 on failure: not interruptible */
     int rc = netops_probe_run(host, port, &a.o, &r);
     if (a.o.sigfd >= 0)
         netops_spawn_guard_leave();

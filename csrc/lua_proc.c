@@ -32,15 +32,15 @@ static const char *reason(int err, char *buf, size_t len)
 static void set_mask(lua_State *L, const struct netops_proc_mask *m, const char *field)
 {
     int small[256], *out = small;
-    size_t cap = sizeof small / sizeof small[0];
-    long n;
+    size_t cap = sizeof small / sizeof small[0], n = 0;
     if (m->len * 4 > cap) {
         cap = m->len * 4;
         out = lua_newuserdatauv(L, cap * sizeof *out, 0);
     }
-    n = netops_sig_mask_decode(m->hex, m->len, out, cap);
-    lua_createtable(L, n > 0 ? (int)n : 0, 0);
-    for (long i = 0; i < n; i++) {
+    if (netops_sig_mask_decode(m->hex, m->len, out, cap, &n) != 0)
+        n = 0;                          /* no mask: an empty list */
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
         lua_pushinteger(L, out[i]);
         lua_rawseti(L, -2, i + 1);
     }
@@ -277,11 +277,9 @@ static int matches(const struct netops_proc_status *st, const struct want *w)
 static int *open_root(lua_State *L)
 {
     int *fd = luax_newfd(L);
-    *fd = netops_proc_open_root();
-    if (*fd < 0) {
+    int err = netops_proc_open_root(fd);
+    if (err != 0) {
         char why[96];
-        int err = -*fd;
-        *fd = -1;
         luax_fail(L, err, "/proc: %s", reason(err, why, sizeof why));
         return NULL;
     }
@@ -304,24 +302,23 @@ static int *open_root(lua_State *L)
  * matching processes cost a table.
  */
 /* The pids to scan: the list in argument 2 or every pid of /proc, in
- * small or a userdata pushed; n, or -errno (the one place a negative
- * count carries the errno: netops_proc_pids' contract). */
-static long scan_pids(lua_State *L, int *small, size_t cap, int **pids)
+ * small or a userdata pushed, their count in *count; 0 or an errno. */
+static int scan_pids(lua_State *L, int *small, size_t cap, int **pids, size_t *count)
 {
-    long n;
     *pids = small;
     if (lua_isnil(L, 2)) {
-        while ((n = netops_proc_pids(*pids, cap)) >= 0 && (size_t)n > cap) {
-            cap = (size_t)n + 256;
+        int err;
+        while ((err = netops_proc_pids(*pids, cap, count)) == 0 && *count > cap) {
+            cap = *count + 256;
             lua_settop(L, 2);
             *pids = lua_newuserdatauv(L, cap * sizeof **pids, 0);
         }
-        return n;
+        return err;
     }
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_Integer len = luaL_len(L, 2);
     luaL_argcheck(L, len >= 0 && len <= (1 << 24), 2, "too many pids");
-    n = (long)len;
+    long n = (long)len;
     if ((size_t)n > cap)
         *pids = lua_newuserdatauv(L, (size_t)n * sizeof **pids, 0);
     for (long i = 0; i < n; i++) {
@@ -332,7 +329,8 @@ static long scan_pids(lua_State *L, int *small, size_t cap, int **pids)
         luaL_argcheck(L, isnum && v >= 1 && v <= INT_MAX, 2, "pids must be process ids");
         (*pids)[i] = (int)v;
     }
-    return n;
+    *count = (size_t)n;
+    return 0;
 }
 
 /* The scan through /proc/PID/stat: matches into the table at -2, failures
@@ -396,11 +394,13 @@ static int l_scan(lua_State *L)
     int small[1024], *pids, *procfd;
     get_want(L, &w);
     lua_settop(L, 2);                   /* the filter, the pids or nil; scratch above */
-    long n = scan_pids(L, small, sizeof small / sizeof small[0], &pids);
-    if (n < 0) {
+    size_t count;
+    int err = scan_pids(L, small, sizeof small / sizeof small[0], &pids, &count);
+    if (err != 0) {
         char why[96];
-        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
+        return luax_fail(L, err, "/proc: %s", reason(err, why, sizeof why));
     }
+    long n = (long)count;
     procfd = open_root(L);
     if (!procfd)
         return 3;
@@ -415,38 +415,38 @@ static int l_scan(lua_State *L)
 
 /* Push the ids list() returns as a table, growing the scratch array as needed;
  * or fail like luax_fail. */
-static int push_ids(lua_State *L, long (*list)(int, int *, size_t), int arg)
+static int push_ids(lua_State *L, int (*list)(int, int *, size_t, size_t *), int arg)
 {
     int small[1024], *out = small;
-    size_t cap = sizeof small / sizeof small[0];
-    long n;
+    size_t cap = sizeof small / sizeof small[0], total = 0;
+    int err;
     for (;;) {
-        n = list(arg, out, cap);
-        if (n < 0 || (size_t)n <= cap)
+        err = list(arg, out, cap, &total);
+        if (err != 0 || total <= cap)
             break;
-        cap = (size_t)n + 256;
+        cap = total + 256;
         out = lua_newuserdatauv(L, cap * sizeof *out, 0);
     }
-    if (n < 0) {
+    if (err != 0) {
         char why[96];
-        if (-n == ESRCH)
+        if (err == ESRCH)
             return luax_fail(L, ESRCH, "no such process %d", arg);
         if (arg)
-            return luax_fail(L, (int)-n, "/proc/%d/task: %s", arg, reason((int)-n, why, sizeof why));
-        return luax_fail(L, (int)-n, "/proc: %s", reason((int)-n, why, sizeof why));
+            return luax_fail(L, err, "/proc/%d/task: %s", arg, reason(err, why, sizeof why));
+        return luax_fail(L, err, "/proc: %s", reason(err, why, sizeof why));
     }
-    lua_createtable(L, (int)n, 0);
-    for (long i = 0; i < n; i++) {
+    lua_createtable(L, (int)total, 0);
+    for (size_t i = 0; i < total; i++) {
         lua_pushinteger(L, out[i]);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
 }
 
-static long all_pids(int unused, int *out, size_t cap)
+static int all_pids(int unused, int *out, size_t cap, size_t *total)
 {
     (void)unused;
-    return netops_proc_pids(out, cap);
+    return netops_proc_pids(out, cap, total);
 }
 
 /*** threads(pid) -> { tid, ... } ascending | nil, "no such process 4242", ESRCH */

@@ -48,22 +48,20 @@ static int l_number(lua_State *L)
 static int push_decoded(lua_State *L, const char *hex, size_t len)
 {
     int small[256], *out = small;
-    size_t cap = sizeof small / sizeof small[0];
-    long n;
+    size_t cap = sizeof small / sizeof small[0], n;
     if (len > SIG_MASK_MAX_DIGITS + 2)
         return 0;
     if (len * 4 > cap) {
         cap = len * 4;
         out = lua_newuserdatauv(L, cap * sizeof *out, 0);
     }
-    n = netops_sig_mask_decode(hex, len, out, cap);
-    if (n < 0) {
+    if (netops_sig_mask_decode(hex, len, out, cap, &n) != 0) {
         if (out != small)
             lua_pop(L, 1);
         return 0;
     }
     lua_createtable(L, (int)n, 0);
-    for (long i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         lua_pushinteger(L, out[i]);
         lua_rawseti(L, -2, i + 1);
     }

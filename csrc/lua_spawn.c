@@ -308,9 +308,10 @@ static int l_wait(lua_State *L)
 {
     struct netops_spawn_proc *p = checkproc(L);
     double t = lua_isnoneornil(L, 2) ? -1 : luax_checkseconds(L, 2);
-    int r = netops_spawn_wait(p, t);
-    if (r < 0 && p->status == SPAWN_RUNNING)
-        return luax_fail(L, errno, "wait for process %d: %s", (int)p->pid, strerror(errno));
+    int ended;
+    int e = netops_spawn_wait(p, t, &ended);
+    if (e != 0 && p->status == SPAWN_RUNNING)
+        return luax_fail(L, e, "wait for process %d: %s", (int)p->pid, strerror(e));
     push_result(L, p);
     return 1;
 }

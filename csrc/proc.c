@@ -155,10 +155,10 @@ int netops_proc_starttime(int pid, unsigned long long *out)
 {
     char buf[1024];
     struct netops_proc_stat st;
-    int procfd = netops_proc_open_root(), err;
+    int procfd, err = netops_proc_open_root(&procfd);
 
-    if (procfd < 0)
-        return -procfd;
+    if (err != 0)
+        return err;
     err = netops_proc_read_stat_at(procfd, pid, buf, sizeof buf, &st);
     close(procfd);
     if (err == 0)
@@ -182,10 +182,10 @@ const char *netops_proc_state_name(char state)
     }
 }
 
-int netops_proc_open_root(void)
+int netops_proc_open_root(int *fd)
 {
-    int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    *fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return *fd < 0 ? errno : 0;
 }
 
 static long to_long(const char *v, size_t len)
@@ -332,8 +332,9 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Numeric entries of the directory at dirfd (consumed), ascending. */
-static long numeric_entries(int dirfd, int *out, size_t cap)
+/* Numeric entries of the directory at dirfd (consumed), ascending, their
+ * total in *total; 0 or an errno. */
+static int numeric_entries(int dirfd, int *out, size_t cap, size_t *total)
 {
     DIR *d = fdopendir(dirfd);
     struct dirent *e;
@@ -343,7 +344,7 @@ static long numeric_entries(int dirfd, int *out, size_t cap)
     if (!d) {
         int err = errno;
         close(dirfd);
-        return -err;
+        return err;
     }
     errno = 0;
     while ((e = readdir(d)) != NULL) {
@@ -366,31 +367,32 @@ static long numeric_entries(int dirfd, int *out, size_t cap)
     if (errno) {
         int err = errno;
         closedir(d);
-        return -gone(err);
+        return gone(err);
     }
     closedir(d);
     if (!sorted)
         qsort(out, count < cap ? count : cap, sizeof *out, cmp_int);
-    return (long)count;
+    *total = count;
+    return 0;
 }
 
-long netops_proc_pids(int *out, size_t cap)
+int netops_proc_pids(int *out, size_t cap, size_t *total)
 {
     int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return -errno;
-    return numeric_entries(fd, out, cap);
+        return errno;
+    return numeric_entries(fd, out, cap, total);
 }
 
-long netops_proc_threads(int pid, int *out, size_t cap)
+int netops_proc_threads(int pid, int *out, size_t cap, size_t *total)
 {
     char path[64];
     int fd;
     if (pid < 1)
-        return -EINVAL;
+        return EINVAL;
     snprintf(path, sizeof path, "/proc/%d/task", pid);
     fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return -gone(errno);
-    return numeric_entries(fd, out, cap);
+        return gone(errno);
+    return numeric_entries(fd, out, cap, total);
 }

@@ -9,6 +9,8 @@
 #ifndef NETOPS_PROC_H
 #define NETOPS_PROC_H
 
+/* Functions return 0 or a positive errno; results through out-parameters. */
+
 #include <stddef.h>
 
 /* A hex mask inside the caller's status buffer; len 0 when the line is absent. */
@@ -97,8 +99,9 @@ int netops_proc_parse_stat(const char *text, size_t len, struct netops_proc_stat
 /* The word for a state letter ("sleeping" for 'S'), "" if unknown. */
 const char *netops_proc_state_name(char state);
 
-/* An O_PATH, O_CLOEXEC directory fd of /proc, or -errno. */
-int netops_proc_open_root(void);
+/* An O_PATH, O_CLOEXEC directory fd of /proc into *fd (-1 on failure);
+ * 0 or an errno. */
+int netops_proc_open_root(int *fd);
 
 /*
  * Parse a status text (as read from the file) into st.  Returns 0 or EPROTO
@@ -108,16 +111,16 @@ int netops_proc_parse_status(const char *text, size_t len, struct netops_proc_st
 
 /*
  * The ids of every visible process (numeric entries of /proc), ascending,
- * into out[0..cap).  Returns the total count, which may exceed cap (call
- * again with a bigger array), or -errno.
+ * into out[0..cap), the total count in *total, which may exceed cap (call
+ * again with a bigger array).  Returns 0 or an errno.
  */
-long netops_proc_pids(int *out, size_t cap);
+int netops_proc_pids(int *out, size_t cap, size_t *total);
 
 /*
  * The thread ids of process pid (/proc/PID/task), ascending, into
- * out[0..cap).  Returns the total count (may exceed cap) or -errno
- * (-ESRCH: no such process).
+ * out[0..cap), the total count in *total (may exceed cap).  Returns 0 or an
+ * errno (ESRCH: no such process).
  */
-long netops_proc_threads(int pid, int *out, size_t cap);
+int netops_proc_threads(int pid, int *out, size_t cap, size_t *total);
 
 #endif

@@ -1,6 +1,7 @@
 /* signals.c - signal names and numbers, /proc signal masks.  See signals.h. */
 #include "signals.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -264,28 +265,29 @@ static int hexval(char c)
     return -1;
 }
 
-long netops_sig_mask_decode(const char *s, size_t len, int *out, size_t cap)
+int netops_sig_mask_decode(const char *s, size_t len, int *out, size_t cap, size_t *total)
 {
     size_t count = 0;
 
     if (len >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
         s += 2, len -= 2;
     if (len == 0 || len > SIG_MASK_MAX_DIGITS)
-        return -1;
+        return EINVAL;
     for (size_t i = 0; i < len; i++)
         if (hexval(s[i]) < 0)
-            return -1;
+            return EINVAL;
     /* The last digit holds signals 1..4, the one before 5..8, ... */
     for (size_t i = 0; i < len; i++) {
         int v = hexval(s[len - 1 - i]);
         for (int b = 0; b < 4; b++)
             if (v & (1 << b)) {
                 if (count >= cap)
-                    return -1;
+                    return ENOSPC;
                 out[count++] = (int)(i * 4) + b + 1;
             }
     }
-    return (long)count;
+    *total = count;
+    return 0;
 }
 
 int netops_sig_mask_has(const char *s, size_t len, int sig)

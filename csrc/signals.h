@@ -14,6 +14,9 @@
 #ifndef NETOPS_SIGNALS_H
 #define NETOPS_SIGNALS_H
 
+/* Functions return 0 or a positive errno; results through out-parameters.
+ * (Lookups that cannot fail return their value: a number, a name, 0 for none.) */
+
 #include <stddef.h>
 
 /* Longest name netops_sig_name writes, with its NUL ("SIGRTMAX-1000000" fits). */
@@ -47,10 +50,11 @@ int netops_sig_number(const char *s, size_t len);
 /*
  * Decode the hex mask s[0..len) (optional "0x"/"0X", then 1 to
  * SIG_MASK_MAX_DIGITS hex digits, no blanks) into ascending signal numbers
- * in out, which holds cap entries (4 per digit always suffice).  Returns the
- * count, or -1 when s is not a mask or out is too small.
+ * in out, which holds cap entries (4 per digit always suffice), their
+ * number in *count.  Returns 0, EINVAL when s is not a mask, or ENOSPC when
+ * out is too small.
  */
-long netops_sig_mask_decode(const char *s, size_t len, int *out, size_t cap);
+int netops_sig_mask_decode(const char *s, size_t len, int *out, size_t cap, size_t *count);
 
 /* Whether the hex mask s[0..len) (digits only, as validated by
  * netops_sig_mask_decode or read from /proc) has signal sig set. */

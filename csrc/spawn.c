@@ -55,14 +55,13 @@ static int block_more(void)
         }
         guarded_set(&s);
         if (sigprocmask(SIG_BLOCK, &s, &guard_old) < 0)
-            return -1;
+            return errno;
         if (guard_fd < 0) {
             guard_fd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
             if (guard_fd < 0) {
                 int e = errno;
                 sigprocmask(SIG_SETMASK, &guard_old, NULL);
-                errno = e;
-                return -1;
+                return e;
             }
         }
     }
@@ -118,9 +117,11 @@ static void unblock_less(void)
     }
 }
 
-int netops_spawn_guard_enter(void)
+int netops_spawn_guard_enter(int *fd)
 {
-    return block_more() < 0 ? -1 : guard_fd;
+    int e = block_more();
+    *fd = e ? -1 : guard_fd;
+    return e;
 }
 
 void netops_spawn_guard_leave(void)
@@ -312,10 +313,8 @@ int netops_spawn_start(struct netops_spawn_proc *p, const struct netops_spawn_op
         snprintf(err, errlen, "empty argv");
         return EINVAL;
     }
-    if ((e = open_start_fds(&f, o)) == 0 && block_more() < 0) {
-        e = errno;
+    if ((e = open_start_fds(&f, o)) == 0 && (e = block_more()) != 0)
         close_start_fds(&f);
-    }
     if (e)
         return start_failed(o, e, err, errlen);
     p->started = netops_clock_now();
@@ -451,13 +450,15 @@ static int in_tty_foreground(void)
 }
 
 /* Reap the child if it ended (flags as wait4's); until bounds the drain
- * of its stderr.  1 when it ended, 0 when not, -1 with errno. */
-static int reap(struct netops_spawn_proc *p, int flags, double until)
+ * of its stderr.  *ended 1 when it ended (also on an error: it is gone),
+ * 0 when not; returns 0 or an errno. */
+static int reap(struct netops_spawn_proc *p, int flags, double until, int *ended)
 {
     int st;
     pid_t r;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
+    *ended = 0;
     do r = wait4(p->pid, &st, flags, &ru); while (r < 0 && errno == EINTR);
     if (r == 0)
         return 0;
@@ -474,14 +475,14 @@ static int reap(struct netops_spawn_proc *p, int flags, double until)
         return 0;
     }
     p->ended = netops_clock_now();
+    *ended = 1;
     if (r < 0) {                        /* reaped behind our back (ECHILD) */
         int e = errno;
         p->status = SPAWN_EXITED;
         p->code = -1;
         unlink_running(p);
         unblock_less();
-        errno = e;
-        return -1;
+        return e;
     }
     p->utime = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
     p->stime = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
@@ -499,7 +500,7 @@ static int reap(struct netops_spawn_proc *p, int flags, double until)
         ;
     unlink_running(p);
     unblock_less();
-    return 1;
+    return 0;
 }
 
 /* The child's own timeout: SIGTERM when it is due, then SIGKILL after the
@@ -524,7 +525,7 @@ static double enforce_timeout(struct netops_spawn_proc *p, double now)
 
 /* Sleep in poll up to ms (-1: no bound) for news: a guarded signal, our
  * stderr taking tee bytes, the child's stderr, its end (pidfd).  Handles
- * what came; 0, or -1 with errno when poll fails. */
+ * what came; 0, or the errno when poll fails. */
 static int wait_events(struct netops_spawn_proc *p, int ms)
 {
     struct pollfd pf[3];
@@ -541,7 +542,7 @@ static int wait_events(struct netops_spawn_proc *p, int ms)
         ms = 20;                        /* no pidfd: poll the child */
     int k = poll(pf, (nfds_t)n, ms);
     if (k < 0 && errno != EINTR)
-        return -1;
+        return errno;
     for (int i = 0; i < n && k > 0; i++) {
         if (!pf[i].revents)
             continue;
@@ -556,26 +557,27 @@ static int wait_events(struct netops_spawn_proc *p, int ms)
     return 0;
 }
 
-int netops_spawn_wait(struct netops_spawn_proc *p, double timeout)
+int netops_spawn_wait(struct netops_spawn_proc *p, double timeout, int *ended)
 {
+    *ended = 1;
     if (p->status != SPAWN_RUNNING)
-        return 1;
+        return 0;
     double now = netops_clock_now();
     double end = timeout < 0 ? -1 : now + timeout;
     for (;;) {
         now = netops_clock_now();
         double until = now + SPAWN_DRAIN_SECONDS;
-        int r = reap(p, WNOHANG | WUNTRACED, end >= 0 && end < until ? end : until);
-        if (r != 0)
-            return r;
+        int e = reap(p, WNOHANG | WUNTRACED, end >= 0 && end < until ? end : until, ended);
+        if (e != 0 || *ended)
+            return e;
         now = netops_clock_now();
         double due = enforce_timeout(p, now), wake = end;
         if (due >= 0 && (wake < 0 || due < wake))
             wake = due;
         if (end >= 0 && now >= end)
             return 0;
-        if (wait_events(p, wake >= 0 ? netops_clock_poll_ms(wake - now) : -1) < 0)
-            return -1;
+        if ((e = wait_events(p, wake >= 0 ? netops_clock_poll_ms(wake - now) : -1)) != 0)
+            return e;
     }
 }
 
@@ -589,8 +591,9 @@ int netops_spawn_kill(struct netops_spawn_proc *p, int sig)
 void netops_spawn_release(struct netops_spawn_proc *p)
 {
     if (p->pid > 0 && p->status == SPAWN_RUNNING) {
+        int ended;
         kill(p->pid, SIGKILL);
-        reap(p, 0, netops_clock_now());        /* dropped: no waiting for our stderr */
+        reap(p, 0, netops_clock_now(), &ended);   /* dropped: no waiting for our stderr */
     }
     close_child_fds(p);
 }

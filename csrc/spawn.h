@@ -22,6 +22,8 @@
 #ifndef NETOPS_SPAWN_H
 #define NETOPS_SPAWN_H
 
+/* Functions return 0 or a positive errno; results through out-parameters. */
+
 #include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -79,10 +81,12 @@ int netops_spawn_start(struct netops_spawn_proc *p, const struct netops_spawn_op
  * read and the child waits, as it would writing to our stderr itself.  After
  * the end, at most SPAWN_DRAIN bytes left in the pipe (a grandchild may hold
  * it) are read, for at most SPAWN_DRAIN_SECONDS (or what is left of timeout);
- * what our stderr does not take by then is kept in the tail only.  Returns 1 when it ended (the
- * status fields are set), 0 on timeout, -1 with errno on a system error.
+ * what our stderr does not take by then is kept in the tail only.  Returns
+ * 0 with *ended 1 when it ended (the status fields are set) or 0 on timeout;
+ * or an errno on a system error (ECHILD: reaped behind our back, the status
+ * says exited with code -1).
  */
-int netops_spawn_wait(struct netops_spawn_proc *p, double timeout);
+int netops_spawn_wait(struct netops_spawn_proc *p, double timeout, int *ended);
 
 /* Send sig to a running child: 0 or an errno value (ESRCH once reaped). */
 int netops_spawn_kill(struct netops_spawn_proc *p, int sig);
@@ -102,11 +106,12 @@ unsigned netops_spawn_take_signals(void);
 
 /*
  * Interruptible waits outside a child's life: block SIGINT, SIGTERM, SIGHUP
- * (and SIGQUIT), returning a signalfd to poll (non-blocking, close-on-exec)
- * or -1 with errno.  netops_spawn_guard_leave restores the mask; signals read from
- * the fd are consumed.  netops_spawn_guard_read returns a signal number or 0.
+ * (and SIGQUIT), a signalfd to poll (non-blocking, close-on-exec) in *fd;
+ * 0, or an errno with *fd -1 (and nothing to leave).  netops_spawn_guard_leave
+ * restores the mask; signals read from the fd are consumed.
+ * netops_spawn_guard_read returns a signal number or 0.
  */
-int netops_spawn_guard_enter(void);
+int netops_spawn_guard_enter(int *fd);
 void netops_spawn_guard_leave(void);
 int netops_spawn_guard_read(int sigfd);
 

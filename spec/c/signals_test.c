@@ -96,22 +96,24 @@ static void test_masks(void)
 {
     int out[4096];
     char hex[SIG_MASK_MAX_DIGITS + 1];
-    long n;
+    size_t n;
     int sigs[] = { 15, 2, 12, 10, 2 };
 
-    n = netops_sig_mask_decode("0000000000004a02", 16, out, 64);
-    ok(n == 4 && out[0] == 2 && out[1] == 10 && out[2] == 12 && out[3] == 15, "decode 4a02");
-    n = netops_sig_mask_decode("0x4A02", 6, out, 64);
-    ok(n == 4 && out[3] == 15, "decode 0x4A02");
-    n = netops_sig_mask_decode("80000000000000000000000000000001", 32, out, 128);
-    ok(n == 2 && out[0] == 1 && out[1] == 128, "decode a 32-digit (MIPS) mask");
-    ok(netops_sig_mask_decode("ffff", 4, out, 15) == -1, "decode refuses a too small output");
-    ok(netops_sig_mask_decode("", 0, out, 4) == -1 && netops_sig_mask_decode("0x", 2, out, 4) == -1
-       && netops_sig_mask_decode("xyz", 3, out, 12) == -1 && netops_sig_mask_decode("1 2", 3, out, 12) == -1,
-       "decode refuses non-masks");
+    ok(netops_sig_mask_decode("0000000000004a02", 16, out, 64, &n) == 0 && n == 4 && out[0] == 2 &&
+       out[1] == 10 && out[2] == 12 && out[3] == 15, "decode 4a02");
+    ok(netops_sig_mask_decode("0x4A02", 6, out, 64, &n) == 0 && n == 4 && out[3] == 15, "decode 0x4A02");
+    ok(netops_sig_mask_decode("80000000000000000000000000000001", 32, out, 128, &n) == 0 && n == 2 &&
+       out[0] == 1 && out[1] == 128, "decode a 32-digit (MIPS) mask");
+    ok(netops_sig_mask_decode("ffff", 4, out, 15, &n) == ENOSPC, "decode refuses a too small output: ENOSPC");
+    ok(netops_sig_mask_decode("", 0, out, 4, &n) == EINVAL && netops_sig_mask_decode("0x", 2, out, 4, &n) == EINVAL
+       && netops_sig_mask_decode("xyz", 3, out, 12, &n) == EINVAL
+       && netops_sig_mask_decode("1 2", 3, out, 12, &n) == EINVAL,
+       "decode refuses non-masks: EINVAL");
     memset(hex, 'f', sizeof hex);
-    ok(netops_sig_mask_decode(hex, SIG_MASK_MAX_DIGITS + 1, out, 8192) == -1, "decode refuses over-long masks");
-    ok(netops_sig_mask_decode(hex, SIG_MASK_MAX_DIGITS, out, 4096) == 4096, "decode the longest mask");
+    ok(netops_sig_mask_decode(hex, SIG_MASK_MAX_DIGITS + 1, out, 8192, &n) == EINVAL,
+       "decode refuses over-long masks");
+    ok(netops_sig_mask_decode(hex, SIG_MASK_MAX_DIGITS, out, 4096, &n) == 0 && n == 4096,
+       "decode the longest mask");
 
     ok(netops_sig_mask_encode(sigs, 5, hex, sizeof hex) == 16 && strcmp(hex, "0000000000004a02") == 0,
        "encode {15,2,12,10,2}");
@@ -127,8 +129,7 @@ static void test_masks(void)
     int all = 1;
     for (int s = 1; s <= 4 * SIG_MASK_MAX_DIGITS; s++) {
         size_t d = netops_sig_mask_encode(&s, 1, hex, sizeof hex);
-        n = netops_sig_mask_decode(hex, d, out, 4096);
-        if (n != 1 || out[0] != s)
+        if (netops_sig_mask_decode(hex, d, out, 4096, &n) != 0 || n != 1 || out[0] != s)
             all = 0;
     }
     ok(all, "encode/decode round-trip every single signal 1..%d", 4 * SIG_MASK_MAX_DIGITS);
@@ -164,9 +165,11 @@ static void test_parse(void)
        && st.kthread == 0, "numeric fields");
     ok(st.state == 'T' && strcmp(st.state_text, "stopped") == 0, "state");
     ok(st.name_len == 7 && memcmp(st.name, "my\\od\nd", 7) == 0, "name unescaped");
-    ok(st.blocked.len == 32 && netops_sig_mask_decode(st.blocked.hex, st.blocked.len, out, 256) == 1
-       && out[0] == 128, "SigBlk 32 digits: signal 128");
-    ok(netops_sig_mask_decode(st.caught.hex, st.caught.len, out, 256) == 2 && out[0] == 2 && out[1] == 4,
+    size_t n;
+    ok(st.blocked.len == 32 && netops_sig_mask_decode(st.blocked.hex, st.blocked.len, out, 256, &n) == 0
+       && n == 1 && out[0] == 128, "SigBlk 32 digits: signal 128");
+    ok(netops_sig_mask_decode(st.caught.hex, st.caught.len, out, 256, &n) == 0 && n == 2 && out[0] == 2 &&
+       out[1] == 4,
        "SigCgt");
 
     {
@@ -228,7 +231,7 @@ static void test_read(void)
     char buf[PROC_STATUS_BUF];
     struct netops_proc_status st;
     int ids[4096];
-    long n;
+    size_t n;
     pid_t child;
     int found = 0;
     char comm[64] = "";
@@ -254,23 +257,25 @@ static void test_read(void)
     waitpid(child, NULL, 0);
     ok(netops_proc_read_status(child, 0, buf, sizeof buf, &st) == ESRCH, "a reaped pid is ESRCH");
     ok(netops_proc_read_status(getpid(), child, buf, sizeof buf, &st) == ESRCH, "a foreign tid is ESRCH");
-    ok(netops_proc_threads(child, ids, 4096) == -ESRCH, "threads of a reaped pid: -ESRCH");
+    ok(netops_proc_threads(child, ids, 4096, &n) == ESRCH, "threads of a reaped pid: ESRCH");
 
-    n = netops_proc_threads(getpid(), ids, 4096);
-    ok(n == 1 && ids[0] == getpid(), "own threads");
-    n = netops_proc_pids(ids, 4096);
-    for (long i = 0; i < n && i < 4096; i++) {
+    ok(netops_proc_threads(getpid(), ids, 4096, &n) == 0 && n == 1 && ids[0] == getpid(),
+       "own threads");
+    n = 0;
+    int err = netops_proc_pids(ids, 4096, &n);
+    for (size_t i = 0; err == 0 && i < n && i < 4096; i++) {
         if (ids[i] == getpid())
             found = 1;
         if (i && ids[i] <= ids[i - 1])
             found = -1000;
     }
-    ok(n > 0 && found == 1, "pids ascending, own pid in it (%ld)", n);
-    ok(netops_proc_pids(ids, 0) > 0, "pids with no room still counts them");
+    ok(err == 0 && n > 0 && found == 1, "pids ascending, own pid in it (%ld)", (long)n);
+    n = 0;
+    ok(netops_proc_pids(ids, 0, &n) == 0 && n > 0, "pids with no room still counts them");
 
-    int root = netops_proc_open_root();
+    int root;
     struct netops_proc_stat ps;
-    ok(root >= 0 && netops_proc_read_status_at(root, getpid(), buf, sizeof buf, &st) == 0
+    ok(netops_proc_open_root(&root) == 0 && root >= 0 && netops_proc_read_status_at(root, getpid(), buf, sizeof buf, &st) == 0
        && st.pid == getpid(), "read own status relative to /proc");
     ok(netops_proc_read_stat_at(root, getpid(), buf, sizeof buf, &ps) == 0 && ps.pid == getpid()
        && strcmp(ps.name, comm) == 0 && ps.threads == 1, "read own stat relative to /proc");

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,16 +81,17 @@ static void flood_into_stuck_stderr(void)
     alarm(60);
     int started = netops_spawn_start(&p, &o, err, sizeof err) == 0;
     double t0 = netops_clock_now();
-    int w = started ? netops_spawn_wait(&p, 1.0) : -1;
+    int ended = -1, ended2 = -1;
+    int w = started ? netops_spawn_wait(&p, 1.0, &ended) : -1;
     double waited = netops_clock_now() - t0;
-    int w2 = started ? netops_spawn_wait(&p, 30) : -1;
+    int w2 = started ? netops_spawn_wait(&p, 30, &ended2) : -1;
     alarm(0);
     dup2(saved, 2);
     close(saved);
     close(ep[0]);
     close(ep[1]);
-    ok(w == 0 && waited >= 1.0, "a stderr flood into our full stderr: wait(1) returns at its timeout");
-    ok(w2 == 1 && p.status == SPAWN_SIGNALED && p.sig == SIGKILL && p.timed_out == 2,
+    ok(w == 0 && ended == 0 && waited >= 1.0, "a stderr flood into our full stderr: wait(1) returns at its timeout");
+    ok(w2 == 0 && ended2 == 1 && p.status == SPAWN_SIGNALED && p.sig == SIGKILL && p.timed_out == 2,
        "and the child's timeout ends it: SIGTERM ignored, SIGKILL after the grace");
     char tail[SPAWN_TAIL];
     size_t len = netops_spawn_tail(&p, tail);
@@ -102,13 +104,14 @@ int main(void)
     struct netops_spawn_proc p;
     struct netops_spawn_opts o;
     char err[256];
+    int ended;
 
     memset(&o, 0, sizeof o);
     char *a1[] = { "sh", "-c", "printf abc >&2; exit 3", NULL };
     o.argv = a1;
     o.err = SPAWN_CAPTURE;
     ok(netops_spawn_start(&p, &o, err, sizeof err) == 0, "spawn sh");
-    ok(netops_spawn_wait(&p, -1) == 1, "wait returns 1 when it ended");
+    ok(netops_spawn_wait(&p, -1, &ended) == 0 && ended == 1, "wait returns 0, ended 1 when it ended");
     ok(p.status == SPAWN_EXITED && p.code == 3, "exit code 3");
     char tail[SPAWN_TAIL];
     size_t len = netops_spawn_tail(&p, tail);
@@ -123,10 +126,21 @@ int main(void)
     char *a3[] = { "sleep", "10", NULL };
     o.argv = a3;
     ok(netops_spawn_start(&p, &o, err, sizeof err) == 0, "spawn sleep");
-    ok(netops_spawn_wait(&p, 0.05) == 0 && p.status == SPAWN_RUNNING, "wait times out while it runs");
+    ok(netops_spawn_wait(&p, 0.05, &ended) == 0 && ended == 0 && p.status == SPAWN_RUNNING,
+       "wait times out while it runs: ended 0");
     ok(netops_spawn_kill(&p, SIGKILL) == 0, "kill");
-    ok(netops_spawn_wait(&p, -1) == 1 && p.status == SPAWN_SIGNALED && p.sig == SIGKILL, "signaled by SIGKILL");
+    ok(netops_spawn_wait(&p, -1, &ended) == 0 && ended == 1 && p.status == SPAWN_SIGNALED &&
+       p.sig == SIGKILL, "signaled by SIGKILL");
     ok(netops_spawn_kill(&p, SIGKILL) != 0, "kill after the end fails");
+    netops_spawn_release(&p);
+
+    /* reaped behind its back: ECHILD, and it counts as ended (code -1) */
+    char *a6[] = { "true", NULL };
+    o.argv = a6;
+    if (netops_spawn_start(&p, &o, err, sizeof err) == 0)
+        waitpid(p.pid, NULL, 0);
+    ok(netops_spawn_wait(&p, -1, &ended) == ECHILD && ended == 1 && p.status == SPAWN_EXITED &&
+       p.code == -1, "a child reaped elsewhere: ECHILD, ended, code -1");
     netops_spawn_release(&p);
 
     /* a long tail keeps the last SPAWN_TAIL bytes */
@@ -134,7 +148,7 @@ int main(void)
     o.argv = a4;
     o.err = SPAWN_CAPTURE;
     netops_spawn_start(&p, &o, err, sizeof err);
-    netops_spawn_wait(&p, -1);
+    netops_spawn_wait(&p, -1, &ended);
     len = netops_spawn_tail(&p, tail);
     ok(len == SPAWN_TAIL && memcmp(tail + SPAWN_TAIL - 3, "END", 3) == 0 && tail[0] == 'x', "tail is the last 4 KiB");
     netops_spawn_release(&p);
@@ -146,8 +160,8 @@ int main(void)
     o.err = SPAWN_INHERIT;
     o.timeout = 0.2;
     o.grace = 30;
-    ok(netops_spawn_start(&p, &o, err, sizeof err) == 0 && netops_spawn_wait(&p, -1) == 1 &&
-       p.status == SPAWN_SIGNALED && p.sig == SIGTERM && p.timed_out == 1 &&
+    ok(netops_spawn_start(&p, &o, err, sizeof err) == 0 && netops_spawn_wait(&p, -1, &ended) == 0 &&
+       ended == 1 && p.status == SPAWN_SIGNALED && p.sig == SIGTERM && p.timed_out == 1 &&
        p.term_sent - p.started >= 0.2 && p.ended >= p.term_sent,
        "timeout: SIGTERM sent once the timeout passed, no SIGKILL for a child that obeys");
     netops_spawn_release(&p);

@@ -40,18 +40,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char b[16], b2[16], g[16];
     char out[NETOPS_ADDR_MAX], out2[NETOPS_ADDR_MAX], msg[1024];
 
-    int r = netops_addr_parse(s, size, b);
-    if (r < 0) {
+    int fam = 0, fam2 = 0;
+    int r = netops_addr_parse(s, size, b, &fam);
+    if (r != 0) {
+        if (r < 0 || r > NETOPS_EADDR_LAST)
+            abort();
         netops_addr_message(s, size, r, msg, sizeof msg);
     } else {
-        if (r != 4 && r != 6)
+        if (fam != 4 && fam != 6)
             abort();
-        size_t len = netops_addr_format(b, r, out);
+        size_t len = netops_addr_format(b, fam, out);
         if (len >= NETOPS_ADDR_MAX || strlen(out) != len)
             abort();
-        if (netops_addr_parse(out, len, b2) != r || memcmp(b, b2, r == 4 ? 4 : 16) != 0)
+        if (netops_addr_parse(out, len, b2, &fam2) != 0 || fam2 != fam ||
+            memcmp(b, b2, fam == 4 ? 4 : 16) != 0)
             abort();
-        if (netops_addr_format(b2, r, out2) != len || strcmp(out, out2) != 0)
+        if (netops_addr_format(b2, fam, out2) != len || strcmp(out, out2) != 0)
             abort();
     }
 
@@ -61,9 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(z, s, size);
         z[size] = 0;
         int want = inet_pton(AF_INET6, z, g) == 1 ? 6 : inet_pton(AF_INET, z, g) == 1 ? 4 : -1;
-        if ((r > 0 ? r : -1) != want)
+        if ((r == 0 ? fam : -1) != want)
             abort();
-        if (r > 0 && memcmp(g, b, r == 4 ? 4 : 16) != 0)
+        if (r == 0 && memcmp(g, b, fam == 4 ? 4 : 16) != 0)
             abort();
     }
 
@@ -71,16 +75,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         size_t cap = size + NETOPS_ADDR_MAX;
         char *n1 = malloc(cap), *n2 = malloc(cap);
-        long l1 = netops_addr_normalize(s, size, n1, cap);
+        size_t l1 = 0, l2 = 0;
+        int r1 = netops_addr_normalize(s, size, n1, cap, &l1);
         /* without zone and prefix: the same as parse and format */
-        if ((r < 0 && r != NETOPS_EADDR_ZONE_HERE && r != NETOPS_EADDR_PREFIX_HERE && l1 != r) ||
-            (r > 0 && (l1 < 0 || (size_t)l1 != strlen(out) || memcmp(n1, out, (size_t)l1) != 0)))
+        if ((r != 0 && r != NETOPS_EADDR_ZONE_HERE && r != NETOPS_EADDR_PREFIX_HERE && r1 != r) ||
+            (r == 0 && (r1 != 0 || l1 != strlen(out) || memcmp(n1, out, l1) != 0)))
             abort();
-        if (l1 >= 0) {
-            long l2 = netops_addr_normalize(n1, (size_t)l1, n2, cap);
-            if (l2 != l1 || memcmp(n1, n2, (size_t)l1) != 0)
+        if (r1 == 0) {
+            int r2 = netops_addr_normalize(n1, l1, n2, cap, &l2);
+            if (r2 != 0 || l2 != l1 || memcmp(n1, n2, l1) != 0)
                 abort();
-        } else if (l1 < NETOPS_EADDR_LAST) {
+        } else if (r1 < 0 || r1 > NETOPS_EADDR_LAST) {
             abort();
         }
         free(n1);

@@ -3,6 +3,7 @@
 #include "proc.h"
 #include "signals.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char name[SIG_NAME_MAX], hex[SIG_MASK_MAX_DIGITS + 2];
     struct netops_proc_status st;
     struct netops_proc_stat ps;
-    long n;
+    size_t n, n2;
 
     if (!text)
         return 0;
@@ -28,14 +29,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!netops_sig_name(sig, name) || netops_sig_number(name, strlen(name)) != sig)
             abort();
     }
-    n = netops_sig_mask_decode(text, size, out, sizeof out / sizeof out[0]);
-    if (n > 0) {
-        size_t d = netops_sig_mask_encode(out, (size_t)n, hex, sizeof hex);
+    int e = netops_sig_mask_decode(text, size, out, sizeof out / sizeof out[0], &n);
+    if (e != 0 && e != EINVAL)
+        abort();                        /* out holds 4 a digit: never ENOSPC */
+    if (e == 0 && n > 0) {
+        size_t d = netops_sig_mask_encode(out, n, hex, sizeof hex);
         int again[4 * SIG_MASK_MAX_DIGITS + 8];
-        if (d == 0 || netops_sig_mask_decode(hex, d, again, sizeof again / sizeof again[0]) != n
-            || memcmp(out, again, (size_t)n * sizeof *out) != 0)
+        if (d == 0 || netops_sig_mask_decode(hex, d, again, sizeof again / sizeof again[0], &n2) != 0
+            || n2 != n || memcmp(out, again, n * sizeof *out) != 0)
             abort();
-        for (long i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++)
             if (!netops_sig_mask_has(text, size, out[i]))
                 abort();
     }
@@ -44,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                          &st.ignored, &st.caught };
         for (int i = 0; i < 5; i++)
             if (m[i]->hex < text || m[i]->hex + m[i]->len > text + size
-                || netops_sig_mask_decode(m[i]->hex, m[i]->len, out, sizeof out / sizeof out[0]) < 0)
+                || netops_sig_mask_decode(m[i]->hex, m[i]->len, out, sizeof out / sizeof out[0], &n) != 0)
                 abort();
     }
     (void)netops_proc_parse_stat(text, size, &ps);
