@@ -136,11 +136,6 @@ Rec.__index = function(r, method)
   end
 end
 
---- The argparse object behind a recorded parser (or element).
-function cli.real(p)
-  return realize(p)
-end
-
 --- A parser for command `name`, with -h/--help and --version: a recording
 -- that argparse's methods can be called on as on the real parser.
 function cli.parser(name, description, epilog)

@@ -472,14 +472,6 @@ end
 
 --- Why a configuration could not be read: a default file missing, or not
 -- root, is a skip (reason), anything else a failure (nil, message).
-local function unreadable(path, given, err, code, root, flag)
-  if code == ENOENT and not given then
-    return path .. ": no such file (the default; name another with " .. flag .. " FILE)"
-  end
-  if code == EACCES and not root then return "not root: " .. err end
-  return nil, err
-end
-
 local KEEPALIVED_CHECKS = {
   { "keepalived.test", "keepalived's own config test (keepalived -t)" },
   { "keepalived.notify", "keepalived notify lines call netops-failover" },
@@ -493,6 +485,25 @@ local CONNTRACKD_CHECKS = {
 
 local function skip_all(c, list, reason)
   for _, x in ipairs(list) do c.skip(x[1], x[2], reason) end
+end
+
+-- A config file that could not be read: a skip (the default file missing,
+-- or not root) or a FAIL; either way the checks that need it are skipped.
+local function unreadable(c, what, checks, path, given, err, code, root)
+  local key, flag = what .. ".config", "--" .. what
+  local reason
+  if code == ENOENT and not given then
+    reason = path .. ": no such file (the default; name another with " .. flag .. " FILE)"
+  elseif code == EACCES and not root then
+    reason = "not root: " .. err
+  end
+  if reason then
+    c.skip(key, what .. " config", reason)
+  else
+    c.fail(key, what .. " config: " .. err, "pass " .. flag .. " FILE")
+    reason = what .. " config not read"
+  end
+  skip_all(c, checks, reason)
 end
 
 local function keepalived_test(c, path)
@@ -637,14 +648,7 @@ local function keepalived_checks(c, opts, root)
   path = path or M.DEFAULTS.keepalived
   local r, err, code = M.read_keepalived(path)
   if not r then
-    local reason, ferr = unreadable(path, given, err, code, root, "--keepalived")
-    if reason then
-      c.skip("keepalived.config", "keepalived config", reason)
-    else
-      c.fail("keepalived.config", "keepalived config: " .. ferr, "pass --keepalived FILE")
-      reason = "keepalived config not read"
-    end
-    skip_all(c, KEEPALIVED_CHECKS, reason)
+    unreadable(c, "keepalived", KEEPALIVED_CHECKS, path, given, err, code, root)
     return nil
   end
   c.ok("keepalived.config", string.format("keepalived config %s read%s", path,
@@ -756,14 +760,7 @@ local function conntrackd_checks(c, opts, root, ka)
     timeout_checks(c, cd)
     interface_checks(c, cd)
   else
-    local reason, ferr = unreadable(path, given, err, code, root, "--conntrackd")
-    if reason then
-      c.skip("conntrackd.config", "conntrackd config", reason)
-    else
-      c.fail("conntrackd.config", "conntrackd config: " .. ferr, "pass --conntrackd FILE")
-      reason = "conntrackd config not read"
-    end
-    skip_all(c, CONNTRACKD_CHECKS, reason)
+    unreadable(c, "conntrackd", CONNTRACKD_CHECKS, path, given, err, code, root)
   end
   socket_check(c, opts.socket or (cd and cd.socket), root)
 end
