@@ -6,12 +6,18 @@ LUA        ?= lua5.4
 CC         ?= gcc
 BUILD      ?= build
 PKGS        = lua5.4 libnetfilter_conntrack libmnl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Include directories: pkg-config's, and those luarocks names (rock-build).
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+              $(foreach d,$(LUA_INCDIR) $(NETFILTER_CONNTRACK_INCDIR) $(MNL_INCDIR),-I$(d))
 # Only the ctnetlink module, and the C tests and fuzzers of its area, link these.
-CT_LIBS    := $(shell pkg-config --libs libnetfilter_conntrack libmnl 2>/dev/null)
-WARN        = -Wall -Wextra -Wmissing-prototypes -Wshadow -Werror
+CT_LIBS     = $(foreach d,$(NETFILTER_CONNTRACK_LIBDIR) $(MNL_LIBDIR),-L$(d)) \
+              -lnetfilter_conntrack -lnfnetlink -lmnl
+# Warnings are errors here; a rock built on another machine (another
+# compiler) gets them as warnings (the rockspec sets WERROR empty).
+WERROR     ?= -Werror
+WARN        = -Wall -Wextra -Wmissing-prototypes -Wshadow $(WERROR)
 CFLAGS     ?= -O2 -g
-ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(PKG_CFLAGS) $(CFLAGS)
 
 SRC         = $(sort $(wildcard csrc/*.c))
 HDR         = $(wildcard csrc/*.h)
@@ -46,7 +52,8 @@ DEPS_TEST   = lua-busted lua5.1 lua5.3 valgrind clang libclang-rt-14-dev iproute
 DEPS_DOC    = lua-ldoc lua-discount
 
 .PHONY: all deps deps-build deps-test build check test ctest helpers sanitize valgrind \
-        fuzz bench demo doc man completion install install-rock uninstall rock package-test clean
+        fuzz bench demo doc man completion install install-rock uninstall rock package-test clean \
+        rock-build rock-install
 
 all: build
 
@@ -153,8 +160,12 @@ VERSION    := $(shell sed -n 's/.*_VERSION = "netops \([^"]*\)".*/\1/p' lua/neto
 PREFIX     ?= /usr/local
 DIST       ?= dist
 LUAROCKS    = luarocks --lua-version 5.4
-# The commands: the rockspec's bin entries.
-COMMANDS   := $(shell sed -n '/bin = {/,/}/s/.*\["\([a-z-]*\)"\].*/\1/p' rockspec/netops-scm-1.rockspec)
+# The commands: examples/NAME.lua, installed as bin/NAME.
+COMMANDS    = checksignals normalize sssh netops-failover netops-conntrack failover-tester
+# The Lua modules: lua/netops/..., installed as netops/... (precompiled), and
+# the default failover policy, as netops.policies.primary_backup (text: it is
+# a policy, loaded by netops-failover's trusted loader).
+LUA_MODULES = $(sort $(shell find lua/netops -name '*.lua'))
 # Man pages: doc/man/NAME.N.md (pandoc's man page markdown) -> build/man/NAME.N
 MAN_PAGES  := $(patsubst doc/man/%.md,%,$(wildcard doc/man/*.md))
 man_dir     = $(PREFIX)/share/man/man$(subst .,,$(suffix $(1)))
@@ -186,9 +197,8 @@ $(BUILD)/completion/%: $(BUILD)/netops/core.so FORCE
 FORCE:
 
 # The checkout's files (tracked, and new ones git does not ignore), as they
-# are now, copied into directory $(1): luarocks builds there (its builtin
-# backend compiles next to the sources), so the checkout gets no csrc/*.o
-# and no netops/*.so.
+# are now, copied into directory $(1): luarocks builds there, so the
+# checkout's build/ (made with other flags) is neither used nor touched.
 copy_sources = git ls-files -z --cached --others --exclude-standard | \
 	  tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C $(1)
 
@@ -216,6 +226,27 @@ uninstall:
 	  $(addprefix $(PREFIX)/share/bash-completion/completions/,$(COMMANDS)) \
 	  $(addprefix $(PREFIX)/share/doc/netops/,$(notdir $(SHARED_DOCS)))
 	! [ -d $(PREFIX)/share/doc/netops ] || rmdir $(PREFIX)/share/doc/netops
+
+# The rock's build and install, which luarocks runs (the rockspec's build
+# type is "make"): luarocks passes its CFLAGS and include directories to
+# rock-build, and to rock-install the rock's directories (INST_LUADIR,
+# INST_LIBDIR, INST_BINDIR) and LUA, the absolute path of the interpreter it
+# installs for.  Each command gets `#!LUA` as its first line, so a start
+# execs the interpreter directly (no env(1), no PATH search); each Lua
+# module is installed precompiled by that interpreter (rockspec/compile.lua,
+# debug information kept), so a start does not parse it.
+rock-build: $(BUILD)/netops/core.so $(BUILD)/netops/ctnetlink.so
+
+rock-install: rock-build
+	@test -n "$(INST_LUADIR)" -a -n "$(INST_LIBDIR)" -a -n "$(INST_BINDIR)" || \
+	  { echo "rock-install: luarocks runs it, with INST_LUADIR, INST_LIBDIR, INST_BINDIR and LUA" >&2; exit 2; }
+	@case "$(LUA)" in /*) ;; *) echo "rock-install: LUA must be an absolute path, not '$(LUA)'" >&2; exit 2;; esac
+	install -d $(INST_LIBDIR)/netops $(INST_BINDIR) $(INST_LUADIR)/netops/policies
+	install -m 755 $(BUILD)/netops/core.so $(BUILD)/netops/ctnetlink.so $(INST_LIBDIR)/netops/
+	$(LUA) rockspec/compile.lua lua $(INST_LUADIR) $(LUA_MODULES)
+	install -m 644 examples/primary-backup.lua $(INST_LUADIR)/netops/policies/primary_backup.lua
+	$(foreach c,$(COMMANDS),sed '1s|^#!.*|#!$(LUA)|' examples/$(c).lua > $(INST_BINDIR)/$(c) && \
+	  chmod 755 $(INST_BINDIR)/$(c) &&) true
 
 # A rocks server in DIST: the source rock of rockspec/netops-VERSION-1.rockspec
 # (its source a tarball of the checkout as it is), and the manifest.

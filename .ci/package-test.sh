@@ -22,6 +22,9 @@ mk() { make --no-print-directory -C "$top" BUILD="${NETOPS_BUILD:-build}" "$@"; 
 LUAROCKS_CONFIG="$top/rockspec/luarocks-debian.lua"; export LUAROCKS_CONFIG
 
 cd "$top" || exit 1
+# The commands (the Makefile's COMMANDS) and the interpreter luarocks installs for.
+cmds=$(printf 'print:\n\t@echo $(COMMANDS)\n' | make -s --no-print-directory -f Makefile -f - print)
+lua_bin=$(lr config variables.LUA)
 version=$(sed -n 's/.*_VERSION = "netops \([^"]*\)".*/\1/p' lua/netops/init.lua)
 # The checkout's state, but for the build directories.
 checkout_state() { git -C "$top" status --porcelain --ignored | grep -Ev '^!! (build|build-asan)/$' | sort; }
@@ -50,10 +53,11 @@ for tree in make inst; do
     cd / && lua5.4 -e 'local n = require \"netops\"; assert(n.core, \"no core\"); print(n._VERSION)'"
   step "netops.conntrack loads its C module netops.ctnetlink from the $tree tree" sh -c "eval \"\$(luarocks --lua-version 5.4 --tree '$tmp/$tree' path)\" && \
     cd / && lua5.4 -e 'assert(require(\"netops.conntrack\").open); assert(package.loaded[\"netops.ctnetlink\"])'"
-  for cmd in $(sed -n '/bin = {/,/}/s/.*\["\([a-z-]*\)"\].*/\1/p' "$top/rockspec/netops-scm-1.rockspec"); do
+  for cmd in $cmds; do
     step "$cmd installed in the $tree tree" test -x "$tmp/$tree/bin/$cmd"
-    # the launcher itself, not luarocks' shell wrapper (which loads luarocks.loader at every start)
-    step "$cmd in the $tree tree is the Lua launcher" sh -c "head -1 '$tmp/$tree/bin/$cmd' | grep -qx '#!/usr/bin/env lua5.4'"
+    # the launcher itself (not luarocks' shell wrapper, which loads luarocks.loader at every start),
+    # started by the interpreter the rock is for, without env(1)
+    step "$cmd in the $tree tree is the Lua launcher, #!$lua_bin" sh -c "head -1 '$tmp/$tree/bin/$cmd' | grep -qx '#!$lua_bin'"
   done
 done
 # The installed commands find their own tree: no LUA_PATH, another directory.
@@ -68,6 +72,15 @@ step "installed commands run as bin/NAME from their tree" sh -c "cd '$tmp/inst' 
 mkdir -p "$tmp/links"; ln -s "$tmp/inst/bin/normalize" "$tmp/links/normalize"
 step "installed normalize through a symlink on PATH" sh -c "cd / && echo 2001:DB8::3 | \
   PATH='$tmp/links:'\"\$PATH\" $noenv normalize | grep -qx '2001:db8::3'"
+# A symlink from another tree's bin/ (whose C core resolves the link): the
+# tree beside the real file runs.
+mkdir -p "$tmp/other/bin" "$tmp/other/share/lua/5.4/netops/cli" "$tmp/other/lib/lua/5.4/netops"
+cp "$tmp/inst/lib/lua/5.4/netops/core.so" "$tmp/other/lib/lua/5.4/netops/"
+echo 'error("the tree beside the symlink was used")' > "$tmp/other/share/lua/5.4/netops/init.lua"
+cp "$tmp/other/share/lua/5.4/netops/init.lua" "$tmp/other/share/lua/5.4/netops/cli/normalize.lua"
+ln -s "$tmp/inst/bin/normalize" "$tmp/other/bin/normalize"
+step "installed normalize through a symlink in another tree's bin/ uses its own tree" sh -c "cd / && \
+  echo 2001:DB8::5 | $noenv '$tmp/other/bin/normalize' | grep -qx '2001:db8::5'"
 for lua in lua5.1 lua5.3; do
   step "installed normalize started by $lua" sh -c "cd / && echo 2001:DB8::4 | $noenv $lua '$tmp/inst/bin/normalize' | grep -qx '2001:db8::4'"
 done
@@ -80,7 +93,6 @@ step "installed netops-failover finds the default policy" sh -c "eval \"\$(luaro
   grep -q 'FAULT: step reset_timers FAILED'"
 
 # make install: the man pages render, the completions complete, the docs are there.
-cmds=$(sed -n '/bin = {/,/}/s/.*\["\([a-z-]*\)"\].*/\1/p' "$top/rockspec/netops-scm-1.rockspec")
 for cmd in $cmds; do
   page=$(ls "$tmp/make/share/man/man"?/"$cmd".[18] 2>/dev/null)
   step "man -l renders the installed $cmd page with its NAME line" sh -c "[ -n '$page' ] && \

@@ -6,9 +6,9 @@
  */
 #include "luax.h"
 
-LUAMOD_API int luaopen_netops_core(lua_State *L);
+NETOPS_EXPORT int luaopen_netops_core(lua_State *L);
 
-LUAMOD_API int luaopen_netops_core(lua_State *L)
+NETOPS_EXPORT int luaopen_netops_core(lua_State *L)
 {
     lua_newtable(L);
     netops_open_inet(L);

@@ -1774,9 +1774,9 @@ int netops_ctl_fail(lua_State *L, const char *netns, const char *what, int err)
     return fail(L, netns, what, err);
 }
 
-LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L);
+NETOPS_EXPORT int luaopen_netops_ctnetlink(lua_State *L);
 
-LUAMOD_API int luaopen_netops_ctnetlink(lua_State *L)
+NETOPS_EXPORT int luaopen_netops_ctnetlink(lua_State *L)
 {
     static const luaL_Reg ct_metamethods[] = {
         { "__tostring", ct_tostring },

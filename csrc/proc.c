@@ -101,10 +101,28 @@ int netops_proc_read_stat_at(int procfd, int pid, char *buf, size_t bufsize, str
 
 #define PF_KTHREAD_FLAG 0x00200000UL   /* include/linux/sched.h PF_KTHREAD */
 
+/* The decimal number at *p (a '-' sign read as 0: only fields netops does
+ * not use can be negative), *p moved past it; 0 if no digit is there. */
+static int stat_number(const char **p, const char *end, unsigned long long *out)
+{
+    const char *q = *p;
+    unsigned long long v = 0;
+    int neg = q < end && *q == '-';
+    if (neg)
+        q++;
+    if (q >= end || *q < '0' || *q > '9')
+        return 0;
+    for (; q < end && *q >= '0' && *q <= '9'; q++)
+        v = v * 10 + (unsigned long long)(*q - '0');   /* wraps past 2^64: never in stat */
+    *out = neg ? 0 : v;
+    *p = q;
+    return 1;
+}
+
 int netops_proc_parse_stat(const char *text, size_t len, struct netops_proc_stat *st)
 {
     const char *open = memchr(text, '(', len), *close = NULL, *p, *end = text + len;
-    unsigned long long field[40];
+    unsigned long long field[35];
     int nf;
 
     memset(st, 0, sizeof *st);
@@ -122,25 +140,14 @@ int netops_proc_parse_stat(const char *text, size_t len, struct netops_proc_stat
     memcpy(st->name, open + 1, st->name_len);
     st->name[st->name_len] = '\0';
     st->state = close[2];
-    /* fields 4.. (ppid onwards), space separated; some may be negative */
+    /* fields 4 (ppid) to 34 (sigcatch), space separated */
     p = close + 3;
-    for (nf = 4; nf < 40 && p < end; nf++) {
-        char *next;
+    for (nf = 4; nf <= 34; nf++) {
         while (p < end && *p == ' ')
             p++;
-        if (p >= end || *p == '\n')
-            break;
-        if (*p == '-') {
-            field[nf] = 0;
-            strtoll(p, &next, 10);
-        } else
-            field[nf] = strtoull(p, &next, 10);
-        if (next == p)
+        if (!stat_number(&p, end, &field[nf]))
             return EPROTO;
-        p = next;
     }
-    if (nf <= 34)
-        return EPROTO;
     st->ppid = (int)field[4];
     st->kthread = (field[9] & PF_KTHREAD_FLAG) != 0;
     st->threads = (int)field[20];

@@ -26,7 +26,7 @@ if (tonumber(major) or 0) * 100 + (tonumber(minor) or 0) < 504 then
   io.stderr:write(NAME, ": needs Lua 5.4 (lua5.4 or lua54 in PATH); this is ", tostring(_VERSION), "\n")
   os.exit(127)
 end
--- Where netops is: beside the file this one is (following symlinks), as
+-- Where netops is: beside the real file of this one (symlinks followed), as
 -- CHECKOUT/examples/NAME.lua (CHECKOUT/lua and build/) or PREFIX/bin/NAME
 -- (PREFIX/share/lua/5.4 and lib/lua/5.4); else Lua's own path.
 local function readable(path)
@@ -34,23 +34,38 @@ local function readable(path)
   if f then f:close() end
   return f ~= nil
 end
-local function realpath(file)   -- lfs reads links; without it, file as it is
+local build = os.getenv("NETOPS_BUILD") or "build"
+-- The tree beside directory dir: its Lua path, C path and C core, or nil.
+local function tree(dir)
+  local up = dir .. "../"
+  if readable(up .. "lua/netops/init.lua") then
+    local b = (string.sub(build, 1, 1) == "/" and "" or up) .. build
+    return up .. "lua/?.lua;" .. up .. "lua/?/init.lua;", b .. "/?.so;", b .. "/netops/core.so"
+  elseif readable(up .. "share/lua/5.4/netops/init.lua") then
+    return up .. "share/lua/5.4/?.lua;" .. up .. "share/lua/5.4/?/init.lua;", up .. "lib/lua/5.4/?.so;",
+           up .. "lib/lua/5.4/netops/core.so"
+  end
+end
+local function dir_of(file) return string.match(file, "^(.*/)") or "./" end
+-- The real file of this one: realpath(3) from the C core of the tree beside
+-- the name as given (cheaper than loading lfs); else lfs reads the links;
+-- else the name as given.  The tree beside the real file is the one.
+local given = arg and arg[0] or ""
+local lpath, cpath, core = tree(dir_of(given))
+local resolve = core and package.loadlib(core, "netops_realpath")
+local file = resolve and resolve(given)
+if not file then
   local ok, lfs = pcall(require, "lfs")
+  file = given
   for _ = 1, 40 do
     local target = ok and type(lfs) == "table" and lfs.symlinkattributes(file, "target")
-    if type(target) ~= "string" then return file end
-    file = string.sub(target, 1, 1) == "/" and target or (string.match(file, "^(.*/)") or "") .. target
+    if type(target) ~= "string" then break end
+    file = string.sub(target, 1, 1) == "/" and target or dir_of(file) .. target
   end
-  return file
 end
-local up = (string.match(realpath(arg and arg[0] or ""), "^(.*/)") or "./") .. "../"
-local build = os.getenv("NETOPS_BUILD") or "build"
-if readable(up .. "lua/netops/init.lua") then
-  package.path = up .. "lua/?.lua;" .. up .. "lua/?/init.lua;" .. package.path
-  package.cpath = (string.sub(build, 1, 1) == "/" and "" or up) .. build .. "/?.so;" .. package.cpath
-elseif readable(up .. "share/lua/5.4/netops/init.lua") then
-  package.path = up .. "share/lua/5.4/?.lua;" .. up .. "share/lua/5.4/?/init.lua;" .. package.path
-  package.cpath = up .. "lib/lua/5.4/?.so;" .. package.cpath
+if dir_of(file) ~= dir_of(given) then lpath, cpath = tree(dir_of(file)) end
+if lpath then
+  package.path, package.cpath = lpath .. package.path, cpath .. package.cpath
 end
 local module = "netops.cli." .. string.gsub(NAME, "%-", "_")
 if not package.searchpath(module, package.path) then
@@ -58,4 +73,7 @@ if not package.searchpath(module, package.path) then
                   ", or in LUA_PATH)\n")
   os.exit(127)
 end
-os.exit(require(module).main({ table.unpack(arg, 1, #arg) }), true)
+local command = require(module)
+-- Closing the Lua state runs the pending finalizers; a command that leaves
+-- none (command.no_finalizers) exits without that work.
+os.exit(command.main({ table.unpack(arg, 1, #arg) }), not command.no_finalizers)

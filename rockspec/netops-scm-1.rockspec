@@ -45,91 +45,31 @@ external_dependencies = {
 deploy = {
   wrap_bin_scripts = false,
 }
+-- The Makefile builds and installs (its rock-build and rock-install targets
+-- say what and how): the C modules netops.core (libc only) and
+-- netops.ctnetlink (the kernel conntrack binding, which alone links the
+-- conntrack libraries), the Lua modules precompiled by the interpreter the
+-- rock is for, and the commands with that interpreter on their #! line.
 build = {
-  type = "builtin",
-  modules = {
-    -- libc only: everything but the kernel conntrack binding
-    ["netops.core"] = {
-      sources = {
-        "csrc/clock.c",
-        "csrc/conntrackd.c",
-        "csrc/core.c",
-        "csrc/ctd_reply.c",
-        "csrc/file.c",
-        "csrc/inet.c",
-        "csrc/lockfile.c",
-        "csrc/lua_conntrackd.c",
-        "csrc/lua_failover.c",
-        "csrc/lua_file.c",
-        "csrc/lua_inet.c",
-        "csrc/lua_log.c",
-        "csrc/lua_probe.c",
-        "csrc/lua_proc.c",
-        "csrc/lua_signals.c",
-        "csrc/lua_spawn.c",
-        "csrc/luax.c",
-        "csrc/probe.c",
-        "csrc/proc.c",
-        "csrc/signals.c",
-        "csrc/spawn.c",
-        "csrc/trust.c",
-      },
-      defines = { "_GNU_SOURCE" },
-    },
-    -- the kernel conntrack binding, loaded only by netops.conntrack; with
-    -- the libc-only code it calls (luax.c, inet.c, clock.c and the spawn.c
-    -- its sleep needs), compiled in again because Lua keeps each C module's
-    -- symbols to itself
-    ["netops.ctnetlink"] = {
-      sources = {
-        "csrc/conntrack.c",
-        "csrc/ct_text.c",
-        "csrc/lua_conntrack.c",
-        "csrc/lua_ct_text.c",
-        "csrc/luax.c",
-        "csrc/inet.c",
-        "csrc/clock.c",
-        "csrc/spawn.c",
-        "csrc/file.c",
-      },
-      defines = { "_GNU_SOURCE" },
-      libraries = { "netfilter_conntrack", "nfnetlink", "mnl" },
-      incdirs = { "$(NETFILTER_CONNTRACK_INCDIR)", "$(MNL_INCDIR)" },
-      libdirs = { "$(NETFILTER_CONNTRACK_LIBDIR)", "$(MNL_LIBDIR)" },
-    },
-    ["netops"] = "lua/netops/init.lua",
-    -- the default failover policy, found by netops-failover when installed
-    ["netops.policies.primary_backup"] = "examples/primary-backup.lua",
-    ["netops.conntrack"] = "lua/netops/conntrack.lua",
-    ["netops.conntrackd"] = "lua/netops/conntrackd.lua",
-    ["netops.failover"] = "lua/netops/failover.lua",
-    ["netops.failover.doctor"] = "lua/netops/failover/doctor.lua",
-    ["netops.failover.history"] = "lua/netops/failover/history.lua",
-    ["netops.failover.log"] = "lua/netops/failover/log.lua",
-    ["netops.failover.metrics"] = "lua/netops/failover/metrics.lua",
-    ["netops.failover.queue"] = "lua/netops/failover/queue.lua",
-    ["netops.proc"] = "lua/netops/proc.lua",
-    ["netops.signals"] = "lua/netops/signals.lua",
-    ["netops.inet"] = "lua/netops/inet.lua",
-    ["netops.retry"] = "lua/netops/retry.lua",
-    -- the commands: examples/NAME.lua launches netops.cli.NAME
-    ["netops.cli"] = "lua/netops/cli/init.lua",
-    ["netops.cli.checksignals"] = "lua/netops/cli/checksignals.lua",
-    ["netops.cli.netops_failover"] = "lua/netops/cli/netops_failover.lua",
-    ["netops.cli.failover_tester"] = "lua/netops/cli/failover_tester.lua",
-    ["netops.cli.netops_conntrack"] = "lua/netops/cli/netops_conntrack.lua",
-    ["netops.cli.normalize"] = "lua/netops/cli/normalize.lua",
-    ["netops.cli.sssh"] = "lua/netops/cli/sssh.lua",
+  type = "make",
+  build_target = "rock-build",
+  install_target = "rock-install",
+  variables = {
+    CFLAGS = "$(CFLAGS)",
+    WERROR = "",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    NETFILTER_CONNTRACK_INCDIR = "$(NETFILTER_CONNTRACK_INCDIR)",
+    NETFILTER_CONNTRACK_LIBDIR = "$(NETFILTER_CONNTRACK_LIBDIR)",
+    MNL_INCDIR = "$(MNL_INCDIR)",
+    MNL_LIBDIR = "$(MNL_LIBDIR)",
+  },
+  install_variables = {
+    INST_LUADIR = "$(LUADIR)",
+    INST_LIBDIR = "$(LIBDIR)",
+    INST_BINDIR = "$(BINDIR)",
+    LUA = "$(LUA)",
   },
   install = {
-    bin = {
-      ["checksignals"] = "examples/checksignals.lua",
-      ["normalize"] = "examples/normalize.lua",
-      ["sssh"] = "examples/sssh.lua",
-      ["netops-failover"] = "examples/netops-failover.lua",
-      ["netops-conntrack"] = "examples/netops-conntrack.lua",
-      ["failover-tester"] = "examples/failover-tester.lua",
-    },
     -- the default failover policy and the sample configurations, to copy
     -- and edit: in the rock's conf/ directory (`make install` also puts
     -- them in PREFIX/share/doc/netops/)

@@ -218,10 +218,17 @@ static void test_stat(void)
     ok(st.pid == 4242 && st.name_len == 7 && strcmp(st.name, "a) (b c") == 0, "name with ') (' in it");
     ok(st.state == 'S' && st.ppid == 1 && st.threads == 3 && !st.kthread, "state, ppid, threads");
     ok(st.blocked == 2 && st.ignored == 4097 && st.caught == 16386, "legacy masks");
+    ok(st.starttime == 12345, "start time (field 22)");
     ok(netops_proc_parse_stat(kth, sizeof kth - 1, &st) == 0 && st.kthread && st.ignored == 0x7fffffffUL,
        "a kernel thread: PF_KTHREAD, ignores 1..31");
     ok(netops_proc_parse_stat("1 (x) S 1 2 3\n", 14, &st) == EPROTO, "a short line is EPROTO");
     ok(netops_proc_parse_stat("garbage", 7, &st) == EPROTO, "garbage is EPROTO");
+    {
+        char bad[sizeof STAT];
+        memcpy(bad, STAT, sizeof STAT);
+        bad[strlen("4242 (a) (b c) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 -5 3 0 ")] = 'x';
+        ok(netops_proc_parse_stat(bad, sizeof bad - 1, &st) == EPROTO, "a field that is no number is EPROTO");
+    }
     ok(strcmp(netops_proc_state_name('S'), "sleeping") == 0 && strcmp(netops_proc_state_name('?'), "") == 0,
        "state names");
 }

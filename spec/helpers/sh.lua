@@ -91,6 +91,16 @@ function M.read(path)
   local s = f:read("a"); f:close(); return s
 end
 
+--- The words of a Makefile variable, as make expands them: M.make_var("COMMANDS").
+function M.make_var(name)
+  local out, code = M.run("printf 'print:\n\t@echo $(%s)\n' " .. name
+    .. " | make -s --no-print-directory -f Makefile -f - print", { stderr = true })
+  assert(code == 0, out)
+  local words = {}
+  for w in out:gmatch("%S+") do words[#words + 1] = w end
+  return words
+end
+
 --- The build directory (NETOPS_BUILD) and the repository root.
 M.build = os.getenv("NETOPS_BUILD") or "build"
 M.lua = "lua5.4"

@@ -6,6 +6,9 @@ local netops = require "netops"
 local proc, signals = netops.proc, netops.signals
 
 local M = {}
+-- main leaves no object with a finalizer behind: the launcher exits without
+-- closing the Lua state (lua/netops/cli/init.lua, "The launcher").
+M.no_finalizers = true
 
 local parser = cli.parser("checksignals",
   "Which signals processes block, ignore, catch and have pending, by name.",

@@ -8,8 +8,8 @@
 -- name; main never calls os.exit (it returns; a `<close>` variable does the
 -- cleaning); it writes through io.stdout and io.stderr only.  Specs call it
 -- in-process (`require("netops.cli.normalize").main { "--version" }`) as
--- well as through a real process.  Add it to the rockspec's modules
--- (`["netops.cli.NAME"] = "lua/netops/cli/NAME.lua"`).  It also exports
+-- well as through a real process (the rock installs every module under
+-- lua/netops/).  It also exports
 -- `parser()`, its argparse parser: `make completion` writes the bash
 -- completion from it (doc/completion/NAME, when present, is used instead).
 -- Its man page is doc/man/NAME.N.md (spec/80 checks that it names every
@@ -17,8 +17,10 @@
 --
 -- # The launcher
 -- examples/NAME.lua is the launcher, executable in git
--- (`git update-index --chmod=+x`), and the rockspec installs it as bin/NAME
--- (wrap_bin_scripts = false: no luarocks wrapper).  Copy
+-- (`git update-index --chmod=+x`), listed in the Makefile's COMMANDS: the
+-- rock installs it as bin/NAME with the interpreter's absolute path on its
+-- #! line (no env(1) and PATH search at each start) and no luarocks
+-- wrapper (wrap_bin_scripts = false).  Copy
 -- examples/normalize.lua and change only the `local NAME = "..."` line: the
 -- files must stay identical but for that line (spec/00 checks it).  What it
 -- does, in order:
@@ -31,15 +33,22 @@
 --    signal n becomes 128+n as a shell would say).  No lua5.4: one line on
 --    stderr, exit 127.  The whole file is plain Lua 5.1 (no goto, //, <close>,
 --    integer-only functions), because it is parsed before the check runs.
--- 2. It finds netops beside its own real file: arg[0]'s symlinks followed
---    with luafilesystem (pure Lua cannot read a link; lfs is a declared
---    dependency, and without it arg[0] is taken as it is).  DIR/../lua (a
---    checkout's examples/, with the C modules in DIR/../build or
---    $NETOPS_BUILD) or DIR/../share/lua/5.4 and lib/lua/5.4 (PREFIX/bin of an
---    installed tree), each only if netops/init.lua is there; else Lua's own
---    path (LUA_PATH, `luarocks path`).  Not found: one line, exit 127.
+-- 2. It finds netops beside its own real file: DIR/../lua (a checkout's
+--    examples/, with the C modules in DIR/../build or $NETOPS_BUILD) or
+--    DIR/../share/lua/5.4 and lib/lua/5.4 (PREFIX/bin of an installed
+--    tree), each only if netops/init.lua is there; else Lua's own path
+--    (LUA_PATH, `luarocks path`).  Not found: one line, exit 127.  arg[0]'s
+--    symlinks are resolved by realpath(3) from the C core of the tree
+--    beside arg[0] as given (package.loadlib(core.so, "netops_realpath"):
+--    no module is loaded yet), or, with no tree there, by luafilesystem
+--    (pure Lua cannot read a link; lfs is a declared dependency, and
+--    without it arg[0] is taken as it is).
 -- 3. `os.exit(require("netops.cli.NAME").main(args), true)`: closing the
---    state runs the pending `__gc`/`__close`.
+--    state runs the pending `__gc`/`__close`.  A command whose main leaves
+--    no object with a finalizer behind (checksignals, normalize) sets
+--    `M.no_finalizers = true`, and the launcher exits without closing the
+--    state (which frees every object and unloads the C modules: about a
+--    tenth of such a command's run).
 --
 -- # Options: argparse, through this module
 --     local cli = require "netops.cli"

@@ -12,6 +12,9 @@ local cli = require "netops.cli"
 local inet = require "netops.inet"
 
 local M = {}
+-- main leaves no object with a finalizer behind: the launcher exits without
+-- closing the Lua state (lua/netops/cli/init.lua, "The launcher").
+M.no_finalizers = true
 
 local parser = cli.parser("normalize",
   "One canonical text per address: IPv4, or IPv6 (RFC 5952) with an optional %zone, "
