@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1351,13 +1352,14 @@ int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size
                      const unsigned char *skip, const struct netops_ct_commit_opts *opts,
                      struct netops_ct_result *result, int *stopped)
 {
-    int enomem = 0, rc;
+    int enomem = *stopped == ENOMEM, rc;
     size_t related = 0;
-    *stopped = 0;
     for (size_t i = 0; i < n; i++) {
+        if (skip && skip[i])
+            continue;
         result[i].outcome = NETOPS_CT_SKIPPED;
         result[i].err = 0;
-        if ((e[i].has & NETOPS_CT_HAS_MASTER) && !(skip && skip[i]))
+        if (e[i].has & NETOPS_CT_HAS_MASTER)
             related++;
     }
     if (!related) {
@@ -1379,6 +1381,38 @@ int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size
     if (enomem)
         *stopped = ENOMEM;
     return rc;
+}
+
+static void *pending_thread(void *arg)
+{
+    struct netops_ct_pending *p = arg;
+    p->rc = netops_ct_commit(p->ct, p->e, p->n, p->skip, p->opts, p->result, &p->stopped);
+    return NULL;
+}
+
+void netops_ct_commit_start(struct netops_ct_pending *p, struct netops_ct *ct,
+                            const struct netops_ct_entry *e, size_t n, const unsigned char *skip,
+                            const struct netops_ct_commit_opts *opts,
+                            struct netops_ct_result *result, int stopped)
+{
+    sigset_t all, old;
+    *p = (struct netops_ct_pending){ .ct = ct, .e = e, .n = n, .skip = skip, .opts = opts,
+                                     .result = result, .stopped = stopped };
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);   /* signals stay the caller's */
+    p->threaded = pthread_create(&p->thread, NULL, pending_thread, p) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!p->threaded)
+        pending_thread(p);
+}
+
+int netops_ct_commit_wait(struct netops_ct_pending *p, int *stopped)
+{
+    if (p->threaded)
+        pthread_join(p->thread, NULL);
+    p->threaded = 0;
+    *stopped = p->stopped;
+    return p->rc;
 }
 
 /* ---------------------------------------------------------------- simple requests */

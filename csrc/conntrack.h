@@ -10,6 +10,7 @@
 #ifndef NETOPS_CONNTRACK_H
 #define NETOPS_CONNTRACK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -116,15 +117,42 @@ int netops_ct_count(struct netops_ct *ct, uint32_t *count, uint32_t *max);
  * re-commit into a full table costs one request per entry, not two.  Entries with a master
  * tuple (related entries) are sent after all the others, so their masters
  * exist when they arrive.  result[i].outcome becomes NETOPS_CT_CREATED,
- * NETOPS_CT_UPDATED or NETOPS_CT_FAILED (with result[i].err), or stays
- * NETOPS_CT_SKIPPED where skip is non-NULL and skip[i] is set (the caller
- * found the entry invalid), or where the table filled up (ENOMEM) and the
- * rest was not tried: then *stopped is set to ENOMEM.  Returns 0 or an errno
- * of the socket itself.
+ * NETOPS_CT_UPDATED or NETOPS_CT_FAILED (with result[i].err), or
+ * NETOPS_CT_SKIPPED where the table filled up (ENOMEM) and the rest was not
+ * tried: then *stopped is set to ENOMEM.  Where skip is non-NULL and skip[i]
+ * is set (the caller found the entry invalid, or commits it in another
+ * call), entry i is not sent and result[i] is left as it is.  *stopped is read
+ * first: ENOMEM there says an earlier call of the same commit filled the
+ * table (existing entries are then only updated, never deleted).  Returns 0
+ * or an errno of the socket itself.
  */
 int netops_ct_commit(struct netops_ct *ct, const struct netops_ct_entry *e, size_t n,
                      const unsigned char *skip, const struct netops_ct_commit_opts *opts,
                      struct netops_ct_result *result, int *stopped);
+
+/*
+ * netops_ct_commit on a thread of its own, so that the caller reads or
+ * parses the next entries while the kernel takes these: the kernel's share
+ * of a commit and netops' own work overlap.  The caller keeps the arguments
+ * alive and leaves ct alone until netops_ct_commit_wait, which returns what
+ * netops_ct_commit returned (and sets *stopped likewise).  Where no thread
+ * can be started, the commit runs in netops_ct_commit_start itself.
+ */
+struct netops_ct_pending {
+    struct netops_ct *ct;
+    const struct netops_ct_entry *e;
+    size_t n;
+    const unsigned char *skip;
+    const struct netops_ct_commit_opts *opts;
+    struct netops_ct_result *result;
+    int stopped, rc, threaded;
+    pthread_t thread;
+};
+void netops_ct_commit_start(struct netops_ct_pending *p, struct netops_ct *ct,
+                            const struct netops_ct_entry *e, size_t n, const unsigned char *skip,
+                            const struct netops_ct_commit_opts *opts,
+                            struct netops_ct_result *result, int stopped);
+int netops_ct_commit_wait(struct netops_ct_pending *p, int *stopped);
 
 /* Read one entry (by key's original tuple and zone) into *out; ENOENT
  * when there is none. */

@@ -1220,32 +1220,36 @@ static void read_commit_opts(lua_State *L, struct netops_ct_commit_opts *o)
 struct commit_scratch {
     struct netops_ct_entry *e;
     struct netops_ct_result *res;
-    unsigned char *skip;
+    unsigned char *skip;        /* a bad entry, never sent */
+    unsigned char *later;       /* skip, or a related entry: sent after the others */
 };
 
 static void new_scratch(lua_State *L, lua_Integer n, struct commit_scratch *s)
 {
     size_t cnt = n > 0 ? (size_t)n : 0, ne = cnt ? cnt : 1;
-    size_t each = sizeof *s->e + sizeof *s->res + 1;
+    size_t each = sizeof *s->e + sizeof *s->res + 2;
     if (cnt > ((size_t)-1 / 2) / each)
         luaL_error(L, "conntrack commit: too many entries (%I)", n);
     s->e = lua_newuserdatauv(L, ne * each, 0);
     s->res = (struct netops_ct_result *)(void *)(s->e + ne);
     s->skip = (unsigned char *)(s->res + ne);
-    memset(s->skip, 0, ne);
+    s->later = s->skip + ne;
+    memset(s->res, 0, ne * sizeof *s->res);     /* NETOPS_CT_SKIPPED */
+    memset(s->skip, 0, 2 * ne);
 }
 
-/* Read the cnt entries of arg 2; a bad one is skipped, its message in the
- * table at bad (by index). */
-static void read_entries(lua_State *L, LCt *h, size_t cnt,
-                         const struct netops_ct_commit_opts *opts, struct commit_scratch *s,
-                         int bad)
+/* Read entries lo..hi-1 of arg 2; a bad one is skipped, its message in the
+ * table at bad (by index).  Returns how many have a master (related). */
+static size_t read_entries(lua_State *L, LCt *h, size_t lo, size_t hi,
+                           const struct netops_ct_commit_opts *opts, struct commit_scratch *s,
+                           int bad)
 {
     char err[256];
+    size_t related = 0;
     const Keys *ks = keys_get(L);
     if (!h->memo)
         h->memo = calloc(MEMO_SLOTS, sizeof *h->memo);   /* NULL: parse every time */
-    for (size_t i = 0; i < cnt; i++) {
+    for (size_t i = lo; i < hi; i++) {
         lua_geti(L, 2, (lua_Integer)i + 1);
         const char *m = NULL;
         if (!fast_entry(L, -1, ks, h->memo, &s->e[i]))
@@ -1254,11 +1258,73 @@ static void read_entries(lua_State *L, LCt *h, size_t cnt,
             m = "missing timeout (give entry.timeout or opts.timeout)";
         lua_pop(L, 1);
         if (m) {
-            s->skip[i] = 1;
+            s->skip[i] = s->later[i] = 1;
             lua_pushstring(L, m);
             lua_seti(L, bad, (lua_Integer)i + 1);
+        } else if (s->e[i].has & NETOPS_CT_HAS_MASTER) {
+            s->later[i] = 1;
+            related++;
         }
     }
+    return related;
+}
+
+#define COMMIT_PART 8192   /* entries read while the part before is committed */
+
+/* read_entries under lua_pcall: a Lua error must not leave a commit thread
+ * running on memory the collector may free.  Arguments: this, the entries,
+ * the table of bad ones. */
+struct read_part {
+    LCt *h;
+    size_t lo, hi, related;
+    const struct netops_ct_commit_opts *opts;
+    struct commit_scratch *s;
+};
+
+static int read_part(lua_State *L)
+{
+    struct read_part *r = lua_touserdata(L, 1);
+    r->related += read_entries(L, r->h, r->lo, r->hi, r->opts, r->s, 3);
+    return 0;
+}
+
+/*
+ * Read and commit the cnt entries of arg 2: each part of COMMIT_PART is
+ * committed on a thread of its own while the next is read from Lua, so the
+ * kernel's share and the reading overlap; the related entries (with a
+ * master) go last, once every master is in.  0 or a socket errno; a Lua
+ * error while reading is raised once the thread is done.
+ */
+static int commit_entries(lua_State *L, LCt *h, size_t cnt, const struct netops_ct_commit_opts *opts,
+                          struct commit_scratch *s, int bad, int *stopped)
+{
+    struct netops_ct_pending p;
+    struct read_part r = { h, 0, 0, 0, opts, s };
+    int busy = 0, err = 0, lerr = LUA_OK;
+    *stopped = 0;
+    for (r.lo = 0; r.lo < cnt && !err && lerr == LUA_OK; r.lo = r.hi) {
+        r.hi = cnt - r.lo < COMMIT_PART ? cnt : r.lo + COMMIT_PART;
+        lua_pushcfunction(L, read_part);
+        lua_pushlightuserdata(L, &r);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, bad);
+        lerr = lua_pcall(L, 3, 0, 0);
+        if (busy)
+            err = netops_ct_commit_wait(&p, stopped);
+        if (!err && lerr == LUA_OK)
+            netops_ct_commit_start(&p, h->ct, s->e + r.lo, r.hi - r.lo, s->later + r.lo, opts,
+                                   s->res + r.lo, *stopped);
+        busy = !err && lerr == LUA_OK;
+    }
+    if (busy)
+        err = netops_ct_commit_wait(&p, stopped);
+    if (lerr != LUA_OK)
+        lua_error(L);
+    if (err || !r.related || *stopped)
+        return err;
+    for (size_t i = 0; i < cnt; i++)
+        s->later[i] = s->skip[i] || !(s->e[i].has & NETOPS_CT_HAS_MASTER);
+    return netops_ct_commit(h->ct, s->e, cnt, s->later, opts, s->res, stopped);
 }
 
 /* The message and errno of entry i that was not committed. */
@@ -1314,7 +1380,10 @@ static void push_commit_result(lua_State *L, size_t cnt, const struct commit_scr
  * Create or update entries, many requests per send(); each failure maps back
  * to its entry, bad entries (errno EINVAL) fail alone and the rest are
  * committed.  NAT is read from the reply tuple; masters go before related
- * entries; TCP gets be-liberal window tracking.
+ * entries; TCP gets be-liberal window tracking.  Entries go to the kernel in
+ * parts of 8192 from a thread of their own while the next part is read, so
+ * an error raised while reading one (misuse, a metamethod) comes after the
+ * parts before it were committed.
  * @function Conntrack:commit
  * @tparam {table,...} entries entries (see netops.conntrack)
  * @tparam[opt] table opts `timeout` (seconds, overrides each entry's),
@@ -1341,9 +1410,8 @@ static int ct_commit(lua_State *L)
     new_scratch(L, n, &s);
     lua_newtable(L);                       /* bad: index -> message */
     int bad = lua_gettop(L);
-    read_entries(L, h, cnt, &opts, &s, bad);
-    int stopped = 0;
-    int err = netops_ct_commit(h->ct, s.e, cnt, s.skip, &opts, s.res, &stopped);
+    int stopped;
+    int err = commit_entries(L, h, cnt, &opts, &s, bad, &stopped);
     if (err)
         return fail(L, h->netns, "commit", err);
     push_commit_result(L, cnt, &s, bad, stopped);

@@ -330,13 +330,10 @@ static void keep_text(lua_State *L, struct snap *s, size_t i, const char *line, 
     s->off[i + 1] = at + n;
 }
 
-/* Commit the nb entries of the batch; tally and note what failed. */
-static int commit_batch(lua_State *L, struct netops_ct *ct, struct snap *s, size_t nb,
-                        const struct netops_ct_commit_opts *o, struct tally *t)
+/* Tally the outcomes of the nb entries of a committed batch and note
+ * what failed. */
+static void tally_batch(lua_State *L, struct snap *s, size_t nb, struct tally *t)
 {
-    int err = netops_ct_commit(ct, s->e, nb, NULL, o, s->res, &t->stopped);
-    if (err)
-        return err;
     for (size_t i = 0; i < nb; i++) {
         int out = s->res[i].outcome, eno = s->res[i].err;
         const char *msg;
@@ -355,7 +352,6 @@ static int commit_batch(lua_State *L, struct netops_ct *ct, struct snap *s, size
                    eno);
     }
     t->done += (lua_Integer)nb;
-    return 0;
 }
 
 /* Call progress(done), where given. */
@@ -405,24 +401,25 @@ static void push_tally(lua_State *L, const struct tally *t)
     }
 }
 
-/* Read, parse and commit the whole file; 0, or an errno of the socket
- * (*what "commit") or of the file (*what "read"). */
-static int restore_file(lua_State *L, struct netops_ct *ct, int fd, struct snap *s,
-                        const struct netops_ct_commit_opts *o, int fn, struct tally *t,
-                        const char **what)
+/* Parse lines into s until it holds BATCH entries (*nb) or the input ends
+ * (*end set); bad lines are counted and noted.  0 or the errno of a read. */
+static int parse_batch(lua_State *L, struct netops_ct_text_lines *lines, int fd, struct snap *s,
+                       struct tally *t, size_t *nb, int *end)
 {
     const char *line;
-    size_t n, nb = 0;
+    size_t n;
     unsigned long no;
     char why[NETOPS_CT_TEXT_WHY];
-    int k, err = 0;
-    while (!t->stopped) {
-        k = next_line(&s->lines, fd, &line, &n, &no, &err);
-        if (k < 0 || k == NETOPS_CT_TEXT_END)
-            break;
+    int err = 0;
+    for (*nb = 0; *nb < BATCH;) {
+        int k = next_line(lines, fd, &line, &n, &no, &err);
+        if (k < 0)
+            return err;
+        if (k == NETOPS_CT_TEXT_END)
+            return *end = 1, 0;
         t->lines = (lua_Integer)no;
         int e = k == NETOPS_CT_TEXT_LONG ? EINVAL
-                                         : netops_ct_text_parse(line, n, &s->e[nb], why, sizeof why);
+                                         : netops_ct_text_parse(line, n, &s->e[*nb], why, sizeof why);
         if (e == ENODATA)
             continue;
         if (e) {
@@ -431,28 +428,111 @@ static int restore_file(lua_State *L, struct netops_ct *ct, int fd, struct snap 
                        k == NETOPS_CT_TEXT_LONG ? long_why() : why, EINVAL);
             continue;
         }
-        s->lineno[nb] = no;
-        keep_text(L, s, nb, line, n);
-        if (++nb < BATCH)
-            continue;
-        if ((err = commit_batch(L, ct, s, nb, o, t)) != 0)
-            return *what = "commit", err;
-        nb = 0;
-        progress(L, fn, t);
+        s->lineno[*nb] = no;
+        keep_text(L, s, *nb, line, n);
+        ++*nb;
     }
-    if (err)
-        return *what = "read", err;
-    if (nb && (err = commit_batch(L, ct, s, nb, o, t)) != 0)
-        return *what = "commit", err;
-    if (nb)
-        progress(L, fn, t);
     return 0;
+}
+
+/* What parsing a batch added to the tally, to take back when the table
+ * filled up before it: its lines were read ahead, not tried. */
+struct undo {
+    lua_Integer lines, bad, omitted, errors;
+};
+
+static void undo_mark(lua_State *L, const struct tally *t, struct undo *u)
+{
+    *u = (struct undo){ t->lines, t->bad, t->omitted, luaL_len(L, t->errors) };
+}
+
+static void undo_parse(lua_State *L, struct tally *t, const struct undo *u)
+{
+    t->lines = u->lines;
+    t->bad = u->bad;
+    t->omitted = u->omitted;
+    for (lua_Integer i = luaL_len(L, t->errors); i > u->errors; i--) {
+        lua_pushnil(L);
+        lua_seti(L, t->errors, i);
+    }
+}
+
+/* parse_batch under lua_pcall, for while a commit thread runs: a Lua error
+ * (out of memory) must not leave it running on memory the collector may
+ * free.  Arguments: this, the errors table. */
+struct parse_part {
+    struct netops_ct_text_lines *lines;
+    int fd, end, err;
+    struct snap *s;
+    struct tally *t;
+    size_t nb;
+};
+
+static int parse_part(lua_State *L)
+{
+    struct parse_part *a = lua_touserdata(L, 1);
+    a->t->errors = 2;
+    a->err = parse_batch(L, a->lines, a->fd, a->s, a->t, &a->nb, &a->end);
+    return 0;
+}
+
+static int parse_protected(lua_State *L, struct parse_part *a)
+{
+    int errors = a->t->errors, status;
+    lua_pushcfunction(L, parse_part);
+    lua_pushlightuserdata(L, a);
+    lua_pushvalue(L, errors);
+    status = lua_pcall(L, 2, 0, 0);
+    a->t->errors = errors;
+    return status;
+}
+
+/*
+ * Read, parse and commit the whole file: each batch is committed on a
+ * thread of its own while the next one is parsed (s[0], s[1] in turn), so
+ * the kernel's share and netops' own overlap.  After the batch that fills
+ * the table nothing more is committed, and the batch read ahead is taken
+ * back.  0, or an errno of the socket (*what "commit") or of the file
+ * (*what "read"; the batch being read then is not committed).
+ */
+static int restore_file(lua_State *L, struct netops_ct *ct, int fd, struct snap *s[2],
+                        const struct netops_ct_commit_opts *o, int fn, struct tally *t,
+                        const char **what)
+{
+    struct netops_ct_pending p;
+    struct undo u;
+    struct parse_part a = { &s[0]->lines, fd, 0, 0, s[0], t, 0 };
+    size_t nb = 0;
+    int cur = 0;
+    a.err = parse_batch(L, a.lines, fd, s[0], t, &a.nb, &a.end);
+    while (!a.err && a.nb) {
+        nb = a.nb;
+        netops_ct_commit_start(&p, ct, s[cur]->e, nb, NULL, o, s[cur]->res, 0);
+        undo_mark(L, t, &u);
+        a.s = s[!cur];
+        a.nb = 0;
+        int lerr = a.end ? LUA_OK : parse_protected(L, &a);
+        int err = netops_ct_commit_wait(&p, &t->stopped);
+        if (lerr != LUA_OK)
+            lua_error(L);
+        if (err)
+            return *what = "commit", err;
+        if (t->stopped)
+            undo_parse(L, t, &u);
+        tally_batch(L, s[cur], nb, t);
+        progress(L, fn, t);
+        if (t->stopped)
+            return 0;
+        cur = !cur;
+    }
+    return a.err ? (*what = "read", a.err) : 0;
 }
 
 /***
  * Commit a snapshot file (`conntrack -L -o save` lines) to the kernel: read in
  * blocks, parsed and committed in batches of 2048 entries straight from C
- * structs, so memory stays flat whatever the file size.
+ * structs, so memory stays flat whatever the file size; each batch goes to
+ * the kernel from a thread of its own while the next one is parsed.
  * @function Conntrack:restore
  * @tparam string path the snapshot
  * @tparam[opt] table opts `timeout`, `replace`, `create_only` (as for commit)
@@ -482,7 +562,7 @@ static int ct_restore(lua_State *L)
     if (err)
         return luax_fail(L, err, "conntrack restore: %s: %s", path, strerror(err));
     int fd = *(int *)lua_touserdata(L, -1);
-    struct snap *s = new_snap(L);
+    struct snap *s[2] = { new_snap(L), new_snap(L) };
     lua_newtable(L);
     t.errors = lua_gettop(L);
     err = restore_file(L, ct, fd, s, &o, fn, &t, &what);

@@ -688,6 +688,50 @@ describe("netops.conntrack in namespaces", function()
     assert(h:flush())
   end)
 
+  it("an error raised while reading entries (a part is being committed meanwhile) leaves the handle usable",
+     function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctraise")
+    local h <close> = assert(ct.open { netns = ns })
+    local entries = lab.synthetic(20000, 600)
+    -- entry 12,000 raises when read: the parts before it are in the kernel
+    -- or on their way; the error comes once they are
+    entries[12000] = setmetatable({}, { __index = function() error("entry 12000 cannot be read") end })
+    for _ = 1, 3 do
+      assert.has_error(function() h:commit(entries) end, "entry 12000 cannot be read")
+      local n = assert(h:count())
+      assert.is_true(n >= 8192 and n < 12000, "committed before the error: " .. n)
+    end
+    -- the handle and its socket are in step: a whole commit and a dump agree
+    entries[12000] = lab.synthetic(12000, 600)[12000]
+    local r = assert(h:commit(entries))
+    assert.equal(20000, r.created + r.updated); assert.equal(0, r.failed)
+    local seen = 0
+    for _ in h:dump() do seen = seen + 1 end
+    assert.equal(20000, seen)
+    -- misuse in the first part raises before anything is committed
+    assert(h:flush())
+    entries[100] = setmetatable({}, { __index = function() error("entry 100 cannot be read") end })
+    assert.has_error(function() h:commit(entries) end, "entry 100 cannot be read")
+    assert.equal(0, (h:count()))
+  end)
+
+  it("commits in parts while reading: masters before related entries even when they come later", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctparts")
+    local h <close> = assert(ct.open { netns = ns })
+    local entries = lab.synthetic(20000, 600)
+    -- a related entry early in the list, its master in a later part
+    local m = entries[19000]
+    table.insert(entries, 1, { proto = "tcp", src = m.src, dst = m.dst, sport = 40000, dport = 20, timeout = 600,
+                               master = { proto = m.proto, src = m.src, dst = m.dst, sport = m.sport,
+                                          dport = m.dport } })
+    local r = assert(h:commit(entries))
+    assert.equal(20001, r.created); assert.equal(0, r.failed)
+    local got = assert(h:get(entries[1]))
+    assert.equal(m.dport, got.master.dport)
+  end)
+
   it("loses no reply when every request of every batch fails, and the socket stays in step", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctnobufs")
