@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -63,6 +64,9 @@
 #define CT_RBUF       (64 << 10)  /* dump / event receive buffer */
 #define CT_RVEC       64          /* replies read per recvmmsg */
 #define CT_RSLOT      2048        /* bytes per reply slot */
+#define CT_RING       8           /* dump buffers received ahead of the parser */
+#define CT_RING_POLL  200         /* ms a dump thread's recv() waits before it
+                                     looks again whether it is asked to stop */
 
 struct netops_ct {
     int fd;
@@ -74,14 +78,40 @@ struct netops_ct {
     char *rslots;         /* CT_RVEC * CT_RSLOT */
 };
 
+/*
+ * A dump received on a thread of its own.  The kernel formats the next
+ * batch of a dump inside recv() (netlink_recvmsg -> netlink_dump), so while
+ * the caller parses one buffer the thread's recv() has the kernel fill the
+ * next.  The ring bounds how far it runs ahead: memory stays CT_RING
+ * buffers whatever the table size.  Slots head .. head + count - 1 are
+ * filled (the one the parser reads included); the thread receives only
+ * into the slot after them, so neither side touches the other's slots
+ * outside the mutex.
+ */
+struct ct_ring {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t filled;      /* a slot was filled, or the thread ended */
+    pthread_cond_t freed;       /* a slot was handed back, or stop was set */
+    unsigned head, count;
+    int stop;                   /* the cursor is closing: the thread returns */
+    int ended;                  /* the thread returned: no more slots will fill */
+    int err;                    /* the recv() error it ended on (0: none) */
+    size_t len[CT_RING];
+    char *slots;                /* CT_RING * CT_RBUF */
+};
+
 struct netops_ct_cursor {
     int fd;
     uint32_t portid, seq;
     int events, done;
     struct netops_ct_filter filter;
     int has_filter;
+    const char *buf;            /* the records being parsed: own, or a ring slot */
     size_t pos, len;
-    char buf[CT_RBUF];
+    struct ct_ring *ring;       /* a dump received on its thread; NULL: recv() in next */
+    int holding;                /* buf is the ring's head slot, handed back once parsed */
+    char own[CT_RBUF];
 };
 
 /* ---------------------------------------------------------------- names */
@@ -1494,6 +1524,7 @@ static int cursor_new(struct netops_ct *ct, unsigned groups, struct netops_ct_cu
         free(c);
         return rc;
     }
+    c->buf = c->own;
     *out = c;
     return 0;
 }
@@ -1557,6 +1588,149 @@ static void put_tuple_filter(struct nlmsghdr *nlh, const struct netops_ct_filter
     mnl_attr_nest_end(nlh, filter);
 }
 
+/* ---------------------------------------------------------------- dump thread */
+
+/* Does buf end the dump: an NLMSG_DONE, or an NLMSG_ERROR carrying an error
+ * (or too short to carry one)?  Nothing follows, so the thread stops. */
+static int dump_ends(const char *buf, size_t len)
+{
+    const struct nlmsghdr *h = (const void *)buf;
+    int left = (int)len;
+    for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+        if (h->nlmsg_type == NLMSG_DONE)
+            return 1;
+        if (h->nlmsg_type == NLMSG_ERROR &&
+            (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int) ||   /* malformed: give up too */
+             ((const struct nlmsgerr *)mnl_nlmsg_get_payload(h))->error))
+            return 1;
+    }
+    return 0;
+}
+
+/* Receive a dump into the ring until it ends, fails or the cursor closes. */
+static void *dump_thread(void *arg)
+{
+    struct netops_ct_cursor *c = arg;
+    struct ct_ring *r = c->ring;
+    int last = 0;
+    pthread_mutex_lock(&r->mu);
+    while (!last && !r->stop) {
+        if (r->count == CT_RING) {          /* the parser is behind: wait for it */
+            pthread_cond_wait(&r->freed, &r->mu);
+            continue;
+        }
+        unsigned slot = (r->head + r->count) % CT_RING;
+        char *buf = r->slots + (size_t)slot * CT_RBUF;
+        pthread_mutex_unlock(&r->mu);     /* recv() runs the kernel's dump: unlocked */
+        ssize_t n = recv(c->fd, buf, CT_RBUF, 0);
+        int err = n < 0 ? errno : 0;
+        last = n > 0 && dump_ends(buf, (size_t)n);
+        pthread_mutex_lock(&r->mu);
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+            continue;                       /* CT_RING_POLL passed: look at stop */
+        if (err) {
+            r->err = err;
+            break;
+        }
+        if (n > 0) {
+            r->len[slot] = (size_t)n;
+            r->count++;
+            pthread_cond_signal(&r->filled);
+        }
+    }
+    r->ended = 1;
+    pthread_cond_signal(&r->filled);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static void ring_free(struct ct_ring *r)
+{
+    pthread_cond_destroy(&r->freed);
+    pthread_cond_destroy(&r->filled);
+    pthread_mutex_destroy(&r->mu);
+    free(r->slots);
+    free(r);
+}
+
+/*
+ * Start c's dump thread, after its request was sent.  Without memory or a
+ * thread, c->ring stays NULL and netops_ct_next receives itself, as before.
+ * The receive timeout lets a thread blocked in recv() notice a close; the
+ * thread blocks every signal, so they go to the caller's threads as ever.
+ */
+static void ring_start(struct netops_ct_cursor *c)
+{
+    struct ct_ring *r = calloc(1, sizeof *r);
+    struct timeval poll_tv = { 0, CT_RING_POLL * 1000 }, none = { 0, 0 };
+    if (!r || !(r->slots = malloc((size_t)CT_RING * CT_RBUF)) ||
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &poll_tv, sizeof poll_tv) < 0) {
+        if (r)
+            free(r->slots);
+        free(r);
+        return;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->filled, NULL);
+    pthread_cond_init(&r->freed, NULL);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    c->ring = r;
+    int rc = pthread_create(&r->thread, NULL, dump_thread, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        c->ring = NULL;
+        ring_free(r);
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    }
+}
+
+/* Stop and join c's dump thread, wherever it waits: for a free slot (woken
+ * here) or in recv() (back within CT_RING_POLL ms at most). */
+static void ring_stop(struct netops_ct_cursor *c)
+{
+    struct ct_ring *r = c->ring;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->freed);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    ring_free(r);
+    c->ring = NULL;
+}
+
+/* Hand back the slot parsed, then wait for the next one and parse from it:
+ * 0, or the recv() error the thread ended on. */
+static int ring_take(struct netops_ct_cursor *c)
+{
+    struct ct_ring *r = c->ring;
+    int rc = 0;
+    pthread_mutex_lock(&r->mu);
+    if (c->holding) {
+        r->head = (r->head + 1) % CT_RING;
+        r->count--;
+        c->holding = 0;
+        pthread_cond_signal(&r->freed);
+    }
+    while (!r->count && !r->ended)
+        pthread_cond_wait(&r->filled, &r->mu);
+    if (r->count) {
+        c->buf = r->slots + (size_t)r->head * CT_RBUF;
+        c->len = r->len[r->head];
+        c->pos = 0;
+        c->holding = 1;
+    } else {
+        /* ended without a recv() error, yet cursor_take found no end in
+         * the last buffer (a malformed NLMSG_ERROR): nothing more comes */
+        rc = r->err ? r->err : EBADMSG;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- dump requests */
+
 int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
                          struct netops_ct_cursor **out)
 {
@@ -1604,6 +1778,7 @@ int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
         netops_ct_cursor_close(c);
         return rc;
     }
+    ring_start(c);
     *out = c;
     return 0;
 }
@@ -1712,17 +1887,24 @@ int netops_ct_next(struct netops_ct_cursor *c, int timeout_ms, int *kind,
             return 0;
         if ((*got = cursor_take(c, kind, e, &status)) != 0 || c->done)
             return status;
+        if (c->ring) {
+            int rc = ring_take(c);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (timed) {
             int rc = cursor_wait(c, deadline, &polled);
             if (rc)
                 return rc == ETIMEDOUT ? 0 : rc;
         }
-        ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
+        ssize_t n = recv(c->fd, c->own, sizeof c->own, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             return errno;
         }
+        c->buf = c->own;
         c->pos = 0;
         c->len = (size_t)n;
     }
@@ -1738,6 +1920,8 @@ void netops_ct_cursor_close(struct netops_ct_cursor *c)
 {
     if (!c)
         return;
+    if (c->ring)
+        ring_stop(c);   /* before the fd closes: the thread may be in recv() on it */
     if (c->fd >= 0)
         close(c->fd);
     free(c);

@@ -174,9 +174,12 @@ int netops_ct_set_timeout(struct netops_ct *ct, const struct netops_ct_filter *f
 int netops_ct_match(const struct netops_ct_filter *f, const struct netops_ct_entry *e);
 
 /*
- * A streaming dump on its own socket: memory stays bounded by one receive
- * buffer whatever the table size.  next sets *got to 1 with *e filled, or
- * to 0 at the end.
+ * A streaming dump on its own socket, received by a thread of its own so
+ * that the kernel formats the next records while the caller parses these:
+ * memory stays bounded by a small ring of receive buffers whatever the
+ * table size (without a thread, next receives itself).  next sets *got to
+ * 1 with *e filled, or to 0 at the end.  Closing a dump not read to its
+ * end stops the thread (within a fraction of a second).
  */
 int netops_ct_dump_start(struct netops_ct *ct, const struct netops_ct_filter *f,
                          struct netops_ct_cursor **out);

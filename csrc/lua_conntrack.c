@@ -1590,9 +1590,10 @@ static LCursor *new_cursor(lua_State *L, LCt *h)
 }
 
 /***
- * Stream the entries a filter matches (one receive buffer: memory does not
- * grow with the table).  A socket error during the loop raises; the loop's
- * to-be-closed value closes the dump socket on `break`.
+ * Stream the entries a filter matches (a few receive buffers, filled by a
+ * thread of the dump's own while the loop runs: memory does not grow with
+ * the table).  A socket error during the loop raises; the loop's
+ * to-be-closed value closes the dump socket and its thread on `break`.
  * @function Conntrack:dump
  * @tparam[opt] table filter `family`, `proto`, `mark` (+ `mark_mask`), `zone`,
  *   `status` (bits that must be set), `src`, `dst`, `sport`, `dport`; any

@@ -625,6 +625,122 @@ describe("netops.conntrack in namespaces", function()
     assert.equal(0, #assert(h:list()))
   end)
 
+  -- A dump is received on a thread of its own, a few buffers ahead of the
+  -- loop: these are what a user of `for e in h:dump()` would notice if that
+  -- thread were not stopped, waited for, or kept away from signals.
+  local function threads()
+    return tonumber(io.open("/proc/self/status"):read("a"):match("Threads:%s*(%d+)"))
+  end
+
+  it("leaves a dump early (break) without waiting for it, and the handle stays whole", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctbrk")
+    local h <close> = assert(ct.open { netns = ns })
+    assert.equal(20000, assert(h:commit(lab.synthetic(20000, 3600))).created)
+    local before = threads()
+    for round = 1, 20 do
+      local n = 0
+      for _ in h:dump() do
+        n = n + 1
+        if n == round * 37 then
+          -- the receiving thread is mid-dump: on odd rounds in recv(), on
+          -- even ones waiting for a buffer, all of them filled meanwhile
+          if round % 2 == 0 then netops.sleep(0.02) end
+          break
+        end
+      end
+      assert.equal(round * 37, n)
+      -- the break closed the dump: its thread is gone, not left running
+      assert.equal(before, threads(), "round " .. round)
+      local all = 0
+      for _ in h:dump() do all = all + 1 end
+      assert.equal(20000, all, "round " .. round)
+      assert.equal(20000, (h:count()))
+    end
+    assert.equal(before, threads())
+  end)
+
+  it("gives a slow loop every entry exactly once: the receiving thread waits for it", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctslow")
+    local h <close> = assert(ct.open { netns = ns })
+    local entries = lab.synthetic(20000, 3600)
+    assert.equal(20000, assert(h:commit(entries)).created)
+    local seen, n, twice = {}, 0, 0
+    for e in h:dump() do
+      n = n + 1
+      local k = ct.key(e) .. " " .. e.mark
+      if seen[k] then twice = twice + 1 end
+      seen[k] = true
+      -- meanwhile the thread fills every buffer it may, then has to wait
+      if n % 1000 == 0 then netops.sleep(0.01) end
+    end
+    assert.equal(0, twice)
+    assert.equal(20000, n)
+    for _, e in ipairs(entries) do
+      assert.is_true(seen[ct.key(e) .. " " .. e.mark], ct.key(e))
+    end
+  end)
+
+  -- A child Lua process with the build under test; its output.
+  local function child(code)
+    local asan = (os.getenv("ASAN_OPTIONS") or "") .. ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
+    local script = "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path\n"
+      .. "package.cpath = '" .. sh.build .. "/?.so;' .. package.cpath\n" .. code
+    return sh.run({ "env", "ASAN_OPTIONS=" .. asan, sh.lua, "-e", script }, { stderr = true })
+  end
+
+  it("dumps in flat memory: the peak RSS of a slow dump of 60,000 entries is that of 6,000", function()
+    if sh.need_root("network namespaces") then return end
+    local function peak(count)
+      local ns = sh.netns("ctdrss")
+      local h <close> = assert(ct.open { netns = ns })
+      assert.equal(count, assert(h:commit(lab.synthetic(count, 3600))).created)
+      -- a loop slower than the kernel: a thread receiving without bound
+      -- would hold most of the table by the end
+      local out = child([[
+local netops = require "netops"
+local h = assert(netops.conntrack.open { netns = "]] .. ns .. [[" })
+local n = 0
+for _ in h:dump() do
+  n = n + 1
+  if n % 500 == 0 then netops.sleep(0.005) end
+end
+io.write(n, " ", io.open("/proc/self/status"):read("a"):match("VmHWM:%s*(%d+)"), "\n")
+]])
+      local got, kb = out:match("^(%d+) (%d+)\n$")
+      assert.equal(count, tonumber(got), out)
+      return tonumber(kb)
+    end
+    local small, big = peak(6000), peak(60000)
+    assert.is_true(big <= small * 1.5 + 4096, ("VmHWM %d kB for 6,000 entries, %d kB for 60,000"):format(small, big))
+  end)
+
+  it("leaves signals to the caller while a dump is open: a SIGTERM ends netops.sleep, not the process", function()
+    if sh.need_root("network namespaces") then return end
+    local ns = sh.netns("ctdsig")
+    local h <close> = assert(ct.open { netns = ns })
+    assert.equal(20000, assert(h:commit(lab.synthetic(20000, 3600))).created)
+    -- netops.sleep blocks SIGTERM and reads it from a signalfd; a thread that
+    -- left it unblocked would take the signal, and its default action ends
+    -- the whole process
+    local out, code = child([[
+local netops = require "netops"
+local h = assert(netops.conntrack.open { netns = "]] .. ns .. [[" })
+local n = 0
+for _ in h:dump() do
+  n = n + 1
+  if n == 1 then
+    os.execute("(sleep 1; kill -TERM $PPID) &")   -- $PPID: this Lua process
+    io.write(tostring(netops.sleep(20)), "\n")
+  end
+end
+io.write(n, "\n")
+]])
+    assert.equal(0, code, out)
+    assert.equal("SIGTERM\n20000\n", out)
+  end)
+
   it("says when nf_conntrack_max is reached, and how many were committed before", function()
     if sh.need_root("network namespaces") then return end
     local ns = sh.netns("ctfull")

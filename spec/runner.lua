@@ -255,6 +255,8 @@ local function run_tap(label, argv, env, logdir, opts)
   return unit
 end
 
+local SUPPRESSIONS = "spec/c/valgrind.supp"
+
 local function run_ctest(src, dir, env, logdir, valgrind)
   local name = src:match("([^/]+)%.c$")
   local bin = dir .. "/ctest/" .. name
@@ -269,8 +271,12 @@ local function run_ctest(src, dir, env, logdir, valgrind)
   -- Reports of errors and leaks (in the program or a child) are "==PID=="
   -- lines of the log; "--PID--" lines are valgrind's own warnings.
   local vlog = logdir .. "/" .. name .. ".valgrind"
-  return run_tap(src, { "valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
-                        "--run-libc-freeres=no", "--errors-for-leak-kinds=definite", "--log-file=" .. vlog, bin },
+  local argv = { "valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                 "--run-libc-freeres=no", "--errors-for-leak-kinds=definite", "--log-file=" .. vlog, bin }
+  -- the project's suppressions: what glibc keeps without freeres (the
+  -- cached stacks of joined threads)
+  if read(SUPPRESSIONS) then table.insert(argv, 2, "--suppressions=" .. SUPPRESSIONS) end
+  return run_tap(src, argv,
                  env, logdir, { what = "under valgrind", check = function(problems)
     if (read(vlog) or ""):match("==%d+==") then
       problems[#problems + 1] = "valgrind reports (" .. vlog .. "):\n" .. tail(vlog, 30)
