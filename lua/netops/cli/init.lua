@@ -229,7 +229,7 @@ local function quick_parse(p, args)
       local name, value = a:match("^(%-%-[^=]+)=(.*)$")
       name = name or a
       local e = d.names[name]
-      if not e or e.unsupported or e.key == "help" or e.key == "version" then return nil end
+      if not e or e.unsupported or e.key == "help" then return nil end   -- help: argparse writes it
       if e.count ~= "*" then
         if seen[e.key] then return nil end
         seen[e.key] = true
@@ -278,10 +278,12 @@ end
 --- Parses args with p: the results, or nil and the exit status after
 -- --help (0), --version (0) or a usage error (2) was answered.
 function cli.parse(p, args)
-  local quick = quick_parse(p, args)
-  if quick then return quick end
-  local ok, res = realize(p):pparse(args)
-  if not ok then return nil, cli.usage_error(p, res) end
+  local res = quick_parse(p, args)
+  if not res then
+    local ok
+    ok, res = realize(p):pparse(args)
+    if not ok then return nil, cli.usage_error(p, res) end
+  end
   if res.help then
     io.stdout:write(realize(p):get_help(), "\n")
     return nil, 0
