@@ -27,8 +27,8 @@ if (tonumber(major) or 0) * 100 + (tonumber(minor) or 0) < 504 then
   os.exit(127)
 end
 -- Where netops is: beside the real file of this one (symlinks followed), as
--- CHECKOUT/examples/NAME.lua (CHECKOUT/lua and build/) or PREFIX/bin/NAME
--- (PREFIX/share/lua/5.4 and lib/lua/5.4); else Lua's own path.
+-- PREFIX/bin/NAME (PREFIX/share/lua/5.4 and lib/lua/5.4) or
+-- CHECKOUT/examples/NAME.lua (CHECKOUT/lua and build/); else Lua's own path.
 local function readable(path)
   local f = io.open(path)
   if f then f:close() end
@@ -38,12 +38,12 @@ local build = os.getenv("NETOPS_BUILD") or "build"
 -- The tree beside directory dir: its Lua path, C path and C core, or nil.
 local function tree(dir)
   local up = dir .. "../"
-  if readable(up .. "lua/netops/init.lua") then
-    local b = (string.sub(build, 1, 1) == "/" and "" or up) .. build
-    return up .. "lua/?.lua;" .. up .. "lua/?/init.lua;", b .. "/?.so;", b .. "/netops/core.so"
-  elseif readable(up .. "share/lua/5.4/netops/init.lua") then
+  if readable(up .. "share/lua/5.4/netops/init.lua") then
     return up .. "share/lua/5.4/?.lua;" .. up .. "share/lua/5.4/?/init.lua;", up .. "lib/lua/5.4/?.so;",
            up .. "lib/lua/5.4/netops/core.so"
+  elseif readable(up .. "lua/netops/init.lua") then
+    local b = (string.sub(build, 1, 1) == "/" and "" or up) .. build
+    return up .. "lua/?.lua;" .. up .. "lua/?/init.lua;", b .. "/?.so;", b .. "/netops/core.so"
   end
 end
 local function dir_of(file) return string.match(file, "^(.*/)") or "./" end
@@ -68,12 +68,13 @@ if lpath then
   package.path, package.cpath = lpath .. package.path, cpath .. package.cpath
 end
 local module = "netops.cli." .. string.gsub(NAME, "%-", "_")
-if not package.searchpath(module, package.path) then
+local ok, command = pcall(require, module)
+if not ok then   -- a module that fails to load: its own error; none: this line
+  if package.searchpath(module, package.path) then error(command, 0) end
   io.stderr:write(NAME, ": cannot find the Lua module ", module, " (next to ", tostring(arg and arg[0]),
                   ", or in LUA_PATH)\n")
   os.exit(127)
 end
-local command = require(module)
 -- Closing the Lua state runs the pending finalizers; a command that leaves
 -- none (command.no_finalizers) exits without that work.
 os.exit(command.main({ table.unpack(arg, 1, #arg) }), not command.no_finalizers)

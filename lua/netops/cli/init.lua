@@ -33,11 +33,12 @@
 --    signal n becomes 128+n as a shell would say).  No lua5.4: one line on
 --    stderr, exit 127.  The whole file is plain Lua 5.1 (no goto, //, <close>,
 --    integer-only functions), because it is parsed before the check runs.
--- 2. It finds netops beside its own real file: DIR/../lua (a checkout's
---    examples/, with the C modules in DIR/../build or $NETOPS_BUILD) or
---    DIR/../share/lua/5.4 and lib/lua/5.4 (PREFIX/bin of an installed
---    tree), each only if netops/init.lua is there; else Lua's own path
---    (LUA_PATH, `luarocks path`).  Not found: one line, exit 127.  arg[0]'s
+-- 2. It finds netops beside its own real file: DIR/../share/lua/5.4 and
+--    lib/lua/5.4 (PREFIX/bin of an installed tree) or DIR/../lua (a
+--    checkout's examples/, with the C modules in DIR/../build or
+--    $NETOPS_BUILD), each only if netops/init.lua is there; else Lua's own
+--    path (LUA_PATH, `luarocks path`).  Not found: one line, exit 127; a
+--    module that fails to load: its error.  arg[0]'s
 --    symlinks are resolved by realpath(3) from the C core of the tree
 --    beside arg[0] as given (package.loadlib(core.so, "netops_realpath"):
 --    no module is loaded yet), or, with no tree there, by luafilesystem
