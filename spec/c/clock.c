@@ -12,15 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
-}
+#include "tap.h"
 
 /*
  * poll(2) as clock.c calls it (this definition wins over libc's in this
@@ -96,6 +88,5 @@ int main(void)
 
     full_sleep_survives_a_handler();
 
-    printf("1..%d\n", n);
-    return failed != 0;
+    return tap_done();
 }

@@ -8,15 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%s %d - %s\n", cond ? "ok" : "not ok", n, what);
-}
+#include "tap.h"
 
 static struct netops_ct_entry entry(const char *src, const char *dst, int sport, int dport)
 {
@@ -135,6 +127,5 @@ int main(void)
         ok(netops_ct_parse(buf, len, &out) == EBADMSG, "a length past the buffer is refused");
     }
 
-    printf("1..%d\n", n);
-    return failed != 0;
+    return tap_done();
 }

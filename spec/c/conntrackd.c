@@ -17,16 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int n;
-static int failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
-}
+#include "tap.h"
 
 static int count_fds(void)
 {
@@ -234,8 +225,7 @@ static int real(const char *path, long want)
     ok(lines == want && good == want, "internal dump: one line per entry");
     free(r.text);
     ok(count_fds() == fds, "no descriptor leaked");
-    printf("1..%d\n", n);
-    return failed ? 1 : 0;
+    return tap_done();
 }
 
 int main(int argc, char **argv)
@@ -317,6 +307,5 @@ int main(int argc, char **argv)
 
     ok(count_fds() == fds, "no descriptor leaked");
     rmdir(dir);
-    printf("1..%d\n", n);
-    return failed ? 1 : 0;
+    return tap_done();
 }

@@ -27,19 +27,11 @@
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nf_conntrack_sctp.h>
 
+#include "tap.h"
+
 #ifndef IPPROTO_DCCP
 #define IPPROTO_DCCP 33
 #endif
-
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%s %d - %s\n", cond ? "ok" : "not ok", n, what);
-}
 
 /* ------------------------------------------------ the reference (nfct) */
 
@@ -541,6 +533,5 @@ int main(void)
     ok(netops_ct_build(&e, NETOPS_CT_REQ_CREATE, buf, sizeof buf, &len) == EINVAL,
        "an entry of no address family is refused");
     ok(netops_ct_build(&e, NETOPS_CT_REQ_CREATE, buf, 100, &len) == ENOSPC, "a short buffer is refused");
-    printf("1..%d\n", n);
-    return failed != 0;
+    return tap_done();
 }

@@ -14,17 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "tap.h"
+
 #define N 5000              /* entries: a few dozen receive buffers */
-
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%s %d - %s\n", cond ? "ok" : "not ok", n, what);
-}
 
 static void nap_ms(long ms)
 {
@@ -177,6 +169,5 @@ int main(void)
     }
     ok(threads() == before, "no thread is left behind");
     netops_ct_close(ct);
-    printf("1..%d\n", n);
-    return failed != 0;
+    return tap_done();
 }

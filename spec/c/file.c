@@ -11,15 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%s %d - %s\n", cond ? "ok" : "not ok", n, what);
-}
+#include "tap.h"
 
 static int entries(const char *dir)
 {
@@ -93,6 +85,5 @@ int main(void)
     unlink(path);
     unlink(victim);
     rmdir(dir);
-    printf("1..%d\n", n);
-    return failed != 0;
+    return tap_done();
 }

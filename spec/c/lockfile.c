@@ -12,15 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", n, what);
-}
+#include "tap.h"
 
 int main(void)
 {
@@ -56,6 +48,5 @@ int main(void)
     unlink(buf);
     unlink(path);
     rmdir(dir);
-    printf("1..%d\n", n);
-    return failed != 0;
+    return tap_done();
 }

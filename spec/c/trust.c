@@ -10,15 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int n, failed;
-
-static void ok(int cond, const char *what)
-{
-    n++;
-    if (!cond)
-        failed++;
-    printf("%s %d - %s\n", cond ? "ok" : "not ok", n, what);
-}
+#include "tap.h"
 
 static struct stat st_of(mode_t type, mode_t perm, uid_t uid)
 {
@@ -112,6 +104,5 @@ int main(void)
     test_rules();
     test_open();
     test_starttime();
-    printf("1..%d\n", n);
-    return failed != 0;
+    return tap_done();
 }
