@@ -2,8 +2,8 @@
 -- pending, by name; which processes ignore (catch, block) a signal; what a
 -- mask pasted from `ps -o pending,blocked,ignored,caught` means.
 local cli = require "netops.cli"
-local netops = require "netops"
-local proc, signals = netops.proc, netops.signals
+local proc = require "netops.proc"        -- the two areas it uses, not all of netops
+local signals = require "netops.signals"
 
 local M = {}
 -- main leaves no object with a finalizer behind: the launcher exits without

@@ -124,9 +124,13 @@ local function realize(r)
   return st.real
 end
 
-Rec.__index = function(r, method)
-  return function(self, ...)
-    assert(self == r, "netops.cli: call parser methods with ':'")
+-- One function per method name, shared by every recording.
+local calls = {}
+Rec.__index = function(_, method)
+  local f = calls[method]
+  if f then return f end
+  f = function(r, ...)
+    assert(getmetatable(r) == Rec, "netops.cli: call parser methods with ':'")
     local st, args = r[S], table.pack(...)
     if st.real then   -- built already: the real object answers
       local res = st.real[method](st.real, ...)
@@ -144,6 +148,8 @@ Rec.__index = function(r, method)
     st.events[#st.events + 1] = { method = method, args = args }
     return r
   end
+  calls[method] = f
+  return f
 end
 
 --- A parser for command `name`, with -h/--help and --version: a recording
