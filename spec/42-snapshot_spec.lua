@@ -366,6 +366,41 @@ describe("ct:restore and ct:save in namespaces", function()
     sh.rmtree(dir)
   end)
 
+  it("stops at the batch that fills the table: the lines read ahead are neither tried nor reported", function()
+    if sh.need_root("network namespaces") then return end
+    local h <close> = assert(ct.open { netns = sh.netns("ctrsfull") })
+    local _, max = assert(h:count())
+    if max > 300000 then
+      pending("nf_conntrack_max is " .. max .. ": filling a table that large is too slow for a test")
+      return
+    end
+    -- restore commits batches of 2048 lines, each while the next is parsed:
+    -- line max + 1 fails (ENOMEM) in batch k; batch k + 1, read ahead,
+    -- holds a bad line that must not be reported, and nothing after batch
+    -- k is tried
+    local B = 2048
+    local k = max // B                      -- 0-based batch of line max + 1
+    local last = (k + 1) * B                -- the last line of that batch
+    local dir = sh.tmpdir()
+    finally(function() sh.rmtree(dir) end)
+    local lines = {}
+    for i, e in ipairs(lab.synthetic(last + B + 100, 600)) do lines[i] = assert(ct.format(e)) end
+    lines[last + 10] = "-I garbage that no parser takes"
+    sh.write(dir .. "/full", table.concat(lines, "\n") .. "\n")
+    lines = nil
+    local ok, err, code, r = h:restore(dir .. "/full")
+    assert.is_nil(ok)
+    assert.equal(12, code)   -- ENOMEM
+    assert.matches("table full: nf_conntrack_max .* reached at line " .. last .. " of ", err)
+    assert.equal(max, r.created)
+    assert.equal(last, r.lines)
+    assert.equal(0, r.bad)
+    assert.equal(last - max, r.failed)
+    for _, x in ipairs(r.errors) do assert.is_true(x.line <= last, "line " .. x.line .. " reported") end
+    assert.equal(max, (h:count()))
+    assert(h:flush())
+  end)
+
   it("restores in flat memory: the peak RSS of 200,000 lines is that of 20,000", function()
     if sh.need_root("network namespaces") then return end
     local dir = sh.tmpdir()
