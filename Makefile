@@ -241,7 +241,8 @@ rock-install: rock-build
 	@test -n "$(INST_LUADIR)" -a -n "$(INST_LIBDIR)" -a -n "$(INST_BINDIR)" || \
 	  { echo "rock-install: luarocks runs it, with INST_LUADIR, INST_LIBDIR, INST_BINDIR and LUA" >&2; exit 2; }
 	@case "$(LUA)" in /*) ;; *) echo "rock-install: LUA must be an absolute path, not '$(LUA)'" >&2; exit 2;; esac
-	install -d $(INST_LIBDIR)/netops $(INST_BINDIR) $(INST_LUADIR)/netops/policies
+	install -d $(INST_LIBDIR)/netops $(INST_BINDIR) $(INST_LUADIR)/netops/policies \
+	  $(sort $(dir $(patsubst lua/%,$(INST_LUADIR)/%,$(LUA_MODULES))))
 	install -m 755 $(BUILD)/netops/core.so $(BUILD)/netops/ctnetlink.so $(INST_LIBDIR)/netops/
 	$(LUA) rockspec/compile.lua lua $(INST_LUADIR) $(LUA_MODULES)
 	install -m 644 examples/primary-backup.lua $(INST_LUADIR)/netops/policies/primary_backup.lua

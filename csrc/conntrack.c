@@ -217,6 +217,18 @@ const char *netops_ct_strerror(int err)
 
 struct nsjob { int nsfd, fd, err, in_setns; };
 
+/* Start fn(arg) on a new thread that blocks every signal, so signals go to
+ * the caller's threads as ever.  0 or pthread_create's error. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 static void *ns_socket_thread(void *arg)
 {
     struct nsjob *job = arg;
@@ -239,7 +251,7 @@ static int new_socket(int nsfd, unsigned groups, int rcvbuf, int *fdp, uint32_t 
     if (nsfd >= 0) {
         struct nsjob job = { nsfd, -1, 0, 0 };
         pthread_t t;
-        int rc = pthread_create(&t, NULL, ns_socket_thread, &job);
+        int rc = start_thread(&t, ns_socket_thread, &job);
         if (rc)
             return rc;
         pthread_join(t, NULL);
@@ -1357,7 +1369,7 @@ static int commit_core(struct netops_ct *ct, const struct netops_ct_entry *e, si
         jobs[k].rc = 0;
     }
     for (size_t k = 1; k < used; k++) {
-        if (pthread_create(&tid[k], NULL, commit_thread, &jobs[k]) == 0) {
+        if (start_thread(&tid[k], commit_thread, &jobs[k]) == 0) {
             started[k] = 1;
         } else {   /* run it here instead */
             jobs[k].rc = commit_range(&jobs[k]);
@@ -1425,13 +1437,9 @@ void netops_ct_commit_start(struct netops_ct_pending *p, struct netops_ct *ct,
                             const struct netops_ct_commit_opts *opts,
                             struct netops_ct_result *result, int stopped)
 {
-    sigset_t all, old;
     *p = (struct netops_ct_pending){ .ct = ct, .e = e, .n = n, .skip = skip, .opts = opts,
                                      .result = result, .stopped = stopped };
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);   /* signals stay the caller's */
-    p->threaded = pthread_create(&p->thread, NULL, pending_thread, p) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    p->threaded = start_thread(&p->thread, pending_thread, p) == 0;
     if (!p->threaded)
         pending_thread(p);
 }
@@ -1673,12 +1681,8 @@ static void ring_start(struct netops_ct_cursor *c)
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->filled, NULL);
     pthread_cond_init(&r->freed, NULL);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     c->ring = r;
-    int rc = pthread_create(&r->thread, NULL, dump_thread, c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = start_thread(&r->thread, dump_thread, c);
     if (rc) {
         c->ring = NULL;
         ring_free(r);

@@ -1,5 +1,6 @@
 -- compile.lua FROM TO FILE...: each FROM/X.lua (a Lua module's file) as
--- TO/X.lua holding its bytecode, compiled by the interpreter running this
+-- TO/X.lua (its directory made already: the Makefile's rock-install makes
+-- them) holding its bytecode, compiled by the interpreter running this
 -- (the one the rock is installed for: luarocks' LUA), with its debug
 -- information, so error messages keep their line numbers; each chunk is
 -- named after the module's file, "netops/proc.lua".  require loads a
@@ -21,8 +22,6 @@ for i = 3, #arg do
   local text = src:read("a")
   src:close()
   local chunk = assert(load(text, "@" .. rel, "t"))
-  local dir = (to .. "/" .. rel):match("^(.*)/")
-  assert(os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'"))
   local out = assert(io.open(to .. "/" .. rel, "wb"))
   assert(out:write(string.dump(chunk)))
   assert(out:close())

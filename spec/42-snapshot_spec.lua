@@ -6,20 +6,7 @@ local sh = require "helpers.sh"
 local lab = require "helpers.ct_lab"
 local ct = require("netops").conntrack
 
--- The table as `conntrack -L` prints it, timeouts (they count down) and
--- entry ids left out, in a stable order; marks too when nomark.
-local function table_text(ns, nomark)
-  local rows = {}
-  for _, fam in ipairs { "ipv4", "ipv6" } do
-    for l in lab.quiet(ns, { "conntrack", "-L", "-f", fam }):gmatch("[^\n]+") do
-      l = l:gsub("^(%S+%s+%d+%s+)%d+", "%1T")
-      if nomark then l = l:gsub(" mark=%d+", "") end
-      rows[#rows + 1] = l
-    end
-  end
-  table.sort(rows)
-  return table.concat(rows, "\n")
-end
+local table_text = lab.table_text
 
 local function listing(dir)
   local names = {}

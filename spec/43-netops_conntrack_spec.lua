@@ -78,18 +78,7 @@ describe("netops-conntrack: options", function()
   end
 end)
 
--- The namespace's table as `conntrack -L` prints it, without the timeouts
--- (they count down), in a stable order.
-local function table_text(ns)
-  local rows = {}
-  for _, fam in ipairs { "ipv4", "ipv6" } do
-    for l in sh.run(sh.join { "ip", "netns", "exec", ns, "conntrack", "-L", "-f", fam } .. " 2>/dev/null"):gmatch("[^\n]+") do
-      rows[#rows + 1] = (l:gsub("^(%S+%s+%d+%s+)%d+", "%1T"))
-    end
-  end
-  table.sort(rows)
-  return table.concat(rows, "\n")
-end
+local table_text = require("helpers.ct_lab").table_text   -- the table as conntrack -L shows it
 
 local function conntrack(ns, args)
   local out, code = sh.run("ip netns exec " .. ns .. " conntrack " .. args, { stderr = true })

@@ -5,12 +5,7 @@
 local lfs = require "lfs"
 local sh = require "helpers.sh"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return assert(sh.read(path), path .. ": cannot read") end
 
 -- Lines outside fenced code blocks, with inline code spans blanked out.
 local function prose_lines(text)

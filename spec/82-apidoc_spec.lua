@@ -6,12 +6,7 @@
 local lfs = require "lfs"
 local sh = require "helpers.sh"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return assert(sh.read(path), path .. ": cannot read") end
 
 -- Build the reference into a temp dir: the exit status, ldoc's output lines
 -- and the anchors of every generated page (page name -> set of entry names).

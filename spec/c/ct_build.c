@@ -51,12 +51,6 @@ static int is_icmp(uint8_t proto)
     return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
 }
 
-enum {
-    B_CREATE = NETOPS_CT_REQ_CREATE, B_UPDATE = NETOPS_CT_REQ_UPDATE,
-    B_UPDATE_ONLY = NETOPS_CT_REQ_UPDATE_ONLY, B_TIMEOUT = NETOPS_CT_REQ_TIMEOUT,
-    B_DELETE = NETOPS_CT_REQ_DELETE,
-};
-
 /*
  * NAT, as conntrackd commits it: a reply tuple that is not the inverse of
  * the original says how the connection was translated.  Reply destination
@@ -111,7 +105,7 @@ static void set_orig(struct nf_conntrack *c, const struct netops_ct_entry *e)
  * tuple, or the inverse of the original. */
 static void set_reply(struct nf_conntrack *c, const struct netops_ct_entry *e, int mode)
 {
-    int nat = mode == B_CREATE && (e->has & NETOPS_CT_HAS_REPLY) && set_nat(c, e);
+    int nat = mode == NETOPS_CT_REQ_CREATE && (e->has & NETOPS_CT_HAS_REPLY) && set_nat(c, e);
     if (!(e->has & NETOPS_CT_HAS_REPLY) || nat) {
         nfct_setobjopt(c, NFCT_SOPT_SETUP_REPLY);
         return;
@@ -151,7 +145,7 @@ static void set_status(struct nf_conntrack *c, const struct netops_ct_entry *e, 
     /* Never EXPECTED on create (the kernel sets it itself for an entry with
      * a master).  On update it must be echoed: the kernel refuses to toggle
      * it (EBUSY), and libnetfilter_conntrack adds CONFIRMED on its own. */
-    if ((mode == B_UPDATE || mode == B_UPDATE_ONLY) &&
+    if ((mode == NETOPS_CT_REQ_UPDATE || mode == NETOPS_CT_REQ_UPDATE_ONLY) &&
         ((e->has & NETOPS_CT_HAS_MASTER) ||
          ((e->has & NETOPS_CT_HAS_STATUS) && (e->status & IPS_EXPECTED))))
         status |= IPS_EXPECTED;
@@ -186,7 +180,7 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
                           uint32_t timeout)
 {
     set_orig(c, e);
-    if (mode == B_CREATE || mode == B_UPDATE || mode == B_UPDATE_ONLY) {
+    if (mode == NETOPS_CT_REQ_CREATE || mode == NETOPS_CT_REQ_UPDATE || mode == NETOPS_CT_REQ_UPDATE_ONLY) {
         set_reply(c, e, mode);
         if (e->has & NETOPS_CT_HAS_REPLY_ZONE)
             nfct_set_attr_u16(c, ATTR_REPL_ZONE, e->reply_zone);
@@ -199,12 +193,12 @@ static void entry_to_nfct(const struct netops_ct_entry *e, struct nf_conntrack *
     }
     if (e->has & NETOPS_CT_HAS_ZONE)
         nfct_set_attr_u16(c, ATTR_ZONE, e->zone);
-    if (mode == B_DELETE)
+    if (mode == NETOPS_CT_REQ_DELETE)
         return;
-    if (mode == B_CREATE && (e->has & NETOPS_CT_HAS_MASTER))
+    if (mode == NETOPS_CT_REQ_CREATE && (e->has & NETOPS_CT_HAS_MASTER))
         set_master(c, e);
     nfct_set_attr_u32(c, ATTR_TIMEOUT, timeout);
-    if (mode == B_TIMEOUT)
+    if (mode == NETOPS_CT_REQ_TIMEOUT)
         return;
     set_status(c, e, mode);
     if (e->has & NETOPS_CT_HAS_MARK)

@@ -98,6 +98,22 @@ function M.quiet(ns, argv)
   return sh.run(sh.join { "ip", "netns", "exec", ns, table.unpack(argv) } .. " 2>/dev/null")
 end
 
+--- The table of namespace ns as `conntrack -L` prints it (both families),
+-- timeouts (they count down) left out, in a stable order; marks too when
+-- nomark.
+function M.table_text(ns, nomark)
+  local rows = {}
+  for _, fam in ipairs { "ipv4", "ipv6" } do
+    for l in M.quiet(ns, { "conntrack", "-L", "-f", fam }):gmatch("[^\n]+") do
+      l = l:gsub("^(%S+%s+%d+%s+)%d+", "%1T")
+      if nomark then l = l:gsub(" mark=%d+", "") end
+      rows[#rows + 1] = l
+    end
+  end
+  table.sort(rows)
+  return table.concat(rows, "\n")
+end
+
 --- Entries printed by `conntrack -L -o save` in namespace ns, parsed.
 function M.conntrack_save(ns, ct)
   local out = M.quiet(ns, { "conntrack", "-L", "-o", "save" })
