@@ -360,10 +360,13 @@ describe("netops-failover", function()
     local fields = {}
     for w in sh.read("/proc/1/stat"):match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = w end
     -- call #1 is pid 1 with its own start time: alive, so call #2 waits behind it
+    -- (up to 30 s for call #2 to queue: a start under ASan on a busy machine
+    -- took longer than the 5 s this waited before, and the TERM then came
+    -- before the handler was there)
     sh.write(lock, string.format("next 2\nserving 1\n1 1 %s G1 master\n", fields[20]))
     sh.run({ "chmod", "0600", lock })
     local out = sh.run(sh.join(cmd(p, "--wait", "30", "GROUP", "G2", "BACKUP", "0")) .. " & pid=$!; "
-      .. "n=0; until grep -q '^2 ' " .. sh.quote(lock) .. " || [ $n -ge 100 ]; do sleep 0.05; n=$((n+1)); done; "
+      .. "n=0; until grep -q '^2 ' " .. sh.quote(lock) .. " || [ $n -ge 600 ]; do sleep 0.05; n=$((n+1)); done; "
       .. "sleep 0.1; kill -TERM $pid; wait $pid; echo \"exit=$?\"", { stderr = true })
     assert.matches("exit=143\n", out)
     assert.matches("GROUP G2 BACKUP: SIGTERM while waiting for earlier call #1: call #2 withdrawn",
