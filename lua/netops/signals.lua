@@ -30,7 +30,13 @@ local M = {
   list = c.list,
 }
 
-local names = c.list()
+-- The name of each signal number, built on first use (a command that
+-- prints no signal name does not pay for it at start-up).
+local names = setmetatable({}, { __index = function(t, n)
+  for i, name in ipairs(c.list()) do rawset(t, i, name) end
+  setmetatable(t, nil)
+  return rawget(t, n)
+end })
 
 --- names(list) -> { "SIGINT", "SIGTERM" }: the name of each signal number.
 function M.names(list)

@@ -43,7 +43,14 @@
 --    beside arg[0] as given (package.loadlib(core.so, "netops_realpath"):
 --    no module is loaded yet), or, with no tree there, by luafilesystem
 --    (pure Lua cannot read a link; lfs is a declared dependency, and
---    without it arg[0] is taken as it is).
+--    without it arg[0] is taken as it is).  The C core it opened is handed
+--    to require through package.preload (no search of the paths for it).
+--    The code for rare cases (an older Lua, no tree beside arg[0]) is kept
+--    in strings and compiled only when it runs: every start parses the
+--    launcher, and parsing costs more than the rest of its work.  While the
+--    modules load, the collector waits for ten times the memory in use
+--    (setpause 1000: loading makes little garbage), and is set back to
+--    Lua's default (200) before main runs.
 -- 3. `os.exit(require("netops.cli.NAME").main(args), true)`: closing the
 --    state runs the pending `__gc`/`__close`.  A command whose main leaves
 --    no object with a finalizer behind (checksignals, normalize) sets
