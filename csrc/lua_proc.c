@@ -462,7 +462,34 @@ static int l_pids(lua_State *L)
     return push_ids(L, all_pids, 0);
 }
 
+/***
+ * The first byte of s, from init on, that text for a terminal must look at
+ * closer (netops.proc.printable): a control byte (0-31, 127), a backslash,
+ * a double quote, or a byte of 128 and above (UTF-8 or not): what
+ * s:find('[%c\\"\128-\255]', init) gives, without the pattern matcher
+ * (most names have none, and this is the whole cost of printing them).
+ * @function proc.special
+ * @tparam string s
+ * @tparam[opt=1] int init where to start (1-based)
+ * @treturn ?int its position, or nil
+ */
+static int l_special(lua_State *L)
+{
+    size_t len;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    lua_Integer init = luaL_optinteger(L, 2, 1);
+    luaL_argcheck(L, init >= 1, 2, "must be 1 or more");
+    for (size_t i = (size_t)init - 1; i < len; i++)
+        if (s[i] < 0x20 || s[i] >= 0x7f || s[i] == '\\' || s[i] == '"') {
+            lua_pushinteger(L, (lua_Integer)i + 1);
+            return 1;
+        }
+    lua_pushnil(L);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
+    { "special", l_special },
     { "signals", l_signals },
     { "threads", l_threads },
     { "pids", l_pids },

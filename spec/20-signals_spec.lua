@@ -496,6 +496,21 @@ describe("netops.proc.printable", function()
     assert.equal("a???\195\169", out)
     assert.same({ { "\155", false }, { '"', 34 }, { "\t", 9 } }, seen)
   end)
+
+  it("finds the bytes to look at as the pattern [%c\\\"\128-\255] does (C, core.proc.special)", function()
+    local special = require("netops.core").proc.special
+    local pattern = '[%c\\"\128-\255]'
+    for b = 0, 255 do
+      local s = "ab" .. string.char(b) .. "c"
+      assert.equal(s:find(pattern), special(s), "byte " .. b)
+      assert.equal(s:find(pattern, 4), special(s, 4), "byte " .. b .. " from 4")
+    end
+    assert.is_nil(special(""))
+    assert.is_nil(special("abc", 4))
+    assert.is_nil(special("abc", 99))
+    assert.equal(3, special("a\0\0", 3))
+    assert.has_error(function() special("abc", 0) end)
+  end)
 end)
 
 describe("odd processes", function()

@@ -77,7 +77,7 @@ local function terminal(bytes)
   return (bytes:gsub(".", function(ch) return ("\\x%02x"):format(ch:byte()) end))
 end
 
-local SPECIAL = '[%c\\"\128-\255]'   -- bytes that need a closer look
+local special = c.special   -- the first byte that needs a closer look
 
 --- printable(s [, escape]) -> text safe to print on a terminal.
 -- `s` is any bytes (a process name, a command line).  Valid UTF-8 text
@@ -90,7 +90,7 @@ local SPECIAL = '[%c\\"\128-\255]'   -- bytes that need a closer look
 -- returning the replacement: `checksignals --json` escapes that way.
 function M.printable(s, escape)
   escape = escape or terminal
-  local i = s:find(SPECIAL)
+  local i = special(s)
   if not i then return s end
   local out, from = {}, 1
   while i do
@@ -105,7 +105,7 @@ function M.printable(s, escape)
       out[#out + 1] = escape(s:sub(i, j - 1), cp)
       from = j
     end
-    i = s:find(SPECIAL, j)
+    i = special(s, j)
   end
   out[#out + 1] = s:sub(from)
   return table.concat(out)
