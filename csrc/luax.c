@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -344,4 +345,32 @@ int *luax_newfd(lua_State *L)
     lua_setmetatable(L, -2);
     lua_toclose(L, -1);
     return fd;
+}
+
+#define MEM_TYPE "netops.Mem"
+
+static int mem_close(lua_State *L)
+{
+    void **p = luaL_checkudata(L, 1, MEM_TYPE);
+    free(*p);
+    *p = NULL;
+    return 0;
+}
+
+void *luax_newmem(lua_State *L, size_t size)
+{
+    void **p = lua_newuserdatauv(L, sizeof *p, 0);
+    *p = NULL;
+    if (luaL_getmetatable(L, MEM_TYPE) != LUA_TTABLE) {
+        static const luaL_Reg no_methods[] = { { NULL, NULL } };
+        lua_pop(L, 1);
+        luax_newclass(L, MEM_TYPE, no_methods, NULL, mem_close);
+        luaL_getmetatable(L, MEM_TYPE);
+    }
+    lua_setmetatable(L, -2);
+    lua_toclose(L, -1);
+    *p = calloc(1, size ? size : 1);
+    if (!*p)
+        luaL_error(L, "not enough memory (%I bytes)", (lua_Integer)size);
+    return *p;
 }

@@ -134,6 +134,15 @@ void luax_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
  */
 int *luax_newfd(lua_State *L);
 
+/*
+ * The memory holder: push a to-be-closed userdata "netops.Mem" holding
+ * size zeroed bytes from malloc, and return them; they are freed when the
+ * calling C function returns or raises.  For big scratch memory: it is not
+ * counted by Lua's collector, whose next step would otherwise run a whole
+ * cycle over the caller's data to pay for it.  Raises when memory is short.
+ */
+void *luax_newmem(lua_State *L, size_t size);
+
 /* Each area's opener: adds its functions to the table at the top of the stack. */
 void netops_open_inet(lua_State *L);
 void netops_open_proc(lua_State *L);
