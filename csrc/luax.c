@@ -332,17 +332,25 @@ static int fd_close(lua_State *L)
     return 0;
 }
 
-int *luax_newfd(lua_State *L)
+/* Push a to-be-closed userdata of size bytes (zeroed by the caller) with
+ * the metatable tname, made once, whose close is close. */
+static void *new_holder(lua_State *L, size_t size, const char *tname, lua_CFunction close)
 {
-    int *fd = lua_newuserdatauv(L, sizeof *fd, 0);
-    *fd = -1;
-    if (luaL_getmetatable(L, FD_TYPE) != LUA_TTABLE) {
+    void *u = lua_newuserdatauv(L, size, 0);
+    if (luaL_getmetatable(L, tname) != LUA_TTABLE) {
         static const luaL_Reg no_methods[] = { { NULL, NULL } };
         lua_pop(L, 1);
-        luax_newclass(L, FD_TYPE, no_methods, NULL, fd_close);
-        luaL_getmetatable(L, FD_TYPE);
+        luax_newclass(L, tname, no_methods, NULL, close);
+        luaL_getmetatable(L, tname);
     }
     lua_setmetatable(L, -2);
+    return u;
+}
+
+int *luax_newfd(lua_State *L)
+{
+    int *fd = new_holder(L, sizeof *fd, FD_TYPE, fd_close);
+    *fd = -1;
     lua_toclose(L, -1);
     return fd;
 }
@@ -359,15 +367,8 @@ static int mem_close(lua_State *L)
 
 void *luax_newmem(lua_State *L, size_t size)
 {
-    void **p = lua_newuserdatauv(L, sizeof *p, 0);
+    void **p = new_holder(L, sizeof *p, MEM_TYPE, mem_close);
     *p = NULL;
-    if (luaL_getmetatable(L, MEM_TYPE) != LUA_TTABLE) {
-        static const luaL_Reg no_methods[] = { { NULL, NULL } };
-        lua_pop(L, 1);
-        luax_newclass(L, MEM_TYPE, no_methods, NULL, mem_close);
-        luaL_getmetatable(L, MEM_TYPE);
-    }
-    lua_setmetatable(L, -2);
     lua_toclose(L, -1);
     *p = calloc(1, size ? size : 1);
     if (!*p)
