@@ -92,7 +92,7 @@ if not ok then   -- a module that fails to load: its own error; none: this line
                   ", or in LUA_PATH)\n")
   os.exit(127)
 end
+collectgarbage("incremental", 200)   -- Lua's default again, for main
 -- Closing the Lua state runs the pending finalizers; a command that leaves
 -- none (command.no_finalizers) exits without that work.
-collectgarbage("incremental", 200)
 os.exit(command.main({ table.unpack(arg, 1, #arg) }), not command.no_finalizers)
