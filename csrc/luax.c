@@ -332,8 +332,8 @@ static int fd_close(lua_State *L)
     return 0;
 }
 
-/* Push a to-be-closed userdata of size bytes (zeroed by the caller) with
- * the metatable tname, made once, whose close is close. */
+/* Push a userdata of size bytes (its contents set by the caller) with the
+ * metatable tname, made once, whose close is close. */
 static void *new_holder(lua_State *L, size_t size, const char *tname, lua_CFunction close)
 {
     void *u = lua_newuserdatauv(L, size, 0);
