@@ -3,6 +3,7 @@
  * root only, else skipped).  A dump is received on a thread of its own:
  * here that thread runs under valgrind too, which takes C tests only (the
  * same behaviour from Lua: spec/40-conntrack_spec.lua). */
+#include "clock.h"
 #include "conntrack.h"
 
 #include <arpa/inet.h>
@@ -12,18 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tap.h"
 
 #define N 5000              /* entries: a few dozen receive buffers */
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 /* Threads of this process (/proc/self/status). */
 static int threads(void)
@@ -88,9 +81,9 @@ static int dump(struct netops_ct *ct, const struct netops_ct_filter *f, size_t s
         if (i < 0 || seen[i]++)
             bad = 1;
         if (++*count == stop && nap)
-            nap_ms(nap);            /* the thread fills every buffer meanwhile */
+            netops_clock_sleep(nap / 1000.0, NETOPS_SLEEP_FULL);   /* the thread fills every buffer meanwhile */
         if (nap_every && *count % nap_every == 0)
-            nap_ms(nap);
+            netops_clock_sleep(nap / 1000.0, NETOPS_SLEEP_FULL);
     }
     netops_ct_cursor_close(c);
     return rc ? rc : bad ? -1 : 0;
