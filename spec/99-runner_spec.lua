@@ -228,3 +228,16 @@ describe("spec/run.sh", function()
     assert.matches("FAILED spec/a_spec.lua", out)
   end)
 end)
+
+describe("spec/helpers/sh.lua", function()
+  it("sh.run with stdin text removes the temp file it fed the command from", function()
+    local made, tmpname = {}, os.tmpname
+    finally(function() os.tmpname = tmpname end)
+    os.tmpname = function() local p = tmpname(); made[#made + 1] = p; return p end
+    local out, code = sh.run("cat", { stdin = "hello\n" })
+    os.tmpname = tmpname
+    assert.same({ "hello\n", 0 }, { out, code })
+    assert.equal(1, #made)
+    assert.is_nil(io.open(made[1]), made[1] .. " is left behind")
+  end)
+end)

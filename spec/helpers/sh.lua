@@ -17,27 +17,29 @@ function M.join(argv)
 end
 
 --- Run a shell command; returns stdout, exit code (128+n when signaled).
--- stderr goes to stdout when opts.stderr is true.
+-- stderr goes to stdout when opts.stderr is true; opts.stdin: text for its
+-- stdin (through a temp file, removed when the command is done).
 function M.run(cmd, opts)
   if type(cmd) == "table" then cmd = M.join(cmd) end
   if opts and opts.stderr then cmd = "(" .. cmd .. ") 2>&1" end
+  local input
   if opts and opts.stdin then
-    local f = assert(io.open(M.tmpfile(), "w"))
+    input = M.tmpfile()
+    local f = assert(io.open(input, "w"))
     f:write(opts.stdin); f:close()
-    cmd = cmd .. " < " .. M.quote(M.lasttmp)
+    cmd = cmd .. " < " .. M.quote(input)
   end
   local p = assert(io.popen(cmd, "r"))
   local out = p:read("a")
   local ok, how, code = p:close()
+  if input then os.remove(input) end
   if how == "signal" then code = 128 + code end
   return out, code or (ok and 0 or 1)
 end
 
-local tmpcount = 0
+--- A new empty temp file (os.tmpname: mkstemp); the caller removes it.
 function M.tmpfile()
-  tmpcount = tmpcount + 1
-  M.lasttmp = os.tmpname()
-  return M.lasttmp
+  return os.tmpname()
 end
 
 --- A fresh temp directory; removed by M.rmtree.
