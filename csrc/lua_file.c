@@ -18,7 +18,6 @@
 #include "file.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define NEWFILE_TYPE "netops.NewFile"
@@ -145,32 +144,6 @@ static int l_discard(lua_State *L)
     return 0;
 }
 
-/***
- * The absolute path of a file, every symlink and `.`/`..` resolved
- * (realpath(3)).  The command launchers find netops' tree beside the real
- * file of a command with it, through package.loadlib(core.so,
- * "netops_realpath"), before any module is loaded.
- * @function realpath
- * @tparam string path
- * @treturn[1] string the resolved path
- * @return[2] nil
- * @treturn[2] string "PATH: reason"
- * @treturn[2] int errno
- * @raise on a path with a NUL byte
- */
-NETOPS_EXPORT int netops_realpath(lua_State *L);
-
-NETOPS_EXPORT int netops_realpath(lua_State *L)
-{
-    const char *path = luax_checkcstring(L, 1, NULL);
-    char *real = realpath(path, NULL);
-    if (!real)
-        return luax_fail(L, errno, "%s: %s", path, strerror(errno));
-    lua_pushstring(L, real);
-    free(real);
-    return 1;
-}
-
 static const luaL_Reg methods[] = {
     { "write", l_write },
     { "commit", l_commit },
@@ -183,6 +156,4 @@ void netops_open_file(lua_State *L)
     luax_newclass(L, NEWFILE_TYPE, methods, NULL, l_discard);
     lua_pushcfunction(L, l_file_new);
     lua_setfield(L, -2, "file_new");
-    lua_pushcfunction(L, netops_realpath);
-    lua_setfield(L, -2, "realpath");
 }

@@ -16,8 +16,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-/* What a C module exports: its luaopen_ function, and netops_realpath, which
- * the command launchers find with package.loadlib.  The rest is built with
+/* What a C module exports: its luaopen_ function.  The rest is built with
  * -fvisibility=hidden: calls between the files are direct, and loading the
  * module looks up no symbol of its own. */
 #define NETOPS_EXPORT __attribute__((visibility("default"))) LUAMOD_API

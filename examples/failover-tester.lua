@@ -1,8 +1,9 @@
 #!/usr/bin/env lua5.4
 -- A netops command launcher: these lines are the same in every command but
--- NAME; the command is the module netops.cli.NAME (lua/netops/cli/, where
--- init.lua says why the launcher is written this way).  Plain Lua 5.1 from
--- here to the end, so that an older `lua` parses it and reaches the check.
+-- NAME; the command is the module netops.cli.NAME, which
+-- lua/netops/cli/launch.lua runs (lua/netops/cli/init.lua says why the
+-- launcher is written this way).  Plain Lua 5.1 from here to the end, so
+-- that an older `lua` parses it and reaches the check.
 local NAME = "failover-tester"
 -- Code for rare cases is kept in strings, compiled only when it runs: each
 -- start parses this file, and parsing costs more than the rest it does.
@@ -32,67 +33,31 @@ if (tonumber(major) or 0) * 100 + (tonumber(minor) or 0) < 504 then
   os.exit(127)
   ]], NAME, arg)
 end
--- Loading the modules leaves little garbage: the collector waits for ten
--- times the memory in use (not twice) until main runs.
-collectgarbage("incremental", 1000)
--- Where netops is: beside the real file of this one (symlinks followed), as
--- PREFIX/bin/NAME (PREFIX/share/lua/5.4 and lib/lua/5.4) or
--- CHECKOUT/examples/NAME.lua (CHECKOUT/lua and build/); else Lua's own path.
-local function readable(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
-local build = os.getenv("NETOPS_BUILD") or "build"
--- The tree beside directory dir: its Lua path, C path and C core, or nil.
-local function tree(dir)
-  local up = dir .. "../"
-  if readable(up .. "share/lua/5.4/netops/init.lua") then
-    return up .. "share/lua/5.4/?.lua;" .. up .. "share/lua/5.4/?/init.lua;", up .. "lib/lua/5.4/?.so;",
-           up .. "lib/lua/5.4/netops/core.so"
-  elseif readable(up .. "lua/netops/init.lua") then
-    local b = (string.sub(build, 1, 1) == "/" and "" or up) .. build
-    return up .. "lua/?.lua;" .. up .. "lua/?/init.lua;", b .. "/?.so;", b .. "/netops/core.so"
+-- The rest is netops.cli.launch (precompiled in an installed tree), from
+-- the tree beside this file as named: PREFIX/bin/NAME or CHECKOUT/examples/.
+local function beside(dir)
+  for _, rel in ipairs { "../share/lua/5.4/netops/cli/launch.lua", "../lua/netops/cli/launch.lua" } do
+    local f = io.open(dir .. rel)
+    if f then f:close() return dir .. rel end
   end
 end
-local function dir_of(file) return string.match(file, "^(.*/)") or "./" end
--- The real file of this one: realpath(3) from the C core of the tree beside
--- the name as given (cheaper than loading lfs); else lfs reads the links;
--- else the name as given.  The tree beside the real file is the one.
 local given = arg and arg[0] or ""
-local lpath, cpath, core = tree(dir_of(given))
-local resolve = core and package.loadlib(core, "netops_realpath")
-local file = resolve and resolve(given)
-if not file then
-  file = run([[
-  local file, dir_of = ...
+local file = beside(string.match(given, "^(.*/)") or "./") or run([[
+  local NAME, given, beside = ...
+  -- None there: beside the real file of a symlink (luafilesystem reads the
+  -- links), else on Lua's path.
+  local function dir_of(file) return string.match(file, "^(.*/)") or "./" end
   local ok, lfs = pcall(require, "lfs")
+  local file = given
   for _ = 1, 40 do
     local target = ok and type(lfs) == "table" and lfs.symlinkattributes(file, "target")
     if type(target) ~= "string" then break end
     file = string.sub(target, 1, 1) == "/" and target or dir_of(file) .. target
   end
-  return file
-  ]], given, dir_of)
-end
-if dir_of(file) ~= dir_of(given) then
-  lpath, cpath, core = tree(dir_of(file))
-end
-if lpath then
-  package.path, package.cpath = lpath .. package.path, cpath .. package.cpath
-  -- the C core is open already (or is where require would find it first):
-  -- require takes it from there, without searching the paths for it
-  package.preload["netops.core"] = package.loadlib(core, "luaopen_netops_core") or nil
-end
-local module = "netops.cli." .. string.gsub(NAME, "%-", "_")
-local ok, command = pcall(require, module)
-if not ok then   -- a module that fails to load: its own error; none: this line
-  if package.searchpath(module, package.path) then error(command, 0) end
-  io.stderr:write(NAME, ": cannot find the Lua module ", module, " (next to ", tostring(arg and arg[0]),
-                  ", or in LUA_PATH)\n")
+  file = file ~= given and beside(dir_of(file)) or package.searchpath("netops.cli.launch", package.path)
+  if file then return file end
+  io.stderr:write(NAME, ": cannot find the Lua module netops.cli.", (string.gsub(NAME, "%-", "_")), " (next to ",
+                  given, ", or in LUA_PATH)\n")
   os.exit(127)
-end
-collectgarbage("incremental", 200)   -- Lua's default again, for main
--- Closing the Lua state runs the pending finalizers; a command that leaves
--- none (command.no_finalizers) exits without that work.
-os.exit(command.main({ table.unpack(arg, 1, #arg) }), not command.no_finalizers)
+  ]], NAME, given, beside)
+return assert(loadfile(file))(NAME, file)

@@ -20,10 +20,11 @@
 -- (`git update-index --chmod=+x`), listed in the Makefile's COMMANDS: the
 -- rock installs it as bin/NAME with the interpreter's absolute path on its
 -- #! line (no env(1) and PATH search at each start) and no luarocks
--- wrapper (wrap_bin_scripts = false).  Copy
--- examples/normalize.lua and change only the `local NAME = "..."` line: the
--- files must stay identical but for that line (spec/00 checks it).  What it
--- does, in order:
+-- wrapper (wrap_bin_scripts = false).  Copy examples/normalize.lua and
+-- change only the `local NAME = "..."` line: the files must stay identical
+-- but for that line (spec/00 checks it).  It is plain Lua 5.1 (no goto,
+-- //, <close>, integer-only functions), because it is parsed before its
+-- version check runs, and it keeps only what must run under any Lua:
 -- 1. Under a Lua older than 5.4 (Debian's `lua` is 5.3 or 5.1, `lua` wins
 --    over `lua5.4` in the alternatives), it re-runs itself with lua5.4 or
 --    lua54.  Lua 5.1/5.3 without a C module can only start a process through
@@ -31,32 +32,16 @@
 --    argument single-quoted ('\'' for a quote), the exit status passed through
 --    (5.1 returns the wait status, 5.2+ true/nil, "exit"/"signal", code; a
 --    signal n becomes 128+n as a shell would say).  No lua5.4: one line on
---    stderr, exit 127.  The whole file is plain Lua 5.1 (no goto, //, <close>,
---    integer-only functions), because it is parsed before the check runs.
--- 2. It finds netops beside its own real file: DIR/../share/lua/5.4 and
---    lib/lua/5.4 (PREFIX/bin of an installed tree) or DIR/../lua (a
---    checkout's examples/, with the C modules in DIR/../build or
---    $NETOPS_BUILD), each only if netops/init.lua is there; else Lua's own
---    path (LUA_PATH, `luarocks path`).  Not found: one line, exit 127; a
---    module that fails to load: its error.  arg[0]'s
---    symlinks are resolved by realpath(3) from the C core of the tree
---    beside arg[0] as given (package.loadlib(core.so, "netops_realpath"):
---    no module is loaded yet), or, with no tree there, by luafilesystem
---    (pure Lua cannot read a link; lfs is a declared dependency, and
---    without it arg[0] is taken as it is).  The C core it opened is handed
---    to require through package.preload (no search of the paths for it).
---    The code for rare cases (an older Lua, no tree beside arg[0]) is kept
---    in strings and compiled only when it runs: every start parses the
---    launcher, and parsing costs more than the rest of its work.  While the
---    modules load, the collector waits for ten times the memory in use
---    (setpause 1000: loading makes little garbage), and is set back to
---    Lua's default (200) before main runs.
--- 3. `os.exit(require("netops.cli.NAME").main(args), true)`: closing the
---    state runs the pending `__gc`/`__close`.  A command whose main leaves
---    no object with a finalizer behind (checksignals, normalize) sets
---    `M.no_finalizers = true`, and the launcher exits without closing the
---    state (which frees every object and unloads the C modules: about a
---    tenth of such a command's run).
+--    stderr, exit 127.
+-- 2. It runs netops/cli/launch.lua (what it does is said there) from the
+--    tree beside its own name as given: DIR/../share/lua/5.4 (PREFIX/bin of
+--    an installed tree) or DIR/../lua (a checkout's examples/); none there:
+--    beside its real file, symlinks read by luafilesystem (pure Lua cannot
+--    read a link; lfs is a declared dependency); else on Lua's path
+--    (LUA_PATH, `luarocks path`).  Not found: one line, exit 127.
+--    The code for rare cases (an older Lua, no tree beside its name) is
+--    kept in strings and compiled only when it runs: every start parses
+--    the launcher, and parsing costs more than the rest of its work.
 --
 -- # Options: argparse, through this module
 --     local cli = require "netops.cli"

@@ -188,8 +188,7 @@ end
 -- naming the path of the launcher running now.  Beyond what that can see
 -- (a wrapper of a wrapper), every ssh sssh starts gets GUARD in its
 -- environment (see guarded above).
-local LAUNCHER = { '\nlocal NAME = "sssh"\n',
-                   '\nlocal module = "netops.cli." .. string.gsub(NAME, "%-", "_")\n' }
+local LAUNCHER = { '\nlocal NAME = "sssh"\n', '\nreturn assert(loadfile(file))(NAME, file)\n' }
 local HEAD = 16384
 local function head_of(path)
   local f = io.open(path, "rb")
