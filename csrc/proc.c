@@ -121,16 +121,12 @@ static int stat_number(const char **p, const char *end, unsigned long long *out)
 
 int netops_proc_parse_stat(const char *text, size_t len, struct netops_proc_stat *st)
 {
-    const char *open = memchr(text, '(', len), *close = NULL, *p, *end = text + len;
+    /* the name may hold ')' itself: the last one closes it */
+    const char *open = memchr(text, '(', len), *close = memrchr(text, ')', len), *p, *end = text + len;
     unsigned long long field[35];
     int nf;
 
     memset(st, 0, sizeof *st);
-    for (const char *q = end; q > text; q--)   /* the name may hold ')' itself */
-        if (q[-1] == ')') {
-            close = q - 1;
-            break;
-        }
     if (!open || !close || close < open || close + 3 >= end)
         return EPROTO;
     st->pid = (int)strtol(text, NULL, 10);
