@@ -37,6 +37,24 @@ describe("netops module", function()
     end)
   end
 
+  it("the C core builds each area's table on first use, in any order; other names stay nil", function()
+    -- a fresh lua5.4: the areas' class metatables are registered only once
+    -- their area is used (a command pays only for the areas it uses)
+    local out, code = sh.run({ "lua5.4", "-e",
+      'package.cpath="' .. sh.build .. '/?.so;"..package.cpath; '
+      .. 'local core = require "netops.core"; local reg = debug.getregistry(); '
+      .. 'print(reg["netops.LineReader"], reg["netops.Conntrackd"], reg["netops.LockFile"]); '
+      .. 'for _, a in ipairs { "log", "failover", "proc", "conntrackd", "signals", "inet" } do '
+      .. 'io.write(a, "=", type(core[a]), " ") end print(core.no_such_area, core[1]); '
+      .. 'print(type(reg["netops.LineReader"]), type(reg["netops.Conntrackd"]), type(reg["netops.LockFile"]), '
+      .. 'core.inet == core.inet, type(core.inet.normalize), type(core.spawn), type(core.sleep))' },
+      { stderr = true })
+    assert.equal(0, code, out)
+    assert.equal("nil\tnil\tnil\n"
+      .. "log=table failover=table proc=table conntrackd=table signals=table inet=table nil\tnil\n"
+      .. "table\ttable\ttable\ttrue\tfunction\tfunction\tfunction\n", out)
+  end)
+
   it("the C core refuses to compile against a Lua older than 5.4", function()
     local out, code = sh.run("printf '#include <lua.h>\\n#undef LUA_VERSION_NUM\\n#define LUA_VERSION_NUM 503\\n"
       .. "#include \"luax.h\"\\n' | cc -fsyntax-only -Icsrc -I/usr/include/lua5.4 -x c - 2>&1")
